@@ -1,0 +1,13 @@
+"""dynloss: dynamical loss functions, reproducibly.
+
+The science lives here, importable and testable without Snakemake:
+
+- :mod:`dynloss.schedules` class weights Gamma(t) and raw weights G^(t) (thesis eqs. 3.2-3.5)
+- :mod:`dynloss.losses`    the loss registry: ``ce``, ``mse``, ``dce``, ``dmse1``, ``dmse2``
+- :mod:`dynloss.data`      the seeded C-arm spiral
+- :mod:`dynloss.models`    the one-hidden-layer ReLU network (neural-tangents "standard")
+- :mod:`dynloss.train`     vmapped full-batch gradient descent in compiled ``lax.scan`` chunks
+- :mod:`dynloss.io`        labelled, provenance-stamped NetCDF, written atomically
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,247 @@
+"""Command line: ``python -m dynloss <command> ...`` (also installed as ``dynloss``).
+
+Commands:
+  train      train a vmapped batch of runs and write one NetCDF
+  aggregate  combine job NetCDFs into one labelled study dataset
+
+Every bad input ends with one line on stderr naming the argument and what is allowed, and exit
+status 2; nothing is written in that case.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+from typing import Callable, Sequence
+
+LOG_FORMAT = "[dynloss %(asctime)s] %(message)s"
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        raise CliError(message)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-2"`` -> [0, 1, 2]; ``"5"`` -> [5]; ``"0,3,7"`` or ``"0-1,5"`` -> the listed seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise CliError(f"--seeds: malformed seed range {text!r} "
+                           "(use N, N-M with N <= M, or a comma-separated list of those)")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise CliError(f"--seeds: malformed seed range {text!r} (N-M needs N <= M)")
+        seeds.extend(range(lo, hi + 1))
+    if len(set(seeds)) != len(seeds):
+        raise CliError(f"--seeds: seed range {text!r} repeats a seed")
+    return seeds
+
+
+def _number(kind: Callable, name: str, check: Callable[[float], bool], allowed: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number ({allowed})") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed ({allowed})")
+        return value
+    return parse
+
+
+def _int_list(name: str):
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: {text!r} is not a comma-separated list of "
+                                             "integers") from None
+    return parse
+
+
+def _add_train(sub) -> None:
+    from .losses import LOSSES
+
+    p = sub.add_parser("train", help="train a batch of runs (vmapped over seeds) into one NetCDF",
+                       description="Full-batch GD on the spiral; seeds are vmapped in one program.")
+    g = p.add_argument_group("run")
+    g.add_argument("--loss", required=True, metavar="{" + ",".join(LOSSES) + "}",
+                   help="loss name: " + "; ".join(f"{k}: {v.description}" for k, v in LOSSES.items()))
+    g.add_argument("--width", required=True, type=_number(int, "--width", lambda v: v > 0, "an integer > 0"),
+                   help="hidden-layer width")
+    g.add_argument("--lr", required=True, type=_number(float, "--lr", lambda v: 0 < v < float("inf"), "a number > 0"),
+                   help="learning rate eta")
+    g.add_argument("--A", type=_number(float, "--A", lambda v: 1 <= v < float("inf"), "a number >= 1"),
+                   default=1.0, help="amplitude A >= 1 (default 1: static)")
+    g.add_argument("--T", type=_number(float, "--T", lambda v: 0 < v < float("inf"), "a number > 0"),
+                   default=1000.0, help="period T in steps (default 1000)")
+    g.add_argument("--steps", required=True, type=_number(int, "--steps", lambda v: v > 0, "an integer > 0"),
+                   help="number of GD steps")
+    g.add_argument("--seeds", required=True, help="seed range: N, N-M (inclusive) or a comma list")
+    g.add_argument("--out", required=True, help="output NetCDF path (written atomically)")
+    o = p.add_argument_group("options")
+    o.add_argument("--record-every", type=_number(int, "--record-every", lambda v: v > 0, "an integer > 0"),
+                   default=None, help="record L, F, accuracy and Gamma every N steps (default: the "
+                   "largest divisor of --steps up to 100)")
+    o.add_argument("--chunk-steps", type=_number(int, "--chunk-steps", lambda v: v > 0, "an integer > 0"),
+                   default=10000, help="steps per compiled chunk between progress reports")
+    o.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="floating point type (default float64, as the thesis)")
+    o.add_argument("--points-per-class", type=_number(int, "--points-per-class", lambda v: v > 0, "an integer > 0"),
+                   default=100)
+    o.add_argument("--classes", type=_number(int, "--classes", lambda v: v > 1, "an integer > 1"), default=3)
+    o.add_argument("--test-seeds", type=_int_list("--test-seeds"), default=(1, 2, 3, 4, 5),
+                   help="noise seeds of the test spirals (default 1,2,3,4,5)")
+    o.add_argument("--no-stop-last-period", action="store_true",
+                   help="keep oscillating in the last period (default: A = 1 there)")
+    s = p.add_argument_group("spectra")
+    s.add_argument("--hess-every", type=_number(int, "--hess-every", lambda v: v >= 0, "an integer >= 0"), default=0,
+                   help="Hessian top eigenvalues every N steps (0: off)")
+    s.add_argument("--hess-order", type=_number(int, "--hess-order", lambda v: v > 0, "an integer > 0"), default=30)
+    s.add_argument("--hess-k", type=_number(int, "--hess-k", lambda v: v > 0, "an integer > 0"), default=3)
+    s.add_argument("--ntk-every", type=_number(int, "--ntk-every", lambda v: v >= 0, "an integer >= 0"), default=0,
+                   help="largest NTK eigenvalue every N steps (0: off)")
+    s.add_argument("--ntk-points", type=_number(int, "--ntk-points", lambda v: v > 0, "an integer > 0"),
+                   default=None, help="NTK on the first N training points (default: all)")
+    s.add_argument("--density-steps", type=_int_list("--density-steps"), default=(),
+                   help="steps at which to store the Hessian eigenvalue density")
+    s.add_argument("--density-order", type=_number(int, "--density-order", lambda v: v > 0, "an integer > 0"),
+                   default=80)
+    p.add_argument("--meta", default=None, help="JSON object stored in the file's config attribute")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(a: argparse.Namespace) -> int:
+    from . import io, train
+    from .losses import LOSSES
+
+    if a.loss not in LOSSES:
+        raise CliError(f"--loss: unknown loss {a.loss!r} (allowed: {', '.join(LOSSES)})")
+    seeds = parse_seeds(a.seeds)
+    meta = {}
+    if a.meta:
+        try:
+            meta = json.loads(a.meta)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"--meta: not valid JSON ({exc.msg})") from None
+        if not isinstance(meta, dict):
+            raise CliError("--meta: must be a JSON object")
+    spectra = train.SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order, hess_k=a.hess_k,
+                                ntk_every=a.ntk_every, ntk_points=a.ntk_points,
+                                density_steps=tuple(a.density_steps), density_order=a.density_order)
+    record_every = a.record_every or default_record_every(a.steps)
+    spec = train.TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=record_every,
+                           chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
+                           num_classes=a.classes, test_seeds=tuple(a.test_seeds),
+                           stop_last_period=not a.no_stop_last_period, spectra=spectra)
+    try:
+        spec.validate()
+        batch = train.RunBatch.make(seeds, a.A, a.T, a.lr)
+    except ValueError as exc:
+        raise CliError(f"--{_flag_of(str(exc))}: {exc}") from None
+    try:
+        io.check_writable(a.out)
+    except OSError as exc:
+        raise CliError(f"--out: cannot write {a.out!r}: {exc}") from None
+
+    label = f"{a.loss} w={a.width} lr={a.lr:g} A={a.A:g} T={a.T:g} seeds={a.seeds}: "
+    log = logging.getLogger("dynloss")
+    log.info("%straining %d run(s) x %d steps (%s)", label, len(batch), a.steps, a.dtype)
+    progress = None if a.quiet else train.progress_logger(len(batch), label)
+    result = train.train(spec, batch, progress=progress)
+    n_div = int(result.diverged.sum())
+    log.info("%scompiled in %.1f s, trained in %.1f s (%.0f run-steps/s)%s", label,
+             result.timings["compile_s"], result.timings["run_s"],
+             len(batch) * a.steps / max(result.timings["run_s"], 1e-9),
+             f"; {n_div} run(s) diverged" if n_div else "")
+    ds = io.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
+    io.write_netcdf(ds, a.out)
+    log.info("%swrote %s", label, a.out)
+    return 0
+
+
+def default_record_every(steps: int, at_most: int = 100) -> int:
+    """The largest divisor of ``steps`` that is at most ``at_most``."""
+    return next(d for d in range(min(at_most, steps), 0, -1) if steps % d == 0)
+
+
+def _flag_of(message: str) -> str:
+    """Map a validation message that starts with a field name to its CLI flag."""
+    field = re.match(r"[A-Za-z_]+", message)
+    field = field.group(0) if field else "input"
+    return {"num_classes": "classes"}.get(field, field).replace("_", "-")
+
+
+def vars_for_json(a: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(a).items() if k != "func"}
+
+
+def _add_aggregate(sub) -> None:
+    p = sub.add_parser("aggregate", help="combine job NetCDFs into one study dataset")
+    p.add_argument("inputs", nargs="+", help="job NetCDF files")
+    p.add_argument("--out", required=True, help="combined NetCDF (written atomically)")
+    p.add_argument("--dims", default="loss,width,lr,A,T",
+                   help="scalar coordinates that become dimensions (default loss,width,lr,A,T)")
+    p.add_argument("--meta", default=None, help="JSON object stored in the config attribute")
+    p.set_defaults(func=_run_aggregate)
+
+
+def _run_aggregate(a: argparse.Namespace) -> int:
+    from . import io
+
+    missing = [p for p in a.inputs if not os.path.exists(p)]
+    if missing:
+        raise CliError(f"inputs: {len(missing)} file(s) missing, first {missing[0]!r}")
+    io.check_writable(a.out)
+    meta = json.loads(a.meta) if a.meta else {}
+    ds = io.combine(a.inputs, dims=[d for d in a.dims.split(",") if d], attrs=meta)
+    io.write_netcdf(ds, a.out)
+    logging.getLogger("dynloss").info("combined %d job(s) into %s %s", len(a.inputs), a.out,
+                                      dict(ds.sizes))
+    return 0
+
+
+COMMANDS: list[Callable] = [_add_train, _add_aggregate]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dynloss", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    log = logging.getLogger("dynloss")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except CliError as exc:
+        cmd = (list(argv) if argv is not None else sys.argv[1:])[:1]
+        print(f"dynloss {' '.join(cmd)}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

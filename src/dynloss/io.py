@@ -1,0 +1,271 @@
+"""Labelled NetCDF: one file per training job, combined into study datasets.
+
+Every file carries its provenance in attributes: the full run configuration (``config``, JSON),
+package versions, the git commit of the code, the creation time and host (``provenance``, JSON,
+with ``git_commit`` and ``created`` also as plain attributes). Files are written atomically: to a
+temporary file beside the target, then renamed, so an interrupted write never leaves a file at
+the target path. NetCDF goes through ``engine="netcdf4"`` explicitly.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import importlib.metadata
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+
+ENGINE = "netcdf4"
+PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "netCDF4", "matplotlib", "snakemake",
+            "neural-tangents")
+
+VARIABLE_DOCS = {
+    "L": "static loss L after the update of the step",
+    "F": "dynamical loss F after the update of the step (class weights of that step)",
+    "dL": "L(t) - L(t-1)",
+    "train_acc": "training accuracy after the update of the step",
+    "gamma": "class weights used at the step (Gamma, or raw G^ for dmse2)",
+    "L_init": "static loss L at initialisation",
+    "final_train_acc": "training accuracy after the last step (NaN if diverged)",
+    "test_acc": "mean accuracy over the test spirals (NaN if diverged)",
+    "test_acc_each": "accuracy on each test spiral",
+    "diverged": "the loss became NaN/inf",
+    "diverged_step": "first step with a non-finite loss (-1: never)",
+    "hess_eig": "largest Hessian eigenvalues of F (Lanczos), descending",
+    "ntk_lmax": "largest eigenvalue of the empirical NTK (traced over outputs)",
+    "ritz_values": "Lanczos Ritz values of the Hessian of F",
+    "ritz_weights": "weights of the Ritz values in the spectral density",
+    "density": "Gaussian-broadened Hessian eigenvalue density",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str:
+    """Commit of the code (``<sha>`` or ``<sha>-dirty``), or ``unknown`` outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return os.environ.get("DYNLOSS_GIT_COMMIT", "unknown")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "dynloss": __version__}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance() -> dict[str, Any]:
+    """Where, when and with what code a result was made."""
+    info: dict[str, Any] = {
+        "git_commit": git_commit(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "versions": package_versions(),
+    }
+    if "jax" in sys.modules:
+        import jax
+
+        info["jax_backend"] = jax.default_backend()
+        info["jax_devices"] = [str(d) for d in jax.devices()]
+        info["jax_enable_x64"] = bool(jax.config.jax_enable_x64)
+    return info
+
+
+def stamp(ds: xr.Dataset, config: dict | None = None, **extra: Any) -> xr.Dataset:
+    """Attach configuration and provenance attributes to ``ds`` (in place; returns it)."""
+    prov = provenance()
+    if config is not None:
+        ds.attrs["config"] = json.dumps(config, sort_keys=True, default=_json_default)
+    ds.attrs["provenance"] = json.dumps(prov, sort_keys=True)
+    ds.attrs["git_commit"] = prov["git_commit"]
+    ds.attrs["created"] = prov["created"]
+    ds.attrs["dynloss_version"] = __version__
+    for k, v in extra.items():
+        ds.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v, default=_json_default)
+    return ds
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine=ENGINE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def open_dataset(path: str | os.PathLike) -> xr.Dataset:
+    """Open one NetCDF fully into memory (the file is closed on return)."""
+    with xr.open_dataset(path, engine=ENGINE) as ds:
+        return ds.load()
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise ``OSError`` if ``path`` cannot be created (before spending time on training)."""
+    path = Path(path)
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot create folder {str(parent)!r}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise OSError(f"{str(path)!r} is a folder")
+    try:  # the honest test: can a file be created beside the target?
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(f"cannot create files in {str(parent)!r}: {exc.strerror or exc}") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OSError(f"no permission to replace {str(path)!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# TrainResult -> Dataset
+
+
+def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
+    """The labelled dataset of a trained batch (:class:`dynloss.train.TrainResult`).
+
+    A batch with one (A, T, lr) has dims ``(seed, step, ...)`` and scalar coordinates
+    ``loss, width, lr, A, T``; a batch of varied (A, T, lr) has a ``run`` dimension with
+    ``seed, A, T, lr`` as coordinates along it.
+    """
+    from .train import spec_to_dict
+
+    spec, batch = result.spec, result.batch
+    run = "seed" if batch.uniform else "run"
+    steps = result.steps
+    cls = np.arange(spec.num_classes)
+    data = {
+        "L": ((run, "step"), result.loss),
+        "F": ((run, "step"), result.dyn_loss),
+        "train_acc": ((run, "step"), result.train_acc),
+        "gamma": ((run, "step", "class"), result.gamma),
+        "L_init": ((run,), result.loss_init),
+        "final_train_acc": ((run,), result.final_train_acc),
+        "test_acc": ((run,), result.test_acc),
+        "test_acc_each": ((run, "test_set"), result.test_acc_each),
+        "diverged": ((run,), result.diverged.astype(bool)),
+        "diverged_step": ((run,), result.diverged_step),
+    }
+    if spec.record_every == 1:
+        prev = np.concatenate([result.loss_init[:, None], result.loss[:, :-1]], axis=1)
+        data["dL"] = ((run, "step"), result.loss - prev)
+    coords: dict[str, Any] = {"step": steps, "class": cls, "test_set": np.asarray(spec.test_seeds)}
+    for name, arr in result.spectra.items():
+        sdim = {"hess_eig": "step_hess", "ntk_lmax": "step_ntk"}.get(name, "step_density")
+        coords[sdim] = result.spectra_steps[name]
+        if name == "hess_eig":
+            data[name] = ((run, sdim, "eig"), arr)
+            coords["eig"] = np.arange(arr.shape[-1])
+        elif name == "ntk_lmax":
+            data[name] = ((run, sdim), arr)
+        else:
+            data[name] = ((run, sdim, "vector", "lanczos"), arr)
+    if "ritz_values" in result.spectra:
+        grid, dens = density_on_grid(result.spectra["ritz_values"], result.spectra["ritz_weights"])
+        coords["grid"] = grid
+        data["density"] = ((run, "step_density", "grid"), dens)
+    if run == "seed":
+        coords["seed"] = batch.seeds
+        scalars = {"A": batch.A[0], "T": batch.T[0], "lr": batch.lr[0]}
+    else:
+        coords["run"] = np.arange(len(batch))
+        scalars = {}
+        for name in ("seed", "A", "T", "lr"):
+            coords[name] = ("run", getattr(batch, name if name != "seed" else "seeds"))
+    coords.update({"loss": spec.loss, "width": spec.width, **scalars})
+    ds = xr.Dataset(data, coords=coords)
+    for name, doc in VARIABLE_DOCS.items():
+        if name in ds:
+            ds[name].attrs["long_name"] = doc
+    ds["step"].attrs["long_name"] = "gradient-descent step t (metrics after the update of step t)"
+    ds.attrs.update({"loss": spec.loss, "width": spec.width, "steps": spec.steps, "dtype": spec.dtype,
+                     "compile_s": result.timings.get("compile_s", np.nan),
+                     "run_s": result.timings.get("run_s", np.nan)})
+    cfg = {"train_spec": spec_to_dict(spec)}
+    if config:
+        cfg.update(config)
+    return stamp(ds, cfg)
+
+
+def density_on_grid(values: np.ndarray, weights: np.ndarray, n_grid: int = 512,
+                    rel_sigma: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Density averaged over start vectors on a common grid spanning all Ritz values.
+
+    The broadening is ``rel_sigma`` times the span of the Ritz values.
+    """
+    from .spectra import density
+
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    span = max(hi - lo, 1e-12)
+    grid = np.linspace(lo - 0.05 * span, hi + 0.05 * span, n_grid)
+    dens = density(values, weights, grid, rel_sigma * span)  # (..., vector, grid)
+    return grid, dens.mean(axis=-2)
+
+
+# --------------------------------------------------------------------------------------------
+# Combining jobs
+
+
+def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "width", "lr", "A", "T"),
+            attrs: dict | None = None) -> xr.Dataset:
+    """Combine per-job datasets into one with the given scalar coordinates as dimensions.
+
+    Each job's scalar coordinates in ``dims`` become length-1 dimensions, then the jobs are
+    combined by coordinates (missing combinations are NaN).
+    """
+    parts = []
+    sources = []
+    for p in paths:
+        ds = open_dataset(p)
+        keep = [d for d in dims if d in ds.coords and ds[d].ndim == 0]
+        ds = ds.expand_dims(keep)
+        for k in ("config", "provenance"):
+            ds.attrs.pop(k, None)
+        parts.append(ds)
+        sources.append(str(p))
+    if not parts:
+        raise ValueError("no datasets to combine")
+    out = xr.combine_by_coords(parts, combine_attrs="drop_conflicts", join="outer")
+    if isinstance(out, xr.DataArray):  # pragma: no cover - only with a single variable
+        out = out.to_dataset()
+    return stamp(out, attrs or {}, sources=sources)

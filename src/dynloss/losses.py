@@ -1,0 +1,127 @@
+"""The loss registry: static and dynamical losses on network outputs (SPEC "Losses").
+
+Every loss is a pure function ``fn(f, Y, w) -> scalar`` of the outputs ``f`` (P, C), the one-hot
+targets ``Y`` (P, C) and the class-weight vector ``w`` (C,) at the current step (ignored by static
+losses). The normalisations are those of the thesis code, which produced the figures:
+
+======== ============================================================== =============
+name     formula                                                        weights
+======== ============================================================== =============
+``ce``   -(1/P) sum_j log softmax(f_j)_{y_j}                            none
+``mse``  (1/P) sum_j sum_k (f_jk - Y_jk)^2                  (eq. 4.1)   none
+``dce``  -(1/P) sum_j Gamma_{y_j} log softmax(f_j)_{y_j}     (eq. 3.1)   normalised
+``dmse1`` (1/P) sum_j Gamma_{y_j} sum_k (f_jk - Y_jk)^2      (eq. 4.2)   normalised
+``dmse2`` (1/P) (C / sum_k G^_k^2) sum_jk (f_jk - G^_k Y_jk)^2 (eq. 4.5) raw
+======== ============================================================== =============
+
+Adding a loss is one decorated function::
+
+    @register("myloss", weights="normalised", static="ce", description="...")
+    def myloss(f, Y, w): ...
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from . import schedules
+
+Array = jnp.ndarray
+LossFn = Callable[[Array, Array, Array], Array]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A registered loss: its function, which class weights it takes, and its static twin."""
+
+    name: str
+    fn: LossFn
+    weights: str  # "none" | "normalised" | "raw"
+    static: str  # name of the static loss L reported beside F
+    description: str
+
+    @property
+    def dynamical(self) -> bool:
+        return self.weights != "none"
+
+    def class_weights(self, t: Array, A: Array, T: Array, num_classes: int,
+                      total_steps: int | None = None) -> Array:
+        """Class weights at step ``t``: Gamma (normalised), G^ (raw) or ones (static)."""
+        if self.weights == "none":
+            shape = jnp.broadcast_shapes(jnp.shape(t), jnp.shape(A), jnp.shape(T))
+            dtype = jnp.result_type(jnp.asarray(A).dtype, float)
+            return jnp.ones(shape + (num_classes,), dtype)
+        return schedules.KINDS[self.weights](t, A, T, num_classes, total_steps)
+
+
+LOSSES: dict[str, Loss] = {}
+
+
+def register(name: str, *, weights: str, static: str, description: str) -> Callable[[LossFn], LossFn]:
+    """Decorator adding ``fn`` to :data:`LOSSES` under ``name``."""
+    if weights not in ("none", "normalised", "raw"):
+        raise ValueError(f"weights must be 'none', 'normalised' or 'raw' (got {weights!r})")
+
+    def deco(fn: LossFn) -> LossFn:
+        LOSSES[name] = Loss(name, fn, weights, static, description)
+        return fn
+
+    return deco
+
+
+def get_loss(name: str) -> Loss:
+    """The registered loss ``name``; a ``ValueError`` lists the allowed names otherwise."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(LOSSES)}") from None
+
+
+def _log_p_true(f: Array, Y: Array) -> Array:
+    return jnp.sum(jax.nn.log_softmax(f, axis=-1) * Y, axis=-1)
+
+
+@register("ce", weights="none", static="ce", description="static cross-entropy")
+def cross_entropy(f: Array, Y: Array, w: Array) -> Array:
+    """L_CE = -(1/P) sum_j log softmax(f(x_j))_{y_j}."""
+    return -jnp.mean(_log_p_true(f, Y))
+
+
+@register("mse", weights="none", static="mse", description="static mean squared error (eq. 4.1)")
+def mean_squared_error(f: Array, Y: Array, w: Array) -> Array:
+    """L_MSE = (1/P) sum_j sum_k (f_k(x_j) - Y_jk)^2 (eq. 4.1)."""
+    return jnp.mean(jnp.sum((f - Y) ** 2, axis=-1))
+
+
+@register("dce", weights="normalised", static="ce", description="dynamical cross-entropy (eq. 3.1)")
+def dynamical_cross_entropy(f: Array, Y: Array, w: Array) -> Array:
+    """F_CE = -(1/P) sum_j Gamma_{y_j}(t) log softmax(f(x_j))_{y_j} (eq. 3.1)."""
+    return -jnp.mean(jnp.sum(Y * w, axis=-1) * _log_p_true(f, Y))
+
+
+@register("dmse1", weights="normalised", static="mse",
+          description="dynamical MSE v1: per-sample weight of its class (eq. 4.2)")
+def dynamical_mse_v1(f: Array, Y: Array, w: Array) -> Array:
+    """F_1 = (1/P) sum_j Gamma_{y_j}(t) sum_k (f_k(x_j) - Y_jk)^2 (eq. 4.2)."""
+    return jnp.mean(jnp.sum(Y * w, axis=-1) * jnp.sum((f - Y) ** 2, axis=-1))
+
+
+@register("dmse2", weights="raw", static="mse",
+          description="dynamical MSE v2: raw weights scale the target (eq. 4.5)")
+def dynamical_mse_v2(f: Array, Y: Array, w: Array) -> Array:
+    """F_2 = (1/P) (C / sum_k G^_k^2) sum_j sum_k (f_k(x_j) - G^_k Y_jk)^2 (eq. 4.5).
+
+    ``C / sum_k G^_k^2`` is the thesis code's ``C^2 / (2 + amp^2)`` for any C; it makes F_2 = L_MSE
+    at A = 1. The correct-class target is ``G^_{y_j}``, the other targets stay 0.
+    """
+    num_classes = f.shape[-1]
+    scale = num_classes / jnp.sum(w ** 2, axis=-1)
+    return scale * jnp.mean(jnp.sum((f - w * Y) ** 2, axis=-1))
+
+
+def accuracy(f: Array, Y: Array) -> Array:
+    """mean(argmax f == argmax Y), in the dtype of ``f``."""
+    return jnp.mean((jnp.argmax(f, axis=-1) == jnp.argmax(Y, axis=-1)).astype(f.dtype))

@@ -1,0 +1,134 @@
+"""Models as ``(init, apply)`` pairs in plain JAX (SPEC "Model").
+
+:func:`mlp` is Dense(width) -> ReLU -> Dense(C) in neural-tangents' "standard"
+parameterisation: ``W ~ N(0, W_std^2 / fan_in)`` and a trainable bias initialised to
+``b_std * N(0, 1)`` (``b_std = 0``: zeros). The parameter tree and the PRNG key splitting are
+those of ``neural_tangents.stax.serial(Dense, Relu, Dense)`` with ``b_std=0`` pinned explicitly,
+so the same key gives the same numbers as the reference (tests check this). Later
+neural-tangents releases drop the bias by default (``b_std=None``); that silent change is why the
+authors' own notebook stopped reproducing the paper.
+
+Beyond ``apply`` a model may carry two optional fast paths, each checked against the generic
+autodiff version in the tests:
+
+- ``forward_vjp(params, x) -> (f, vjp)``: outputs and their pullback, used by training;
+- ``ntk(params, x) -> (n, n)``: the empirical NTK traced over outputs, used by the spectra.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+
+Params = Any
+
+
+@dataclass(frozen=True)
+class Model:
+    """A network: ``init(key, in_dim, dtype) -> params`` and ``apply(params, x) -> f``."""
+
+    name: str
+    init: Callable[..., Params]
+    apply: Callable[[Params, jnp.ndarray], jnp.ndarray]
+    num_outputs: int
+    forward_vjp: Optional[Callable] = field(default=None, compare=False)
+    ntk: Optional[Callable] = field(default=None, compare=False)
+
+    def pullback(self, params: Params, x: jnp.ndarray):
+        """``(f, vjp)`` at ``params``: the model's fast path if it has one, else ``jax.vjp``."""
+        if self.forward_vjp is not None:
+            return self.forward_vjp(params, x)
+        return jax.vjp(lambda p: self.apply(p, x), params)
+
+
+def _dense_init(key, fan_in: int, fan_out: int, W_std: float, b_std: float, dtype):
+    # neural_tangents.stax.Dense(parameterization="standard"): split, W = N * W_std/sqrt(fan_in),
+    # b = N * b_std.
+    k_w, k_b = jax.random.split(key)
+    w = jax.random.normal(k_w, (fan_in, fan_out), dtype) * (W_std / jnp.sqrt(fan_in).astype(dtype))
+    b = jax.random.normal(k_b, (fan_out,), dtype) * b_std
+    return w, b
+
+
+def mlp(width: int, num_outputs: int = 3, W_std: float = 1.0, b_std: float = 0.0,
+        fast: bool = True) -> Model:
+    """One-hidden-layer ReLU network with ``width`` hidden units.
+
+    Parameters are ``[(W1, b1), (), (W2, b2)]`` exactly as ``stax.serial`` lays them out.
+    With ``fast=True`` training uses an exact hand-written pullback and the spectra use a
+    closed-form NTK (see :func:`_mlp_forward_vjp` and :func:`_mlp_ntk`).
+    """
+    if width < 1:
+        raise ValueError(f"width must be >= 1 (got {width})")
+
+    def init(key, in_dim: int = 2, dtype=jnp.float32) -> Params:
+        # stax.serial: one split per layer (the ReLU consumes one too).
+        k1, k2, k3 = _serial_keys(key, 3)
+        del k2
+        return [_dense_init(k1, in_dim, width, W_std, b_std, dtype), (),
+                _dense_init(k3, width, num_outputs, W_std, b_std, dtype)]
+
+    def apply(params: Params, x: jnp.ndarray) -> jnp.ndarray:
+        (w1, b1), _, (w2, b2) = params
+        return jax.nn.relu(x @ w1 + b1) @ w2 + b2
+
+    return Model(f"mlp{width}", init, apply, num_outputs,
+                 forward_vjp=_mlp_forward_vjp if fast else None,
+                 ntk=_mlp_ntk if fast else None)
+
+
+def _serial_keys(key, n: int):
+    # jax.example_libraries.stax.serial: ``rng, layer_rng = split(rng)`` for each layer.
+    out = []
+    for _ in range(n):
+        key, sub = jax.random.split(key)
+        out.append(sub)
+    return out
+
+
+def _mlp_forward_vjp(params: Params, x: jnp.ndarray):
+    """Outputs and an exact pullback of the one-hidden-layer ReLU net.
+
+    Same mathematics as ``jax.vjp(apply)``; it only keeps the hidden activations from the
+    forward pass and writes the backward pass as three matrix products, so XLA does not
+    re-materialise the (P, width) intermediates it would otherwise keep.
+    """
+    (w1, b1), _, (w2, b2) = params
+    z = x @ w1 + b1
+    h = jax.nn.relu(z)
+    f = h @ w2 + b2
+
+    def vjp(delta):
+        dh = jnp.where(z > 0, delta @ w2.T, 0.0)
+        return ([(x.T @ dh, jnp.sum(dh, axis=0)), (), (h.T @ delta, jnp.sum(delta, axis=0))],)
+
+    return f, vjp
+
+
+def _mlp_ntk(params: Params, x: jnp.ndarray) -> jnp.ndarray:
+    """Closed-form empirical NTK of the ReLU MLP, traced over the C outputs.
+
+    ``Theta(x, x') = C (h.h' + 1) + sum_w ||W2_w||^2 1[z_w > 0] 1[z'_w > 0] (x.x' + 1)``:
+    the first term is the output layer's weights and bias, the second the hidden layer's.
+    Cost O(n^2 width) instead of O(n^2 C P) for the Jacobian route.
+    """
+    (w1, b1), _, (w2, b2) = params
+    num_outputs = w2.shape[1]
+    z = x @ w1 + b1
+    h = jax.nn.relu(z)
+    mask = (z > 0).astype(x.dtype)
+    ones = jnp.ones((x.shape[0], x.shape[0]), x.dtype)
+    out_layer = num_outputs * (h @ h.T + ones)
+    hidden = (mask * jnp.sum(w2 ** 2, axis=1)) @ mask.T * (x @ x.T + ones)
+    return out_layer + hidden
+
+
+def ntk_from_jacobian(apply: Callable, params: Params, x: jnp.ndarray) -> jnp.ndarray:
+    """Generic empirical NTK traced over outputs, ``sum_k J_k J_k^T``, from the full Jacobian."""
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    jac = jax.jacrev(lambda p: apply(unravel(p), x))(flat)  # (n, C, P)
+    return jnp.einsum("ikp,jkp->ij", jac, jac)
+

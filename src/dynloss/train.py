@@ -1,0 +1,463 @@
+"""Full-batch gradient descent on the spiral, a vmapped batch of runs per compiled program.
+
+One call of :func:`train` trains R runs that share loss, width, step count and dtype (static),
+each with its own seed, amplitude A, period T and learning rate eta (array arguments, ``vmap``).
+Steps run as ``lax.scan`` over chunks of ``chunk_steps``; a Python loop over chunks reports
+progress and ETA and never goes back to the host inside a chunk.
+
+Indexing (SPEC "Training"): the update at step ``t = 0, 1, ...`` is ``W <- W - eta grad F(W; t)``
+with the class weights of step ``t``; the metrics *at step t* are taken after that update: static
+loss ``L``, dynamical loss ``F`` with the weights of step ``t``, train accuracy and the weights
+themselves. They are recorded at the steps ``t`` with ``(t + 1) % record_every == 0``, so the last
+step is always recorded. The metrics of step ``t - 1`` are read off the forward pass that step
+``t`` needs for its gradient (one forward per step, not two).
+
+Measurements with a cadence (the spectra of :mod:`dynloss.spectra`) are taken inside the same
+compiled program: the cadences, sorted, must each divide the next (e.g. record 1, NTK 10,
+Hessian 100), and the scan is nested accordingly. A measurement "at step t" uses the parameters
+after update ``t`` and the class weights of step ``t``, like the metrics.
+
+A run whose loss becomes NaN/inf is flagged ``diverged`` (with the step) and its parameters are
+NaN from there on; the other runs of the batch are unaffected.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import data as data_mod
+from . import losses as losses_mod
+from . import models as models_mod
+from . import schedules
+
+log = logging.getLogger("dynloss")
+
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class SpectraSpec:
+    """What spectra to measure during training (all off by default; 0 = never).
+
+    - ``hess_every``: Hessian top-``hess_k`` eigenvalues of F by Lanczos of ``hess_order``;
+    - ``ntk_every``: largest eigenvalue of the empirical NTK on the first ``ntk_points``
+      training points (``None``: all of them);
+    - ``density_steps``: steps at which to store the Hessian eigenvalue density (Ritz values and
+      weights of ``density_vectors`` Lanczos runs of order ``density_order``).
+    """
+
+    hess_every: int = 0
+    hess_order: int = 30
+    hess_k: int = 3
+    ntk_every: int = 0
+    ntk_points: Optional[int] = None
+    ntk_method: str = "eigh"
+    density_steps: tuple[int, ...] = ()
+    density_order: int = 80
+    density_vectors: int = 1
+    lanczos_seed: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.hess_every or self.ntk_every or self.density_steps)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Static choices of a training job (one compiled program)."""
+
+    loss: str
+    width: int
+    steps: int
+    record_every: int = 100
+    chunk_steps: int = 10000
+    dtype: str = "float64"
+    points_per_class: int = 100
+    num_classes: int = 3
+    data_seed: int = 0
+    noise: float = 0.2
+    test_seeds: tuple[int, ...] = data_mod.DEFAULT_TEST_SEEDS
+    stop_last_period: bool = True
+    spectra: SpectraSpec = field(default_factory=SpectraSpec)
+
+    def cadences(self) -> list[int]:
+        c = {self.record_every}
+        c.update(x for x in (self.spectra.hess_every, self.spectra.ntk_every) if x)
+        return sorted(c)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field and what is allowed."""
+        losses_mod.get_loss(self.loss)
+        _positive_int("width", self.width)
+        _positive_int("steps", self.steps)
+        _positive_int("record_every", self.record_every)
+        _positive_int("chunk_steps", self.chunk_steps)
+        _positive_int("points_per_class", self.points_per_class)
+        _positive_int("num_classes", self.num_classes)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
+        sp = self.spectra
+        for name in ("hess_every", "ntk_every"):
+            v = getattr(sp, name)
+            if not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0 (got {v!r})")
+        if sp.hess_every and not 1 <= sp.hess_k <= sp.hess_order:
+            raise ValueError(f"hess_k must be in 1..hess_order={sp.hess_order} (got {sp.hess_k})")
+        if sp.ntk_method not in ("eigh", "lanczos"):
+            raise ValueError(f"ntk_method must be 'eigh' or 'lanczos' (got {sp.ntk_method!r})")
+        if sp.ntk_points is not None and not 1 <= sp.ntk_points <= self.points_per_class * self.num_classes:
+            raise ValueError(f"ntk_points must be in 1..{self.points_per_class * self.num_classes} "
+                             f"or None (got {sp.ntk_points})")
+        cad = self.cadences()
+        for small, big in zip(cad, cad[1:]):
+            if big % small:
+                raise ValueError(f"cadences must each divide the next: record_every="
+                                 f"{self.record_every}, ntk_every={sp.ntk_every}, "
+                                 f"hess_every={sp.hess_every}")
+        if self.steps % cad[-1]:
+            raise ValueError(f"steps={self.steps} must be a multiple of the largest cadence {cad[-1]} "
+                             f"(record_every / ntk_every / hess_every)")
+        for s in sp.density_steps:
+            if not 0 <= s < self.steps or (s + 1) % cad[-1]:
+                raise ValueError(f"density step {s} must be in 0..steps-1 with (step + 1) a multiple "
+                                 f"of {cad[-1]}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer (got {value!r})")
+
+
+@dataclass(frozen=True)
+class RunBatch:
+    """Per-run hyper-parameters; scalars broadcast to the batch size."""
+
+    seeds: np.ndarray
+    A: np.ndarray
+    T: np.ndarray
+    lr: np.ndarray
+
+    @classmethod
+    def make(cls, seeds: Sequence[int], A: Any = 1.0, T: Any = 1.0, lr: Any = 1.0) -> "RunBatch":
+        seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
+        n = seeds.shape[0]
+        if n == 0:
+            raise ValueError("seeds must not be empty")
+        out = {}
+        for name, v in (("A", A), ("T", T), ("lr", lr)):
+            arr = np.asarray(v, dtype=np.float64)
+            if arr.ndim == 0:
+                arr = np.full(n, float(arr))
+            if arr.shape != (n,):
+                raise ValueError(f"{name} must be a scalar or have one value per seed ({n}), "
+                                 f"got shape {arr.shape}")
+            out[name] = arr
+        schedules.check_schedule_args(out["A"], out["T"])
+        if not np.all(np.isfinite(out["lr"])) or np.any(out["lr"] <= 0):
+            raise ValueError(f"lr must be a finite number > 0 (got {lr!r})")
+        return cls(seeds, out["A"], out["T"], out["lr"])
+
+    def __len__(self) -> int:
+        return int(self.seeds.shape[0])
+
+    @property
+    def uniform(self) -> bool:
+        """True when every run has the same A, T and lr (a per-point job of a sweep)."""
+        return all(np.all(v == v[0]) for v in (self.A, self.T, self.lr))
+
+
+@dataclass
+class TrainResult:
+    """Host-side arrays of a trained batch (R runs). See :mod:`dynloss.io` for the NetCDF form."""
+
+    spec: TrainSpec
+    batch: RunBatch
+    steps: np.ndarray  # (n_rec,) recorded step indices
+    loss: np.ndarray  # (R, n_rec) static loss L
+    dyn_loss: np.ndarray  # (R, n_rec) dynamical loss F
+    train_acc: np.ndarray  # (R, n_rec)
+    gamma: np.ndarray  # (R, n_rec, C) class weights used at each recorded step
+    loss_init: np.ndarray  # (R,) L at initialisation (for dL at step 0)
+    final_train_acc: np.ndarray  # (R,)
+    test_acc_each: np.ndarray  # (R, n_test)
+    diverged: np.ndarray  # (R,) bool
+    diverged_step: np.ndarray  # (R,) first step with a non-finite loss, -1 if none
+    spectra: dict[str, np.ndarray] = field(default_factory=dict)
+    spectra_steps: dict[str, np.ndarray] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def test_acc(self) -> np.ndarray:
+        return self.test_acc_each.mean(axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# The compiled program
+
+
+class Engine:
+    """Everything static about a job: model, loss, data and the compiled chunk functions."""
+
+    def __init__(self, spec: TrainSpec):
+        spec.validate()
+        if spec.dtype == "float64":
+            jax.config.update("jax_enable_x64", True)  # the thesis ran float64
+        self.spec = spec
+        self.dtype = jnp.dtype(spec.dtype)
+        self.loss = losses_mod.get_loss(spec.loss)
+        self.static_loss = losses_mod.get_loss(self.loss.static)
+        self.model = models_mod.mlp(spec.width, spec.num_classes)
+        train = data_mod.spiral(spec.points_per_class, spec.num_classes, spec.data_seed, spec.noise)
+        tests = data_mod.test_spirals(spec.test_seeds, points_per_class=spec.points_per_class,
+                                      num_classes=spec.num_classes, noise=spec.noise)
+        self.x = jnp.asarray(train.x, self.dtype)
+        self.y = jnp.asarray(train.onehot, self.dtype)
+        self.x_test = jnp.asarray(np.stack([d.x for d in tests]), self.dtype)
+        self.y_test = jnp.asarray(np.stack([d.onehot for d in tests]), self.dtype)
+        self.total = spec.steps if spec.stop_last_period else None
+        self.cadences = spec.cadences()
+        from . import spectra  # local: spectra imports this module's SpectraSpec
+
+        self.measures = spectra.measurements(self) if spec.spectra.enabled else {}
+        self._chunks: dict[int, Callable] = {}
+        self._final = None
+
+    # -- per-run pieces (vmapped below) ---------------------------------------------------
+
+    def weights(self, t, A, T):
+        return self.loss.class_weights(t, A, T, self.spec.num_classes, self.total)
+
+    def init_params(self, seed):
+        return self.model.init(jax.random.PRNGKey(seed), self.x.shape[1], self.dtype)
+
+    def _record(self, f, t, A, T):
+        """Metrics of step ``t`` from the outputs ``f`` after update ``t``."""
+        w = self.weights(t, A, T)
+        return {
+            "loss": self.static_loss.fn(f, self.y, w),
+            "dyn_loss": self.loss.fn(f, self.y, w),
+            "train_acc": losses_mod.accuracy(f, self.y),
+            "gamma": w,
+        }
+
+    def _step(self, carry, t, args, emit: bool):
+        """One GD update at step ``t``; optionally the record of step ``t - 1``."""
+        params, div_step = carry
+        A, T, lr = args
+        f, pullback = self.model.pullback(params, self.x)
+        F, dF = jax.value_and_grad(self.loss.fn)(f, self.y, self.weights(t, A, T))
+        (grads,) = pullback(dF)
+        # F is the loss after update t-1: non-finite means the run diverged at step t-1.
+        bad = ~jnp.isfinite(F) | (div_step >= 0)
+        div_step = jnp.where((div_step < 0) & bad, jnp.maximum(t - 1, 0).astype(div_step.dtype), div_step)
+        nan = jnp.asarray(jnp.nan, self.dtype)
+        params = jax.tree_util.tree_map(lambda p, g: jnp.where(bad, nan, p - lr * g), params, grads)
+        rec = self._record(f, t - 1, A, T) if emit else None
+        return (params, div_step), rec
+
+    def _level(self, i: int):
+        """Scan body running ``cadences[i]`` steps from ``t0``: measurements first, then the
+        sub-blocks; level 0 is the record block (one emitting step, then plain steps)."""
+        c = self.cadences[i]
+        mine = {k: m for k, m in self.measures.items() if m.cadence == c}
+        if i == 0:
+            def block(carry, t0, args):
+                meas = {k: m.fn(carry[0], t0 - 1, args) for k, m in mine.items()}
+                carry, rec = self._step(carry, t0, args, emit=True)
+                carry = jax.lax.fori_loop(
+                    1, c, lambda j, cr: self._step(cr, t0 + j, args, emit=False)[0], carry)
+                return carry, {**meas, **rec}
+            return block
+
+        sub = self._level(i - 1)
+        c_sub = self.cadences[i - 1]
+
+        def block(carry, t0, args):
+            meas = {k: m.fn(carry[0], t0 - 1, args) for k, m in mine.items()}
+            carry, out = jax.lax.scan(lambda cr, k: sub(cr, t0 + k * c_sub, args),
+                                      carry, jnp.arange(c // c_sub, dtype=jnp.int32))
+            return carry, (meas, out)
+        return block
+
+    def _flatten(self, out, n_blocks: int):
+        """Nested per-level outputs -> {name: (R, n, ...)} in step order."""
+        flat = {}
+        depth = len(self.cadences)
+        for level in range(depth - 1, -1, -1):
+            if level == 0:
+                meas = out
+            else:
+                meas, out = out
+            for k, v in meas.items():
+                lead = depth - level  # stacked axes after the run axis
+                flat[k] = v.reshape(v.shape[:1] + (-1,) + v.shape[1 + lead:])
+        return flat
+
+    def chunk_fn(self, n_steps: int) -> Callable:
+        """Compiled: (carry, t0, args) -> (carry, outputs) for ``n_steps`` steps, vmapped."""
+        if n_steps not in self._chunks:
+            top = self._level(len(self.cadences) - 1)
+            c_top = self.cadences[-1]
+
+            def single(carry, t0, args):
+                return jax.lax.scan(lambda cr, k: top(cr, t0 + k * c_top, args),
+                                    carry, jnp.arange(n_steps // c_top, dtype=jnp.int32))
+
+            batched = jax.vmap(single, in_axes=(0, None, 0))
+            self._chunks[n_steps] = jax.jit(batched, donate_argnums=0)
+        return self._chunks[n_steps]
+
+    def final_fn(self) -> Callable:
+        """Compiled: metrics and measurements of the last step, and the test accuracy."""
+        if self._final is None:
+            last = self.spec.steps - 1
+
+            def single(carry, args):
+                params, _ = carry
+                A, T, _lr = args
+                f = self.model.apply(params, self.x)
+                out = self._record(f, last, A, T)
+                out.update({k: m.fn(params, last, args) for k, m in self.measures.items()})
+                f_test = jax.vmap(self.model.apply, in_axes=(None, 0))(params, self.x_test)
+                out["test_acc_each"] = jax.vmap(losses_mod.accuracy)(f_test, self.y_test)
+                return out
+
+            self._final = jax.jit(jax.vmap(single))
+        return self._final
+
+    def initial_carry(self, batch: RunBatch):
+        params = jax.vmap(self.init_params)(jnp.asarray(batch.seeds))
+        return params, jnp.full(len(batch), -1, jnp.int32)
+
+    def args(self, batch: RunBatch):
+        return tuple(jnp.asarray(v, self.dtype) for v in (batch.A, batch.T, batch.lr))
+
+    def plan(self) -> list[int]:
+        """Chunk lengths: ~chunk_steps each (a multiple of the top cadence), cut at density steps."""
+        c_top = self.cadences[-1]
+        size = max(c_top, (self.spec.chunk_steps // c_top) * c_top)
+        cuts = set(range(0, self.spec.steps, size)) | {s + 1 for s in self.spec.spectra.density_steps}
+        cuts = sorted(c for c in cuts if 0 <= c < self.spec.steps) + [self.spec.steps]
+        return [b - a for a, b in zip(cuts, cuts[1:])]
+
+
+ProgressFn = Callable[[int, int, float], None]
+
+
+def train(spec: TrainSpec, batch: RunBatch, progress: Optional[ProgressFn] = None,
+          engine: Optional[Engine] = None) -> TrainResult:
+    """Train the batch; ``progress(step_done, steps, elapsed_s)`` is called after every chunk."""
+    eng = engine or Engine(spec)
+    spec = eng.spec
+    carry = eng.initial_carry(batch)
+    args = eng.args(batch)
+    lengths = eng.plan()
+
+    t_compile = time.perf_counter()
+    compiled = {}
+    for n in sorted(set(lengths)):
+        compiled[n] = eng.chunk_fn(n).lower(carry, jnp.int32(0), args).compile()
+    final = eng.final_fn().lower(carry, args).compile()
+    compile_s = time.perf_counter() - t_compile
+
+    from . import spectra  # density measurements at chunk boundaries
+
+    density = spectra.density_fn(eng) if spec.spectra.density_steps else None
+    outs: list[dict] = []
+    dens: list[Any] = []
+    t0, start = 0, time.perf_counter()
+    for n in lengths:
+        carry, out = compiled[n](carry, jnp.int32(t0), args)
+        outs.append(jax.device_get(eng._flatten(out, n)))
+        t0 += n
+        if density is not None and (t0 - 1) in spec.spectra.density_steps:
+            dens.append(jax.device_get(density(carry[0], jnp.int32(t0 - 1), args)))
+        if progress is not None:
+            jax.block_until_ready(carry)
+            progress(t0, spec.steps, time.perf_counter() - start)
+    last = jax.device_get(final(carry, args))
+    jax.block_until_ready(carry)
+    run_s = time.perf_counter() - start
+    div_step = np.array(jax.device_get(carry[1]))
+    return _assemble(eng, batch, outs, last, dens, div_step,
+                     {"compile_s": compile_s, "run_s": run_s})
+
+
+def _assemble(eng: Engine, batch: RunBatch, outs, last, dens, div_step, timings) -> TrainResult:
+    spec = eng.spec
+    cat = {k: np.concatenate([o[k] for o in outs], axis=1) for k in outs[0]}
+
+    def with_last(name):  # drop the initial record (step -1), append the final one
+        return np.concatenate([cat[name][:, 1:], np.asarray(last[name])[:, None]], axis=1)
+
+    rec_steps = np.arange(spec.record_every - 1, spec.steps, spec.record_every)
+    diverged = div_step >= 0
+    test_each = np.array(last["test_acc_each"], dtype=np.float64)
+    test_each[diverged] = np.nan
+    train_acc = with_last("train_acc")
+    final_acc = train_acc[:, -1].copy()
+    final_acc[diverged] = np.nan
+    spectra, spectra_steps = {}, {}
+    for k, m in eng.measures.items():
+        spectra[k] = with_last(k)
+        spectra_steps[k] = np.arange(m.cadence - 1, spec.steps, m.cadence)
+    if dens:
+        for k in dens[0]:
+            spectra[k] = np.stack([d[k] for d in dens], axis=1)
+            spectra_steps[k] = np.asarray(spec.spectra.density_steps)
+    return TrainResult(
+        spec=spec, batch=batch, steps=rec_steps,
+        loss=with_last("loss"), dyn_loss=with_last("dyn_loss"), train_acc=train_acc,
+        gamma=with_last("gamma"), loss_init=cat["loss"][:, 0], final_train_acc=final_acc,
+        test_acc_each=test_each, diverged=diverged, diverged_step=div_step.astype(np.int64),
+        spectra=spectra, spectra_steps=spectra_steps, timings=timings)
+
+
+def spec_to_dict(spec: TrainSpec) -> dict:
+    """Plain-dict form of a spec (for NetCDF attributes and logs)."""
+    d = asdict(spec)
+    d["test_seeds"] = list(spec.test_seeds)
+    d["spectra"]["density_steps"] = list(spec.spectra.density_steps)
+    return d
+
+
+def spec_from_dict(d: dict) -> TrainSpec:
+    d = dict(d)
+    sp = dict(d.pop("spectra", {}) or {})
+    sp["density_steps"] = tuple(sp.get("density_steps", ()))
+    d["test_seeds"] = tuple(d.get("test_seeds", data_mod.DEFAULT_TEST_SEEDS))
+    return TrainSpec(spectra=SpectraSpec(**sp), **d)
+
+
+def format_eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h:d}:{m:02d}:{s:02d}"
+
+
+def progress_logger(n_runs: int, label: str = "", emit: Callable[[str], None] | None = None,
+                    min_interval: float = 2.0) -> ProgressFn:
+    """A progress callback that logs steps, run-steps/s and the ETA (at most every few seconds)."""
+    emit = emit or log.info
+    last = [-math.inf]
+
+    def report(done: int, total: int, elapsed: float) -> None:
+        if done < total and elapsed - last[0] < min_interval:
+            return
+        last[0] = elapsed
+        rate = done / elapsed if elapsed > 0 else float("nan")
+        eta = (total - done) / rate if rate and rate > 0 else float("inf")
+        emit(f"{label}step {done}/{total} ({100.0 * done / total:.0f}%)  "
+             f"{rate * n_runs:,.0f} run-steps/s  elapsed {format_eta(elapsed)}  ETA {format_eta(eta)}")
+
+    return report
