@@ -6,7 +6,8 @@
 - :func:`lanczos`: fixed-order Lanczos with full re-orthogonalisation (Gram-Schmidt twice
   against every stored vector), ``jit``- and ``vmap``-able; :func:`ritz` gives the Ritz values and
   the weights of the Gaussian-broadened density of Ghorbani et al. (2019), :func:`density`.
-- :func:`ntk_lmax`: largest eigenvalue of the empirical NTK traced over outputs. The NTK Gram is
+- :func:`ntk_lmax`: largest eigenvalue of the empirical NTK traced over outputs (by default the
+  mean over outputs, neural-tangents' convention and so the thesis's; see :func:`ntk_matrix`). The NTK Gram is
   an n x n matrix for n points, so it is formed explicitly: from the model's closed form when it
   has one (the MLP: O(n^2 width)), otherwise from the Jacobian (O(n^2 C P)); then ``eigvalsh``
   (exact) or Lanczos on the Gram (``method="lanczos"``). Forming the Gram is far cheaper than
@@ -100,17 +101,30 @@ def density(values: np.ndarray, weights: np.ndarray, grid: np.ndarray, sigma: fl
     return np.sum(weights * kernel, axis=-2)
 
 
-def ntk_matrix(model: models_mod.Model, params, x: jnp.ndarray) -> jnp.ndarray:
-    """Empirical NTK Gram ``sum_k J_k J_k^T`` on ``x`` (n x n)."""
+NTK_TRACES = ("mean", "sum")
+
+
+def ntk_matrix(model: models_mod.Model, params, x: jnp.ndarray, trace: str = "mean") -> jnp.ndarray:
+    """Empirical NTK Gram on ``x`` (n x n), traced over the C outputs.
+
+    ``trace="mean"`` is ``(1/C) sum_k J_k J_k^T``, exactly what ``neural_tangents.empirical_ntk_fn``
+    returns by default (its trace over the logit axis divides by the axis size) and so what the
+    thesis plotted; ``trace="sum"`` is ``sum_k J_k J_k^T``, SPEC's written formula. They differ by
+    the factor C.
+    """
+    if trace not in NTK_TRACES:
+        raise ValueError(f"trace must be one of {NTK_TRACES} (got {trace!r})")
     if model.ntk is not None:
-        return model.ntk(params, x)
-    return models_mod.ntk_from_jacobian(model.apply, params, x)
+        gram = model.ntk(params, x)
+    else:
+        gram = models_mod.ntk_from_jacobian(model.apply, params, x)
+    return gram / model.num_outputs if trace == "mean" else gram
 
 
 def ntk_lmax(model: models_mod.Model, params, x: jnp.ndarray, method: str = "eigh",
-             order: int = 20) -> jnp.ndarray:
-    """Largest eigenvalue of the empirical NTK on ``x``."""
-    gram = ntk_matrix(model, params, x)
+             order: int = 20, trace: str = "mean") -> jnp.ndarray:
+    """Largest eigenvalue of the empirical NTK on ``x`` (see :func:`ntk_matrix` for ``trace``)."""
+    gram = ntk_matrix(model, params, x, trace)
     if method == "eigh":
         return jnp.linalg.eigvalsh(gram)[-1]
     v0 = jnp.ones(gram.shape[0], gram.dtype)  # NTK is PSD with a positive Perron-like top mode
@@ -167,7 +181,7 @@ def measurements(engine) -> dict[str, Measurement]:
         n = sp.ntk_points or engine.x.shape[0]
 
         def ntk(params, t, args):
-            return ntk_lmax(engine.model, params, engine.x[:n], sp.ntk_method)
+            return ntk_lmax(engine.model, params, engine.x[:n], sp.ntk_method, trace=sp.ntk_trace)
 
         out["ntk_lmax"] = Measurement(sp.ntk_every, ntk)
     return out

@@ -48,7 +48,8 @@ class SpectraSpec:
 
     - ``hess_every``: Hessian top-``hess_k`` eigenvalues of F by Lanczos of ``hess_order``;
     - ``ntk_every``: largest eigenvalue of the empirical NTK on the first ``ntk_points``
-      training points (``None``: all of them);
+      training points (``None``: all of them), traced over outputs as neural-tangents does
+      (``ntk_trace="mean"``; ``"sum"`` is C times larger);
     - ``density_steps``: steps at which to store the Hessian eigenvalue density (Ritz values and
       weights of ``density_vectors`` Lanczos runs of order ``density_order``).
     """
@@ -59,6 +60,7 @@ class SpectraSpec:
     ntk_every: int = 0
     ntk_points: Optional[int] = None
     ntk_method: str = "eigh"
+    ntk_trace: str = "mean"
     density_steps: tuple[int, ...] = ()
     density_order: int = 80
     density_vectors: int = 1
@@ -110,6 +112,8 @@ class TrainSpec:
                 raise ValueError(f"{name} must be an integer >= 0 (got {v!r})")
         if sp.hess_every and not 1 <= sp.hess_k <= sp.hess_order:
             raise ValueError(f"hess_k must be in 1..hess_order={sp.hess_order} (got {sp.hess_k})")
+        if sp.ntk_trace not in ("mean", "sum"):
+            raise ValueError(f"ntk_trace must be 'mean' or 'sum' (got {sp.ntk_trace!r})")
         if sp.ntk_method not in ("eigh", "lanczos"):
             raise ValueError(f"ntk_method must be 'eigh' or 'lanczos' (got {sp.ntk_method!r})")
         if sp.ntk_points is not None and not 1 <= sp.ntk_points <= self.points_per_class * self.num_classes:

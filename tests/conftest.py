@@ -1,0 +1,29 @@
+"""Shared test settings: float64 on, one table of tolerances by dtype, fixed seeds."""
+import os
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # tests run against the checkout, installed or not
+
+#: numeric tolerances by dtype (neural-tangents' test_utils style)
+TOL = {np.float32: 5e-3, np.float64: 1e-6}
+
+
+def tol(dtype) -> float:
+    return TOL[np.dtype(dtype).type]
+
+
+@pytest.fixture
+def rng():
+    return np.random.RandomState(0)
+
+
+def pytest_configure(config):
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")

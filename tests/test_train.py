@@ -1,0 +1,156 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dynloss import data, losses, models, schedules, train
+from conftest import tol
+
+SMALL = dict(width=16, points_per_class=20, test_seeds=(1, 2))
+
+
+def spec(**kw):
+    base = dict(loss="dce", steps=120, record_every=10, chunk_steps=40, **SMALL)
+    base.update(kw)
+    return train.TrainSpec(**base)
+
+
+def reference_loop(s: train.TrainSpec, seed, A, T, lr):
+    """Plain per-step GD with jax.grad, as SPEC words it: metrics after the update of step t."""
+    d = data.spiral(s.points_per_class, s.num_classes, s.data_seed)
+    x, y = jnp.asarray(d.x), jnp.asarray(d.onehot)
+    m = models.mlp(s.width, s.num_classes, fast=False)
+    p = m.init(jax.random.PRNGKey(seed), 2, jnp.float64)
+    loss = losses.get_loss(s.loss)
+    static = losses.get_loss(loss.static)
+    total = s.steps if s.stop_last_period else None
+    out = {"L": [], "F": [], "acc": [], "gamma": []}
+    for t in range(s.steps):
+        w = loss.class_weights(t, A, T, s.num_classes, total)
+        g = jax.grad(lambda q: loss.fn(m.apply(q, x), y, w))(p)
+        p = jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g)
+        f = m.apply(p, x)
+        out["L"].append(float(static.fn(f, y, w)))
+        out["F"].append(float(loss.fn(f, y, w)))
+        out["acc"].append(float(losses.accuracy(f, y)))
+        out["gamma"].append(np.asarray(w))
+    return {k: np.asarray(v) for k, v in out.items()}, p
+
+
+@pytest.mark.parametrize("name,lr", [("dce", 1.0), ("dmse1", 0.075), ("dmse2", 0.075), ("mse", 0.1)])
+def test_engine_matches_reference_loop(name, lr):
+    s = spec(loss=name, steps=60, record_every=1, chunk_steps=20)
+    ref, _ = reference_loop(s, seed=3, A=5.0, T=20.0, lr=lr)
+    r = train.train(s, train.RunBatch.make([3], 5.0, 20.0, lr))
+    np.testing.assert_array_equal(r.steps, np.arange(60))
+    np.testing.assert_allclose(r.loss[0], ref["L"], rtol=1e-9)
+    np.testing.assert_allclose(r.dyn_loss[0], ref["F"], rtol=1e-9)
+    np.testing.assert_allclose(r.train_acc[0], ref["acc"], atol=1e-12)
+    np.testing.assert_allclose(r.gamma[0], ref["gamma"], rtol=1e-12)
+
+
+def test_records_at_stride_end_with_last_step():
+    r = train.train(spec(), train.RunBatch.make([0], 3.0, 30.0, 1.0))
+    np.testing.assert_array_equal(r.steps, np.arange(9, 120, 10))
+    assert r.loss.shape == (1, 12) and r.gamma.shape == (1, 12, 3)
+    assert r.final_train_acc[0] == r.train_acc[0, -1]
+
+
+def test_vmapped_batch_equals_runs_one_at_a_time():
+    s = spec(steps=200, record_every=5)
+    seeds, A, T, lr = [0, 1, 2], [1.0, 4.0, 9.0], [30.0, 50.0, 70.0], [1.0, 0.5, 0.8]
+    batch = train.train(s, train.RunBatch.make(seeds, A, T, lr))
+    for i in range(3):
+        one = train.train(s, train.RunBatch.make([seeds[i]], A[i], T[i], lr[i]))
+        for name in ("loss", "dyn_loss", "train_acc", "gamma", "test_acc_each"):
+            np.testing.assert_allclose(getattr(batch, name)[i], getattr(one, name)[0], rtol=1e-9, atol=1e-12)
+
+
+def test_same_seed_twice_gives_identical_numbers():
+    s = spec()
+    b = train.RunBatch.make([4, 5], 3.0, 40.0, 1.0)
+    r1, r2 = train.train(s, b), train.train(s, b)
+    for name in ("loss", "dyn_loss", "train_acc", "test_acc_each"):
+        np.testing.assert_array_equal(getattr(r1, name), getattr(r2, name))
+
+
+def test_chunking_does_not_change_results():
+    b = train.RunBatch.make([0, 1], 3.0, 40.0, 1.0)
+    r1 = train.train(spec(chunk_steps=40), b)
+    r2 = train.train(spec(chunk_steps=120), b)
+    np.testing.assert_allclose(r1.loss, r2.loss, rtol=1e-12)
+
+
+def test_huge_lr_is_flagged_diverged_without_exception():
+    s = spec(loss="dmse1", steps=200, record_every=1, chunk_steps=50)
+    r = train.train(s, train.RunBatch.make([0, 0], 1.0, 50.0, [0.05, 100.0]))
+    assert list(r.diverged) == [False, True]
+    k = r.diverged_step[1]
+    assert 0 <= k < 200
+    assert np.all(np.isfinite(r.loss[1, :k])) and np.all(np.isnan(r.loss[1, k + 1:]))
+    assert not np.isfinite(r.loss[1, k])
+    assert np.isnan(r.final_train_acc[1]) and np.isnan(r.test_acc[1])
+    assert np.all(np.isfinite(r.loss[0])) and r.diverged_step[0] == -1
+
+
+def test_last_period_stops_oscillating():
+    s = spec(steps=120, record_every=1, chunk_steps=60)
+    r = train.train(s, train.RunBatch.make([0], 6.0, 30.0, 1.0))
+    np.testing.assert_array_equal(r.gamma[0, 90:], 1.0)
+    assert r.gamma[0, :90].max() > 1.5
+    r = train.train(spec(steps=120, record_every=1, chunk_steps=60, stop_last_period=False),
+                    train.RunBatch.make([0], 6.0, 30.0, 1.0))
+    assert r.gamma[0, 90:].max() > 1.5
+
+
+def test_float32_runs_in_float32():
+    # compare the first steps only: lr = 1 amplifies rounding differences over many steps
+    s = spec(dtype="float32", steps=40, record_every=1)
+    r = train.train(s, train.RunBatch.make([0, 1], 3.0, 40.0, 1.0))
+    assert r.loss.dtype == np.float32 and r.gamma.dtype == np.float32
+    r64 = train.train(spec(steps=40, record_every=1), train.RunBatch.make([0, 1], 3.0, 40.0, 1.0))
+    np.testing.assert_allclose(r.loss[:, :5], r64.loss[:, :5], rtol=tol(np.float32))
+
+
+def test_training_learns_something():
+    # static MSE at a small learning rate: the loss must fall monotonically
+    s = train.TrainSpec(loss="mse", width=100, steps=1000, record_every=100, chunk_steps=1000,
+                        test_seeds=(1,))
+    r = train.train(s, train.RunBatch.make([0], 1.0, 100.0, 0.075))
+    assert r.loss[0, 0] < 0.6 * r.loss_init[0]
+    assert np.all(np.diff(r.loss[0]) < 0)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(loss="nope"), "unknown loss"),
+    (dict(width=0), "width"),
+    (dict(steps=0), "steps"),
+    (dict(steps=125), "multiple"),
+    (dict(dtype="float16"), "dtype"),
+    (dict(spectra=train.SpectraSpec(hess_every=15)), "divide"),
+    (dict(spectra=train.SpectraSpec(ntk_every=20, ntk_points=10_000)), "ntk_points"),
+])
+def test_spec_validation_names_the_field(kw, match):
+    with pytest.raises(ValueError, match=match):
+        spec(**kw).validate()
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(A=0.5), "A must"), (dict(T=0.0), "T must"), (dict(lr=-1.0), "lr must"),
+    (dict(lr=[1.0, 2.0, 3.0]), "one value per seed"),
+])
+def test_run_batch_validation(kw, match):
+    args = dict(A=1.0, T=10.0, lr=1.0)
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        train.RunBatch.make([0, 1], **args)
+
+
+def test_progress_is_reported():
+    seen = []
+    train.train(spec(), train.RunBatch.make([0], 2.0, 40.0, 1.0), progress=lambda *a: seen.append(a))
+    assert [s[0] for s in seen] == [40, 80, 120] and all(s[1] == 120 for s in seen)
+    msgs = []
+    rep = train.progress_logger(2, "x: ", emit=msgs.append, min_interval=0)
+    rep(50, 100, 2.0)
+    assert "step 50/100" in msgs[0] and "50 run-steps/s" in msgs[0] and "ETA 0:00:02" in msgs[0]
