@@ -56,8 +56,9 @@ def test_records_at_stride_end_with_last_step():
     assert r.final_train_acc[0] == r.train_acc[0, -1]
 
 
-def test_vmapped_batch_equals_runs_one_at_a_time():
-    s = spec(steps=200, record_every=5)
+@pytest.mark.parametrize("mode", ["vmap", "map"])
+def test_batch_equals_runs_one_at_a_time(mode):
+    s = spec(steps=200, record_every=5, batch=mode)
     seeds, A, T, lr = [0, 1, 2], [1.0, 4.0, 9.0], [30.0, 50.0, 70.0], [1.0, 0.5, 0.8]
     batch = train.train(s, train.RunBatch.make(seeds, A, T, lr))
     for i in range(3):
@@ -127,6 +128,7 @@ def test_training_learns_something():
     (dict(steps=0), "steps"),
     (dict(steps=125), "multiple"),
     (dict(dtype="float16"), "dtype"),
+    (dict(batch="pmap"), "batch"),
     (dict(spectra=train.SpectraSpec(hess_every=15)), "divide"),
     (dict(spectra=train.SpectraSpec(ntk_every=20, ntk_points=10_000)), "ntk_points"),
 ])

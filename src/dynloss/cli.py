@@ -3,6 +3,7 @@
 Commands:
   train      train a vmapped batch of runs and write one NetCDF
   aggregate  combine job NetCDFs into one labelled study dataset
+  figure     render a figure (PDF and PNG) from NetCDF data
 
 Every bad input ends with one line on stderr naming the argument and what is allowed, and exit
 status 2; nothing is written in that case.
@@ -103,6 +104,10 @@ def _add_train(sub) -> None:
     o.add_argument("--classes", type=_number(int, "--classes", lambda v: v > 1, "an integer > 1"), default=3)
     o.add_argument("--test-seeds", type=_int_list("--test-seeds"), default=(1, 2, 3, 4, 5),
                    help="noise seeds of the test spirals (default 1,2,3,4,5)")
+    o.add_argument("--data-seed", type=_number(int, "--data-seed", lambda v: v >= 0, "an integer >= 0"),
+                   default=0, help="noise seed of the training spiral (default 0)")
+    o.add_argument("--noise", type=_number(float, "--noise", lambda v: v >= 0, "a number >= 0"),
+                   default=0.2, help="angular noise of the spiral (default 0.2)")
     o.add_argument("--no-stop-last-period", action="store_true",
                    help="keep oscillating in the last period (default: A = 1 there)")
     s = p.add_argument_group("spectra")
@@ -145,6 +150,7 @@ def _run_train(a: argparse.Namespace) -> int:
     spec = train.TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=record_every,
                            chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
                            num_classes=a.classes, test_seeds=tuple(a.test_seeds),
+                           data_seed=a.data_seed, noise=a.noise,
                            stop_last_period=not a.no_stop_last_period, spectra=spectra)
     try:
         spec.validate()
@@ -213,7 +219,40 @@ def _run_aggregate(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [_add_train, _add_aggregate]
+def _add_figure(sub) -> None:
+    p = sub.add_parser("figure", help="render a figure from NetCDF data (PDF and PNG)")
+    p.add_argument("kind", help="figure kind (contour, curves, dynamics, ...)")
+    p.add_argument("inputs", nargs="*", help="input NetCDF files")
+    p.add_argument("--pdf", required=True, help="output PDF")
+    p.add_argument("--png", default=None, help="output PNG")
+    p.add_argument("--title", default="", help="figure title")
+    p.add_argument("--options", default="{}", help="JSON object of figure options (the study config)")
+    p.set_defaults(func=_run_figure)
+
+
+def _run_figure(a: argparse.Namespace) -> int:
+    from .figures import renderer
+    from .figures.common import save
+
+    try:
+        render = renderer(a.kind)
+    except ValueError as exc:
+        raise CliError(f"kind: {exc}") from None
+    missing = [p for p in a.inputs if not os.path.exists(p)]
+    if missing:
+        raise CliError(f"inputs: missing input file {missing[0]!r}; run its study first "
+                       "(e.g. snakemake <figure target>)")
+    try:
+        options = json.loads(a.options)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--options: not valid JSON ({exc.msg})") from None
+    fig = render(a.inputs, options, a.title)
+    save(fig, *[p for p in (a.pdf, a.png) if p])
+    logging.getLogger("dynloss").info("figure %s -> %s", a.kind, ", ".join(p for p in (a.pdf, a.png) if p))
+    return 0
+
+
+COMMANDS: list[Callable] = [_add_train, _add_aggregate, _add_figure]
 
 
 def build_parser() -> argparse.ArgumentParser:

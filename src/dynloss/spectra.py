@@ -203,5 +203,5 @@ def density_fn(engine) -> Callable:
         vals, wts = jax.vmap(lambda v0: ritz(*lanczos(mv, v0, order)))(v0s)
         return {"ritz_values": vals, "ritz_weights": wts}
 
-    return jax.jit(jax.vmap(single, in_axes=(0, None, 0)))
+    return jax.jit(engine._batched(single))
 

@@ -1,7 +1,8 @@
 """Full-batch gradient descent on the spiral, a vmapped batch of runs per compiled program.
 
 One call of :func:`train` trains R runs that share loss, width, step count and dtype (static),
-each with its own seed, amplitude A, period T and learning rate eta (array arguments, ``vmap``).
+each with its own seed, amplitude A, period T and learning rate eta (array arguments of one
+compiled program: ``vmap`` on accelerators, ``lax.map`` on CPUs; see :data:`BATCH_MODES`).
 Steps run as ``lax.scan`` over chunks of ``chunk_steps``; a Python loop over chunks reports
 progress and ETA and never goes back to the host inside a chunk.
 
@@ -40,6 +41,10 @@ from . import schedules
 log = logging.getLogger("dynloss")
 
 DTYPES = ("float64", "float32")
+#: how a program runs its R runs: ``vmap`` (one wide program: GPUs), ``map`` (one run after the
+#: other inside the program: CPUs, where the per-run arrays then stay in cache; measured faster),
+#: ``auto`` picks by backend.
+BATCH_MODES = ("auto", "vmap", "map")
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class TrainSpec:
     noise: float = 0.2
     test_seeds: tuple[int, ...] = data_mod.DEFAULT_TEST_SEEDS
     stop_last_period: bool = True
+    batch: str = "auto"
     spectra: SpectraSpec = field(default_factory=SpectraSpec)
 
     def cadences(self) -> list[int]:
@@ -103,6 +109,8 @@ class TrainSpec:
         _positive_int("chunk_steps", self.chunk_steps)
         _positive_int("points_per_class", self.points_per_class)
         _positive_int("num_classes", self.num_classes)
+        if self.batch not in BATCH_MODES:
+            raise ValueError(f"batch must be one of {', '.join(BATCH_MODES)} (got {self.batch!r})")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
         sp = self.spectra
@@ -314,8 +322,7 @@ class Engine:
                 return jax.lax.scan(lambda cr, k: top(cr, t0 + k * c_top, args),
                                     carry, jnp.arange(n_steps // c_top, dtype=jnp.int32))
 
-            batched = jax.vmap(single, in_axes=(0, None, 0))
-            self._chunks[n_steps] = jax.jit(batched, donate_argnums=0)
+            self._chunks[n_steps] = jax.jit(self._batched(single), donate_argnums=0)
         return self._chunks[n_steps]
 
     def final_fn(self) -> Callable:
@@ -333,8 +340,23 @@ class Engine:
                 out["test_acc_each"] = jax.vmap(losses_mod.accuracy)(f_test, self.y_test)
                 return out
 
-            self._final = jax.jit(jax.vmap(single))
+            self._final = jax.jit(self._batched(lambda carry, t0, args: single(carry, args)))
         return self._final
+
+    @property
+    def batch_mode(self) -> str:
+        if self.spec.batch != "auto":
+            return self.spec.batch
+        return "map" if jax.default_backend() == "cpu" else "vmap"
+
+    def _batched(self, single: Callable) -> Callable:
+        """``single(carry, t0, args)`` over the run axis of ``carry`` and ``args``."""
+        if self.batch_mode == "vmap":
+            return jax.vmap(single, in_axes=(0, None, 0))
+
+        def mapped(carry, t0, args):
+            return jax.lax.map(lambda ca: single(ca[0], t0, ca[1]), (carry, args))
+        return mapped
 
     def initial_carry(self, batch: RunBatch):
         params = jax.vmap(self.init_params)(jnp.asarray(batch.seeds))
@@ -368,7 +390,7 @@ def train(spec: TrainSpec, batch: RunBatch, progress: Optional[ProgressFn] = Non
     compiled = {}
     for n in sorted(set(lengths)):
         compiled[n] = eng.chunk_fn(n).lower(carry, jnp.int32(0), args).compile()
-    final = eng.final_fn().lower(carry, args).compile()
+    final = eng.final_fn().lower(carry, jnp.int32(0), args).compile()
     compile_s = time.perf_counter() - t_compile
 
     from . import spectra  # density measurements at chunk boundaries
@@ -386,7 +408,7 @@ def train(spec: TrainSpec, batch: RunBatch, progress: Optional[ProgressFn] = Non
         if progress is not None:
             jax.block_until_ready(carry)
             progress(t0, spec.steps, time.perf_counter() - start)
-    last = jax.device_get(final(carry, args))
+    last = jax.device_get(final(carry, jnp.int32(0), args))
     jax.block_until_ready(carry)
     run_s = time.perf_counter() - start
     div_step = np.array(jax.device_get(carry[1]))

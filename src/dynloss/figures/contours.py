@@ -1,0 +1,71 @@
+"""Contours of final train and test accuracy over (T, A): figures 3.4, 4.2, 4.6 (and 3.2).
+
+Panels come in pairs per width: (a) train, (b) test for the first width, (c), (d) for the next.
+Each grid point is the mean over seeds; diverged runs are left out of the mean and counted in
+the panel title when there are any.
+"""
+from __future__ import annotations
+
+import string
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from .common import panel_label
+
+LEVELS = np.linspace(0.0, 1.0, 21)
+
+
+def mean_over_seeds(da: xr.DataArray) -> xr.DataArray:
+    dims = [d for d in ("seed", "run") if d in da.dims]
+    return da.mean(dims, skipna=True)
+
+
+def _squeeze_scalar_dims(da: xr.DataArray, keep=("width", "A", "T")) -> xr.DataArray:
+    for d in list(da.dims):
+        if d not in keep and da.sizes[d] == 1:
+            da = da.isel({d: 0}, drop=True)
+    return da
+
+
+def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
+           test_var: str = "test_acc"):
+    """Figure with a (train, test) pair of (T, A) contour panels per width."""
+    train = _squeeze_scalar_dims(mean_over_seeds(ds[train_var]))
+    test = _squeeze_scalar_dims(mean_over_seeds(ds[test_var]))
+    widths = list(np.atleast_1d(ds["width"].values))
+    fig, axes = plt.subplots(len(widths), 2, figsize=(9.5, 3.8 * len(widths)), squeeze=False,
+                             constrained_layout=True)
+    letters = iter(string.ascii_lowercase)
+    diverged = ds["diverged"] if "diverged" in ds else None
+    for i, w in enumerate(widths):
+        for j, (da, label) in enumerate(((train, "train accuracy"), (test, "test accuracy"))):
+            ax = axes[i, j]
+            z = da.sel(width=w) if "width" in da.dims else da
+            z = z.transpose("A", "T")
+            T = z["T"].values
+            A = z["A"].values
+            cs = ax.contourf(T, A, z.values, levels=LEVELS, cmap="viridis", extend="neither")
+            ax.scatter(*np.meshgrid(T, A), s=4, c="white", alpha=0.6, linewidths=0)
+            ax.set_xscale("log")
+            ax.set_xlabel("period T (steps)")
+            ax.set_ylabel("amplitude A")
+            sub = f"width {int(w)}: {label}"
+            if diverged is not None:
+                d = diverged.sel(width=w) if "width" in diverged.dims else diverged
+                n_div = int(np.nansum(d.values))
+                if n_div:
+                    sub += f" ({n_div} diverged runs excluded)"
+            ax.set_title(sub, fontsize=10)
+            panel_label(ax, next(letters))
+            fig.colorbar(cs, ax=ax, ticks=np.linspace(0, 1, 6))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def from_files(inputs, options: dict, title: str):
+    from ..io import open_dataset
+
+    return render(open_dataset(inputs[0]), title=title)

@@ -1,0 +1,182 @@
+"""From a prepared config to jobs and files: what the Snakemake rules fan out over.
+
+Everything here is plain Python so it is tested without Snakemake; ``workflow/rules/common.smk``
+only calls these functions. File layout under ``results``::
+
+    {study}/runs/{loss}_w{width}_lr{lr}_A{A}_T{T}_s{seeds}.nc   one training job (contour, curves)
+    {study}/runs/{loss}_w{width}_lr{lr}_b{block}.nc              one thresholds job
+    {study}/{study}.nc                                           the study's combined dataset
+    figures/{figure}.pdf, figures/{figure}.png                   the figure
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+TRAINED_KINDS = ("contour", "curves")
+
+
+def fmt(x: float) -> str:
+    """Numbers in file names: ``1`` -> ``"1"``, ``0.075`` -> ``"0.075"``, ``2500.0`` -> ``"2500"``."""
+    return np.format_float_positional(float(x), trim="-")
+
+
+def seed_blocks(n_seeds: int, per_job: int, first: int = 0) -> list[str]:
+    """Seed ranges ``"a-b"`` (inclusive) covering ``first .. first + n_seeds - 1``."""
+    out = []
+    for lo in range(first, first + n_seeds, per_job):
+        hi = min(lo + per_job, first + n_seeds) - 1
+        out.append(f"{lo}-{hi}")
+    return out
+
+
+@dataclass(frozen=True)
+class PointJob:
+    """One training job of a contour/curves study: a (width, A, T) point and a seed block."""
+
+    study: str
+    loss: str
+    width: int
+    lr: float
+    A: float
+    T: float
+    seeds: str
+
+    def path(self, results: str) -> str:
+        return (f"{results}/{self.study}/runs/{self.loss}_w{self.width}_lr{fmt(self.lr)}"
+                f"_A{fmt(self.A)}_T{fmt(self.T)}_s{self.seeds}.nc")
+
+
+def point_jobs(cfg: dict, name: str) -> list[PointJob]:
+    st = cfg["studies"][name]
+    blocks = seed_blocks(st["seeds"], st["seeds_per_job"])
+    if st["kind"] == "contour":
+        grid = itertools.product(st["widths"], st["A"], st["T"])
+    elif st["kind"] == "curves":
+        grid = ((w, st["A"], st["T"]) for w in st["widths"])
+    else:
+        raise ValueError(f"study {name!r} of kind {st['kind']!r} has no point jobs")
+    return [PointJob(name, st["loss"], int(w), float(st["lr"]), float(A), float(T), b)
+            for w, A, T in grid for b in blocks]
+
+
+def threshold_runs(st: dict) -> list[tuple[float, float, int]]:
+    """The (A, T, seed) runs of one eta of a thresholds study, in job order."""
+    return [(float(A), float(T), int(s)) for A in st["A"] for T in st["T"] for s in range(st["seeds"])]
+
+
+@dataclass(frozen=True)
+class ThresholdJob:
+    study: str
+    loss: str
+    width: int
+    lr: float
+    block: int
+
+    def path(self, results: str) -> str:
+        return f"{results}/{self.study}/runs/{self.loss}_w{self.width}_lr{fmt(self.lr)}_b{self.block}.nc"
+
+
+def threshold_jobs(cfg: dict, name: str) -> list[ThresholdJob]:
+    st = cfg["studies"][name]
+    n_blocks = -(-len(threshold_runs(st)) // st["runs_per_job"])
+    return [ThresholdJob(name, st["loss"], int(w), float(lr), b)
+            for w in st["widths"] for lr in st["lrs"] for b in range(n_blocks)]
+
+
+def threshold_block(st: dict, block: int) -> list[tuple[float, float, int]]:
+    runs = threshold_runs(st)
+    k = st["runs_per_job"]
+    if not 0 <= block * k < len(runs):
+        raise ValueError(f"block {block} out of range for {len(runs)} runs of {k} per job")
+    return runs[block * k:(block + 1) * k]
+
+
+def job_files(cfg: dict, name: str) -> list[str]:
+    """The job NetCDFs a study combines."""
+    kind = cfg["studies"][name]["kind"]
+    if kind in TRAINED_KINDS:
+        return [j.path(cfg["results"]) for j in point_jobs(cfg, name)]
+    if kind == "thresholds":
+        return [j.path(cfg["results"]) for j in threshold_jobs(cfg, name)]
+    return []
+
+
+def study_names(cfg: dict, kinds: Iterable[str] | None = None) -> list[str]:
+    """Studies that run in this configuration (a myrtle study needs its CIFAR-10 folder)."""
+    out = []
+    for name, st in cfg["studies"].items():
+        if kinds is not None and st["kind"] not in kinds:
+            continue
+        if st["kind"] == "myrtle" and not st.get("cifar_dir"):
+            continue
+        out.append(name)
+    return out
+
+
+def dataset_path(cfg: dict, name: str) -> str:
+    return f"{cfg['results']}/{name}/{name}.nc"
+
+
+def figure_files(cfg: dict, name: str) -> list[str]:
+    return [f"{cfg['results']}/figures/{name}.{ext}" for ext in ("pdf", "png")]
+
+
+def figure_names(cfg: dict) -> list[str]:
+    """Every figure this configuration renders: the figures section, then the studies."""
+    names = list(cfg["figures"])
+    names += study_names(cfg)
+    return names
+
+
+def find_point_job(cfg: dict, study: str, loss: str, width: str, lr: str, A: str, T: str,
+                   seeds: str) -> PointJob:
+    """The job a rule's wildcards name; ``ValueError`` if the config does not list it."""
+    for job in point_jobs(cfg, study):
+        if (job.loss, str(job.width), fmt(job.lr), fmt(job.A), fmt(job.T), job.seeds) == \
+                (loss, width, lr, A, T, seeds):
+            return job
+    raise ValueError(f"no job of study {study!r} matches loss={loss} width={width} lr={lr} A={A} "
+                     f"T={T} seeds={seeds}")
+
+
+# --------------------------------------------------------------------------------------------
+# Semantic checks (the schema has filled defaults by now)
+
+
+def check(cfg: dict) -> None:
+    """Checks a schema cannot express; :class:`dynloss.config.ConfigError` names the key."""
+    from .config import ConfigError
+    from .train import SpectraSpec, TrainSpec
+
+    for name, st in cfg["studies"].items():
+        key = f"studies.{name}"
+        kind = st["kind"]
+        if kind in TRAINED_KINDS and st["steps"] % st["record_every"]:
+            raise ConfigError(f"config key '{key}.steps': {st['steps']} is not a multiple of "
+                              f"record_every={st['record_every']}")
+        if kind == "thresholds" and st["steps"] % st["hess_every"]:
+            raise ConfigError(f"config key '{key}.steps': {st['steps']} is not a multiple of "
+                              f"hess_every={st['hess_every']}")
+        if kind == "dynamics":
+            spec = TrainSpec(loss=st["loss"], width=st["width"], steps=st["steps"], record_every=1,
+                             spectra=SpectraSpec(hess_every=st["hess_every"], ntk_every=st["ntk_every"],
+                                                 density_steps=tuple(st["density_steps"])))
+            try:
+                spec.validate()
+            except ValueError as exc:
+                field = str(exc).split(" ", 1)[0].split("=")[0].split(",")[0]
+                sub = {"cadences": "hess_every", "density": "density_steps"}.get(field, field)
+                raise ConfigError(f"config key '{key}.{sub}': {exc}") from None
+    for name, fig in cfg["figures"].items():
+        if fig["kind"] == "density":
+            src = fig.get("study", "")
+            st = cfg["studies"].get(src)
+            if st is None or st["kind"] != "dynamics":
+                raise ConfigError(f"config key 'figures.{name}.study': {src!r} is not a dynamics study")
+            if not st["density_steps"]:
+                raise ConfigError(f"config key 'studies.{src}.density_steps': the density figure "
+                                  f"{name!r} needs at least one step")

@@ -1,0 +1,19 @@
+# Combine a study's jobs into one labelled dataset with dims (loss, width, lr, A, T, seed, step).
+
+
+rule aggregate_points:
+    input:
+        lambda wc: dl.job_files(config, wc.study),
+    output:
+        f"{R}/{{study}}/{{study}}.nc",
+    log:
+        f"{R}/logs/{{study}}/aggregate.log",
+    wildcard_constraints:
+        study=alternatives(studies_of("contour", "curves")),
+    params:
+        meta=lambda wc: quoted_json({"study": wc.study, "scale": config["scale"],
+                                     "study_config": config["studies"][wc.study], "data": config["data"]}),
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss aggregate {input} --out {output} --meta {params.meta} > {log} 2>&1"

@@ -1,0 +1,93 @@
+# Input functions and target lists only; the science is in src/dynloss.
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+
+from dynloss import config as dl_config  # noqa: E402
+from dynloss import studies as dl  # noqa: E402
+
+try:
+    _prepared = dl_config.prepare(config, dl_config.load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
+except dl_config.ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}")
+config.clear()
+config.update(_prepared)
+
+R = config["results"]
+NUM = r"[0-9]+(\.[0-9]+)?"
+
+# Every job sees the package, a shared JAX compilation cache, and no GPU memory preallocation
+# (so several jobs can share one GPU).
+# (Snakemake formats the prefix too: literal braces are doubled.)
+_env = [f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}",
+        "export XLA_PYTHON_CLIENT_PREALLOCATE=false"]
+if config["jax_cache"]:
+    _env += [f"export JAX_COMPILATION_CACHE_DIR={shlex.quote(str(Path(config['jax_cache']).absolute()))}",
+             "export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0",
+             "export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0"]
+shell.prefix("; ".join(_env) + "; ")
+
+
+def alternatives(names):
+    """A wildcard constraint matching exactly these names (never the empty string)."""
+    return "|".join(map(str, names)) or "__none__"
+
+
+def study_kind(name):
+    return config["studies"][name]["kind"]
+
+
+def studies_of(*kinds):
+    return dl.study_names(config, kinds)
+
+
+def quoted_json(obj):
+    return shlex.quote(json.dumps(obj, sort_keys=True))
+
+
+def train_args(wc):
+    """CLI arguments of one point job, checked against the config."""
+    try:
+        job = dl.find_point_job(config, wc.study, wc.loss, wc.width, wc.lr, wc.A, wc.T, wc.seeds)
+    except ValueError as exc:
+        raise WorkflowError(str(exc))
+    st = config["studies"][wc.study]
+    d = config["data"]
+    args = [
+        f"--loss {job.loss} --width {job.width} --lr {dl.fmt(job.lr)} --A {dl.fmt(job.A)}",
+        f"--T {dl.fmt(job.T)} --steps {st['steps']} --seeds {job.seeds}",
+        f"--record-every {st['record_every']} --chunk-steps {config['chunk_steps']} --dtype {config['dtype']}",
+        f"--points-per-class {d['points_per_class']} --classes {d['num_classes']} --noise {d['noise']}",
+        f"--data-seed {d['train_seed']} --test-seeds {','.join(map(str, d['test_seeds']))}",
+        f"--meta {quoted_json({'study': wc.study, 'scale': config['scale'], 'study_config': st})}",
+    ]
+    return " ".join(args)
+
+
+def caption(name):
+    """Caption text of a figure: what it shows, its parameters and the scale."""
+    spec = config["studies"].get(name) or config["figures"].get(name)
+    keys = {k: v for k, v in spec.items() if k not in ("title",)}
+    return (f"{spec.get('title') or name} -- parameters: {json.dumps(keys)}; "
+            f"scale: {config['scale']}; data: {json.dumps(config['data'])}")
+
+
+#: study kind -> figure kind (python -m dynloss figure <kind>)
+FIGURE_KIND = {"contour": "contour"}
+
+
+def IMPLEMENTED_FIGURES():
+    return studies_of(*FIGURE_KIND)
+
+
+def all_targets():
+    targets = []
+    for name in IMPLEMENTED_FIGURES():
+        targets += dl.figure_files(config, name)
+    return targets

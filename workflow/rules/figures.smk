@@ -1,0 +1,32 @@
+# Figure rules (PDF + PNG per figure) and one short named target per figure (snakemake fig3_4).
+
+rule figure_study:
+    input:
+        lambda wc: dl.dataset_path(config, wc.name),
+    output:
+        pdf=f"{R}/figures/{{name}}.pdf",
+        png=report(f"{R}/figures/{{name}}.png", caption="../report/figure.rst", category="Figures"),
+    log:
+        f"{R}/logs/figures/{{name}}.log",
+    wildcard_constraints:
+        name=alternatives(IMPLEMENTED_FIGURES()),
+    params:
+        kind=lambda wc: FIGURE_KIND[study_kind(wc.name)],
+        title=lambda wc: shlex.quote(config["studies"][wc.name].get("title") or wc.name),
+        options=lambda wc: quoted_json(config["studies"][wc.name]),
+        caption=lambda wc: caption(wc.name),
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss figure {params.kind} {input} --pdf {output.pdf} --png {output.png} "
+        "--title {params.title} --options {params.options} > {log} 2>&1"
+
+
+for _name in IMPLEMENTED_FIGURES():
+
+    rule:
+        name:
+            _name
+        input:
+            dl.figure_files(config, _name),
+        default_target: False

@@ -1,0 +1,25 @@
+# Training jobs: one per (study, loss, width, lr, A, T, seed block); seeds are vmapped inside.
+
+
+rule train_point:
+    output:
+        f"{R}/{{study}}/runs/{{loss}}_w{{width}}_lr{{lr}}_A{{A}}_T{{T}}_s{{seeds}}.nc",
+    log:
+        f"{R}/logs/{{study}}/{{loss}}_w{{width}}_lr{{lr}}_A{{A}}_T{{T}}_s{{seeds}}.log",
+    wildcard_constraints:
+        study=alternatives(studies_of("contour", "curves")),
+        loss="[a-z0-9]+",
+        width=r"\d+",
+        lr=NUM,
+        A=NUM,
+        T=NUM,
+        seeds=r"\d+-\d+",
+    params:
+        args=train_args,
+    resources:
+        gpu=1,
+    threads: 1
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss train {params.args} --out {output} > {log} 2>&1"
