@@ -131,6 +131,21 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write a text file atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def open_dataset(path: str | os.PathLike) -> xr.Dataset:
     """Open one NetCDF fully into memory (the file is closed on return)."""
     with xr.open_dataset(path, engine=ENGINE) as ds:

@@ -78,16 +78,62 @@ def caption(name):
             f"scale: {config['scale']}; data: {json.dumps(config['data'])}")
 
 
+def dynamics_args(wc):
+    """CLI arguments of a dynamics study: one run, every step recorded, spectra on."""
+    st = config["studies"][wc.study]
+    d = config["data"]
+    args = [
+        f"--loss {st['loss']} --width {st['width']} --lr {dl.fmt(st['lr'])} --A {dl.fmt(st['A'])}",
+        f"--T {dl.fmt(st['T'])} --steps {st['steps']} --seeds {st['seed']} --record-every 1",
+        f"--chunk-steps {config['chunk_steps']} --dtype {config['dtype']}",
+        f"--hess-every {st['hess_every']} --hess-order {st['hess_order']} --hess-k {st['hess_k']}",
+        f"--ntk-every {st['ntk_every']}" + (f" --ntk-points {st['ntk_points']}" if st["ntk_points"] else ""),
+        f"--points-per-class {d['points_per_class']} --classes {d['num_classes']} --noise {d['noise']}",
+        f"--data-seed {d['train_seed']} --test-seeds {','.join(map(str, d['test_seeds']))}",
+        f"--meta {quoted_json({'study': wc.study, 'scale': config['scale'], 'study_config': st})}",
+    ]
+    if st["density_steps"]:
+        args.append(f"--density-steps {','.join(map(str, st['density_steps']))} "
+                    f"--density-order {st['density_order']} --density-vectors {st['density_vectors']}")
+    return " ".join(args)
+
+
 #: study kind -> figure kind (python -m dynloss figure <kind>)
-FIGURE_KIND = {"contour": "contour"}
+STUDY_FIGURE = {"contour": "contour", "curves": "curves", "dynamics": "dynamics"}
 
 
-def IMPLEMENTED_FIGURES():
-    return studies_of(*FIGURE_KIND)
+def figure_names():
+    """Every figure this configuration renders (figures without training, then studies)."""
+    names = [n for n, f in config["figures"].items()
+             if f["kind"] != "density" or f["study"] in studies_of("dynamics")]
+    return names + studies_of(*STUDY_FIGURE)
+
+
+def figure_spec(name):
+    return config["studies"].get(name) or config["figures"][name]
+
+
+def figure_kind(name):
+    if name in config["studies"]:
+        return STUDY_FIGURE[study_kind(name)]
+    return config["figures"][name]["kind"]
+
+
+def figure_inputs(wc):
+    if wc.name in config["studies"]:
+        return [dl.dataset_path(config, wc.name)]
+    fig = config["figures"][wc.name]
+    if fig["kind"] == "density":
+        return [dl.dataset_path(config, fig["study"])]
+    return []
+
+
+def figure_options(wc):
+    return quoted_json({**figure_spec(wc.name), "data": config["data"]})
 
 
 def all_targets():
     targets = []
-    for name in IMPLEMENTED_FIGURES():
+    for name in figure_names():
         targets += dl.figure_files(config, name)
     return targets

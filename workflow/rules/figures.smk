@@ -1,19 +1,20 @@
 # Figure rules (PDF + PNG per figure) and one short named target per figure (snakemake fig3_4).
 
-rule figure_study:
+
+rule figure:
     input:
-        lambda wc: dl.dataset_path(config, wc.name),
+        figure_inputs,
     output:
         pdf=f"{R}/figures/{{name}}.pdf",
         png=report(f"{R}/figures/{{name}}.png", caption="../report/figure.rst", category="Figures"),
     log:
         f"{R}/logs/figures/{{name}}.log",
     wildcard_constraints:
-        name=alternatives(IMPLEMENTED_FIGURES()),
+        name=alternatives(figure_names()),
     params:
-        kind=lambda wc: FIGURE_KIND[study_kind(wc.name)],
-        title=lambda wc: shlex.quote(config["studies"][wc.name].get("title") or wc.name),
-        options=lambda wc: quoted_json(config["studies"][wc.name]),
+        kind=lambda wc: figure_kind(wc.name),
+        title=lambda wc: shlex.quote(figure_spec(wc.name).get("title") or wc.name),
+        options=figure_options,
         caption=lambda wc: caption(wc.name),
     conda:
         "../../envs/cpu.yaml"
@@ -22,7 +23,7 @@ rule figure_study:
         "--title {params.title} --options {params.options} > {log} 2>&1"
 
 
-for _name in IMPLEMENTED_FIGURES():
+for _name in figure_names():
 
     rule:
         name:

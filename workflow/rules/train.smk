@@ -23,3 +23,21 @@ rule train_point:
         "../../envs/cpu.yaml"
     shell:
         "python -m dynloss train {params.args} --out {output} > {log} 2>&1"
+
+
+rule dynamics:
+    output:
+        f"{R}/{{study}}/{{study}}.nc",
+    log:
+        f"{R}/logs/{{study}}/dynamics.log",
+    wildcard_constraints:
+        study=alternatives(studies_of("dynamics")),
+    params:
+        args=dynamics_args,
+    resources:
+        gpu=1,
+    threads: 1
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss train {params.args} --out {output} > {log} 2>&1"

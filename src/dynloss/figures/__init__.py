@@ -13,6 +13,11 @@ from typing import Callable
 #: figure kind -> "module:function" taking (inputs, options, title) and returning a Figure
 RENDERERS = {
     "contour": "contours:from_files",
+    "curves": "curves:from_files",
+    "schedule": "schedules:from_files",
+    "spiral": "spiral:from_files",
+    "dynamics": "dynamics:from_files",
+    "density": "density:from_files",
 }
 
 
