@@ -9,10 +9,24 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
+
+
+# Cheap rules run on the submitting host, also under a cluster executor.
+localrules:
+    all,
+    aggregate_points,
+    aggregate_thresholds,
+    fit_thresholds,
+    figure,
+    reproduction,
 
 
 rule all:

@@ -2,7 +2,9 @@
 
 Commands:
   train      train a vmapped batch of runs and write one NetCDF
+  thresholds runs of varied (A, T) at one eta: lambda_th at each first bifurcation
   aggregate  combine job NetCDFs into one labelled study dataset
+  fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
   figure     render a figure (PDF and PNG) from NetCDF data
   reproduction  the thesis's claims beside the measured values (CSV, HTML)
 
@@ -127,9 +129,19 @@ def _add_train(sub) -> None:
                    default=80, help="Lanczos order of the density (default 80)")
     s.add_argument("--density-vectors", type=_number(int, "--density-vectors", lambda v: v > 0, "an integer > 0"),
                    default=1, help="random start vectors averaged in the density (default 1)")
+    _add_onset_args(p)
     p.add_argument("--meta", default=None, help="JSON object stored in the file's config attribute")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_run_train)
+
+
+def _add_onset_args(p) -> None:
+    g = p.add_argument_group("bifurcation onset (needs --record-every 1)")
+    g.add_argument("--onset-window", type=_number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"),
+                   default=None, help="detect the first bifurcation with this window (steps) and store "
+                   "onset_step and the exact lambda_th")
+    g.add_argument("--onset-floor", type=_number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"),
+                   default=1e-6, help="relative amplitude floor of the onset detector (default 1e-6)")
 
 
 def _run_train(a: argparse.Namespace) -> int:
@@ -167,20 +179,43 @@ def _run_train(a: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"--out: cannot write {a.out!r}: {exc}") from None
 
+    if a.onset_window and record_every != 1:
+        raise CliError("--onset-window: needs --record-every 1 (the loss at every step)")
+
     label = f"{a.loss} w={a.width} lr={a.lr:g} A={a.A:g} T={a.T:g} seeds={a.seeds}: "
+    engine, result = _train_logged(spec, batch, label, a.quiet)
+    ds = io.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
+    if a.onset_window:
+        _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
+    io.write_netcdf(ds, a.out)
+    logging.getLogger("dynloss").info("%swrote %s", label, a.out)
+    return 0
+
+
+def _train_logged(spec, batch, label: str, quiet: bool):
+    from . import train
+
     log = logging.getLogger("dynloss")
-    log.info("%straining %d run(s) x %d steps (%s)", label, len(batch), a.steps, a.dtype)
-    progress = None if a.quiet else train.progress_logger(len(batch), label)
-    result = train.train(spec, batch, progress=progress)
+    log.info("%straining %d run(s) x %d steps (%s)", label, len(batch), spec.steps, spec.dtype)
+    engine = train.Engine(spec)
+    progress = None if quiet else train.progress_logger(len(batch), label)
+    result = train.train(spec, batch, progress=progress, engine=engine)
     n_div = int(result.diverged.sum())
     log.info("%scompiled in %.1f s, trained in %.1f s (%.0f run-steps/s)%s", label,
              result.timings["compile_s"], result.timings["run_s"],
-             len(batch) * a.steps / max(result.timings["run_s"], 1e-9),
+             len(batch) * spec.steps / max(result.timings["run_s"], 1e-9),
              f"; {n_div} run(s) diverged" if n_div else "")
-    ds = io.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
-    io.write_netcdf(ds, a.out)
-    log.info("%swrote %s", label, a.out)
-    return 0
+    return engine, result
+
+
+def _onsets(engine, result, ds, window: int, floor: float, label: str) -> None:
+    from . import thresholds
+
+    onsets = thresholds.onset_analysis(engine, result, window=window, floor=floor)
+    thresholds.add_onsets(ds, onsets, window, floor)
+    found = int((onsets["onset_step"] >= 0).sum())
+    logging.getLogger("dynloss").info("%sfirst bifurcation found in %d of %d run(s)", label, found,
+                                      len(result.batch))
 
 
 def default_record_every(steps: int, at_most: int = 100) -> int:
@@ -197,6 +232,117 @@ def _flag_of(message: str) -> str:
 
 def vars_for_json(a: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(a).items() if k != "func"}
+
+
+def _float_list(name: str):
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            return tuple(float(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    return parse
+
+
+def _add_thresholds(sub) -> None:
+    p = sub.add_parser("thresholds", help="train runs of varied (A, T) at one eta and measure the "
+                       "curvature threshold lambda_th at each run's first bifurcation")
+    p.add_argument("--loss", required=True, help="loss name")
+    p.add_argument("--width", required=True, type=_number(int, "--width", lambda v: v > 0, "an integer > 0"))
+    p.add_argument("--lr", required=True, type=_number(float, "--lr", lambda v: 0 < v < float("inf"), "a number > 0"))
+    p.add_argument("--A", required=True, type=_float_list("--A"), help="amplitude of each run (comma list)")
+    p.add_argument("--T", required=True, type=_float_list("--T"), help="period of each run (comma list)")
+    p.add_argument("--seeds", required=True, type=_int_list("--seeds"), help="seed of each run (comma list)")
+    p.add_argument("--run-offset", type=_number(int, "--run-offset", lambda v: v >= 0, "an integer >= 0"),
+                   default=0, help="index of the first run in the study (for combining jobs)")
+    p.add_argument("--steps", required=True, type=_number(int, "--steps", lambda v: v > 0, "an integer > 0"))
+    p.add_argument("--hess-every", type=_number(int, "--hess-every", lambda v: v > 0, "an integer > 0"), default=100)
+    p.add_argument("--hess-order", type=_number(int, "--hess-order", lambda v: v > 0, "an integer > 0"), default=20)
+    p.add_argument("--trace-every", type=_number(int, "--trace-every", lambda v: v > 0, "an integer > 0"),
+                   default=100, help="stride of the stored loss traces (default 100)")
+    p.add_argument("--chunk-steps", type=_number(int, "--chunk-steps", lambda v: v > 0, "an integer > 0"), default=10000)
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--points-per-class", type=_number(int, "--points-per-class", lambda v: v > 0, "an integer > 0"), default=100)
+    p.add_argument("--classes", type=_number(int, "--classes", lambda v: v > 1, "an integer > 1"), default=3)
+    p.add_argument("--noise", type=_number(float, "--noise", lambda v: v >= 0, "a number >= 0"), default=0.2)
+    p.add_argument("--data-seed", type=_number(int, "--data-seed", lambda v: v >= 0, "an integer >= 0"), default=0)
+    p.add_argument("--test-seeds", type=_int_list("--test-seeds"), default=(1, 2, 3, 4, 5))
+    p.add_argument("--onset-window", type=_number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"), default=20)
+    p.add_argument("--onset-floor", type=_number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"), default=1e-6)
+    p.add_argument("--out", required=True)
+    p.add_argument("--meta", default=None, help="JSON object stored in the config attribute")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_run_thresholds)
+
+
+def _run_thresholds(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import io, thresholds, train
+    from .losses import LOSSES
+
+    if a.loss not in LOSSES:
+        raise CliError(f"--loss: unknown loss {a.loss!r} (allowed: {', '.join(LOSSES)})")
+    if not (len(a.A) == len(a.T) == len(a.seeds)) or not a.A:
+        raise CliError(f"--A, --T, --seeds: need one value per run, the same number of each "
+                       f"(got {len(a.A)}, {len(a.T)}, {len(a.seeds)})")
+    if a.steps % a.trace_every:
+        raise CliError(f"--trace-every: {a.trace_every} does not divide --steps {a.steps}")
+    meta = json.loads(a.meta) if a.meta else {}
+    spec = train.TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=1,
+                           chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
+                           num_classes=a.classes, noise=a.noise, data_seed=a.data_seed,
+                           test_seeds=tuple(a.test_seeds),
+                           spectra=train.SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order))
+    try:
+        spec.validate()
+        batch = train.RunBatch.make(a.seeds, np.asarray(a.A), np.asarray(a.T), a.lr)
+    except ValueError as exc:
+        raise CliError(f"--{_flag_of(str(exc))}: {exc}") from None
+    try:
+        io.check_writable(a.out)
+    except OSError as exc:
+        raise CliError(f"--out: cannot write {a.out!r}: {exc}") from None
+    label = f"{a.loss} w={a.width} lr={a.lr:g} runs={len(batch)}: "
+    engine, result = _train_logged(spec, batch, label, a.quiet)
+    ds = io.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
+    if "seed" in ds.dims:  # a batch that happens to be uniform: keep the run layout
+        ds = ds.rename({"seed": "run"}).assign_coords(seed=("run", batch.seeds))
+    # A, T, seed vary along run; lr is one value per job, so a scalar coordinate to combine over
+    ds = ds.assign_coords(run=np.arange(len(batch)) + a.run_offset, lr=float(a.lr),
+                          A=("run", batch.A), T=("run", batch.T))
+    _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
+    ds = thresholds.compact_dataset(ds, a.trace_every)
+    io.write_netcdf(ds, a.out)
+    logging.getLogger("dynloss").info("%swrote %s", label, a.out)
+    return 0
+
+
+def _add_fit(sub) -> None:
+    p = sub.add_parser("fit-thresholds", help="fit log lambda_th = a + b log eta (per width)")
+    p.add_argument("input", help="combined thresholds study NetCDF")
+    p.add_argument("--csv", required=True, help="output CSV of the fits")
+    p.add_argument("--level", type=_number(float, "--level", lambda v: 0 < v < 1, "a number in (0, 1)"), default=0.95)
+    p.set_defaults(func=_run_fit)
+
+
+def _run_fit(a: argparse.Namespace) -> int:
+    import csv
+    import io as _io
+
+    from . import io, thresholds
+
+    if not os.path.exists(a.input):
+        raise CliError(f"input: missing {a.input!r}; run its thresholds study first")
+    rows = thresholds.fit(io.open_dataset(a.input), a.level)
+    cols = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    io.write_text(buf.getvalue(), a.csv)
+    for r in rows:
+        logging.getLogger("dynloss").info("fit %s", r)
+    return 0
 
 
 def _add_aggregate(sub) -> None:
@@ -287,7 +433,8 @@ def _run_reproduction(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [_add_train, _add_aggregate, _add_figure, _add_reproduction]
+COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_aggregate, _add_fit, _add_figure,
+                            _add_reproduction]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,3 +17,36 @@ rule aggregate_points:
         "../../envs/cpu.yaml"
     shell:
         "python -m dynloss aggregate {input} --out {output} --meta {params.meta} > {log} 2>&1"
+
+
+rule aggregate_thresholds:
+    input:
+        lambda wc: dl.job_files(config, wc.study),
+    output:
+        f"{R}/{{study}}/{{study}}.nc",
+    log:
+        f"{R}/logs/{{study}}/aggregate.log",
+    wildcard_constraints:
+        study=alternatives(studies_of("thresholds")),
+    params:
+        meta=lambda wc: quoted_json({"study": wc.study, "scale": config["scale"],
+                                     "study_config": config["studies"][wc.study], "data": config["data"]}),
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss aggregate {input} --dims loss,width,lr --out {output} --meta {params.meta} > {log} 2>&1"
+
+
+rule fit_thresholds:
+    input:
+        f"{R}/{{study}}/{{study}}.nc",
+    output:
+        report(f"{R}/{{study}}/{{study}}_fit.csv", caption="../report/fit.rst", category="Thresholds"),
+    log:
+        f"{R}/logs/{{study}}/fit.log",
+    wildcard_constraints:
+        study=alternatives(studies_of("thresholds")),
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss fit-thresholds {input} --csv {output} > {log} 2>&1"

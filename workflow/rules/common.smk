@@ -39,6 +39,10 @@ def alternatives(names):
     return "|".join(map(str, names)) or "__none__"
 
 
+# Training rules use the accelerator's conda env (--software-deployment-method conda).
+TRAIN_ENV = f"../../envs/{config['accelerator']}.yaml"
+
+
 def study_kind(name):
     return config["studies"][name]["kind"]
 
@@ -88,6 +92,7 @@ def dynamics_args(wc):
         f"--chunk-steps {config['chunk_steps']} --dtype {config['dtype']}",
         f"--hess-every {st['hess_every']} --hess-order {st['hess_order']} --hess-k {st['hess_k']}",
         f"--ntk-every {st['ntk_every']}" + (f" --ntk-points {st['ntk_points']}" if st["ntk_points"] else ""),
+        f"--onset-window {st['onset_window']} --onset-floor {st['onset_floor']}",
         f"--points-per-class {d['points_per_class']} --classes {d['num_classes']} --noise {d['noise']}",
         f"--data-seed {d['train_seed']} --test-seeds {','.join(map(str, d['test_seeds']))}",
         f"--meta {quoted_json({'study': wc.study, 'scale': config['scale'], 'study_config': st})}",
@@ -98,8 +103,32 @@ def dynamics_args(wc):
     return " ".join(args)
 
 
+def threshold_args(wc):
+    """CLI arguments of one thresholds job: its block of (A, T, seed) runs at one (width, eta)."""
+    st = config["studies"][wc.study]
+    match = [j for j in dl.threshold_jobs(config, wc.study)
+             if (str(j.width), dl.fmt(j.lr), str(j.block)) == (wc.width, wc.lr, wc.block)]
+    if not match:
+        raise WorkflowError(f"no thresholds job of {wc.study} has width={wc.width} lr={wc.lr} block={wc.block}")
+    runs = dl.threshold_block(st, int(wc.block))
+    d = config["data"]
+    A, T, seeds = zip(*runs)
+    args = [
+        f"--loss {st['loss']} --width {wc.width} --lr {wc.lr} --steps {st['steps']}",
+        f"--A {','.join(dl.fmt(a) for a in A)} --T {','.join(dl.fmt(t) for t in T)}",
+        f"--seeds {','.join(map(str, seeds))} --run-offset {int(wc.block) * st['runs_per_job']}",
+        f"--hess-every {st['hess_every']} --hess-order {st['hess_order']}",
+        f"--onset-window {st['onset_window']} --onset-floor {st['onset_floor']}",
+        f"--trace-every {st['hess_every']} --chunk-steps {config['chunk_steps']} --dtype {config['dtype']}",
+        f"--points-per-class {d['points_per_class']} --classes {d['num_classes']} --noise {d['noise']}",
+        f"--data-seed {d['train_seed']} --test-seeds {','.join(map(str, d['test_seeds']))}",
+        f"--meta {quoted_json({'study': wc.study, 'scale': config['scale'], 'study_config': st})}",
+    ]
+    return " ".join(args)
+
+
 #: study kind -> figure kind (python -m dynloss figure <kind>)
-STUDY_FIGURE = {"contour": "contour", "curves": "curves", "dynamics": "dynamics"}
+STUDY_FIGURE = {"contour": "contour", "curves": "curves", "dynamics": "dynamics", "thresholds": "thresholds"}
 
 
 def figure_names():
@@ -132,8 +161,17 @@ def figure_options(wc):
     return quoted_json({**figure_spec(wc.name), "data": config["data"]})
 
 
+def reproduction_studies():
+    """Studies whose datasets feed the reproduction table."""
+    from dynloss.reproduction import CLAIMS
+
+    wanted = {c.study for c in CLAIMS}
+    return [n for n in studies_of("contour", "curves", "myrtle") if n in wanted]
+
+
 def all_targets():
-    targets = []
+    targets = [f"{R}/reproduction.csv", f"{R}/reproduction.html"]
+    targets += [f"{R}/{name}/{name}_fit.csv" for name in studies_of("thresholds")]
     for name in figure_names():
         targets += dl.figure_files(config, name)
     return targets

@@ -20,7 +20,7 @@ rule train_point:
         gpu=1,
     threads: 1
     conda:
-        "../../envs/cpu.yaml"
+        TRAIN_ENV
     shell:
         "python -m dynloss train {params.args} --out {output} > {log} 2>&1"
 
@@ -38,6 +38,28 @@ rule dynamics:
         gpu=1,
     threads: 1
     conda:
-        "../../envs/cpu.yaml"
+        TRAIN_ENV
     shell:
         "python -m dynloss train {params.args} --out {output} > {log} 2>&1"
+
+
+rule thresholds_job:
+    output:
+        f"{R}/{{study}}/runs/{{loss}}_w{{width}}_lr{{lr}}_b{{block}}.nc",
+    log:
+        f"{R}/logs/{{study}}/{{loss}}_w{{width}}_lr{{lr}}_b{{block}}.log",
+    wildcard_constraints:
+        study=alternatives(studies_of("thresholds")),
+        loss="[a-z0-9]+",
+        width=r"\d+",
+        lr=NUM,
+        block=r"\d+",
+    params:
+        args=threshold_args,
+    resources:
+        gpu=1,
+    threads: 1
+    conda:
+        TRAIN_ENV
+    shell:
+        "python -m dynloss thresholds {params.args} --out {output} > {log} 2>&1"

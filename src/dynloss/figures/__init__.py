@@ -18,6 +18,7 @@ RENDERERS = {
     "spiral": "spiral:from_files",
     "dynamics": "dynamics:from_files",
     "density": "density:from_files",
+    "thresholds": "thresholds:from_files",
 }
 
 
