@@ -156,3 +156,47 @@ def test_progress_is_reported():
     rep = train.progress_logger(2, "x: ", emit=msgs.append, min_interval=0)
     rep(50, 100, 2.0)
     assert "step 50/100" in msgs[0] and "50 run-steps/s" in msgs[0] and "ETA 0:00:02" in msgs[0]
+
+
+def test_replay_reproduces_the_recorded_trajectory():
+    s = spec(steps=120, record_every=1, chunk_steps=50)
+    b = train.RunBatch.make([0, 1, 2], [3.0, 6.0, 9.0], [30.0, 40.0, 50.0], [1.0, 0.5, 0.8])
+    eng = train.Engine(s)
+    r = train.train(s, b, engine=eng)
+    targets = np.array([0, 57, 119])
+    params = eng.replay(b, targets)
+    static = losses.get_loss("ce")
+    for i, t in enumerate(targets):
+        p = jax.tree_util.tree_map(lambda a: a[i], params)
+        got = float(static.fn(eng.model.apply(p, eng.x), eng.y, None))
+        assert got == pytest.approx(r.loss[i, t], rel=1e-12)
+    with pytest.raises(ValueError, match="targets"):
+        eng.replay(b, np.array([0, 1, 120]))
+
+
+REPLAY_SCRIPT = """
+import numpy as np, jax
+from dynloss import train, losses
+s = train.TrainSpec(loss="dce", width=16, steps=300, record_every=1, chunk_steps=100,
+                    points_per_class=20, test_seeds=(1,))
+b = train.RunBatch.make([0, 0], [20.0, 20.0], [50.0, 100.0], 0.5)
+eng = train.Engine(s)
+p = eng.replay(b, np.array([250, 120]))
+print([float(losses.get_loss("ce").fn(eng.model.apply(jax.tree_util.tree_map(lambda a: a[i], p), eng.x),
+                                       eng.y, None)) for i in range(2)])
+"""
+
+
+def test_replay_survives_the_cache(tmp_path):
+    """The workflow shares JAX's persistent compilation cache between jobs: a replay whose
+    executable comes from the cache must give the same parameters as a fresh compile."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "cache"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    outs = [subprocess.run([sys.executable, "-c", REPLAY_SCRIPT], env=env, capture_output=True, text=True,
+                           check=True).stdout.strip().splitlines()[-1] for _ in range(2)]
+    assert any((tmp_path / "cache").iterdir()), "the cache was not used"
+    assert outs[0] == outs[1]

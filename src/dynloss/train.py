@@ -240,6 +240,7 @@ class Engine:
         self.measures = spectra.measurements(self) if spec.spectra.enabled else {}
         self._chunks: dict[int, Callable] = {}
         self._final = None
+        self._replay = None
 
     # -- per-run pieces (vmapped below) ---------------------------------------------------
 
@@ -358,26 +359,42 @@ class Engine:
             return jax.lax.map(lambda ca: single(ca[0], t0, ca[1]), (carry, args))
         return mapped
 
-    def replay_fn(self) -> Callable:
-        """Compiled: the parameters of each run after update ``target[r]``, replayed from the
-        initialisation with the same per-step function as training (for exact measurements at
-        steps off the spectra cadence, e.g. at a bifurcation onset)."""
-        def single(carry, target, args):
-            def body(t, cr):
-                return self._step(cr, t, args, emit=False)[0]
-            return jax.lax.fori_loop(0, target + 1, body, carry)[0]
+    def replay_chunk_fn(self) -> Callable:
+        """Compiled: ``chunk_steps`` training steps from ``t0`` that stop (hold) each run after
+        update ``target[r]``. A fixed trip count on purpose: an earlier version, a
+        ``fori_loop(0, target + 1)`` per run inside ``lax.map``, returned the initial parameters
+        when its executable came from JAX 0.5.3's persistent compilation cache on CPU
+        (reproduced, cause not isolated; tests/test_train.py::test_replay_survives_the_cache)."""
+        if self._replay is None:
+            n = self.spec.chunk_steps
 
-        if self.batch_mode == "vmap":
-            return jax.jit(jax.vmap(single))
-        return jax.jit(lambda carry, target, args: jax.lax.map(
-            lambda cta: single(*cta), (carry, target, args)))
+            def single(carry, t0, target, args):
+                def body(cr, t):
+                    new = self._step(cr, t, args, emit=False)[0]
+                    keep = t > target
+                    return jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), cr, new), None
+                return jax.lax.scan(body, carry, t0 + jnp.arange(n, dtype=jnp.int32))[0]
+
+            if self.batch_mode == "vmap":
+                fn = jax.vmap(single, in_axes=(0, None, 0, 0))
+            else:
+                def fn(carry, t0, target, args):
+                    return jax.lax.map(lambda c: single(c[0], t0, c[1], c[2]), (carry, target, args))
+            self._replay = jax.jit(fn)
+        return self._replay
 
     def replay(self, batch: RunBatch, targets: np.ndarray):
-        """Parameters after update ``targets[r]`` (>= 0) for each run of ``batch``."""
+        """Parameters after update ``targets[r]`` (>= 0) for each run of ``batch``, replayed from
+        the initialisation with the training step (for exact measurements off the cadence)."""
         targets = np.asarray(targets)
         if targets.shape != (len(batch),) or np.any(targets < 0) or np.any(targets >= self.spec.steps):
             raise ValueError(f"targets must be {len(batch)} steps in 0..{self.spec.steps - 1}")
-        return self.replay_fn()(self.initial_carry(batch), jnp.asarray(targets, jnp.int32), self.args(batch))
+        carry, args = self.initial_carry(batch), self.args(batch)
+        tg = jnp.asarray(targets, jnp.int32)
+        fn = self.replay_chunk_fn()
+        for t0 in range(0, int(targets.max()) + 1, self.spec.chunk_steps):
+            carry = fn(carry, jnp.int32(t0), tg, args)
+        return carry[0]
 
     def initial_carry(self, batch: RunBatch):
         params = jax.vmap(self.init_params)(jnp.asarray(batch.seeds))
