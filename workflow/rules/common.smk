@@ -169,9 +169,15 @@ def reproduction_studies():
     return [n for n in studies_of("contour", "curves", "myrtle") if n in wanted]
 
 
+def extra_targets(name):
+    """Files a figure's named target builds beside the figure (the fit of a thresholds study)."""
+    if name in config["studies"] and study_kind(name) == "thresholds":
+        return [f"{R}/{name}/{name}_fit.csv"]
+    return []
+
+
 def all_targets():
     targets = [f"{R}/reproduction.csv", f"{R}/reproduction.html"]
-    targets += [f"{R}/{name}/{name}_fit.csv" for name in studies_of("thresholds")]
     for name in figure_names():
-        targets += dl.figure_files(config, name)
+        targets += dl.figure_files(config, name) + extra_targets(name)
     return targets

@@ -29,5 +29,5 @@ for _name in figure_names():
         name:
             _name
         input:
-            dl.figure_files(config, _name),
+            dl.figure_files(config, _name) + extra_targets(_name),
         default_target: False
