@@ -39,12 +39,33 @@ def test_lint_is_clean():
     assert "Congratulations" in out.stdout + out.stderr
 
 
+def expected_jobs(scale):
+    from dynloss import config, studies
+
+    cfg = config.load_config(scale=scale)
+    kinds = {k: [n for n, st in cfg["studies"].items() if st["kind"] == k]
+             for k in ("contour", "curves", "dynamics", "thresholds")}
+    n_figures = len(cfg["figures"]) + sum(len(v) for v in kinds.values())
+    return {
+        "train_point": sum(len(studies.point_jobs(cfg, n)) for n in kinds["contour"] + kinds["curves"]),
+        "thresholds_job": sum(len(studies.threshold_jobs(cfg, n)) for n in kinds["thresholds"]),
+        "dynamics": len(kinds["dynamics"]),
+        "aggregate_points": len(kinds["contour"] + kinds["curves"]),
+        "aggregate_thresholds": len(kinds["thresholds"]),
+        "fit_thresholds": len(kinds["thresholds"]),
+        "figure": n_figures,
+        "reproduction": 1,
+        "all": 1,
+    }
+
+
 @pytest.mark.parametrize("scale", ["quick", "tiny"])
 def test_dry_run_builds_the_dag(scale, tmp_path):
     out = snakemake("-n", "--config", f"scale={scale}", f"results={tmp_path}/r")
     counts = job_counts(out.stdout)
-    assert counts["train_point"] == {"quick": 45 - 7, "tiny": 19 - 6}[scale]
-    assert counts["all"] == 1
+    want = expected_jobs(scale)
+    assert {k: counts.get(k, 0) for k in want} == want
+    assert counts["total"] == sum(want.values())
 
 
 def test_paper_scale_dag_builds_quickly(tmp_path):
@@ -52,7 +73,10 @@ def test_paper_scale_dag_builds_quickly(tmp_path):
     out = snakemake("-n", "--config", f"results={tmp_path}/r")
     elapsed = time.perf_counter() - t0
     counts = job_counts(out.stdout)
-    assert counts["train_point"] == 200 + 2 + 144 + 144
+    want = expected_jobs("paper")
+    assert counts["train_point"] == 200 + 2 + 144 + 144 == want["train_point"]
+    assert counts["thresholds_job"] == 8 + 4 + 4 == want["thresholds_job"]
+    assert counts["total"] == sum(want.values())
     assert elapsed < 30, f"paper-scale DAG took {elapsed:.1f} s"
 
 
@@ -60,3 +84,65 @@ def test_bad_config_is_a_clear_error(tmp_path):
     out = snakemake("-n", "--config", "scale=huge", check=False)
     assert out.returncode != 0
     assert "config key 'scale': 'huge' is not one of paper, quick, tiny" in out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The whole DAG at the tiny scale, once for the tests below."""
+    base = tmp_path_factory.mktemp("tiny")
+    res = base / "results"
+    args = ("--config", "scale=tiny", f"results={res}", f"jax_cache={base / 'cache'}")
+    snakemake("--cores", "2", *args, timeout=900)
+    return res, args
+
+
+def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
+    from dynloss import config
+
+    res, _ = tiny_run
+    cfg = config.load_config(scale="tiny")
+    names = list(cfg["figures"]) + list(cfg["studies"])
+    for name in names:
+        for ext in ("pdf", "png"):
+            p = res / "figures" / f"{name}.{ext}"
+            assert p.exists() and p.stat().st_size > 1000, p
+    rows = (res / "reproduction.csv").read_text().splitlines()
+    assert rows[0].startswith("claim,") and len(rows) > 10
+    assert (res / "reproduction.html").exists()
+    for name in ("fig3_6", "fig4_4", "fig4_8"):
+        assert (res / name / f"{name}_fit.csv").read_text().startswith("loss,width,n_runs")
+
+
+def test_tiny_run_datasets_have_the_documented_dims(tiny_run):
+    from dynloss import io
+
+    res, _ = tiny_run
+    contour = io.open_dataset(res / "fig4_2" / "fig4_2.nc")
+    assert contour["test_acc"].dims == ("loss", "width", "lr", "A", "T", "seed")
+    assert contour["L"].dims == ("loss", "width", "lr", "A", "T", "seed", "step")
+    assert contour.attrs["git_commit"] and "config" in contour.attrs
+    thr = io.open_dataset(res / "fig3_6" / "fig3_6.nc")
+    assert thr["lambda_th"].dims == ("loss", "width", "lr", "run")
+    dyn = io.open_dataset(res / "fig4_7" / "fig4_7.nc")
+    assert dyn["hess_eig"].dims == ("seed", "step_hess", "eig")
+    assert dyn["ntk_lmax"].dims == ("seed", "step_ntk")
+    assert dyn["dL"].dims == ("seed", "step") and "onset_step" in dyn and "lambda_th" in dyn
+
+
+def test_deleting_a_figure_reruns_only_that_figure(tiny_run):
+    res, args = tiny_run
+    (res / "figures" / "fig3_1.pdf").unlink()
+    out = snakemake("-n", "fig3_1", *args)
+    counts = job_counts(out.stdout)
+    assert counts.get("figure") == 1 and counts["total"] == 2  # the figure and its named target
+    snakemake("--cores", "1", "fig3_1", *args)
+    assert (res / "figures" / "fig3_1.pdf").exists()
+    assert "Nothing to be done" in snakemake("-n", *args).stdout + snakemake("-n", *args).stderr
+
+
+def test_report_builds(tiny_run, tmp_path):
+    _, args = tiny_run
+    report = tmp_path / "report.html"
+    snakemake("--report", str(report), *args)
+    text = report.read_text(errors="ignore")
+    assert report.stat().st_size > 100_000 and "reproduction" in text

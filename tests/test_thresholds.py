@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from dynloss import io, thresholds, train
+
+
+@pytest.fixture(scope="module")
+def onset_run():
+    """Dynamical CE, width 100: the first run bifurcates near step 415; the second (small eta,
+    static) does not."""
+    s = train.TrainSpec(loss="dce", width=100, steps=600, record_every=1, chunk_steps=300,
+                        test_seeds=(1,), stop_last_period=False,
+                        spectra=train.SpectraSpec(hess_every=5))
+    b = train.RunBatch.make([0, 0], [20.0, 1.0], [500.0, 500.0], [1.0, 0.05])
+    eng = train.Engine(s)
+    return eng, train.train(s, b, engine=eng)
+
+
+def test_onset_analysis_finds_onsets_and_exact_lambda(onset_run):
+    eng, r = onset_run
+    out = thresholds.onset_analysis(eng, r)
+    found = out["onset_step"] >= 0
+    assert list(found) == [True, False]
+    assert 380 <= out["onset_step"][0] <= 450
+    for i in np.flatnonzero(found):
+        t = int(out["onset_step"][i])
+        # exact lambda is the Hessian at the onset step: where the onset falls on a spectra step,
+        # it equals the in-training measurement there
+        steps = r.spectra_steps["hess_eig"]
+        if t in steps:
+            k = list(steps).index(t)
+            assert out["lambda_th"][i] == pytest.approx(r.spectra["hess_eig"][i, k, 0], rel=1e-8)
+        assert np.isfinite(out["lambda_th"][i]) and out["lambda_th"][i] > 0
+        assert out["lambda_th_cadence"][i] == r.spectra["hess_eig"][i, np.searchsorted(steps, t, "right") - 1, 0]
+    assert np.all(np.isnan(out["lambda_th"][~found]))
+
+
+def test_onset_analysis_needs_every_step():
+    s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, points_per_class=10, test_seeds=(1,))
+    r = train.train(s, train.RunBatch.make([0], 2.0, 10.0, 1.0))
+    with pytest.raises(ValueError, match="record_every"):
+        thresholds.onset_analysis(train.Engine(s), r)
+
+
+def synthetic_study(slope=-1.0, prefactor=2.0, noise=0.05, seed=0, with_no_onset=True):
+    rng = np.random.RandomState(seed)
+    lrs = np.array([0.05, 0.075, 0.1, 0.125])
+    n = 10
+    lam = prefactor * lrs[:, None] ** slope * np.exp(noise * rng.randn(4, n))
+    onset = np.full((4, n), 500)
+    if with_no_onset:
+        lam[0, :2] = np.nan
+        onset[0, :2] = -1
+    return xr.Dataset(
+        {"lambda_th": (("loss", "width", "lr", "run"), lam[None, None]),
+         "onset_step": (("loss", "width", "lr", "run"), onset[None, None]),
+         "diverged": (("loss", "width", "lr", "run"), np.zeros((1, 1, 4, n), bool))},
+        coords={"loss": ["dmse1"], "width": [100], "lr": lrs, "run": np.arange(n)})
+
+
+def test_fit_recovers_the_law_and_counts_runs():
+    rows = thresholds.fit(synthetic_study())
+    (row,) = rows
+    assert row["n_onset"] == 38 and row["n_no_onset"] == 2 and row["n_runs"] == 40
+    assert row["slope_lo"] <= -1.0 <= row["slope_hi"]
+    assert row["prefactor_lo"] <= 2.0 <= row["prefactor_hi"]
+    assert row["slope"] == pytest.approx(-1.0, abs=0.1) and row["r2"] > 0.9
+
+
+def test_per_eta_means():
+    pts = thresholds.per_eta(synthetic_study(noise=0.0), 100)
+    assert [p[0] for p in pts] == [0.05, 0.075, 0.1, 0.125]
+    assert pts[1][1] == pytest.approx(2.0 / 0.075)
+    assert pts[0][4] == 8
+
+
+def test_thresholds_cli_end_to_end(tmp_path):
+    from dynloss import cli
+
+    outs = []
+    for lr in ("1", "0.7"):
+        out = tmp_path / f"lr{lr}.nc"
+        assert cli.main(["thresholds", "--loss", "dce", "--width", "16", "--lr", lr, "--A", "20,70",
+                         "--T", "50,100", "--seeds", "0,0", "--steps", "1500", "--hess-every", "50", "--trace-every", "50",
+                         "--points-per-class", "20", "--test-seeds", "1", "--out", str(out), "-q"]) == 0
+        outs.append(out)
+    ds = io.open_dataset(outs[0])
+    assert ds["lambda_th"].dims == ("run",) and float(ds["lr"]) == 1.0
+    assert ds.sizes["step"] == 1500 // 50  # traces thinned to the spectra cadence
+    combined = io.combine(outs, dims=("loss", "width", "lr"))
+    assert combined["lambda_th"].dims == ("loss", "width", "lr", "run")
+    rows = thresholds.fit(combined)
+    assert rows[0]["n_runs"] == 4
+
+
+def test_thresholds_cli_rejects_mismatched_lists(capsys, tmp_path):
+    from dynloss import cli
+
+    code = cli.main(["thresholds", "--loss", "dce", "--width", "8", "--lr", "1", "--A", "2,3", "--T", "10",
+                     "--seeds", "0,0", "--steps", "100", "--out", str(tmp_path / "x.nc")])
+    assert code == 2 and "one value per run" in capsys.readouterr().err
