@@ -39,12 +39,16 @@ def hvp(fun: Callable, x: jnp.ndarray) -> Callable[[jnp.ndarray], jnp.ndarray]:
     return lin
 
 
-def lanczos(matvec: Callable, v0: jnp.ndarray, order: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+def lanczos(matvec: Callable, v0: jnp.ndarray, order: int,
+            unroll: bool = False) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Lanczos tridiagonalisation with full re-orthogonalisation.
 
     Returns ``(alphas, betas)``, each of length ``order``; the tridiagonal matrix has ``alphas``
     on the diagonal and ``betas[:-1]`` off it. On breakdown (an invariant subspace, only when
-    ``order`` exceeds the Krylov dimension) the remaining vectors are zero.
+    ``order`` exceeds the Krylov dimension) the remaining vectors are zero. ``unroll=True``
+    writes the iterations out instead of a ``fori_loop``: for cheap ``matvec`` (a small NTK
+    Gram) the loop's own overhead dominates on CPU (measured 13.6 us unrolled vs 66 us looped for
+    order 8 vs 20 on a 50 x 50 Gram).
     """
     n = v0.shape[0]
     if order > n:
@@ -66,9 +70,13 @@ def lanczos(matvec: Callable, v0: jnp.ndarray, order: int) -> tuple[jnp.ndarray,
         V = V.at[i + 1].set(jnp.where(ok, w / jnp.where(ok, beta, 1.0), 0.0))
         return V, alphas.at[i].set(alpha), betas.at[i].set(jnp.where(ok, beta, 0.0))
 
-    init = (V, jnp.zeros(order, dtype), jnp.zeros(order, dtype))
-    _, alphas, betas = jax.lax.fori_loop(0, order, body, init)
-    return alphas, betas
+    state = (V, jnp.zeros(order, dtype), jnp.zeros(order, dtype))
+    if unroll:
+        for i in range(order):
+            state = body(i, state)
+    else:
+        state = jax.lax.fori_loop(0, order, body, state)
+    return state[1], state[2]
 
 
 def ritz(alphas: jnp.ndarray, betas: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -78,9 +86,10 @@ def ritz(alphas: jnp.ndarray, betas: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndar
     return values, vectors[0] ** 2
 
 
-def top_eigenvalues(matvec: Callable, v0: jnp.ndarray, order: int, k: int) -> jnp.ndarray:
+def top_eigenvalues(matvec: Callable, v0: jnp.ndarray, order: int, k: int,
+                    unroll: bool = False) -> jnp.ndarray:
     """The ``k`` largest Ritz values, descending."""
-    values, _ = ritz(*lanczos(matvec, v0, order))
+    values, _ = ritz(*lanczos(matvec, v0, order, unroll))
     return values[::-1][:k]
 
 
@@ -117,14 +126,21 @@ def ntk_matrix(model: models_mod.Model, params, x: jnp.ndarray, trace: str = "me
     return gram / model.num_outputs if trace == "mean" else gram
 
 
-def ntk_lmax(model: models_mod.Model, params, x: jnp.ndarray, method: str = "eigh",
-             order: int = 20, trace: str = "mean") -> jnp.ndarray:
-    """Largest eigenvalue of the empirical NTK on ``x`` (see :func:`ntk_matrix` for ``trace``)."""
+def ntk_lmax(model: models_mod.Model, params, x: jnp.ndarray, method: str = "lanczos",
+             order: int = 10, trace: str = "mean") -> jnp.ndarray:
+    """Largest eigenvalue of the empirical NTK on ``x`` (see :func:`ntk_matrix` for ``trace``).
+
+    ``method="lanczos"`` (default): unrolled Lanczos of ``order`` on the Gram from the all-ones
+    vector (the NTK of a ReLU net has a dominant, positive top mode well separated from the rest);
+    ``method="eigh"``: dense ``eigvalsh``, exact but ~20x slower for n = 50 and ~100x for n = 300
+    on CPU. Order 10 matches ``eigh`` to 1e-13 relative along whole training runs
+    (tests/test_spectra.py::test_ntk_lanczos_matches_eigh_along_training).
+    """
     gram = ntk_matrix(model, params, x, trace)
     if method == "eigh":
         return jnp.linalg.eigvalsh(gram)[-1]
-    v0 = jnp.ones(gram.shape[0], gram.dtype)  # NTK is PSD with a positive Perron-like top mode
-    return top_eigenvalues(lambda v: gram @ v, v0, min(order, gram.shape[0]), 1)[0]
+    v0 = jnp.ones(gram.shape[0], gram.dtype)
+    return top_eigenvalues(lambda v: gram @ v, v0, min(order, gram.shape[0]), 1, unroll=True)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +193,7 @@ def measurements(engine) -> dict[str, Measurement]:
         n = sp.ntk_points or engine.x.shape[0]
 
         def ntk(params, t, args):
-            return ntk_lmax(engine.model, params, engine.x[:n], sp.ntk_method, trace=sp.ntk_trace)
+            return ntk_lmax(engine.model, params, engine.x[:n], sp.ntk_method, sp.ntk_order, sp.ntk_trace)
 
         out["ntk_lmax"] = Measurement(sp.ntk_every, ntk)
     return out

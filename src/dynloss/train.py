@@ -64,7 +64,8 @@ class SpectraSpec:
     hess_k: int = 3
     ntk_every: int = 0
     ntk_points: Optional[int] = None
-    ntk_method: str = "eigh"
+    ntk_method: str = "lanczos"
+    ntk_order: int = 10
     ntk_trace: str = "mean"
     density_steps: tuple[int, ...] = ()
     density_order: int = 80
