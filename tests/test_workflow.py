@@ -43,14 +43,17 @@ def expected_jobs(scale):
     from dynloss import config, studies
 
     cfg = config.load_config(scale=scale)
-    kinds = {k: [n for n, st in cfg["studies"].items() if st["kind"] == k]
-             for k in ("contour", "curves", "dynamics", "thresholds")}
+    kinds = {k: [n for n in studies.study_names(cfg, [k])]
+             for k in ("contour", "curves", "dynamics", "thresholds", "myrtle")}
     n_figures = len(cfg["figures"]) + sum(len(v) for v in kinds.values())
+    synthetic = [n for n in kinds["myrtle"] if cfg["studies"][n]["cifar_dir"] == "synthetic"]
     return {
         "train_point": sum(len(studies.point_jobs(cfg, n)) for n in kinds["contour"] + kinds["curves"]),
+        "myrtle_job": sum(len(studies.point_jobs(cfg, n)) for n in kinds["myrtle"]),
+        "synthetic_cifar": len(synthetic),
         "thresholds_job": sum(len(studies.threshold_jobs(cfg, n)) for n in kinds["thresholds"]),
         "dynamics": len(kinds["dynamics"]),
-        "aggregate_points": len(kinds["contour"] + kinds["curves"]),
+        "aggregate_points": len(kinds["contour"] + kinds["curves"] + kinds["myrtle"]),
         "aggregate_thresholds": len(kinds["thresholds"]),
         "fit_thresholds": len(kinds["thresholds"]),
         "figure": n_figures,
@@ -76,6 +79,7 @@ def test_paper_scale_dag_builds_quickly(tmp_path):
     want = expected_jobs("paper")
     assert counts["train_point"] == 200 + 2 + 144 + 144 == want["train_point"]
     assert counts["thresholds_job"] == 8 + 4 + 4 == want["thresholds_job"]
+    assert counts.get("myrtle_job", 0) == 0 == want["myrtle_job"]  # no CIFAR-10 folder configured
     assert counts["total"] == sum(want.values())
     assert elapsed < 30, f"paper-scale DAG took {elapsed:.1f} s"
 
@@ -102,6 +106,7 @@ def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
     res, _ = tiny_run
     cfg = config.load_config(scale="tiny")
     names = list(cfg["figures"]) + list(cfg["studies"])
+    assert "fig3_2" in names  # Myrtle5 on the synthetic set at this scale
     for name in names:
         for ext in ("pdf", "png"):
             p = res / "figures" / f"{name}.{ext}"

@@ -3,6 +3,8 @@
 Commands:
   train      train a vmapped batch of runs and write one NetCDF
   thresholds runs of varied (A, T) at one eta: lambda_th at each first bifurcation
+  myrtle     Myrtle5 on CIFAR-10 with a dynamical loss (SGD, Nesterov; checkpoints, resume)
+  synthetic-cifar  a small synthetic folder in the CIFAR-10 python format
   aggregate  combine job NetCDFs into one labelled study dataset
   fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
   figure     render a figure (PDF and PNG) from NetCDF data
@@ -433,8 +435,34 @@ def _run_reproduction(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_aggregate, _add_fit, _add_figure,
-                            _add_reproduction]
+def _add_myrtle(sub) -> None:
+    from . import myrtle
+
+    myrtle.add_cli(sub)
+
+
+def _add_synthetic_cifar(sub) -> None:
+    p = sub.add_parser("synthetic-cifar", help="write a small synthetic CIFAR-10-format folder")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--image-size", type=_number(int, "--image-size", lambda v: v > 0, "an integer > 0"), default=8)
+    p.add_argument("--num-train-per-batch", type=_number(int, "--num-train-per-batch", lambda v: v > 0,
+                                                         "an integer > 0"), default=100)
+    p.add_argument("--num-test", type=_number(int, "--num-test", lambda v: v > 0, "an integer > 0"), default=200)
+    p.add_argument("--seed", type=_number(int, "--seed", lambda v: v >= 0, "an integer >= 0"), default=0)
+    p.set_defaults(func=_run_synthetic_cifar)
+
+
+def _run_synthetic_cifar(a: argparse.Namespace) -> int:
+    from . import cifar
+
+    cifar.write_synthetic_cifar(a.out, num_train_per_batch=a.num_train_per_batch, num_test=a.num_test,
+                                image_size=a.image_size, seed=a.seed)
+    logging.getLogger("dynloss").info("synthetic CIFAR-10 folder -> %s", a.out)
+    return 0
+
+
+COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
+                            _add_reproduction, _add_synthetic_cifar]
 
 
 def build_parser() -> argparse.ArgumentParser:

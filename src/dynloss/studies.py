@@ -3,7 +3,8 @@
 Everything here is plain Python so it is tested without Snakemake; ``workflow/rules/common.smk``
 only calls these functions. File layout under ``results``::
 
-    {study}/runs/{loss}_w{width}_lr{lr}_A{A}_T{T}_s{seeds}.nc   one training job (contour, curves)
+    {study}/runs/{loss}_w{width}_lr{lr}_A{A}_T{T}_s{seeds}.nc   one training job (contour, curves;
+                                                                 myrtle: w = channels, lr = peak lr)
     {study}/runs/{loss}_w{width}_lr{lr}_b{block}.nc              one thresholds job
     {study}/{study}.nc                                           the study's combined dataset
     figures/{figure}.pdf, figures/{figure}.png                   the figure
@@ -16,7 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
-TRAINED_KINDS = ("contour", "curves")
+TRAINED_KINDS = ("contour", "curves", "myrtle")  # kinds with one job per (point, seed block)
 
 
 def fmt(x: float) -> str:
@@ -57,6 +58,9 @@ def point_jobs(cfg: dict, name: str) -> list[PointJob]:
         grid = itertools.product(st["widths"], st["A"], st["T"])
     elif st["kind"] == "curves":
         grid = ((w, st["A"], st["T"]) for w in st["widths"])
+    elif st["kind"] == "myrtle":  # "width" is the channel count, "lr" the peak learning rate
+        return [PointJob(name, st["loss"], int(st["channels"]), float(st["peak_lr"]), float(A), float(T), b)
+                for A in st["A"] for T in st["T"] for b in blocks]
     else:
         raise ValueError(f"study {name!r} of kind {st['kind']!r} has no point jobs")
     return [PointJob(name, st["loss"], int(w), float(st["lr"]), float(A), float(T), b)
@@ -155,9 +159,15 @@ def check(cfg: dict) -> None:
     for name, st in cfg["studies"].items():
         key = f"studies.{name}"
         kind = st["kind"]
-        if kind in TRAINED_KINDS and st["steps"] % st["record_every"]:
+        if kind in ("contour", "curves") and st["steps"] % st["record_every"]:
             raise ConfigError(f"config key '{key}.steps': {st['steps']} is not a multiple of "
                               f"record_every={st['record_every']}")
+        if kind == "myrtle" and st["cifar_dir"] not in (None, "synthetic"):
+            from pathlib import Path
+
+            if not Path(st["cifar_dir"]).is_dir():
+                raise ConfigError(f"config key '{key}.cifar_dir': no folder {st['cifar_dir']!r} (the CIFAR-10 "
+                                  "python version: data_batch_1..5 and test_batch; set null to skip the study)")
         if kind == "thresholds" and st["steps"] % st["hess_every"]:
             raise ConfigError(f"config key '{key}.steps': {st['steps']} is not a multiple of "
                               f"hess_every={st['hess_every']}")

@@ -9,14 +9,15 @@ rule aggregate_points:
     log:
         f"{R}/logs/{{study}}/aggregate.log",
     wildcard_constraints:
-        study=alternatives(studies_of("contour", "curves")),
+        study=alternatives(studies_of("contour", "curves", "myrtle")),
     params:
+        dims=lambda wc: AGGREGATE_DIMS[study_kind(wc.study)],
         meta=lambda wc: quoted_json({"study": wc.study, "scale": config["scale"],
                                      "study_config": config["studies"][wc.study], "data": config["data"]}),
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss aggregate {input} --out {output} --meta {params.meta} > {log} 2>&1"
+        "python -m dynloss aggregate {input} --dims {params.dims} --out {output} --meta {params.meta} > {log} 2>&1"
 
 
 rule aggregate_thresholds:

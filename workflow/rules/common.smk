@@ -127,8 +127,43 @@ def threshold_args(wc):
     return " ".join(args)
 
 
+def cifar_input(wc):
+    """The CIFAR-10 folder of a myrtle study: the synthetic rule's output, or none (a configured
+    folder outside the workflow, checked when the config is prepared)."""
+    if config["studies"][wc.study]["cifar_dir"] == "synthetic":
+        return [f"{R}/cifar_synthetic/{wc.study}"]
+    return []
+
+
+def myrtle_args(wc):
+    """CLI arguments of one Myrtle5 job (a grid point and a seed block)."""
+    try:
+        job = dl.find_point_job(config, wc.study, wc.loss, wc.width, wc.lr, wc.A, wc.T, wc.seeds)
+    except ValueError as exc:
+        raise WorkflowError(str(exc))
+    st = config["studies"][wc.study]
+    folder = cifar_input(wc)[0] if st["cifar_dir"] == "synthetic" else st["cifar_dir"]
+    ckpt = f"{R}/{wc.study}/checkpoints/{wc.loss}_w{wc.width}_lr{wc.lr}_A{wc.A}_T{wc.T}_s{wc.seeds}.npz"
+    args = [
+        f"--cifar-dir {shlex.quote(folder)} --loss {job.loss} --A {dl.fmt(job.A)} --T {dl.fmt(job.T)}",
+        f"--seeds {job.seeds} --channels {st['channels']} --epochs {st['epochs']} --batch-size {st['batch_size']}",
+        f"--peak-lr {st['peak_lr']} --peak-epoch {st['peak_epoch']} --final-lr {st['final_lr']}",
+        f"--stop-epoch {st['stop_epoch']} --eval-every {st['eval_every']} --dtype {st['dtype']}",
+        f"--checkpoint {ckpt} --checkpoint-every {st['checkpoint_every']}",
+        f"--meta {quoted_json({'study': wc.study, 'scale': config['scale'], 'study_config': st})}",
+    ]
+    if st["num_train"]:
+        args.append(f"--num-train {st['num_train']}")
+    return " ".join(args)
+
+
 #: study kind -> figure kind (python -m dynloss figure <kind>)
-STUDY_FIGURE = {"contour": "contour", "curves": "curves", "dynamics": "dynamics", "thresholds": "thresholds"}
+STUDY_FIGURE = {"contour": "contour", "curves": "curves", "dynamics": "dynamics", "thresholds": "thresholds",
+                "myrtle": "contour"}
+#: figure options a study kind adds to its config (the myrtle dataset's names)
+FIGURE_OPTIONS = {"myrtle": {"train_var": "final_train_acc", "test_var": "final_test_acc", "width_dim": "channels"}}
+#: scalar coordinates that become dimensions when a study's jobs are combined
+AGGREGATE_DIMS = {"contour": "loss,width,lr,A,T", "curves": "loss,width,lr,A,T", "myrtle": "loss,channels,A,T"}
 
 
 def figure_names():
@@ -158,7 +193,8 @@ def figure_inputs(wc):
 
 
 def figure_options(wc):
-    return quoted_json({**figure_spec(wc.name), "data": config["data"]})
+    extra = FIGURE_OPTIONS.get(study_kind(wc.name), {}) if wc.name in config["studies"] else {}
+    return quoted_json({**figure_spec(wc.name), **extra, "data": config["data"]})
 
 
 def reproduction_studies():
@@ -167,6 +203,10 @@ def reproduction_studies():
 
     wanted = {c.study for c in CLAIMS}
     return [n for n in studies_of("contour", "curves", "myrtle") if n in wanted]
+
+
+def synthetic_studies():
+    return [n for n in studies_of("myrtle") if config["studies"][n]["cifar_dir"] == "synthetic"]
 
 
 def extra_targets(name):

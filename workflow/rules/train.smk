@@ -63,3 +63,45 @@ rule thresholds_job:
         TRAIN_ENV
     shell:
         "python -m dynloss thresholds {params.args} --out {output} > {log} 2>&1"
+
+
+rule synthetic_cifar:
+    output:
+        directory(f"{R}/cifar_synthetic/{{study}}"),
+    log:
+        f"{R}/logs/{{study}}/synthetic_cifar.log",
+    wildcard_constraints:
+        study=alternatives(synthetic_studies()),
+    params:
+        size=lambda wc: config["studies"][wc.study]["synthetic"],
+    conda:
+        TRAIN_ENV
+    shell:
+        "python -m dynloss synthetic-cifar --out {output} --image-size {params.size[image_size]} "
+        "--num-train-per-batch {params.size[num_train_per_batch]} --num-test {params.size[num_test]} > {log} 2>&1"
+
+
+rule myrtle_job:
+    input:
+        cifar_input,
+    output:
+        f"{R}/{{study}}/runs/{{loss}}_w{{width}}_lr{{lr}}_A{{A}}_T{{T}}_s{{seeds}}.nc",
+    log:
+        f"{R}/logs/{{study}}/{{loss}}_w{{width}}_lr{{lr}}_A{{A}}_T{{T}}_s{{seeds}}.log",
+    wildcard_constraints:
+        study=alternatives(studies_of("myrtle")),
+        loss="[a-z0-9]+",
+        width=r"\d+",
+        lr=NUM,
+        A=NUM,
+        T=NUM,
+        seeds=r"\d+-\d+",
+    params:
+        args=myrtle_args,
+    resources:
+        gpu=1,
+    threads: 1
+    conda:
+        TRAIN_ENV
+    shell:
+        "python -m dynloss myrtle {params.args} --out {output} > {log} 2>&1"

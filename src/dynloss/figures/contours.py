@@ -22,7 +22,7 @@ def mean_over_seeds(da: xr.DataArray) -> xr.DataArray:
     return da.mean(dims, skipna=True)
 
 
-def _squeeze_scalar_dims(da: xr.DataArray, keep=("width", "A", "T")) -> xr.DataArray:
+def _squeeze_scalar_dims(da: xr.DataArray, keep=("width", "channels", "A", "T")) -> xr.DataArray:
     for d in list(da.dims):
         if d not in keep and da.sizes[d] == 1:
             da = da.isel({d: 0}, drop=True)
@@ -30,11 +30,14 @@ def _squeeze_scalar_dims(da: xr.DataArray, keep=("width", "A", "T")) -> xr.DataA
 
 
 def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
-           test_var: str = "test_acc"):
-    """Figure with a (train, test) pair of (T, A) contour panels per width."""
+           test_var: str = "test_acc", width_dim: str = "width"):
+    """Figure with a (train, test) pair of (T, A) contour panels per width (or channel count)."""
+    if width_dim != "width":
+        ds = ds.rename({width_dim: "width"})
     train = _squeeze_scalar_dims(mean_over_seeds(ds[train_var]))
     test = _squeeze_scalar_dims(mean_over_seeds(ds[test_var]))
     widths = list(np.atleast_1d(ds["width"].values))
+    wname = "width" if width_dim == "width" else width_dim
     fig, axes = plt.subplots(len(widths), 2, figsize=(9.5, 3.8 * len(widths)), squeeze=False,
                              constrained_layout=True)
     letters = iter(string.ascii_lowercase)
@@ -49,9 +52,11 @@ def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
             cs = ax.contourf(T, A, z.values, levels=LEVELS, cmap="viridis", extend="neither")
             ax.scatter(*np.meshgrid(T, A), s=4, c="white", alpha=0.6, linewidths=0)
             ax.set_xscale("log")
+            ax.set_xticks(T, [f"{t:g}" for t in T])  # the grid's own periods, not log decades
+            ax.minorticks_off()
             ax.set_xlabel("period T (steps)")
             ax.set_ylabel("amplitude A")
-            sub = f"width {int(w)}: {label}"
+            sub = f"{wname} {int(w)}: {label}"
             if diverged is not None:
                 d = diverged.sel(width=w) if "width" in diverged.dims else diverged
                 n_div = int(np.nansum(d.values))
@@ -68,4 +73,5 @@ def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
 def from_files(inputs, options: dict, title: str):
     from ..io import open_dataset
 
-    return render(open_dataset(inputs[0]), title=title)
+    return render(open_dataset(inputs[0]), title=title, train_var=options.get("train_var", "final_train_acc"),
+                  test_var=options.get("test_var", "test_acc"), width_dim=options.get("width_dim", "width"))
