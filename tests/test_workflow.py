@@ -151,3 +151,19 @@ def test_report_builds(tiny_run, tmp_path):
     snakemake("--report", str(report), *args)
     text = report.read_text(errors="ignore")
     assert report.stat().st_size > 100_000 and "reproduction" in text
+
+
+def test_run_study_without_snakemake(tmp_path, capsys):
+    """`dynloss run-study` runs a study's jobs in one process and renders the same files."""
+    from dynloss import cli, io
+
+    res = tmp_path / "r"
+    assert cli.main(["run-study", "fig4_8", "--scale", "tiny", "--results", str(res)]) == 0
+    ds = io.open_dataset(res / "fig4_8" / "fig4_8.nc")
+    assert ds["lambda_th"].dims == ("loss", "width", "lr", "run")
+    assert (res / "fig4_8" / "fig4_8_fit.csv").exists()
+    assert (res / "figures" / "fig4_8.png").stat().st_size > 1000
+    # a second call finds every job done and only recombines
+    assert cli.main(["run-study", "fig4_8", "--scale", "tiny", "--results", str(res)]) == 0
+    assert "done already" in capsys.readouterr().err
+    assert cli.main(["run-study", "nope", "--scale", "tiny"]) == 2

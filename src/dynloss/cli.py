@@ -5,6 +5,7 @@ Commands:
   thresholds runs of varied (A, T) at one eta: lambda_th at each first bifurcation
   myrtle     Myrtle5 on CIFAR-10 with a dynamical loss (SGD, Nesterov; checkpoints, resume)
   synthetic-cifar  a small synthetic folder in the CIFAR-10 python format
+  run-study  one study end to end in this process, without Snakemake
   aggregate  combine job NetCDFs into one labelled study dataset
   fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
   figure     render a figure (PDF and PNG) from NetCDF data
@@ -461,8 +462,77 @@ def _run_synthetic_cifar(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run_study(sub) -> None:
+    p = sub.add_parser("run-study", help="run one study end to end in this process, without Snakemake "
+                       "(its jobs one after another, then combine, fit and figure)")
+    p.add_argument("name", help="study name (a key of studies in the config)")
+    p.add_argument("--config", default=None, help="config file (default: the repository's config.yaml)")
+    p.add_argument("--scale", default=None, help="scale (default: the config's)")
+    p.add_argument("--results", default=None, help="results folder (default: the config's)")
+    p.add_argument("--widths", type=_int_list("--widths"), default=None,
+                   help="only the jobs of these widths (comma list)")
+    p.set_defaults(func=_run_run_study)
+
+
+def _run_run_study(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import config as cfgmod
+    from . import io, studies, thresholds
+    from .figures import renderer
+    from .figures.common import save
+
+    overrides = {k: v for k, v in (("scale", a.scale), ("results", a.results)) if v is not None}
+    try:
+        cfg = cfgmod.load_config(Path(a.config) if a.config else cfgmod.CONFIG_PATH, **overrides)
+    except cfgmod.ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if a.name not in cfg["studies"]:
+        raise CliError(f"name: no study {a.name!r} (allowed: {', '.join(cfg['studies'])})")
+    st, name = cfg["studies"][a.name], a.name
+    kind = st["kind"]
+    keep = (lambda w: True) if a.widths is None else (lambda w: int(w) in a.widths)
+    jobs: list[tuple[str, list[str], str]] = []
+    if kind in ("contour", "curves"):
+        jobs = [("train", studies.point_args(cfg, j), j.path(cfg["results"]))
+                for j in studies.point_jobs(cfg, name) if keep(j.width)]
+    elif kind == "thresholds":
+        jobs = [("thresholds", studies.threshold_args(cfg, j), j.path(cfg["results"]))
+                for j in studies.threshold_jobs(cfg, name) if keep(j.width)]
+    elif kind == "dynamics":
+        jobs = [("train", studies.dynamics_args(cfg, name), studies.dataset_path(cfg, name))]
+    elif kind == "myrtle":
+        if not st["cifar_dir"]:
+            raise CliError(f"name: study {name!r} needs studies.{name}.cifar_dir")
+        if st["cifar_dir"] == "synthetic" and not Path(studies.cifar_folder(cfg, name)).is_dir():
+            from . import cifar
+
+            cifar.write_synthetic_cifar(studies.cifar_folder(cfg, name), **st["synthetic"])
+        jobs = [("myrtle", studies.myrtle_args(cfg, j), j.path(cfg["results"])) for j in studies.point_jobs(cfg, name)]
+    log = logging.getLogger("dynloss")
+    for i, (cmd, args, out) in enumerate(jobs, 1):
+        if os.path.exists(out):
+            log.info("%s: job %d/%d done already (%s)", name, i, len(jobs), out)
+            continue
+        log.info("%s: job %d/%d -> %s", name, i, len(jobs), out)
+        if main([cmd, *args, "--out", out]) != 0:
+            raise CliError(f"name: job {i} of study {name!r} failed ({out})")
+    dataset = studies.dataset_path(cfg, name)
+    if kind != "dynamics":
+        ds = io.combine([out for _, _, out in jobs], dims=studies.AGGREGATE_DIMS[kind].split(","),
+                        attrs={"study": name, "scale": cfg["scale"], "study_config": st, "data": cfg["data"]})
+        io.write_netcdf(ds, dataset)
+    if kind == "thresholds":
+        main(["fit-thresholds", dataset, "--csv", f"{cfg['results']}/{name}/{name}_fit.csv"])
+    options = {**st, **studies.FIGURE_OPTIONS.get(kind, {}), "data": cfg["data"]}
+    fig = renderer(studies.STUDY_FIGURE[kind])([dataset], options, st.get("title") or name)
+    save(fig, *studies.figure_files(cfg, name))
+    log.info("%s: done: %s and %s", name, dataset, ", ".join(studies.figure_files(cfg, name)))
+    return 0
+
+
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
-                            _add_reproduction, _add_synthetic_cifar]
+                            _add_reproduction, _add_synthetic_cifar, _add_run_study]
 
 
 def build_parser() -> argparse.ArgumentParser:

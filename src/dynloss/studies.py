@@ -18,6 +18,13 @@ from typing import Iterable
 import numpy as np
 
 TRAINED_KINDS = ("contour", "curves", "myrtle")  # kinds with one job per (point, seed block)
+#: scalar coordinates that become dimensions when a study's jobs are combined
+AGGREGATE_DIMS = {"contour": "loss,width,lr,A,T", "curves": "loss,width,lr,A,T", "myrtle": "loss,channels,A,T",
+                  "thresholds": "loss,width,lr"}
+#: study kind -> figure kind (``dynloss figure <kind>``) and the options the kind adds
+STUDY_FIGURE = {"contour": "contour", "curves": "curves", "dynamics": "dynamics", "thresholds": "thresholds",
+                "myrtle": "contour"}
+FIGURE_OPTIONS = {"myrtle": {"train_var": "final_train_acc", "test_var": "final_test_acc", "width_dim": "channels"}}
 
 
 def fmt(x: float) -> str:
@@ -190,3 +197,81 @@ def check(cfg: dict) -> None:
             if not st["density_steps"]:
                 raise ConfigError(f"config key 'studies.{src}.density_steps': the density figure "
                                   f"{name!r} needs at least one step")
+
+
+# --------------------------------------------------------------------------------------------
+# Command lines of the jobs (shared by the Snakemake rules and `dynloss run-study`)
+
+
+def _data_args(cfg: dict) -> list[str]:
+    d = cfg["data"]
+    return ["--points-per-class", str(d["points_per_class"]), "--classes", str(d["num_classes"]),
+            "--noise", str(d["noise"]), "--data-seed", str(d["train_seed"]),
+            "--test-seeds", ",".join(map(str, d["test_seeds"]))]
+
+
+def _meta(cfg: dict, name: str) -> list[str]:
+    import json
+
+    return ["--meta", json.dumps({"study": name, "scale": cfg["scale"], "study_config": cfg["studies"][name]},
+                                 sort_keys=True)]
+
+
+def point_args(cfg: dict, job: PointJob) -> list[str]:
+    """``dynloss train`` arguments of one contour/curves job (without ``--out``)."""
+    st = cfg["studies"][job.study]
+    return (["--loss", job.loss, "--width", str(job.width), "--lr", fmt(job.lr), "--A", fmt(job.A),
+             "--T", fmt(job.T), "--steps", str(st["steps"]), "--seeds", job.seeds,
+             "--record-every", str(st["record_every"]), "--chunk-steps", str(cfg["chunk_steps"]),
+             "--dtype", cfg["dtype"]] + _data_args(cfg) + _meta(cfg, job.study))
+
+
+def dynamics_args(cfg: dict, name: str) -> list[str]:
+    """``dynloss train`` arguments of a dynamics study: one run, every step, spectra, onset."""
+    st = cfg["studies"][name]
+    args = ["--loss", st["loss"], "--width", str(st["width"]), "--lr", fmt(st["lr"]), "--A", fmt(st["A"]),
+            "--T", fmt(st["T"]), "--steps", str(st["steps"]), "--seeds", str(st["seed"]), "--record-every", "1",
+            "--chunk-steps", str(cfg["chunk_steps"]), "--dtype", cfg["dtype"],
+            "--hess-every", str(st["hess_every"]), "--hess-order", str(st["hess_order"]),
+            "--hess-k", str(st["hess_k"]), "--ntk-every", str(st["ntk_every"]),
+            "--onset-window", str(st["onset_window"]), "--onset-floor", str(st["onset_floor"])]
+    if st["ntk_points"]:
+        args += ["--ntk-points", str(st["ntk_points"])]
+    if st["density_steps"]:
+        args += ["--density-steps", ",".join(map(str, st["density_steps"])), "--density-order",
+                 str(st["density_order"]), "--density-vectors", str(st["density_vectors"])]
+    return args + _data_args(cfg) + _meta(cfg, name)
+
+
+def threshold_args(cfg: dict, job: ThresholdJob) -> list[str]:
+    """``dynloss thresholds`` arguments of one job: its block of (A, T, seed) runs."""
+    st = cfg["studies"][job.study]
+    A, T, seeds = zip(*threshold_block(st, job.block))
+    return (["--loss", job.loss, "--width", str(job.width), "--lr", fmt(job.lr), "--steps", str(st["steps"]),
+             "--A", ",".join(fmt(a) for a in A), "--T", ",".join(fmt(t) for t in T),
+             "--seeds", ",".join(map(str, seeds)), "--run-offset", str(job.block * st["runs_per_job"]),
+             "--hess-every", str(st["hess_every"]), "--hess-order", str(st["hess_order"]),
+             "--onset-window", str(st["onset_window"]), "--onset-floor", str(st["onset_floor"]),
+             "--trace-every", str(st["hess_every"]), "--chunk-steps", str(cfg["chunk_steps"]),
+             "--dtype", cfg["dtype"]] + _data_args(cfg) + _meta(cfg, job.study))
+
+
+def cifar_folder(cfg: dict, name: str) -> str:
+    st = cfg["studies"][name]
+    return f"{cfg['results']}/cifar_synthetic/{name}" if st["cifar_dir"] == "synthetic" else st["cifar_dir"]
+
+
+def myrtle_args(cfg: dict, job: PointJob) -> list[str]:
+    """``dynloss myrtle`` arguments of one Myrtle5 job, with its checkpoint beside the results."""
+    st = cfg["studies"][job.study]
+    stem = job.path(cfg["results"]).rsplit("/", 1)[1][:-3]
+    args = ["--cifar-dir", cifar_folder(cfg, job.study), "--loss", job.loss, "--A", fmt(job.A), "--T", fmt(job.T),
+            "--seeds", job.seeds, "--channels", str(st["channels"]), "--epochs", str(st["epochs"]),
+            "--batch-size", str(st["batch_size"]), "--peak-lr", str(st["peak_lr"]),
+            "--peak-epoch", str(st["peak_epoch"]), "--final-lr", str(st["final_lr"]),
+            "--stop-epoch", str(st["stop_epoch"]), "--eval-every", str(st["eval_every"]), "--dtype", st["dtype"],
+            "--checkpoint", f"{cfg['results']}/{job.study}/checkpoints/{stem}.npz",
+            "--checkpoint-every", str(st["checkpoint_every"])]
+    if st["num_train"]:
+        args += ["--num-train", str(st["num_train"])]
+    return args + _meta(cfg, job.study)

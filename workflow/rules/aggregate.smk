@@ -30,12 +30,13 @@ rule aggregate_thresholds:
     wildcard_constraints:
         study=alternatives(studies_of("thresholds")),
     params:
+        dims=AGGREGATE_DIMS["thresholds"],
         meta=lambda wc: quoted_json({"study": wc.study, "scale": config["scale"],
                                      "study_config": config["studies"][wc.study], "data": config["data"]}),
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss aggregate {input} --dims loss,width,lr --out {output} --meta {params.meta} > {log} 2>&1"
+        "python -m dynloss aggregate {input} --dims {params.dims} --out {output} --meta {params.meta} > {log} 2>&1"
 
 
 rule fit_thresholds:

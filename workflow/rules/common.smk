@@ -55,23 +55,17 @@ def quoted_json(obj):
     return shlex.quote(json.dumps(obj, sort_keys=True))
 
 
+def shell_args(args):
+    return " ".join(shlex.quote(a) for a in args)
+
+
 def train_args(wc):
     """CLI arguments of one point job, checked against the config."""
     try:
         job = dl.find_point_job(config, wc.study, wc.loss, wc.width, wc.lr, wc.A, wc.T, wc.seeds)
     except ValueError as exc:
         raise WorkflowError(str(exc))
-    st = config["studies"][wc.study]
-    d = config["data"]
-    args = [
-        f"--loss {job.loss} --width {job.width} --lr {dl.fmt(job.lr)} --A {dl.fmt(job.A)}",
-        f"--T {dl.fmt(job.T)} --steps {st['steps']} --seeds {job.seeds}",
-        f"--record-every {st['record_every']} --chunk-steps {config['chunk_steps']} --dtype {config['dtype']}",
-        f"--points-per-class {d['points_per_class']} --classes {d['num_classes']} --noise {d['noise']}",
-        f"--data-seed {d['train_seed']} --test-seeds {','.join(map(str, d['test_seeds']))}",
-        f"--meta {quoted_json({'study': wc.study, 'scale': config['scale'], 'study_config': st})}",
-    ]
-    return " ".join(args)
+    return shell_args(dl.point_args(config, job))
 
 
 def caption(name):
@@ -83,55 +77,23 @@ def caption(name):
 
 
 def dynamics_args(wc):
-    """CLI arguments of a dynamics study: one run, every step recorded, spectra on."""
-    st = config["studies"][wc.study]
-    d = config["data"]
-    args = [
-        f"--loss {st['loss']} --width {st['width']} --lr {dl.fmt(st['lr'])} --A {dl.fmt(st['A'])}",
-        f"--T {dl.fmt(st['T'])} --steps {st['steps']} --seeds {st['seed']} --record-every 1",
-        f"--chunk-steps {config['chunk_steps']} --dtype {config['dtype']}",
-        f"--hess-every {st['hess_every']} --hess-order {st['hess_order']} --hess-k {st['hess_k']}",
-        f"--ntk-every {st['ntk_every']}" + (f" --ntk-points {st['ntk_points']}" if st["ntk_points"] else ""),
-        f"--onset-window {st['onset_window']} --onset-floor {st['onset_floor']}",
-        f"--points-per-class {d['points_per_class']} --classes {d['num_classes']} --noise {d['noise']}",
-        f"--data-seed {d['train_seed']} --test-seeds {','.join(map(str, d['test_seeds']))}",
-        f"--meta {quoted_json({'study': wc.study, 'scale': config['scale'], 'study_config': st})}",
-    ]
-    if st["density_steps"]:
-        args.append(f"--density-steps {','.join(map(str, st['density_steps']))} "
-                    f"--density-order {st['density_order']} --density-vectors {st['density_vectors']}")
-    return " ".join(args)
+    return shell_args(dl.dynamics_args(config, wc.study))
 
 
 def threshold_args(wc):
     """CLI arguments of one thresholds job: its block of (A, T, seed) runs at one (width, eta)."""
-    st = config["studies"][wc.study]
     match = [j for j in dl.threshold_jobs(config, wc.study)
              if (str(j.width), dl.fmt(j.lr), str(j.block)) == (wc.width, wc.lr, wc.block)]
     if not match:
         raise WorkflowError(f"no thresholds job of {wc.study} has width={wc.width} lr={wc.lr} block={wc.block}")
-    runs = dl.threshold_block(st, int(wc.block))
-    d = config["data"]
-    A, T, seeds = zip(*runs)
-    args = [
-        f"--loss {st['loss']} --width {wc.width} --lr {wc.lr} --steps {st['steps']}",
-        f"--A {','.join(dl.fmt(a) for a in A)} --T {','.join(dl.fmt(t) for t in T)}",
-        f"--seeds {','.join(map(str, seeds))} --run-offset {int(wc.block) * st['runs_per_job']}",
-        f"--hess-every {st['hess_every']} --hess-order {st['hess_order']}",
-        f"--onset-window {st['onset_window']} --onset-floor {st['onset_floor']}",
-        f"--trace-every {st['hess_every']} --chunk-steps {config['chunk_steps']} --dtype {config['dtype']}",
-        f"--points-per-class {d['points_per_class']} --classes {d['num_classes']} --noise {d['noise']}",
-        f"--data-seed {d['train_seed']} --test-seeds {','.join(map(str, d['test_seeds']))}",
-        f"--meta {quoted_json({'study': wc.study, 'scale': config['scale'], 'study_config': st})}",
-    ]
-    return " ".join(args)
+    return shell_args(dl.threshold_args(config, match[0]))
 
 
 def cifar_input(wc):
     """The CIFAR-10 folder of a myrtle study: the synthetic rule's output, or none (a configured
     folder outside the workflow, checked when the config is prepared)."""
     if config["studies"][wc.study]["cifar_dir"] == "synthetic":
-        return [f"{R}/cifar_synthetic/{wc.study}"]
+        return [dl.cifar_folder(config, wc.study)]
     return []
 
 
@@ -141,29 +103,10 @@ def myrtle_args(wc):
         job = dl.find_point_job(config, wc.study, wc.loss, wc.width, wc.lr, wc.A, wc.T, wc.seeds)
     except ValueError as exc:
         raise WorkflowError(str(exc))
-    st = config["studies"][wc.study]
-    folder = cifar_input(wc)[0] if st["cifar_dir"] == "synthetic" else st["cifar_dir"]
-    ckpt = f"{R}/{wc.study}/checkpoints/{wc.loss}_w{wc.width}_lr{wc.lr}_A{wc.A}_T{wc.T}_s{wc.seeds}.npz"
-    args = [
-        f"--cifar-dir {shlex.quote(folder)} --loss {job.loss} --A {dl.fmt(job.A)} --T {dl.fmt(job.T)}",
-        f"--seeds {job.seeds} --channels {st['channels']} --epochs {st['epochs']} --batch-size {st['batch_size']}",
-        f"--peak-lr {st['peak_lr']} --peak-epoch {st['peak_epoch']} --final-lr {st['final_lr']}",
-        f"--stop-epoch {st['stop_epoch']} --eval-every {st['eval_every']} --dtype {st['dtype']}",
-        f"--checkpoint {ckpt} --checkpoint-every {st['checkpoint_every']}",
-        f"--meta {quoted_json({'study': wc.study, 'scale': config['scale'], 'study_config': st})}",
-    ]
-    if st["num_train"]:
-        args.append(f"--num-train {st['num_train']}")
-    return " ".join(args)
+    return shell_args(dl.myrtle_args(config, job))
 
 
-#: study kind -> figure kind (python -m dynloss figure <kind>)
-STUDY_FIGURE = {"contour": "contour", "curves": "curves", "dynamics": "dynamics", "thresholds": "thresholds",
-                "myrtle": "contour"}
-#: figure options a study kind adds to its config (the myrtle dataset's names)
-FIGURE_OPTIONS = {"myrtle": {"train_var": "final_train_acc", "test_var": "final_test_acc", "width_dim": "channels"}}
-#: scalar coordinates that become dimensions when a study's jobs are combined
-AGGREGATE_DIMS = {"contour": "loss,width,lr,A,T", "curves": "loss,width,lr,A,T", "myrtle": "loss,channels,A,T"}
+STUDY_FIGURE, FIGURE_OPTIONS, AGGREGATE_DIMS = dl.STUDY_FIGURE, dl.FIGURE_OPTIONS, dl.AGGREGATE_DIMS
 
 
 def figure_names():
