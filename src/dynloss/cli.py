@@ -55,6 +55,35 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def check_loss(name: str) -> None:
+    from .losses import LOSSES
+
+    if name not in LOSSES:
+        raise CliError(f"--loss: unknown loss {name!r} (allowed: {', '.join(LOSSES)})")
+
+
+def parse_meta(text: str | None) -> dict:
+    """``--meta``: a JSON object (or nothing)."""
+    if not text:
+        return {}
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--meta: not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict):
+        raise CliError("--meta: must be a JSON object")
+    return meta
+
+
+def check_out(path: str) -> None:
+    from . import io
+
+    try:
+        io.check_writable(path)
+    except OSError as exc:
+        raise CliError(f"--out: cannot write {path!r}: {exc}") from None
+
+
 def _number(kind: Callable, name: str, check: Callable[[float], bool], allowed: str):
     def parse(text: str):
         try:
@@ -149,19 +178,10 @@ def _add_onset_args(p) -> None:
 
 def _run_train(a: argparse.Namespace) -> int:
     from . import io, train
-    from .losses import LOSSES
 
-    if a.loss not in LOSSES:
-        raise CliError(f"--loss: unknown loss {a.loss!r} (allowed: {', '.join(LOSSES)})")
+    check_loss(a.loss)
     seeds = parse_seeds(a.seeds)
-    meta = {}
-    if a.meta:
-        try:
-            meta = json.loads(a.meta)
-        except json.JSONDecodeError as exc:
-            raise CliError(f"--meta: not valid JSON ({exc.msg})") from None
-        if not isinstance(meta, dict):
-            raise CliError("--meta: must be a JSON object")
+    meta = parse_meta(a.meta)
     spectra = train.SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order, hess_k=a.hess_k,
                                 ntk_every=a.ntk_every, ntk_points=a.ntk_points,
                                 density_steps=tuple(a.density_steps), density_order=a.density_order,
@@ -177,10 +197,7 @@ def _run_train(a: argparse.Namespace) -> int:
         batch = train.RunBatch.make(seeds, a.A, a.T, a.lr)
     except ValueError as exc:
         raise CliError(f"--{_flag_of(str(exc))}: {exc}") from None
-    try:
-        io.check_writable(a.out)
-    except OSError as exc:
-        raise CliError(f"--out: cannot write {a.out!r}: {exc}") from None
+    check_out(a.out)
 
     if a.onset_window and record_every != 1:
         raise CliError("--onset-window: needs --record-every 1 (the loss at every step)")
@@ -281,16 +298,14 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     import numpy as np
 
     from . import io, thresholds, train
-    from .losses import LOSSES
 
-    if a.loss not in LOSSES:
-        raise CliError(f"--loss: unknown loss {a.loss!r} (allowed: {', '.join(LOSSES)})")
+    check_loss(a.loss)
     if not (len(a.A) == len(a.T) == len(a.seeds)) or not a.A:
         raise CliError(f"--A, --T, --seeds: need one value per run, the same number of each "
                        f"(got {len(a.A)}, {len(a.T)}, {len(a.seeds)})")
     if a.steps % a.trace_every:
         raise CliError(f"--trace-every: {a.trace_every} does not divide --steps {a.steps}")
-    meta = json.loads(a.meta) if a.meta else {}
+    meta = parse_meta(a.meta)
     spec = train.TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=1,
                            chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
                            num_classes=a.classes, noise=a.noise, data_seed=a.data_seed,
@@ -301,10 +316,7 @@ def _run_thresholds(a: argparse.Namespace) -> int:
         batch = train.RunBatch.make(a.seeds, np.asarray(a.A), np.asarray(a.T), a.lr)
     except ValueError as exc:
         raise CliError(f"--{_flag_of(str(exc))}: {exc}") from None
-    try:
-        io.check_writable(a.out)
-    except OSError as exc:
-        raise CliError(f"--out: cannot write {a.out!r}: {exc}") from None
+    check_out(a.out)
     label = f"{a.loss} w={a.width} lr={a.lr:g} runs={len(batch)}: "
     engine, result = _train_logged(spec, batch, label, a.quiet)
     ds = io.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
@@ -364,8 +376,8 @@ def _run_aggregate(a: argparse.Namespace) -> int:
     missing = [p for p in a.inputs if not os.path.exists(p)]
     if missing:
         raise CliError(f"inputs: {len(missing)} file(s) missing, first {missing[0]!r}")
-    io.check_writable(a.out)
-    meta = json.loads(a.meta) if a.meta else {}
+    check_out(a.out)
+    meta = parse_meta(a.meta)
     ds = io.combine(a.inputs, dims=[d for d in a.dims.split(",") if d], attrs=meta)
     io.write_netcdf(ds, a.out)
     logging.getLogger("dynloss").info("combined %d job(s) into %s %s", len(a.inputs), a.out,

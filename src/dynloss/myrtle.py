@@ -577,22 +577,11 @@ def epoch_progress_logger(n_runs: int, images_per_epoch: int, label: str = "",
                           min_interval: float = 2.0) -> ProgressFn:
     """``progress(epochs_done, epochs, elapsed_s)`` logging epochs/s, images/s and the ETA
     in the format of :func:`dynloss.train.progress_logger`."""
-    from .train import format_eta
+    from .train import progress_logger
 
-    emit = emit or log.info
-    last = [-math.inf]
-
-    def report(done: int, total: int, elapsed: float) -> None:
-        if done < total and elapsed - last[0] < min_interval:
-            return
-        last[0] = elapsed
-        rate = done / elapsed if elapsed > 0 else float("nan")
-        eta = (total - done) / rate if rate and rate > 0 else float("inf")
-        emit(f"{label}epoch {done}/{total} ({100.0 * done / total:.0f}%)  {rate:.3g} epochs/s  "
-             f"{rate * n_runs * images_per_epoch:,.0f} run-images/s  elapsed {format_eta(elapsed)}  "
-             f"ETA {format_eta(eta)}")
-
-    return report
+    return progress_logger(n_runs, label, emit or log.info, min_interval, unit="epoch",
+                           rate_text=lambda rate: f"{rate:.3g} epochs/s  "
+                                                  f"{rate * n_runs * images_per_epoch:,.0f} run-images/s")
 
 
 def train_myrtle(spec: MyrtleSpec, seeds: Sequence[int],
@@ -810,21 +799,12 @@ def ensure_deterministic_xla() -> bool:
 def run_cli(a: argparse.Namespace) -> int:
     """The ``myrtle`` subcommand: validate, load CIFAR-10, train, write the NetCDF."""
     from . import cifar, io
-    from .cli import CliError, _flag_of, parse_seeds, vars_for_json
-    from .losses import LOSSES
+    from .cli import CliError, _flag_of, check_loss, parse_meta, parse_seeds, vars_for_json
 
     deterministic = ensure_deterministic_xla()  # first: bitwise resume on GPUs (and faster there)
-    if a.loss not in LOSSES:
-        raise CliError(f"--loss: unknown loss {a.loss!r} (allowed: {', '.join(LOSSES)})")
+    check_loss(a.loss)
     seeds = parse_seeds(a.seeds)
-    meta = {}
-    if a.meta:
-        try:
-            meta = json.loads(a.meta)
-        except json.JSONDecodeError as exc:
-            raise CliError(f"--meta: not valid JSON ({exc.msg})") from None
-        if not isinstance(meta, dict):
-            raise CliError("--meta: must be a JSON object")
+    meta = parse_meta(a.meta)
     spec = MyrtleSpec(loss=a.loss, A=a.A, T=a.T, channels=a.channels, epochs=a.epochs,
                       batch_size=a.batch_size, peak_lr=a.peak_lr, peak_epoch=a.peak_epoch,
                       final_lr=a.final_lr, momentum=a.momentum, stop_epoch=a.stop_epoch,

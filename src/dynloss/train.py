@@ -511,9 +511,13 @@ def format_eta(seconds: float) -> str:
 
 
 def progress_logger(n_runs: int, label: str = "", emit: Callable[[str], None] | None = None,
-                    min_interval: float = 2.0) -> ProgressFn:
-    """A progress callback that logs steps, run-steps/s and the ETA (at most every few seconds)."""
+                    min_interval: float = 2.0, unit: str = "step",
+                    rate_text: Callable[[float], str] | None = None) -> ProgressFn:
+    """A progress callback that logs ``unit``s done, the rate and the ETA (at most every
+    ``min_interval`` seconds, and always at the end). ``rate_text(units_per_s)`` words the rate;
+    the default is run-steps/s."""
     emit = emit or log.info
+    rate_text = rate_text or (lambda rate: f"{rate * n_runs:,.0f} run-steps/s")
     last = [-math.inf]
 
     def report(done: int, total: int, elapsed: float) -> None:
@@ -522,7 +526,7 @@ def progress_logger(n_runs: int, label: str = "", emit: Callable[[str], None] | 
         last[0] = elapsed
         rate = done / elapsed if elapsed > 0 else float("nan")
         eta = (total - done) / rate if rate and rate > 0 else float("inf")
-        emit(f"{label}step {done}/{total} ({100.0 * done / total:.0f}%)  "
-             f"{rate * n_runs:,.0f} run-steps/s  elapsed {format_eta(elapsed)}  ETA {format_eta(eta)}")
+        emit(f"{label}{unit} {done}/{total} ({100.0 * done / total:.0f}%)  {rate_text(rate)}  "
+             f"elapsed {format_eta(elapsed)}  ETA {format_eta(eta)}")
 
     return report
