@@ -1,5 +1,4 @@
 """Every renderer draws from small real data (the end-to-end workflow test covers the CLI)."""
-import numpy as np
 import pytest
 
 from dynloss import io, train

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynloss import data, losses, models, schedules, train
+from dynloss import data, losses, models, train
 from conftest import tol
 
 SMALL = dict(width=16, points_per_class=20, test_seeds=(1, 2))

@@ -1,7 +1,6 @@
 """The workflow itself: lint, dry runs at every scale, a tiny end-to-end run."""
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time

@@ -490,7 +490,7 @@ def _run_run_study(a: argparse.Namespace) -> int:
     from pathlib import Path
 
     from . import config as cfgmod
-    from . import io, studies, thresholds
+    from . import io, studies
     from .figures import renderer
     from .figures.common import save
 

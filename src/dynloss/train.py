@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 import jax
@@ -300,7 +300,7 @@ class Engine:
             return carry, (meas, out)
         return block
 
-    def _flatten(self, out, n_blocks: int):
+    def _flatten(self, out):
         """Nested per-level outputs -> {name: (R, n, ...)} in step order."""
         flat = {}
         depth = len(self.cadences)
@@ -440,7 +440,7 @@ def train(spec: TrainSpec, batch: RunBatch, progress: Optional[ProgressFn] = Non
     t0, start = 0, time.perf_counter()
     for n in lengths:
         carry, out = compiled[n](carry, jnp.int32(t0), args)
-        outs.append(jax.device_get(eng._flatten(out, n)))
+        outs.append(jax.device_get(eng._flatten(out)))
         t0 += n
         if density is not None and (t0 - 1) in spec.spectra.density_steps:
             dens.append(jax.device_get(density(carry[0], jnp.int32(t0 - 1), args)))
