@@ -27,3 +27,17 @@ def rng():
 
 def pytest_configure(config):
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def grid_job_files(folder, A_values, T_values, seeds=(0, 1)):
+    """Small dynamical-CE training jobs, one NetCDF per (A, T), as the workflow writes them."""
+    from dynloss import io, train
+
+    s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20,
+                        points_per_class=10, test_seeds=(1,))
+    paths = []
+    for A in A_values:
+        for T in T_values:
+            r = train.train(s, train.RunBatch.make(list(seeds), A, T, 1.0))
+            paths.append(io.write_netcdf(io.result_to_dataset(r), folder / f"A{A}_T{T}.nc"))
+    return paths

@@ -1,6 +1,7 @@
 """Every renderer draws from small real data (the end-to-end workflow test covers the CLI)."""
 import pytest
 
+from conftest import grid_job_files
 from dynloss import io, train
 from dynloss.figures import common, renderer
 
@@ -35,12 +36,7 @@ def test_dynamics_and_density(dyn_ds, tmp_path):
 
 
 def test_contour_and_curves(tmp_path):
-    s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, points_per_class=10, test_seeds=(1,))
-    paths = []
-    for A in (1.0, 3.0):
-        for T in (5.0, 10.0):
-            r = train.train(s, train.RunBatch.make([0, 1], A, T, 1.0))
-            paths.append(io.write_netcdf(io.result_to_dataset(r), tmp_path / f"{A}_{T}.nc"))
+    paths = grid_job_files(tmp_path, (1.0, 3.0), (5.0, 10.0))
     ds = io.combine(paths)
     from dynloss.figures import contours, curves
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from conftest import grid_job_files
 from dynloss import io, train
 
 
@@ -69,13 +70,7 @@ def test_varied_batch_has_run_dimension(tmp_path):
 
 
 def test_combine_makes_grid_dimensions(tmp_path):
-    s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20,
-                        points_per_class=10, test_seeds=(1,))
-    paths = []
-    for A in (1.0, 4.0):
-        for T in (5.0, 10.0):
-            r = train.train(s, train.RunBatch.make([0, 1], A, T, 1.0))
-            paths.append(io.write_netcdf(io.result_to_dataset(r), tmp_path / f"A{A}_T{T}.nc"))
+    paths = grid_job_files(tmp_path, (1.0, 4.0), (5.0, 10.0))
     ds = io.combine(paths)
     assert ds["test_acc"].dims == ("loss", "width", "lr", "A", "T", "seed")
     assert ds.sizes["A"] == 2 and ds.sizes["T"] == 2 and ds.sizes["seed"] == 2

@@ -51,7 +51,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -61,6 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import io
 from . import losses as losses_mod
 from . import models as models_mod
 
@@ -504,16 +504,10 @@ def save_checkpoint(path: str | os.PathLike, identity: dict, epoch: int, params:
         for i, leaf in enumerate(jax.tree_util.tree_leaves(tree)):
             arrays[f"{prefix}_{i}"] = np.asarray(leaf)
     arrays.update({f"metric_{k}": np.asarray(v) for k, v in metrics.items()})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with io.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 

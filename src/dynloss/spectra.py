@@ -153,7 +153,7 @@ class Measurement:
     fn: Callable  # (params, t, args=(A, T, lr)) -> array
 
 
-def _start_vector(engine, key):
+def start_vector(engine, key):
     """A fixed Gaussian start vector in parameter space (same for every run and step)."""
     flat, _ = ravel_pytree(engine.init_params(0))
     return jax.random.normal(key, flat.shape, engine.dtype)
@@ -182,7 +182,7 @@ def measurements(engine) -> dict[str, Measurement]:
     sp = engine.spec.spectra
     out: dict[str, Measurement] = {}
     if sp.hess_every:
-        v0 = _start_vector(engine, jax.random.PRNGKey(sp.lanczos_seed))
+        v0 = start_vector(engine, jax.random.PRNGKey(sp.lanczos_seed))
 
         def hess(params, t, args):
             A, T, _ = args
@@ -204,7 +204,7 @@ def density_fn(engine) -> Callable:
     (R, density_vectors, order) for the eigenvalue density."""
     sp = engine.spec.spectra
     keys = jax.random.split(jax.random.PRNGKey(sp.lanczos_seed + 1), sp.density_vectors)
-    v0s = jax.vmap(lambda k: _start_vector(engine, k))(keys)
+    v0s = jax.vmap(lambda k: start_vector(engine, k))(keys)
 
     def single(params, t, args):
         A, T, _ = args
@@ -215,5 +215,5 @@ def density_fn(engine) -> Callable:
         vals, wts = jax.vmap(lambda v0: ritz(*lanczos(mv, v0, order)))(v0s)
         return {"ritz_values": vals, "ritz_weights": wts}
 
-    return jax.jit(engine._batched(single))
+    return jax.jit(engine.over_runs(single, (0, None, 0)))
 

@@ -29,15 +29,14 @@ from .train import Engine, RunBatch, TrainResult
 
 def _hessian_at(engine: Engine, params, t: np.ndarray, batch: RunBatch, order: int, k: int) -> np.ndarray:
     """Top-``k`` Hessian eigenvalues of F(., t[r]) at ``params[r]`` for each run (batched)."""
-    v0 = spectra._start_vector(engine, jax.random.PRNGKey(engine.spec.spectra.lanczos_seed))
+    v0 = spectra.start_vector(engine, jax.random.PRNGKey(engine.spec.spectra.lanczos_seed))
     args = engine.args(batch)
 
     def single(p, t_r, a):
         A, T, _ = a
         return spectra.hessian_top(engine, p, t_r, A, T, order, k, v0)
 
-    fn = jax.jit(jax.vmap(single)) if engine.batch_mode == "vmap" else jax.jit(
-        lambda p, t_, a: jax.lax.map(lambda x: single(*x), (p, t_, a)))
+    fn = jax.jit(engine.over_runs(single, (0, 0, 0)))
     return np.asarray(fn(params, jnp.asarray(t, jnp.int32), args))
 
 

@@ -324,7 +324,7 @@ class Engine:
                 return jax.lax.scan(lambda cr, k: top(cr, t0 + k * c_top, args),
                                     carry, jnp.arange(n_steps // c_top, dtype=jnp.int32))
 
-            self._chunks[n_steps] = jax.jit(self._batched(single), donate_argnums=0)
+            self._chunks[n_steps] = jax.jit(self.over_runs(single, (0, None, 0)), donate_argnums=0)
         return self._chunks[n_steps]
 
     def final_fn(self) -> Callable:
@@ -342,7 +342,7 @@ class Engine:
                 out["test_acc_each"] = jax.vmap(losses_mod.accuracy)(f_test, self.y_test)
                 return out
 
-            self._final = jax.jit(self._batched(lambda carry, t0, args: single(carry, args)))
+            self._final = jax.jit(self.over_runs(single, (0, 0)))
         return self._final
 
     @property
@@ -351,13 +351,17 @@ class Engine:
             return self.spec.batch
         return "map" if jax.default_backend() == "cpu" else "vmap"
 
-    def _batched(self, single: Callable) -> Callable:
-        """``single(carry, t0, args)`` over the run axis of ``carry`` and ``args``."""
+    def over_runs(self, single: Callable, in_axes: tuple) -> Callable:
+        """``single`` over the run axis of the arguments whose ``in_axes`` entry is 0 (those with
+        ``None`` are shared): ``vmap``, or ``lax.map`` one run after the other (see BATCH_MODES)."""
         if self.batch_mode == "vmap":
-            return jax.vmap(single, in_axes=(0, None, 0))
+            return jax.vmap(single, in_axes=in_axes)
 
-        def mapped(carry, t0, args):
-            return jax.lax.map(lambda ca: single(ca[0], t0, ca[1]), (carry, args))
+        def mapped(*args):
+            def one(per_run):
+                it = iter(per_run)
+                return single(*(next(it) if ax == 0 else a for a, ax in zip(args, in_axes)))
+            return jax.lax.map(one, tuple(a for a, ax in zip(args, in_axes) if ax == 0))
         return mapped
 
     def replay_chunk_fn(self) -> Callable:
@@ -376,12 +380,7 @@ class Engine:
                     return jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), cr, new), None
                 return jax.lax.scan(body, carry, t0 + jnp.arange(n, dtype=jnp.int32))[0]
 
-            if self.batch_mode == "vmap":
-                fn = jax.vmap(single, in_axes=(0, None, 0, 0))
-            else:
-                def fn(carry, t0, target, args):
-                    return jax.lax.map(lambda c: single(c[0], t0, c[1], c[2]), (carry, target, args))
-            self._replay = jax.jit(fn)
+            self._replay = jax.jit(self.over_runs(single, (0, None, 0, 0)))
         return self._replay
 
     def replay(self, batch: RunBatch, targets: np.ndarray):
@@ -429,7 +428,7 @@ def train(spec: TrainSpec, batch: RunBatch, progress: Optional[ProgressFn] = Non
     compiled = {}
     for n in sorted(set(lengths)):
         compiled[n] = eng.chunk_fn(n).lower(carry, jnp.int32(0), args).compile()
-    final = eng.final_fn().lower(carry, jnp.int32(0), args).compile()
+    final = eng.final_fn().lower(carry, args).compile()
     compile_s = time.perf_counter() - t_compile
 
     from . import spectra  # density measurements at chunk boundaries
@@ -447,7 +446,7 @@ def train(spec: TrainSpec, batch: RunBatch, progress: Optional[ProgressFn] = Non
         if progress is not None:
             jax.block_until_ready(carry)
             progress(t0, spec.steps, time.perf_counter() - start)
-    last = jax.device_get(final(carry, jnp.int32(0), args))
+    last = jax.device_get(final(carry, args))
     jax.block_until_ready(carry)
     run_s = time.perf_counter() - start
     div_step = np.array(jax.device_get(carry[1]))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -25,15 +24,9 @@ def panel_label(ax, letter: str) -> None:
 
 def save(fig, *paths: str | os.PathLike, dpi: int = 150) -> None:
     """Save ``fig`` to each path (format from the suffix), atomically, then close it."""
+    from ..io import atomic_path
+
     for path in paths:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=Path(path).suffix) as tmp:  # the suffix picks the format
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     plt.close(fig)
