@@ -266,9 +266,18 @@ class Engine:
     def init_params(self, seed):
         return self.model.init(jax.random.PRNGKey(seed), self.x.shape[1], self.dtype)
 
-    def _record(self, f, t, A, T):
-        """Metrics of step ``t`` from the outputs ``f`` after update ``t``."""
-        w = self.weights(t, A, T)
+    def _weights_at(self, t, args):
+        """Class weights of step ``t``: looked up in the chunk's table when ``args`` carry one
+        (``(A, T, lr, table, first_step)``, see :meth:`chunk_fn`), else computed. The table is
+        not only tidier: computing the schedule inside the step cost ~20 us per recorded step on
+        XLA:CPU (jax 0.5.3; measured, cause inside XLA not isolated), the lookup ~1 us."""
+        if len(args) == 3:
+            return self.weights(t, args[0], args[1])
+        table, first = args[3], args[4]
+        return jax.lax.dynamic_index_in_dim(table, t - first, keepdims=False)
+
+    def _record(self, f, w):
+        """Metrics of a step from the outputs ``f`` after its update and its class weights ``w``."""
         return {
             "loss": self.static_loss.fn(f, self.y, w),
             "dyn_loss": self.loss.fn(f, self.y, w),
@@ -279,16 +288,16 @@ class Engine:
     def _step(self, carry, t, args, emit: bool):
         """One GD update at step ``t``; optionally the record of step ``t - 1``."""
         params, div_step = carry
-        A, T, lr = args
+        lr = args[2]
         f, pullback = self.model.pullback(params, self.x)
-        F, dF = jax.value_and_grad(self.loss.fn)(f, self.y, self.weights(t, A, T))
+        F, dF = jax.value_and_grad(self.loss.fn)(f, self.y, self._weights_at(t, args))
         (grads,) = pullback(dF)
         # F is the loss after update t-1: non-finite means the run diverged at step t-1.
         bad = ~jnp.isfinite(F) | (div_step >= 0)
         div_step = jnp.where((div_step < 0) & bad, jnp.maximum(t - 1, 0).astype(div_step.dtype), div_step)
         nan = jnp.asarray(jnp.nan, self.dtype)
         params = jax.tree_util.tree_map(lambda p, g: jnp.where(bad, nan, p - lr * g), params, grads)
-        rec = self._record(f, t - 1, A, T) if emit else None
+        rec = self._record(f, self._weights_at(t - 1, args)) if emit else None
         return (params, div_step), rec
 
     def _level(self, i: int):
@@ -360,6 +369,10 @@ class Engine:
             c_top = self.cadences[-1]
 
             def single(carry, t0, args):
+                A, T, _ = args
+                first = t0 - 1  # the first record is of step t0 - 1
+                table = self.weights(first + jnp.arange(n_steps + 1, dtype=jnp.int32), A, T)
+                args = (*args, table, first)
                 return jax.lax.scan(lambda cr, k: top(cr, t0 + k * c_top, args),
                                     carry, jnp.arange(n_steps // c_top, dtype=jnp.int32))
 
@@ -381,7 +394,7 @@ class Engine:
                 params, _ = carry
                 A, T, _lr = args
                 f = self.model.apply(params, self.x)
-                out = self._record(f, last, A, T)
+                out = self._record(f, self.weights(last, A, T))
                 out.update({k: m.fn(params, last, args) for k, m in self.measures.items()})
                 f_test = jax.vmap(self.model.apply, in_axes=(None, 0))(params, self.x_test)
                 out["test_acc_each"] = jax.vmap(losses_mod.accuracy)(f_test, self.y_test)
