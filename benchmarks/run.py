@@ -55,7 +55,8 @@ def engine(workload: str, seeds: int, steps: int, width: int, x64: bool) -> dict
         spec = train.TrainSpec(loss="dce", width=width, steps=steps, record_every=100, chunk_steps=steps,
                                dtype="float64" if x64 else "float32")
     else:
-        spec = train.TrainSpec(loss="dce", width=width, steps=steps, record_every=1, chunk_steps=steps,
+        # default chunking: with measurements the engine pipelines them beside the training
+        spec = train.TrainSpec(loss="dce", width=width, steps=steps, record_every=1,
                                dtype="float64" if x64 else "float32",
                                spectra=train.SpectraSpec(ntk_every=1, ntk_points=50, hess_every=100,
                                                          hess_order=10))
@@ -116,7 +117,7 @@ def main() -> int:
         ("sweep", 100, True, 8, 1000 if q else 2000),
         ("sweep", 1000, False, 2, 200 if q else 500),
         ("sweep", 1000, True, 2, 200 if q else 500),
-        ("dynamics", 100, True, 1, 300 if q else 500),
+        ("dynamics", 100, True, 1, 300 if q else 1000),
     ]
     rows = []
     for workload, width, x64, seeds, steps in cases:

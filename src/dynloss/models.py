@@ -106,7 +106,8 @@ def _mlp_forward_vjp(params: Params, x: jnp.ndarray):
     d_in, c = w1.shape[0], w2.shape[1]
     if d_in > 4:
         return jax.vjp(lambda p: _mlp_apply(p, x), params)
-    mask = (x @ w1 + b1 > 0).astype(x.dtype)
+    z = _preactivation(x, w1, b1)
+    mask = (z > 0).astype(x.dtype)
     v = jnp.concatenate([w1[i][:, None] * w2 for i in range(d_in)] + [b1[:, None] * w2], axis=1)
     u = mask @ v  # (P, (D + 1) C)
     f = sum(x[:, i:i + 1] * u[:, i * c:(i + 1) * c] for i in range(d_in)) + u[:, d_in * c:] + b2
@@ -120,6 +121,14 @@ def _mlp_forward_vjp(params: Params, x: jnp.ndarray):
         return ([(dw1, db1), (), (dw2, jnp.sum(delta, axis=0))],)
 
     return f, vjp
+
+
+def _preactivation(x: jnp.ndarray, w1: jnp.ndarray, b1: jnp.ndarray) -> jnp.ndarray:
+    """``x W1 + b1``; for a low input dimension as a fused elementwise sum over the inputs (on CPU
+    a matrix product with inner size 2 costs ~10 us more per step at width 100)."""
+    if x.shape[1] > 4:
+        return x @ w1 + b1
+    return b1 + sum(x[:, i:i + 1] * w1[i] for i in range(x.shape[1]))
 
 
 def _mlp_apply(params: Params, x: jnp.ndarray) -> jnp.ndarray:
@@ -136,7 +145,7 @@ def _mlp_ntk(params: Params, x: jnp.ndarray) -> jnp.ndarray:
     """
     (w1, b1), _, (w2, b2) = params
     num_outputs = w2.shape[1]
-    z = x @ w1 + b1
+    z = _preactivation(x, w1, b1)
     h = jax.nn.relu(z)
     mask = (z > 0).astype(x.dtype)
     ones = jnp.ones((x.shape[0], x.shape[0]), x.dtype)

@@ -224,6 +224,8 @@ def _snap_key(cadence: int) -> str:
 #: most bytes of parameter snapshots a chunk may hold for its deferred measurements; longer
 #: chunks are cut (see :meth:`Engine.plan`)
 SNAPSHOT_BYTES = 256 * 2 ** 20
+#: with measurements, a run is cut into at least this many chunks (see :meth:`Engine.plan`)
+PIPELINE_CHUNKS = 8
 #: on CPU the measurements of a chunk's snapshots run ``lax.map`` over them in vmapped groups of
 #: this size (measured: 4 is ~15% faster than 1 for the NTK of 50 points; larger is slower)
 MEASURE_MAP_BATCH = 4
@@ -462,15 +464,21 @@ class Engine:
         return tuple(jnp.asarray(v, self.dtype) for v in (batch.A, batch.T, batch.lr))
 
     def plan(self, runs: int = 1) -> list[int]:
-        """Chunk lengths: ~chunk_steps each (a multiple of the top cadence), cut at density steps
-        and short enough that the parameter snapshots of ``runs`` runs fit :data:`SNAPSHOT_BYTES`."""
-        c_top = self.cadences[-1]
+        """Chunk lengths, each a multiple of the top cadence: ~chunk_steps, cut at density steps.
+        With measurements, chunks are also short enough that the parameter snapshots of ``runs``
+        runs fit :data:`SNAPSHOT_BYTES`, there are at least :data:`PIPELINE_CHUNKS` of them, and
+        the last one is one top cadence long: chunk ``k`` is measured while ``k + 1`` trains, so
+        only the last chunk's measurements are not hidden."""
+        steps, c_top = self.spec.steps, self.cadences[-1]
         size = max(c_top, (self.spec.chunk_steps // c_top) * c_top)
+        cuts = set(range(0, steps, size)) | {s + 1 for s in self.spec.spectra.density_steps}
         per_step = self.snapshot_bytes_per_step(runs)
         if per_step:
-            size = min(size, max(c_top, int(SNAPSHOT_BYTES // (per_step * c_top)) * c_top))
-        cuts = set(range(0, self.spec.steps, size)) | {s + 1 for s in self.spec.spectra.density_steps}
-        cuts = sorted(c for c in cuts if 0 <= c < self.spec.steps) + [self.spec.steps]
+            size = min(size, max(c_top, int(SNAPSHOT_BYTES // (per_step * c_top)) * c_top),
+                       max(c_top, math.ceil(steps / PIPELINE_CHUNKS / c_top) * c_top))
+            cuts = set(range(0, steps, size)) | {s + 1 for s in self.spec.spectra.density_steps}
+            cuts.add(steps - c_top)
+        cuts = sorted(c for c in cuts if 0 <= c < steps) + [steps]
         return [b - a for a, b in zip(cuts, cuts[1:])]
 
     def snapshot_bytes_per_step(self, runs: int) -> float:
