@@ -38,6 +38,16 @@ def test_hvp_equals_dense_hessian_times_vector(state):
     np.testing.assert_allclose(spectra.hvp(fun, flat)(v), H @ np.asarray(v), rtol=1e-9, atol=1e-12)
 
 
+def test_hvp_through_the_fast_pullback_equals_dense_hessian(state):
+    """The Hessian products training uses (forward mode through the MLP's hand-written pullback)."""
+    name, eng, params, t = state
+    _, flat, H = dense_hessian(eng, params, t, 10.0, 40.0)
+    flat2, mv = spectra.hessian_hvp(eng, params, t, 10.0, 40.0)
+    np.testing.assert_array_equal(flat2, flat)
+    v = jax.random.normal(jax.random.PRNGKey(4), flat.shape, flat.dtype)
+    np.testing.assert_allclose(mv(v), H @ np.asarray(v), rtol=1e-9, atol=1e-12)
+
+
 def test_lanczos_top3_equal_dense_eigh_mid_training(state):
     name, eng, params, t = state
     fun, flat, H = dense_hessian(eng, params, t, 10.0, 40.0)
@@ -167,3 +177,15 @@ def test_ntk_lanczos_matches_eigh_along_training():
         s_exact = train.TrainSpec(**{**s.__dict__, "spectra": train.SpectraSpec(**sp, ntk_method="eigh")})
         exact = train.train(s_exact, b).spectra["ntk_lmax"]
         np.testing.assert_allclose(fast, exact, rtol=1e-13)
+
+
+def test_plain_lanczos_top_value_equals_eigh_on_a_gram():
+    """Without re-orthogonalisation the largest Ritz value still converges (NTK path)."""
+    eng, params, _ = mid_training(width=100, steps=300)
+    gram = spectra.ntk_matrix(eng.model, params, eng.x)
+    want = np.linalg.eigvalsh(np.asarray(gram))[-1]
+    got = spectra.top_eigenvalues(lambda v: gram @ v, jnp.ones(gram.shape[0]), 10, 1, unroll=True,
+                                  reorthogonalize=False)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError, match="unrolled"):
+        spectra.lanczos(lambda v: gram @ v, jnp.ones(gram.shape[0]), 10, reorthogonalize=False)

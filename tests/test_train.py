@@ -200,3 +200,18 @@ def test_replay_survives_the_cache(tmp_path):
                            check=True).stdout.strip().splitlines()[-1] for _ in range(2)]
     assert any((tmp_path / "cache").iterdir()), "the cache was not used"
     assert outs[0] == outs[1]
+
+
+def test_plan_pipelines_measurements_and_bounds_snapshots(monkeypatch):
+    """With spectra, chunks are short enough to overlap training and measuring, the last is one
+    top cadence, and the parameter snapshots of a chunk fit the budget; without, chunk_steps."""
+    plain = train.Engine(spec(steps=400, chunk_steps=100))
+    assert plain.plan() == [100] * 4
+    sp = train.SpectraSpec(ntk_every=10, hess_every=20)
+    eng = train.Engine(spec(steps=1000, chunk_steps=1000, spectra=sp))
+    lengths = eng.plan()
+    assert sum(lengths) == 1000 and all(n % 20 == 0 for n in lengths)
+    assert len(lengths) >= train.PIPELINE_CHUNKS and lengths[-1] == 20
+    monkeypatch.setattr(train, "SNAPSHOT_BYTES", 5 * eng.snapshot_bytes_per_step(4) * 20)
+    lengths = eng.plan(4)
+    assert max(lengths) == 100 and sum(lengths) == 1000

@@ -13,10 +13,13 @@ themselves. They are recorded at the steps ``t`` with ``(t + 1) % record_every =
 step is always recorded. The metrics of step ``t - 1`` are read off the forward pass that step
 ``t`` needs for its gradient (one forward per step, not two).
 
-Measurements with a cadence (the spectra of :mod:`dynloss.spectra`) are taken inside the same
-compiled program: the cadences, sorted, must each divide the next (e.g. record 1, NTK 10,
-Hessian 100), and the scan is nested accordingly. A measurement "at step t" uses the parameters
-after update ``t`` and the class weights of step ``t``, like the metrics.
+Measurements with a cadence (the spectra of :mod:`dynloss.spectra`): the cadences, sorted, must
+each divide the next (e.g. record 1, NTK 10, Hessian 100), and the scan is nested accordingly.
+The training program emits a snapshot of the parameters at each measurement step; a second
+compiled program measures a chunk's snapshots on a second thread while the next chunk trains
+(on a CPU the two use both cores, on an accelerator the snapshots are measured in wide
+batches). A measurement "at step t" uses the parameters after update
+``t`` and the class weights of step ``t``, like the metrics.
 
 A run whose loss becomes NaN/inf is flagged ``diverged`` (with the step) and its parameters are
 NaN from there on; the other runs of the batch are unaffected.
@@ -226,9 +229,11 @@ def _snap_key(cadence: int) -> str:
 SNAPSHOT_BYTES = 256 * 2 ** 20
 #: with measurements, a run is cut into at least this many chunks (see :meth:`Engine.plan`)
 PIPELINE_CHUNKS = 8
-#: on CPU the measurements of a chunk's snapshots run ``lax.map`` over them in vmapped groups of
-#: this size (measured: 4 is ~15% faster than 1 for the NTK of 50 points; larger is slower)
-MEASURE_MAP_BATCH = 4
+#: the measurements of a chunk's snapshots run ``lax.map`` over them in vmapped groups of this
+#: size, by batch mode: on CPU 4 (measured ~15% faster than 1 for the NTK of 50 points, larger
+#: is slower), on accelerators wide groups that still bound the memory (an NTK Gram of 300 points
+#: is 0.7 MB in float64)
+MEASURE_GROUP = {"map": 4, "vmap": 256}
 
 
 class Engine:
@@ -349,17 +354,16 @@ class Engine:
 
     def measure_fn(self, cadence: int) -> Callable:
         """Compiled: (params snapshots (R, n, ...), steps (n,), args) -> {name: (R, n, ...)}, the
-        measurements of that cadence at each snapshot; over the snapshots like over runs
-        (``lax.map`` on CPU, ``vmap`` on accelerators, where a chunk's NTKs become one batch)."""
+        measurements of that cadence at each snapshot, in vmapped groups of snapshots
+        (:data:`MEASURE_GROUP`: small on CPU, wide on accelerators, where a chunk's NTKs and
+        Lanczos runs become a few wide batches instead of one small program per step)."""
         if cadence not in self._measure:
             mine = {k: m for k, m in self.measures.items() if m.cadence == cadence}
 
             def single(params, steps, args):
                 def one(ps):
                     return {k: m.fn(ps[0], ps[1], args) for k, m in mine.items()}
-                if self.batch_mode == "vmap":
-                    return jax.vmap(one)((params, steps))
-                return jax.lax.map(one, (params, steps), batch_size=MEASURE_MAP_BATCH)
+                return jax.lax.map(one, (params, steps), batch_size=MEASURE_GROUP[self.batch_mode])
 
             self._measure[cadence] = jax.jit(self.over_runs(single, (0, None, 0)))
         return self._measure[cadence]
