@@ -6,7 +6,8 @@
 The profile evidence quoted for the unmet CPU targets (issue 6): an elementwise pass over a
 300 x 100 array, the two matrix products of the MLP step, a whole step at width 4 (the fixed cost)
 and 100, the NTK Gram of 50 points, its top eigenvalue by eigvalsh and by unrolled Lanczos, one
-Hessian-vector product, and a large matmul for scale.
+Hessian-vector product (through ``apply`` and through the MLP's pullback, each with its
+linearisation), and a large matmul for scale.
 """
 import sys
 import time
@@ -21,7 +22,7 @@ jax.config.update("jax_enable_x64", True)
 
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
-from dynloss import data, losses, models, spectra  # noqa: E402
+from dynloss import data, losses, models, spectra, train  # noqa: E402
 
 
 def bench(name, body, init, n=300, flops=None):
@@ -75,6 +76,9 @@ def main():
         return loss.fn(m.apply(unravel(v), x), y, w)
 
     bench("Hessian-vector product (603 parameters)", lambda v: v + 1e-9 * spectra.hvp(fun, v)(v), flat)
+    eng = train.Engine(train.TrainSpec(loss="dce", width=100, steps=100))
+    bench("  through the MLP's pullback (training's)",
+          lambda v: v + 1e-9 * spectra.hessian_hvp(eng, unravel(v), 0, 10.0, 500.0)[1](v), flat)
 
 
 if __name__ == "__main__":

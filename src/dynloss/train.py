@@ -475,12 +475,12 @@ class Engine:
         only the last chunk's measurements are not hidden."""
         steps, c_top = self.spec.steps, self.cadences[-1]
         size = max(c_top, (self.spec.chunk_steps // c_top) * c_top)
-        cuts = set(range(0, steps, size)) | {s + 1 for s in self.spec.spectra.density_steps}
         per_step = self.snapshot_bytes_per_step(runs)
         if per_step:
             size = min(size, max(c_top, int(SNAPSHOT_BYTES // (per_step * c_top)) * c_top),
                        max(c_top, math.ceil(steps / PIPELINE_CHUNKS / c_top) * c_top))
-            cuts = set(range(0, steps, size)) | {s + 1 for s in self.spec.spectra.density_steps}
+        cuts = set(range(0, steps, size)) | {s + 1 for s in self.spec.spectra.density_steps}
+        if per_step:
             cuts.add(steps - c_top)
         cuts = sorted(c for c in cuts if 0 <= c < steps) + [steps]
         return [b - a for a, b in zip(cuts, cuts[1:])]
