@@ -36,7 +36,8 @@ rule dynamics:
         args=dynamics_args,
     resources:
         gpu=1,
-    threads: 1
+    # the spectra are measured on a second thread while the next chunk trains (dynloss.train)
+    threads: 2
     conda:
         TRAIN_ENV
     shell:
