@@ -18,8 +18,8 @@ each divide the next (e.g. record 1, NTK 10, Hessian 100), and the scan is neste
 The training program emits a snapshot of the parameters at each measurement step; a second
 compiled program measures a chunk's snapshots on a second thread while the next chunk trains
 (on a CPU the two use both cores, on an accelerator the snapshots are measured in wide
-batches). A measurement "at step t" uses the parameters after update
-``t`` and the class weights of step ``t``, like the metrics.
+batches). A measurement "at step t" uses the parameters after update ``t`` and the class
+weights of step ``t``, like the metrics.
 
 A run whose loss becomes NaN/inf is flagged ``diverged`` (with the step) and its parameters are
 NaN from there on; the other runs of the batch are unaffected.
