@@ -4,8 +4,8 @@
 - :func:`hvp`: Hessian-vector products, forward-over-reverse (``jvp`` of ``grad``), linearised
   once per Lanczos run so each product costs one tangent pass; :func:`hessian_hvp` (what training
   uses) takes the forward derivative of the model's own pullback instead of ``grad`` of
-  ``apply``: for the MLP 152 us instead of 256 us for one linearisation plus product at width
-  100 on CPU.
+  ``apply``: for the MLP 138 us instead of 248 us for one linearisation plus product at width
+  100 on CPU (``python benchmarks/microbench.py``).
 - :func:`lanczos`: fixed-order Lanczos with full re-orthogonalisation (Gram-Schmidt twice
   against every stored vector), ``jit``- and ``vmap``-able; :func:`ritz` gives the Ritz values and
   the weights of the Gaussian-broadened density of Ghorbani et al. (2019), :func:`density`.
@@ -65,6 +65,8 @@ def lanczos(matvec: Callable, v0: jnp.ndarray, order: int, unroll: bool = False,
     n = v0.shape[0]
     if order > n:
         raise ValueError(f"Lanczos order {order} exceeds the dimension {n}")
+    if not (unroll or reorthogonalize):
+        raise ValueError("the plain recurrence (reorthogonalize=False) is unrolled only")
     dtype = v0.dtype
     eps = jnp.finfo(dtype).eps
     V = jnp.zeros((order + 1, n), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
@@ -85,8 +87,6 @@ def lanczos(matvec: Callable, v0: jnp.ndarray, order: int, unroll: bool = False,
         V = V.at[i + 1].set(jnp.where(ok, w / jnp.where(ok, beta, 1.0), 0.0))
         return V, alphas.at[i].set(alpha), betas.at[i].set(jnp.where(ok, beta, 0.0))
 
-    if not (unroll or reorthogonalize):
-        raise ValueError("the plain recurrence (reorthogonalize=False) is unrolled only")
     state = (V, jnp.zeros(order, dtype), jnp.zeros(order, dtype))
     if unroll:
         for i in range(order):
@@ -204,9 +204,10 @@ def loss_grad_at(engine, t, A, T) -> Callable:
 
 
 def hessian_hvp(engine, params, t, A, T) -> tuple[jnp.ndarray, Callable]:
-    """``(flat params, v -> H v)``: the Hessian of F(., t) at ``params`` as a linear map. With the
-    MLP's pullback one product is two (P, width) matrix products, ~4x cheaper than
-    forward-over-reverse through ``apply`` (tests check both against ``jax.hessian``)."""
+    """``(flat params, v -> H v)``: the Hessian of F(., t) at ``params`` as a linear map, the
+    forward derivative of the gradient through the model's pullback (for the MLP 138 us instead
+    of 248 us for one linearisation plus product through ``apply``, width 100, float64, CPU,
+    ``python benchmarks/microbench.py``; tests check both against ``jax.hessian``)."""
     flat, _ = ravel_pytree(params)
     return flat, grad_hvp(loss_grad_at(engine, t, A, T), flat)
 

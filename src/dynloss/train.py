@@ -273,13 +273,18 @@ class Engine:
     def init_params(self, seed):
         return self.model.init(jax.random.PRNGKey(seed), self.x.shape[1], self.dtype)
 
+    def _with_weights(self, args, t0, n_steps: int):
+        """``args`` plus the class-weight table of steps ``t0 - 1 .. t0 + n_steps - 1`` (the
+        record of step ``t0 - 1`` needs its weights too), which :meth:`_step` reads. One table
+        per program rather than the schedule inside each step: computing it there cost ~20 us
+        per recorded step on XLA:CPU (jax 0.5.3; measured, cause inside XLA not isolated), the
+        lookup ~1 us."""
+        A, T, _ = args
+        first = t0 - 1
+        return (*args, self.weights(first + jnp.arange(n_steps + 1, dtype=jnp.int32), A, T), first)
+
     def _weights_at(self, t, args):
-        """Class weights of step ``t``: looked up in the chunk's table when ``args`` carry one
-        (``(A, T, lr, table, first_step)``, see :meth:`chunk_fn`), else computed. The table is
-        not only tidier: computing the schedule inside the step cost ~20 us per recorded step on
-        XLA:CPU (jax 0.5.3; measured, cause inside XLA not isolated), the lookup ~1 us."""
-        if len(args) == 3:
-            return self.weights(t, args[0], args[1])
+        """Class weights of step ``t`` from the table of :meth:`_with_weights`."""
         table, first = args[3], args[4]
         return jax.lax.dynamic_index_in_dim(table, t - first, keepdims=False)
 
@@ -375,10 +380,7 @@ class Engine:
             c_top = self.cadences[-1]
 
             def single(carry, t0, args):
-                A, T, _ = args
-                first = t0 - 1  # the first record is of step t0 - 1
-                table = self.weights(first + jnp.arange(n_steps + 1, dtype=jnp.int32), A, T)
-                args = (*args, table, first)
+                args = self._with_weights(args, t0, n_steps)
                 return jax.lax.scan(lambda cr, k: top(cr, t0 + k * c_top, args),
                                     carry, jnp.arange(n_steps // c_top, dtype=jnp.int32))
 
@@ -438,6 +440,8 @@ class Engine:
             n = self.spec.chunk_steps
 
             def single(carry, t0, target, args):
+                args = self._with_weights(args, t0, n)
+
                 def body(cr, t):
                     new = self._step(cr, t, args, emit=False)[0]
                     keep = t > target
