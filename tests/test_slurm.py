@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -130,31 +131,32 @@ def slurm_jobs(run_id: str) -> list[dict]:
 def test_tiny_targets_on_slurm_equal_a_local_run(tmp_path):
     require_cluster()
     accounting = has_accounting()
-    cache = tmp_path / "cache"
     local, cluster = tmp_path / "local", tmp_path / "slurm"
-    snakemake(*TARGETS, "--cores", "2", "--config", "scale=tiny", f"results={local}", f"jax_cache={cache}",
-              timeout=600)
-
-    defaults = [f"{k}={v}" for k, v in load_profile()["default-resources"].items()]
-    if accounting:
-        # the profile's documented keys, on the command line (which replaces the profile's list)
-        extra = ["--default-resources", *defaults, f"slurm_account={ACCOUNT}", f"slurm_partition={PARTITION}"]
-    else:
-        # without slurmdbd `sacct` fails and the plugin loses its jobs; squeue keeps them
-        # (MinJobAge >= 120 s), and the account cannot be checked (sacctmgr needs slurmdbd)
-        extra = ["--slurm-status-command", "squeue"]
-    out = snakemake(
-        *TARGETS,
-        "--workflow-profile", str(PROFILE),
-        # no conda here: Snakemake 9 has no "none" deployment method, and env-modules touches only
-        # rules with an `envmodules:` directive (none), so every job runs in this environment
-        "--software-deployment-method", "env-modules",
-        *extra,
-        "--slurm-logdir", str(tmp_path / "slurm_logs"), "--slurm-keep-successful-logs",
-        "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
-        "--config", "scale=tiny", f"results={cluster}", f"jax_cache={cache}",
-        timeout=900,
-    )
+    # the local run of the same targets goes on beside the Slurm run (wall time; separate caches)
+    with ThreadPoolExecutor(1) as pool:
+        local_run = pool.submit(snakemake, *TARGETS, "--cores", "2", "--config", "scale=tiny",
+                                f"results={local}", f"jax_cache={tmp_path / 'cache_local'}", timeout=600)
+        defaults = [f"{k}={v}" for k, v in load_profile()["default-resources"].items()]
+        if accounting:
+            # the profile's documented keys, on the command line (which replaces the profile's list)
+            extra = ["--default-resources", *defaults, f"slurm_account={ACCOUNT}", f"slurm_partition={PARTITION}"]
+        else:
+            # without slurmdbd `sacct` fails and the plugin loses its jobs; squeue keeps them
+            # (MinJobAge >= 120 s), and the account cannot be checked (sacctmgr needs slurmdbd)
+            extra = ["--slurm-status-command", "squeue"]
+        out = snakemake(
+            *TARGETS,
+            "--workflow-profile", str(PROFILE),
+            # no conda here: Snakemake 9 has no "none" deployment method, and env-modules touches only
+            # rules with an `envmodules:` directive (none), so every job runs in this environment
+            "--software-deployment-method", "env-modules",
+            *extra,
+            "--slurm-logdir", str(tmp_path / "slurm_logs"), "--slurm-keep-successful-logs",
+            "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
+            "--config", "scale=tiny", f"results={cluster}", f"jax_cache={tmp_path / 'cache_slurm'}",
+            timeout=900,
+        )
+        local_run.result()
     log = out.stdout + out.stderr
     run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
     submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", log)
