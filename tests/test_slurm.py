@@ -81,6 +81,8 @@ def cluster_problem() -> str | None:
         return f"sinfo failed: {(out.stderr or out.stdout).strip()}"
     if not re.search(r"^(idle|mix|alloc)$", out.stdout, re.M):
         return f"no Slurm node is up (sinfo: {out.stdout.strip()!r})"
+    if not _run(["sinfo", "-h", "-p", PARTITION, "-o", "%P"], timeout=30).stdout.strip():
+        return f"the cluster has no partition {PARTITION!r}, so it is not the test cluster"
     return None
 
 
@@ -117,13 +119,23 @@ def assert_same_data(a: Path, b: Path):
             assert same, f"{a.name}: variable {name!r} differs between the Slurm and the local run"
 
 
-def slurm_jobs(run_id: str) -> list[dict]:
-    """The jobs of one Snakemake run as slurmdbd recorded them."""
-    fields = ["JobIDRaw", "State", "Account", "Partition", "AllocTRES"]
-    out = _run(["sacct", "-X", "-P", "-n", "--name", run_id, "--starttime", "now-1days",
-                "-o", ",".join(fields)])
-    assert out.returncode == 0, out.stderr
-    return [dict(zip(fields, line.split("|"))) for line in out.stdout.splitlines() if line.strip()]
+def slurm_jobs(run_id: str, accounting: bool) -> dict[str, dict]:
+    """The jobs of one Snakemake run (its jobs' Slurm name), by job id: state, partition, account, gpus."""
+    if accounting:
+        fields = ["JobIDRaw", "State", "Partition", "Account", "AllocTRES"]
+        out = _run(["sacct", "-X", "-P", "-n", "--name", run_id, "--starttime", "now-1days", "-o", ",".join(fields)])
+        assert out.returncode == 0, out.stderr
+        rows = [dict(zip(fields, line.split("|"))) for line in out.stdout.splitlines() if line.strip()]
+        return {r["JobIDRaw"]: {"state": r["State"], "partition": r["Partition"], "account": r["Account"],
+                                "gpus": re.findall(r"gres/gpu=(\d+)", r["AllocTRES"])} for r in rows}
+    # no slurmdbd: slurmctld still knows finished jobs for MinJobAge seconds
+    ids = _run(["squeue", "--states=all", "--noheader", "--name", run_id, "-o", "%i"]).stdout.split()
+    jobs = {}
+    for i in ids:
+        rec = dict(kv.split("=", 1) for kv in _run(["scontrol", "-o", "show", "job", i]).stdout.split() if "=" in kv)
+        jobs[i] = {"state": rec["JobState"], "partition": rec["Partition"], "account": rec["Account"],
+                   "gpus": re.findall(r"gres:gpu:(\d+)", rec.get("TresPerJob", ""))}
+    return jobs
 
 
 @pytest.mark.slurm
@@ -136,13 +148,15 @@ def test_tiny_targets_on_slurm_equal_a_local_run(tmp_path):
     with ThreadPoolExecutor(1) as pool:
         local_run = pool.submit(snakemake, *TARGETS, "--cores", "2", "--config", "scale=tiny",
                                 f"results={local}", f"jax_cache={tmp_path / 'cache_local'}", timeout=600)
-        defaults = [f"{k}={v}" for k, v in load_profile()["default-resources"].items()]
+        # the profile's documented keys, on the command line (which replaces the profile's list)
+        resources = [f"{k}={v}" for k, v in load_profile()["default-resources"].items()]
+        resources.append(f"slurm_partition={PARTITION}")
         if accounting:
-            # the profile's documented keys, on the command line (which replaces the profile's list)
-            extra = ["--default-resources", *defaults, f"slurm_account={ACCOUNT}", f"slurm_partition={PARTITION}"]
+            resources.append(f"slurm_account={ACCOUNT}")
+            extra = []
         else:
             # without slurmdbd `sacct` fails and the plugin loses its jobs; squeue keeps them
-            # (MinJobAge >= 120 s), and the account cannot be checked (sacctmgr needs slurmdbd)
+            # (MinJobAge >= 120 s); an account cannot be set (the plugin checks it with sacctmgr)
             extra = ["--slurm-status-command", "squeue"]
         out = snakemake(
             *TARGETS,
@@ -150,7 +164,7 @@ def test_tiny_targets_on_slurm_equal_a_local_run(tmp_path):
             # no conda here: Snakemake 9 has no "none" deployment method, and env-modules touches only
             # rules with an `envmodules:` directive (none), so every job runs in this environment
             "--software-deployment-method", "env-modules",
-            *extra,
+            "--default-resources", *resources, *extra,
             "--slurm-logdir", str(tmp_path / "slurm_logs"), "--slurm-keep-successful-logs",
             "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
             "--config", "scale=tiny", f"results={cluster}", f"jax_cache={tmp_path / 'cache_slurm'}",
@@ -171,10 +185,11 @@ def test_tiny_targets_on_slurm_equal_a_local_run(tmp_path):
     pngs = {p.name for p in cluster.rglob("*.png")}
     assert {"fig4_1.png", "fig4_7.png"} <= pngs
 
-    if accounting:
-        jobs = slurm_jobs(run_id)
-        assert sorted(j["JobIDRaw"] for j in jobs) == sorted(submitted)
-        for j in jobs:
-            assert j["State"] == "COMPLETED", j
-            assert "gres/gpu=1" in j["AllocTRES"].split(","), j  # the `gpu` resource became --gpus=1
-            assert (j["Account"], j["Partition"]) == (ACCOUNT, PARTITION), j
+    jobs = slurm_jobs(run_id, accounting)
+    assert sorted(jobs) == sorted(submitted), jobs
+    for job in jobs.values():
+        assert job["state"] == "COMPLETED", job
+        assert job["gpus"] == ["1"], job  # the `gpu` resource became --gpus=1
+        assert job["partition"] == PARTITION, job
+        if accounting:
+            assert job["account"] == ACCOUNT, job

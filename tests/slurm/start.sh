@@ -159,7 +159,7 @@ if [[ -n "$changed$dbd_changed" ]]; then
   stop_one slurmd; stop_one slurmctld
   [[ -n "$dbd_changed" ]] && stop_one slurmdbd
 fi
-if [[ "$ACCOUNTING" != 1 ]]; then stop_one slurmdbd; fi
+if [[ "$ACCOUNTING" != 1 ]]; then stop_one slurmdbd; stop_one mariadb; fi
 
 # --- daemons -------------------------------------------------------------------------------------
 if ! running munged; then
