@@ -27,7 +27,12 @@ CONF=/etc/slurm
 
 log() { echo "[slurm-test] $*" >&2; }
 
-running() { [[ -f "$STATE/$1.pid" ]] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+running() {  # the daemon of this pid file is alive (and the pid was not reused by another program)
+  local pid
+  [[ -f "$STATE/$1.pid" ]] || return 1
+  pid=$(cat "$STATE/$1.pid")
+  [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$1"* ]]
+}
 
 stop_one() {  # stop one daemon that this script started, by its pid file
   local name=$1 pid
@@ -157,7 +162,7 @@ fi
 if [[ -n "$changed$dbd_changed" ]]; then
   log "configuration changed: restarting the Slurm daemons"
   stop_one slurmd; stop_one slurmctld
-  [[ -n "$dbd_changed" ]] && stop_one slurmdbd
+  if [[ -n "$dbd_changed" ]]; then stop_one slurmdbd; fi
 fi
 if [[ "$ACCOUNTING" != 1 ]]; then stop_one slurmdbd; stop_one mariadb; fi
 
