@@ -7,8 +7,8 @@
 #
 # Daemons: munged (authentication), mariadb + slurmdbd (job accounting, so that `sacct` -- the
 # slurm executor plugin's default status command -- answers), slurmctld and slurmd. The node has
-# the machine's CPUs and memory and a count-only GRES `gpu` (no device files), so jobs that ask for
-# `--gpus=1` are scheduled like on a GPU node. SLURM_TEST_ACCOUNTING=0 leaves accounting off
+# the machine's CPUs and memory and a GRES `gpu` of stand-in devices (empty files), so jobs that ask
+# for `--gpus=1` are scheduled like on a GPU node. SLURM_TEST_ACCOUNTING=0 leaves accounting off
 # (no mariadb/slurmdbd), the configuration under which the plugin's jobs finish but Snakemake waits
 # forever (README, "On a cluster").
 # Idempotent: running it again with the cluster up changes nothing; the config files are rewritten
@@ -66,7 +66,7 @@ esac
 
 # --- packages ------------------------------------------------------------------------------------
 pkgs=(slurm-wlm munge)
-[[ "$ACCOUNTING" == 1 ]] && pkgs+=(slurmdbd mariadb-server)
+if [[ "$ACCOUNTING" == 1 ]]; then pkgs+=(slurmdbd mariadb-server); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -79,6 +79,11 @@ fi
 mkdir -p "$STATE"/{log,spool/ctld,spool/d,mysql} "$CONF" /run/munge /run/mysqld
 chown munge:munge /run/munge
 chmod 0755 /run/munge
+if [[ ! -f /etc/munge/munge.key ]]; then  # the package's postinst normally creates it
+  mungekey --create --keyfile=/etc/munge/munge.key
+  chown munge:munge /etc/munge/munge.key
+  chmod 0400 /etc/munge/munge.key
+fi
 
 # --- configuration -------------------------------------------------------------------------------
 HOST=$(hostname -s)
