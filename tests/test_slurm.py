@@ -60,9 +60,13 @@ def test_profile_passes_the_plugins_checks_and_maps_gpu_to_gpus():
 
 
 def test_profile_documents_account_and_partition():
+    """The commented account and partition lines, uncommented, are default-resources of the profile."""
     text = (PROFILE / "config.yaml").read_text()
-    assert re.search(r"^\s*# slurm_account: ", text, re.M)
-    assert re.search(r"^\s*# slurm_partition: ", text, re.M)
+    uncommented, n = re.subn(r"^(\s*)# (slurm_(?:account|partition): .*)$", r"\1\2", text, flags=re.M)
+    assert n == 2
+    defaults = yaml.safe_load(uncommented)["default-resources"]
+    assert isinstance(defaults["slurm_account"], str) and isinstance(defaults["slurm_partition"], str)
+    assert "slurm_account" not in load_profile()["default-resources"]  # unset unless the user sets it
 
 
 def _run(cmd, timeout=60):
