@@ -524,15 +524,19 @@ def _run_run_study(a: argparse.Namespace) -> int:
     log = logging.getLogger("dynloss")
     for i, (cmd, args, out) in enumerate(jobs, 1):
         if os.path.exists(out):
-            log.info("%s: job %d/%d done already (%s)", name, i, len(jobs), out)
-            continue
+            stored = io.stored_job_hash(out)
+            if stored == studies.job_hash(cmd, args):
+                log.info("%s: job %d/%d done already (%s)", name, i, len(jobs), out)
+                continue
+            log.info("%s: job %d/%d: %s was made by a different job spec (hash %s); rerunning it",
+                     name, i, len(jobs), out, stored)
         log.info("%s: job %d/%d -> %s", name, i, len(jobs), out)
         if main([cmd, *args, "--out", out]) != 0:
             raise CliError(f"name: job {i} of study {name!r} failed ({out})")
     dataset = studies.dataset_path(cfg, name)
     if kind != "dynamics":
         ds = io.combine([out for _, _, out in jobs], dims=studies.AGGREGATE_DIMS[kind].split(","),
-                        attrs={"study": name, "scale": cfg["scale"], "study_config": st, "data": cfg["data"]})
+                        attrs=studies.aggregate_meta(cfg, name))
         io.write_netcdf(ds, dataset)
     if kind == "thresholds":
         main(["fit-thresholds", dataset, "--csv", f"{cfg['results']}/{name}/{name}_fit.csv"])

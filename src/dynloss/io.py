@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import functools
+import glob
 import importlib.metadata
 import json
 import os
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -28,6 +30,7 @@ import xarray as xr
 from . import __version__
 
 ENGINE = "netcdf4"
+CONVENTIONS = "CF-1.10"
 PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "netCDF4", "matplotlib", "snakemake",
             "neural-tangents")
 
@@ -102,6 +105,7 @@ def stamp(ds: xr.Dataset, config: dict | None = None, **extra: Any) -> xr.Datase
     ds.attrs["git_commit"] = prov["git_commit"]
     ds.attrs["created"] = prov["created"]
     ds.attrs["dynloss_version"] = __version__
+    ds.attrs["Conventions"] = CONVENTIONS
     for k, v in extra.items():
         ds.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v, default=_json_default)
     return ds
@@ -117,26 +121,88 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj)}")
 
 
+class CorruptFileError(ValueError):
+    """A result file that cannot be read back (garbled bytes, a failed checksum, truncation)."""
+
+
+def _umask() -> int:
+    """The process's umask (read without changing it where Linux allows)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _UMASK_LOCK:
+        old = os.umask(0o022)
+        os.umask(old)
+    return old
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _clean_stale_temps(path: Path, suffix: str) -> None:
+    """Remove temporaries of ``path`` left by a killed writer (``.<name>.<pid>.<random><suffix>``
+    whose process no longer runs on this host, or any older unnamed one)."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*{suffix}"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # a live writer (a concurrent write of the same target)
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue  # alive, owned by someone else
+        elif pid.isdigit():
+            continue  # this process's own (a nested write)
+        tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on any error
-    (an interrupt included) it is removed, so ``path`` is never left half-written."""
+    (an interrupt included) it is removed, so ``path`` is never left half-written.
+
+    The file gets the mode a plain ``open`` would give (``0666 & ~umask``: 0644 under umask
+    022), not mkstemp's 0600, so collaborators can read shared results (issue 13 item 4).
+    Temporaries of the same target left by a killed writer are removed first (issue 12 item 9).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    _clean_stale_temps(path, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+#: HDF5 filters of every array written: the Fletcher-32 checksum, verified on every read
+CHECKSUM = {"fletcher32": True}
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    """A Fletcher-32 checksum on every numeric array (HDF5 filters need chunked, non-scalar,
+    fixed-size data: strings and scalars go without)."""
+    out = {}
+    for name, var in ds.variables.items():
+        if var.ndim and var.dtype.kind in "biufc" and var.size:
+            out[name] = dict(CHECKSUM)
+    return out
+
+
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename), every
+    numeric array with an HDF5 Fletcher-32 checksum (issue 12 item 5)."""
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine=ENGINE)
+        ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds))
     return Path(path)
 
 
@@ -148,9 +214,39 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
 
 
 def open_dataset(path: str | os.PathLike) -> xr.Dataset:
-    """Open one NetCDF fully into memory (the file is closed on return)."""
-    with xr.open_dataset(path, engine=ENGINE) as ds:
-        return ds.load()
+    """Open one NetCDF fully into memory (the file is closed on return).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CorruptFileError: the file cannot be read or a checksum fails; the message names the file
+            and says to delete it and rerun the job that made it.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no file {str(path)!r}")
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            return ds.load()
+    except Exception as exc:  # noqa: BLE001 - HDF5 reports checksum failures as RuntimeError/OSError
+        raise CorruptFileError(f"{str(path)!r} is corrupt or unreadable ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); delete it and "
+                               "rerun the job that wrote it (snakemake reruns a deleted output)") from None
+
+
+def stored_job_hash(path: str | os.PathLike) -> str | None:
+    """The ``job_hash`` a job file was written with (see :func:`dynloss.studies.job_hash`).
+
+    Args:
+        path: a job NetCDF.
+
+    Returns:
+        The hash, or ``None`` when the file is unreadable or carries none (then it is not reused).
+    """
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            cfg = json.loads(ds.attrs.get("config", "{}"))
+    except Exception:  # noqa: BLE001 - an unreadable file is simply not reused
+        return None
+    return cfg.get("job_hash") if isinstance(cfg, dict) else None
 
 
 def check_writable(path: str | os.PathLike) -> None:

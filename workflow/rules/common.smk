@@ -13,7 +13,10 @@ from dynloss import config as dl_config  # noqa: E402
 from dynloss import studies as dl  # noqa: E402
 
 try:
-    _prepared = dl_config.prepare(config, dl_config.load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
+    for _file in workflow.configfiles:  # Snakemake's own loader keeps the last of duplicate keys
+        dl_config.load_yaml(_file)
+    _prepared = dl_config.prepare(config, dl_config.load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+                                  shipped=dl_config.load_yaml(Path(workflow.basedir) / "config.yaml"))
 except dl_config.ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
 config.clear()
