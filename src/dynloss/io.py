@@ -377,7 +377,8 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
         sources.append(str(p))
     if not parts:
         raise ValueError("no datasets to combine")
-    out = xr.combine_by_coords(parts, combine_attrs="drop_conflicts", join="outer")
+    # compat explicit: two jobs of one grid point must conflict, never silently override
+    out = xr.combine_by_coords(parts, compat="no_conflicts", combine_attrs="drop_conflicts", join="outer")
     if isinstance(out, xr.DataArray):  # pragma: no cover - only with a single variable
         out = out.to_dataset()
     return stamp(out, attrs or {}, sources=sources)

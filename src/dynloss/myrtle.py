@@ -240,10 +240,10 @@ class MyrtleSpec:
             raise ValueError(f"T must be a finite number > 0 (got {self.T!r})")
         if not 0 < self.peak_epoch <= self.epochs:
             raise ValueError(f"peak_epoch must be in (0, epochs={self.epochs}] (got {self.peak_epoch!r})")
-        for name in ("peak_lr", "final_lr"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0 (got {v!r})")
+        if not (math.isfinite(self.peak_lr) and self.peak_lr > 0):  # 0 would never move the weights
+            raise ValueError(f"peak_lr must be a finite number > 0 (got {self.peak_lr!r})")
+        if not (math.isfinite(self.final_lr) and self.final_lr >= 0):
+            raise ValueError(f"final_lr must be a finite number >= 0 (got {self.final_lr!r})")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1) (got {self.momentum!r})")
         if self.stop_epoch is not None and not self.stop_epoch >= 0:

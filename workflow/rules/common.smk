@@ -1,5 +1,6 @@
 # Input functions and target lists only; the science is in src/dynloss.
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -23,6 +24,8 @@ config.clear()
 config.update(_prepared)
 
 R = config["results"]
+# the jobs' memory budget travels in the environment, not the command line (no rerun when it changes)
+os.environ["DYNLOSS_MAX_MEMORY_GB"] = str(config["max_memory_gb"])
 NUM = r"[0-9]+(\.[0-9]+)?"
 
 # Every job sees the package, a shared JAX compilation cache, and no GPU memory preallocation
