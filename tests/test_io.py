@@ -19,7 +19,7 @@ def test_round_trip_keeps_values_dims_and_attrs(result, tmp_path):
     ds = io.result_to_dataset(result, {"study": "unit"})
     path = io.write_netcdf(ds, tmp_path / "job.nc")
     back = io.open_dataset(path)
-    assert dict(back.sizes) == {"seed": 2, "step": 60, "class": 3, "test_set": 2}
+    assert dict(back.sizes) == {"seed": 2, "step": 60, "class_index": 3, "test_set": 2}
     for name in ("L", "F", "dL", "train_acc", "gamma", "test_acc_each", "diverged", "diverged_step"):
         assert back[name].dims == ds[name].dims
         np.testing.assert_array_equal(back[name].values, ds[name].values)
@@ -166,3 +166,17 @@ def test_gitignore_matches_the_temporaries(tmp_path):
 def test_every_file_says_its_conventions(result, tmp_path):
     back = io.open_dataset(io.write_netcdf(io.result_to_dataset(result), tmp_path / "j.nc"))
     assert back.attrs["Conventions"] == "CF-1.10"
+
+
+def test_cf_attributes(result, tmp_path):
+    """Issue 13 item 6: units, concise long names, descriptions, coordinates described, and a class
+    dimension that ``sel`` can name."""
+    back = io.open_dataset(io.write_netcdf(io.result_to_dataset(result), tmp_path / "j.nc"))
+    assert back["train_acc"].attrs["units"] == "1" and "units" not in back["L"].attrs
+    assert back["step"].attrs["units"] == "steps" and back["T"].attrs["units"] == "steps"
+    for name in list(back.data_vars) + ["step", "A", "T", "lr", "width", "seed"]:
+        attrs = back[name].attrs
+        assert attrs.get("long_name") and len(attrs["long_name"]) <= 40, name
+    assert "after the update" in back["train_acc"].attrs["description"]
+    assert back["gamma"].dims == ("seed", "step", "class_index")
+    assert back["gamma"].sel(class_index=0).dims == ("seed", "step")

@@ -54,6 +54,66 @@ VARIABLE_DOCS = {
 }
 
 
+#: CF-style attributes of every variable and coordinate the package writes: a concise
+#: ``long_name``, ``units`` where the quantity has one (``1``: dimensionless; losses and
+#: eigenvalues have none), and the longer ``description`` (issue 13 item 6)
+CF_ATTRS: dict[str, tuple[str, str | None]] = {
+    "L": ("static loss", None), "F": ("dynamical loss", None), "dL": ("static loss increment", None),
+    "train_acc": ("train accuracy", "1"), "test_acc": ("test accuracy", "1"),
+    "test_acc_each": ("test accuracy per test spiral", "1"), "final_train_acc": ("final train accuracy", "1"),
+    "final_test_acc": ("final test accuracy", "1"), "gamma": ("class weight", "1"),
+    "L_init": ("initial static loss", None), "diverged": ("diverged", None),
+    "diverged_step": ("divergence step", "steps"), "diverged_epoch": ("divergence epoch", "epochs"),
+    "hess_eig": ("Hessian eigenvalue", None), "ntk_lmax": ("largest NTK eigenvalue", None),
+    "ritz_values": ("Ritz value", None), "ritz_weights": ("Ritz weight", "1"),
+    "density": ("Hessian eigenvalue density", None), "onset_step": ("first bifurcation step", "steps"),
+    "lambda_th": ("curvature threshold", None), "lambda_th_cadence": ("curvature threshold on the cadence", None),
+    "train_loss": ("static loss", None), "train_F": ("dynamical loss", None),
+    # coordinates
+    "step": ("gradient-descent step", "steps"), "step_hess": ("step of the Hessian spectrum", "steps"),
+    "step_ntk": ("step of the NTK eigenvalue", "steps"), "step_density": ("step of the density", "steps"),
+    "epoch": ("epoch", "epochs"), "seed": ("initialisation seed", None), "run": ("run index", None),
+    "class_index": ("class index", None), "test_set": ("noise seed of the test spiral", None),
+    "eig": ("eigenvalue rank", None), "grid": ("eigenvalue", None), "vector": ("Lanczos start vector", None),
+    "lanczos": ("Lanczos index", None), "loss": ("loss function", None), "width": ("hidden-layer width", "1"),
+    "channels": ("convolution channels", "1"), "lr": ("learning rate", None),
+    "A": ("class-weight amplitude", "1"), "T": ("class-weight period", "steps"),
+}
+CF_DESCRIPTIONS = {
+    "step": "gradient-descent step t (metrics after the update of step t)",
+    "A": "amplitude A >= 1 of the class-weight oscillation (1: static loss)",
+    "T": "period T of the class-weight oscillation, in steps",
+    "lr": "learning rate eta", "width": "hidden units of the one-hidden-layer network",
+}
+
+
+def describe(ds: xr.Dataset) -> xr.Dataset:
+    """Give ``ds`` CF-style attributes in place: ``long_name`` (concise), ``units`` and
+    ``description`` (a previous sentence-long ``long_name`` moves there); ``Conventions``.
+
+    Args:
+        ds: a dataset of this package.
+
+    Returns:
+        ``ds``.
+    """
+    for name, var in ds.variables.items():
+        old = var.attrs.get("long_name")
+        entry = CF_ATTRS.get(str(name))
+        if entry is None:
+            continue
+        long_name, units = entry
+        desc = (var.attrs.get("description") or (old if old and old != long_name else None)
+                or CF_DESCRIPTIONS.get(str(name)))
+        var.attrs["long_name"] = long_name
+        if units is not None:
+            var.attrs["units"] = units
+        if desc:
+            var.attrs["description"] = desc
+    ds.attrs["Conventions"] = CONVENTIONS
+    return ds
+
+
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
     """Commit of the code (``<sha>`` or ``<sha>-dirty``), or ``unknown`` outside a git checkout."""
@@ -201,6 +261,7 @@ def _encoding(ds: xr.Dataset) -> dict:
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename), every
     numeric array with an HDF5 Fletcher-32 checksum (issue 12 item 5)."""
+    describe(ds)
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds))
     return Path(path)
@@ -290,7 +351,7 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
         "L": ((run, "step"), result.loss),
         "F": ((run, "step"), result.dyn_loss),
         "train_acc": ((run, "step"), result.train_acc),
-        "gamma": ((run, "step", "class"), result.gamma),
+        "gamma": ((run, "step", "class_index"), result.gamma),
         "L_init": ((run,), result.loss_init),
         "final_train_acc": ((run,), result.final_train_acc),
         "test_acc": ((run,), result.test_acc),
@@ -301,7 +362,7 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
     if spec.record_every == 1:
         prev = np.concatenate([result.loss_init[:, None], result.loss[:, :-1]], axis=1)
         data["dL"] = ((run, "step"), result.loss - prev)
-    coords: dict[str, Any] = {"step": steps, "class": cls, "test_set": np.asarray(spec.test_seeds)}
+    coords: dict[str, Any] = {"step": steps, "class_index": cls, "test_set": np.asarray(spec.test_seeds)}
     for name, arr in result.spectra.items():
         sdim = {"hess_eig": "step_hess", "ntk_lmax": "step_ntk"}.get(name, "step_density")
         coords[sdim] = result.spectra_steps[name]
@@ -328,8 +389,8 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
     ds = xr.Dataset(data, coords=coords)
     for name, doc in VARIABLE_DOCS.items():
         if name in ds:
-            ds[name].attrs["long_name"] = doc
-    ds["step"].attrs["long_name"] = "gradient-descent step t (metrics after the update of step t)"
+            ds[name].attrs["description"] = doc
+    describe(ds)
     ds.attrs.update({"loss": spec.loss, "width": spec.width, "steps": spec.steps, "dtype": spec.dtype,
                      "compile_s": result.timings.get("compile_s", np.nan),
                      "run_s": result.timings.get("run_s", np.nan)})
