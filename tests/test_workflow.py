@@ -235,3 +235,17 @@ def test_run_study_reruns_a_job_whose_spec_changed(tmp_path, capsys):
     assert "done already" not in capsys.readouterr().err
     ds = io.open_dataset(res / "tiny" / "fig4_1" / "fig4_1.nc")
     assert int(ds["step"][-1]) == 399 and ds.sizes["step"] == 400 // 20
+
+
+def test_missing_cifar_dir_names_the_key(tmp_path):
+    """Issue 13 item 7: at paper scale without CIFAR-10, `snakemake fig3_2` says what to set."""
+    out = snakemake("-n", "fig3_2", "--config", f"results={tmp_path}/r", check=False)
+    assert out.returncode != 0 and "studies.fig3_2.cifar_dir" in out.stdout + out.stderr
+
+
+def test_duplicate_keys_in_a_config_file_are_refused(tmp_path):
+    """Issue 12 item 10: Snakemake's loader keeps the last of two equal keys; the workflow refuses."""
+    path = tmp_path / "dup.yaml"
+    path.write_text("studies:\n  fig4_1:\n    steps: 400\n    steps: 800\n")
+    out = snakemake("-n", "--configfile", str(path), "--config", "scale=tiny", f"results={tmp_path}/r", check=False)
+    assert out.returncode != 0 and "'steps': given twice" in out.stdout + out.stderr
