@@ -1,6 +1,5 @@
 # Input functions and target lists only; the science is in src/dynloss.
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -24,15 +23,15 @@ config.clear()
 config.update(_prepared)
 
 R = config["results"]
-# the jobs' memory budget travels in the environment, not the command line (no rerun when it changes)
-os.environ["DYNLOSS_MAX_MEMORY_GB"] = str(config["max_memory_gb"])
 NUM = r"[0-9]+(\.[0-9]+)?"
 
 # Every job sees the package, a shared JAX compilation cache, and no GPU memory preallocation
 # (so several jobs can share one GPU).
 # (Snakemake formats the prefix too: literal braces are doubled.)
 _env = [f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}",
-        "export XLA_PYTHON_CLIENT_PREALLOCATE=false"]
+        "export XLA_PYTHON_CLIENT_PREALLOCATE=false",
+        # the memory budget (dynloss.budget) is not a job argument: changing it reruns nothing
+        f"export DYNLOSS_MAX_MEMORY_GB={float(config['max_memory_gb'])!r}"]
 if config["jax_cache"]:
     _env += [f"export JAX_COMPILATION_CACHE_DIR={shlex.quote(str(Path(config['jax_cache']).absolute()))}",
              "export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0",
@@ -170,3 +169,16 @@ def all_targets():
     for name in figure_names():
         targets += dl.figure_files(config, name) + extra_targets(name)
     return targets
+
+
+def needs_cifar_dir(name):
+    """Input function of the named target of a skipped myrtle study: an error naming the key."""
+    def explain(wc):
+        raise WorkflowError(f"study {name!r} needs the CIFAR-10 folder: set config key "
+                            f"'studies.{name}.cifar_dir' (e.g. --config studies='{{{name}: {{cifar_dir: /path/to/"
+                            "cifar-10-batches-py}}'), see the README's Myrtle5 section")
+    return explain
+
+
+def studies_without_cifar():
+    return [n for n, st in config["studies"].items() if st["kind"] == "myrtle" and not st.get("cifar_dir")]

@@ -108,20 +108,12 @@ rule myrtle_job:
         "python -m dynloss myrtle {params.args} --out {output} > {log} 2>&1"
 
 
-def _needs_cifar_dir(name):
-    def explain(wc):
-        raise WorkflowError(f"study {name!r} needs the CIFAR-10 folder: set config key "
-                            f"'studies.{name}.cifar_dir' (e.g. --config studies='{{{name}: {{cifar_dir: /path/to/"
-                            "cifar-10-batches-py}}'), see the README's Myrtle5 section")
-    return explain
-
-
 # A myrtle study without its CIFAR-10 folder is skipped; asking for it by name says which key to set.
-for _name in [n for n, st in config["studies"].items() if st["kind"] == "myrtle" and not st.get("cifar_dir")]:
+for _name in studies_without_cifar():
 
     rule:
         name:
             _name
         input:
-            _needs_cifar_dir(_name),
+            needs_cifar_dir(_name),
         default_target: False
