@@ -180,3 +180,16 @@ def test_cf_attributes(result, tmp_path):
     assert "after the update" in back["train_acc"].attrs["description"]
     assert back["gamma"].dims == ("seed", "step", "class_index")
     assert back["gamma"].sel(class_index=0).dims == ("seed", "step")
+
+
+def test_density_of_a_seed_does_not_depend_on_its_job_mates():
+    """Issue 12 item 14: the grid and broadening of a run's density are its own."""
+    sp = train.SpectraSpec(density_steps=(9, 19), density_order=10)
+    s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
+                        test_seeds=(1,), spectra=sp)
+    together = io.result_to_dataset(train.train(s, train.RunBatch.make([0, 1], 5.0, 10.0, 1.0)))
+    alone = io.result_to_dataset(train.train(s, train.RunBatch.make([1], 5.0, 10.0, 1.0)))
+    np.testing.assert_allclose(together["grid"].sel(seed=1).values, alone["grid"].sel(seed=1).values, rtol=1e-12)
+    np.testing.assert_allclose(together["density"].sel(seed=1).values, alone["density"].sel(seed=1).values,
+                               rtol=1e-9, atol=1e-12)
+    assert not np.allclose(together["grid"].sel(seed=0).values, together["grid"].sel(seed=1).values)

@@ -74,7 +74,7 @@ CF_ATTRS: dict[str, tuple[str, str | None]] = {
     "step_ntk": ("step of the NTK eigenvalue", "steps"), "step_density": ("step of the density", "steps"),
     "epoch": ("epoch", "epochs"), "seed": ("initialisation seed", None), "run": ("run index", None),
     "class_index": ("class index", None), "test_set": ("noise seed of the test spiral", None),
-    "eig": ("eigenvalue rank", None), "grid": ("eigenvalue", None), "vector": ("Lanczos start vector", None),
+    "eig": ("eigenvalue rank", None), "grid": ("eigenvalue", None), "grid_index": ("grid point", None), "vector": ("Lanczos start vector", None),
     "lanczos": ("Lanczos index", None), "loss": ("loss function", None), "width": ("hidden-layer width", "1"),
     "channels": ("convolution channels", "1"), "lr": ("learning rate", None),
     "A": ("class-weight amplitude", "1"), "T": ("class-weight period", "steps"),
@@ -375,8 +375,8 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
             data[name] = ((run, sdim, "vector", "lanczos"), arr)
     if "ritz_values" in result.spectra:
         grid, dens = density_on_grid(result.spectra["ritz_values"], result.spectra["ritz_weights"])
-        coords["grid"] = grid
-        data["density"] = ((run, "step_density", "grid"), dens)
+        coords["grid"] = ((run, "grid_index"), grid)
+        data["density"] = ((run, "step_density", "grid_index"), dens)
     if run == "seed":
         coords["seed"] = batch.seeds
         scalars = {"A": batch.A[0], "T": batch.T[0], "lr": batch.lr[0]}
@@ -402,17 +402,35 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
 
 def density_on_grid(values: np.ndarray, weights: np.ndarray, n_grid: int = 512,
                     rel_sigma: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
-    """Density averaged over start vectors on a common grid spanning all Ritz values.
+    """Each run's density, averaged over start vectors, on a grid of its own.
 
-    The broadening is ``rel_sigma`` times the span of the Ritz values.
+    A run's grid spans its own Ritz values (over all its density steps) and its broadening is
+    ``rel_sigma`` times that span, so a run's density does not depend on the other runs of its
+    job (issue 12 item 14). A run without finite Ritz values (diverged) gets NaN.
+
+    Args:
+        values: Ritz values, shape (runs, steps, vectors, order).
+        weights: their weights, same shape.
+        n_grid: grid points per run.
+        rel_sigma: broadening relative to the run's span.
+
+    Returns:
+        ``(grid (runs, n_grid), density (runs, steps, n_grid))``.
     """
     from .spectra import density
 
-    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
-    span = max(hi - lo, 1e-12)
-    grid = np.linspace(lo - 0.05 * span, hi + 0.05 * span, n_grid)
-    dens = density(values, weights, grid, rel_sigma * span)  # (..., vector, grid)
-    return grid, dens.mean(axis=-2)
+    values, weights = np.asarray(values), np.asarray(weights)
+    grids = np.full((values.shape[0], n_grid), np.nan)
+    dens = np.full((values.shape[0], values.shape[1], n_grid), np.nan)
+    for r in range(values.shape[0]):
+        finite = values[r][np.isfinite(values[r])]
+        if not finite.size:
+            continue
+        lo, hi = float(finite.min()), float(finite.max())
+        span = max(hi - lo, 1e-12)
+        grids[r] = np.linspace(lo - 0.05 * span, hi + 0.05 * span, n_grid)
+        dens[r] = density(values[r], weights[r], grids[r], rel_sigma * span).mean(axis=-2)
+    return grids, dens
 
 
 # --------------------------------------------------------------------------------------------
