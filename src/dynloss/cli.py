@@ -423,6 +423,9 @@ def _add_reproduction(sub) -> None:
     p.add_argument("datasets", nargs="*", help="study datasets as NAME=PATH (e.g. fig3_4=results/fig3_4/fig3_4.nc)")
     p.add_argument("--csv", required=True, help="output CSV")
     p.add_argument("--html", default=None, help="output HTML table (for the report)")
+    p.add_argument("--md", default=None, help="output Markdown copy of the table")
+    p.add_argument("--fit", action="append", default=[], metavar="NAME=PATH",
+                   help="a thresholds study's fit CSV (eta-law rows); repeatable")
     p.add_argument("--scale", default="", help="scale label written in every row")
     p.set_defaults(func=_run_reproduction)
 
@@ -438,12 +441,22 @@ def _run_reproduction(a: argparse.Namespace) -> int:
         if not os.path.exists(path):
             raise CliError(f"datasets: missing {path!r}; run study {name!r} first")
         datasets[name] = io.open_dataset(path)
-    rows = reproduction.table(datasets, a.scale)
-    io.write_text(reproduction.to_csv(rows), a.csv)
+    fits = {}
+    for item in a.fit:
+        name, sep, path = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"--fit: {item!r} is not NAME=PATH")
+        if not os.path.isfile(path):
+            raise CliError(f"--fit: missing {path!r}; run study {name!r} first")
+        fits[name] = reproduction.read_fit_csv(path)
+    rows = reproduction.table(datasets, a.scale, fits=fits)
+    note = (f"scale: {a.scale}; measured = mean over the runs that did not diverge at the selected grid "
+            "point (A = 1 rows pool every T), spread = standard deviation; eta-law rows: fitted slope")
+    io.write_text(reproduction.to_csv(rows), a.csv)  # every output atomic: a failure keeps the old file
     if a.html:
-        io.write_text(reproduction.to_html(rows, f"scale: {a.scale}; measured = mean over seeds at "
-                                                 "the selected grid point, spread = standard deviation"),
-                      a.html)
+        io.write_text(reproduction.to_html(rows, note), a.html)
+    if a.md:
+        io.write_text(reproduction.to_markdown(rows, note), a.md)
     logging.getLogger("dynloss").info("reproduction table: %d claims -> %s", len(rows), a.csv)
     return 0
 
