@@ -549,7 +549,7 @@ def _run_run_study(a: argparse.Namespace) -> int:
         io.write_netcdf(ds, dataset)
     if kind == "thresholds":
         main(["fit-thresholds", dataset, "--csv", f"{cfg['results']}/{name}/{name}_fit.csv"])
-    options = {**st, **studies.FIGURE_OPTIONS.get(kind, {}), "data": cfg["data"]}
+    options = {**st, **studies.FIGURE_OPTIONS.get(kind, {}), "data": cfg["data"], "scale": cfg["scale"]}
     fig = renderer(studies.STUDY_FIGURE[kind])([dataset], options, st.get("title") or name)
     save(fig, *studies.figure_files(cfg, name))
     log.info("%s: done: %s and %s", name, dataset, ", ".join(studies.figure_files(cfg, name)))

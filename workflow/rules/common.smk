@@ -137,7 +137,7 @@ def figure_inputs(wc):
 
 def figure_options(wc):
     extra = FIGURE_OPTIONS.get(study_kind(wc.name), {}) if wc.name in config["studies"] else {}
-    return quoted_json({**figure_spec(wc.name), **extra, "data": config["data"]})
+    return quoted_json({**figure_spec(wc.name), **extra, "data": config["data"], "scale": config["scale"]})
 
 
 def reproduction_studies():
