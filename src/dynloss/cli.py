@@ -9,7 +9,8 @@ Commands:
   aggregate  combine job NetCDFs into one labelled study dataset
   fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
   figure     render a figure (PDF and PNG) from NetCDF data
-  reproduction  the thesis's claims beside the measured values (CSV, HTML)
+  reproduction  the thesis's claims beside the measured values, with verdicts (CSV, Markdown, HTML)
+  publish    copy the table, fit tables and figure PNGs into docs/reproduction with a stamped index
 
 Every bad input ends with one line on stderr naming the argument and what is allowed, and exit
 status 2; nothing is written in that case.
@@ -467,6 +468,12 @@ def _add_myrtle(sub) -> None:
     myrtle.add_cli(sub)
 
 
+def _add_publish(sub) -> None:
+    from . import publish
+
+    publish.add_cli(sub)
+
+
 def _add_synthetic_cifar(sub) -> None:
     p = sub.add_parser("synthetic-cifar", help="write a small synthetic CIFAR-10-format folder")
     p.add_argument("--out", required=True, help="output folder")
@@ -557,7 +564,7 @@ def _run_run_study(a: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
-                            _add_reproduction, _add_synthetic_cifar, _add_run_study]
+                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_publish]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,3 +29,24 @@ rule reproduction:
     shell:
         "python -m dynloss reproduction {params.pairs} {params.fits} --csv {output.csv} --md {output.md} "
         "--html {output.html} --scale {params.scale} > {log} 2>&1"
+
+
+# `snakemake publish`: the table, the fit tables and every figure PNG into publish_dir
+# (docs/reproduction by default) with an index README.md stamping each item.
+rule publish:
+    input:
+        f"{R}/reproduction.csv",
+        f"{R}/reproduction.md",
+        lambda wc: [f"{R}/{n}/{n}_fit.csv" for n in studies_of("thresholds")],
+        lambda wc: [f"{R}/figures/{n}.png" for n in figure_names()],
+    output:
+        f"{config['publish_dir']}/README.md",
+    log:
+        f"{R}/logs/publish.log",
+    params:
+        out=config["publish_dir"],
+        scale=config["scale"],
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss publish {input} --out {params.out} --scale {params.scale} > {log} 2>&1"

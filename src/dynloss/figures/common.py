@@ -107,7 +107,10 @@ def save(fig, *paths: str | os.PathLike, dpi: int = 150) -> None:
     from ..io import atomic_path
 
     _draw_stamp(fig)
+    stamp = getattr(fig, STAMP_ATTR, "")
     for path in paths:
+        # the stamp also in the PNG's text chunk, where `dynloss publish` reads it
+        meta = {"Comment": stamp} if stamp and Path(path).suffix == ".png" else None
         with atomic_path(path, suffix=Path(path).suffix) as tmp:  # the suffix picks the format
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=meta)
     plt.close(fig)
