@@ -148,6 +148,14 @@ def reproduction_studies():
     return [n for n in studies_of("contour", "curves", "myrtle") if n in wanted]
 
 
+def reproduction_fits():
+    """Fit tables of the thresholds studies that carry an eta-law claim, by study name."""
+    from dynloss.reproduction import LAW_CLAIMS
+
+    wanted = {c.study for c in LAW_CLAIMS}
+    return {n: f"{R}/{n}/{n}_fit.csv" for n in studies_of("thresholds") if n in wanted}
+
+
 def synthetic_studies():
     return [n for n in studies_of("myrtle") if config["studies"][n]["cifar_dir"] == "synthetic"]
 

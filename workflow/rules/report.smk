@@ -2,14 +2,6 @@
 # (CSV, Markdown, HTML), the eta-law rows read from the thresholds studies' fit tables.
 
 
-def reproduction_fits():
-    """Fit tables of the thresholds studies that carry an eta-law claim, by study name."""
-    from dynloss.reproduction import LAW_CLAIMS
-
-    wanted = {c.study for c in LAW_CLAIMS}
-    return {n: f"{R}/{n}/{n}_fit.csv" for n in studies_of("thresholds") if n in wanted}
-
-
 rule reproduction:
     input:
         unpack(lambda wc: {name: dl.dataset_path(config, name) for name in reproduction_studies()}),
@@ -44,7 +36,7 @@ rule publish:
     log:
         f"{R}/logs/publish.log",
     params:
-        out=config["publish_dir"],
+        out=lambda wc, output: str(Path(output[0]).parent),
         scale=config["scale"],
     conda:
         "../../envs/cpu.yaml"
