@@ -190,3 +190,11 @@ def test_schedule_legend_is_outside_the_data():
     leg = ax.get_legend().get_window_extent()
     box = ax.get_window_extent()
     assert leg.x0 >= box.x1  # right of the axes, over no data
+
+
+def test_static_loss_title_states_no_period():
+    from dynloss.figures import describe
+
+    ds = io.xr.Dataset(coords={"width": [100, 700], "lr": 0.075, "A": 1.0, "T": 1000.0, "seed": [0, 1],
+                               "step": [99, 199]})
+    assert describe.dataset_text(ds, {}) == "width in {100, 700}, eta = 0.075, A = 1; 200 steps; 2 seeds"

@@ -327,7 +327,7 @@ def law_rows(claim: LawClaim, fit_rows: Sequence[Mapping[str, str]]) -> list[dic
                "width": f.get("width", ""), "quantity": "slope of log lambda_th vs log eta",
                "thesis": "-1", "comparator": claim.check.describe(), "source": claim.source,
                "n_runs": f.get("n_fit", ""), "n_diverged": f.get("n_diverged", ""),
-               "points_pooled": f.get("n_runs", "")}
+               }
         if slope is not None:
             row.update({"measured": round(slope, 4), "ci_lo": round(lo, 4) if lo is not None else "",
                         "ci_hi": round(hi, 4) if hi is not None else ""})

@@ -70,7 +70,10 @@ def dataset_text(ds: xr.Dataset, options: Mapping[str, Any]) -> str:
         E.g. ``"width = 100, eta = 1, A = 70, T = 500; 3000 steps; seed 0"``.
     """
     parts = []
+    static = "A" in ds.coords and bool(np.all(np.asarray(ds["A"].values, float) == 1.0))
     for coord, name in (("width", "width"), ("channels", "channels"), ("lr", "eta"), ("A", "A"), ("T", "T")):
+        if coord == "T" and static:  # A = 1 is the static loss: its period is a placeholder
+            continue
         if coord in ds.coords:
             parts.append(values_text(name, ds[coord].values))
     head = ", ".join(p for p in parts if p)
