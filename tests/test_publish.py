@@ -21,8 +21,9 @@ def test_publish_copies_and_stamps(tmp_path):
     assert (out / "figures" / "fig3_1.png").read_bytes() == items[2].read_bytes()
     assert (out / "reproduction.csv").read_text() == items[0].read_text()
     index = (out / "README.md").read_text()
-    assert f"| [figures/fig3_1.png](figures/fig3_1.png) | {stamp} |" in index
-    assert "| [reproduction.csv](reproduction.csv) | scale tiny | commit " in index
+    cell = stamp.replace("|", "&#124;")  # a bare "|" would split the Markdown table's cell
+    assert f"| [figures/fig3_1.png](figures/fig3_1.png) | {cell} |" in index
+    assert "| [reproduction.csv](reproduction.csv) | scale tiny &#124; commit " in index
     assert "1 reproduced" in index
 
 

@@ -74,7 +74,7 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
     if verdicts:
         lines += ["## Verdicts", "", verdicts, ""]
     lines += ["## Items", "", "| item | stamp |", "|---|---|"]
-    lines += [f"| [{name}]({name}) | {stamp} |" for name, stamp in rows]
+    lines += [f"| [{name}]({name}) | {stamp.replace('|', '&#124;')} |" for name, stamp in rows]
     figs = [name for name, _ in rows if name.endswith(".png")]
     if figs:
         lines += ["", "## Figures", ""] + [f"![{Path(n).stem}]({n})" for n in figs]
