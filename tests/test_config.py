@@ -1,5 +1,6 @@
 """Config schema: defaults filled, each invalid config rejected with its key named."""
 import copy
+from pathlib import Path
 
 import pytest
 
@@ -232,3 +233,15 @@ def test_myrtle_checkpoint_is_keyed_by_the_job(base):
     every = copy.deepcopy(base)
     every["scales"]["tiny"]["studies"]["fig3_2"]["checkpoint_every"] = 2
     assert checkpoint(every) == same  # where and how often it saves does not change the numbers
+
+
+def test_every_workflow_rule_name_is_reserved():
+    """A study named like any rule of the workflow is refused (RESERVED_NAMES must list them all)."""
+    import re
+
+    from dynloss import studies
+
+    root = Path(__file__).resolve().parents[1]
+    text = "\n".join(p.read_text() for p in [root / "Snakefile", *sorted((root / "workflow/rules").glob("*.smk"))])
+    rules = set(re.findall(r"^rule (\w+):", text, flags=re.M))
+    assert rules and rules <= set(studies.RESERVED_NAMES), sorted(rules - set(studies.RESERVED_NAMES))

@@ -112,7 +112,8 @@ def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
             assert p.exists() and p.stat().st_size > 1000, p
     rows = (res / "reproduction.csv").read_text().splitlines()
     assert rows[0].startswith("claim,") and len(rows) > 10
-    assert (res / "reproduction.html").exists()
+    assert (res / "reproduction.html").exists() and (res / "reproduction.md").exists()
+    assert "verdict" in rows[0].split(",")
     for name in ("fig3_6", "fig4_4", "fig4_8"):
         assert (res / name / f"{name}_fit.csv").read_text().startswith("loss,width,n_runs")
 

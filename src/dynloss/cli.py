@@ -9,7 +9,8 @@ Commands:
   aggregate  combine job NetCDFs into one labelled study dataset
   fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
   figure     render a figure (PDF and PNG) from NetCDF data
-  reproduction  the thesis's claims beside the measured values (CSV, HTML)
+  reproduction  the thesis's claims beside the measured values, with verdicts (CSV, Markdown, HTML)
+  publish    copy the table, fit tables and figure PNGs into docs/reproduction with a stamped index
 
 Every bad input ends with one line on stderr naming the argument and what is allowed, and exit
 status 2; nothing is written in that case.
@@ -526,6 +527,9 @@ def _add_reproduction(sub) -> None:
     p.add_argument("datasets", nargs="*", help="study datasets as NAME=PATH (e.g. fig3_4=results/fig3_4/fig3_4.nc)")
     p.add_argument("--csv", required=True, help="output CSV")
     p.add_argument("--html", default=None, help="output HTML table (for the report)")
+    p.add_argument("--md", default=None, help="output Markdown copy of the table")
+    p.add_argument("--fit", action="append", default=[], metavar="NAME=PATH",
+                   help="a thresholds study's fit CSV (eta-law rows); repeatable")
     p.add_argument("--scale", default="", help="scale label written in every row")
     p.set_defaults(func=_run_reproduction)
 
@@ -534,7 +538,7 @@ def _run_reproduction(a: argparse.Namespace) -> int:
     from . import io, reproduction
 
     known = sorted({c.study for c in reproduction.CLAIMS})
-    for flag, path in (("--csv", a.csv), ("--html", a.html)):
+    for flag, path in (("--csv", a.csv), ("--html", a.html), ("--md", a.md)):
         if path:
             _check_path(flag, path)
     datasets = {}
@@ -550,12 +554,22 @@ def _run_reproduction(a: argparse.Namespace) -> int:
             datasets[name] = io.open_dataset(path)
         except io.CorruptFileError as exc:
             raise CliError(f"datasets: {exc}") from None
-    rows = reproduction.table(datasets, a.scale)
-    io.write_text(reproduction.to_csv(rows), a.csv)
+    fits = {}
+    for item in a.fit:
+        name, sep, path = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"--fit: {item!r} is not NAME=PATH")
+        if not os.path.isfile(path):
+            raise CliError(f"--fit: missing {path!r}; run study {name!r} first")
+        fits[name] = reproduction.read_fit_csv(path)
+    rows = reproduction.table(datasets, a.scale, fits=fits)
+    note = (f"scale: {a.scale}; measured = mean over the runs that did not diverge at the selected grid "
+            "point (A = 1 rows pool every T), spread = standard deviation; eta-law rows: fitted slope")
+    io.write_text(reproduction.to_csv(rows), a.csv)  # every output atomic: a failure keeps the old file
     if a.html:
-        io.write_text(reproduction.to_html(rows, f"scale: {a.scale}; measured = mean over seeds at "
-                                                 "the selected grid point, spread = standard deviation"),
-                      a.html)
+        io.write_text(reproduction.to_html(rows, note), a.html)
+    if a.md:
+        io.write_text(reproduction.to_markdown(rows, note), a.md)
     logging.getLogger("dynloss").info("reproduction table: %d claims -> %s", len(rows), a.csv)
     return 0
 
@@ -564,6 +578,12 @@ def _add_myrtle(sub) -> None:
     from . import myrtle
 
     myrtle.add_cli(sub)
+
+
+def _add_publish(sub) -> None:
+    from . import publish
+
+    publish.add_cli(sub)
 
 
 def _add_synthetic_cifar(sub) -> None:
@@ -656,7 +676,7 @@ def _run_run_study(a: argparse.Namespace) -> int:
         io.write_netcdf(ds, dataset)
     if kind == "thresholds":
         main(["fit-thresholds", dataset, "--csv", f"{cfg['results']}/{name}/{name}_fit.csv"])
-    options = {**st, **studies.FIGURE_OPTIONS.get(kind, {}), "data": cfg["data"]}
+    options = {**st, **studies.FIGURE_OPTIONS.get(kind, {}), "data": cfg["data"], "scale": cfg["scale"]}
     fig = renderer(studies.STUDY_FIGURE[kind])([dataset], options, st.get("title") or name)
     save(fig, *studies.figure_files(cfg, name))
     log.info("%s: done: %s and %s", name, dataset, ", ".join(studies.figure_files(cfg, name)))
@@ -664,7 +684,7 @@ def _run_run_study(a: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
-                            _add_reproduction, _add_synthetic_cifar, _add_run_study]
+                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_publish]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -679,10 +699,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (not the one at creation), so a
+    redirected or captured stderr still gets the log lines."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     log = logging.getLogger("dynloss")
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)

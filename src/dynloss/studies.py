@@ -20,7 +20,7 @@ import numpy as np
 
 #: Snakemake rule names, which no study or figure may take
 RESERVED_NAMES = ("all", "train_point", "dynamics", "thresholds_job", "synthetic_cifar", "myrtle_job",
-                  "aggregate_points", "aggregate_thresholds", "fit_thresholds", "figure", "reproduction")
+                  "aggregate_points", "aggregate_thresholds", "fit_thresholds", "figure", "reproduction", "publish")
 TRAINED_KINDS = ("contour", "curves", "myrtle")  # kinds with one job per (point, seed block)
 #: scalar coordinates that become dimensions when a study's jobs are combined
 AGGREGATE_DIMS = {"contour": "loss,width,lr,A,T", "curves": "loss,width,lr,A,T", "myrtle": "loss,channels,A,T",

@@ -142,7 +142,7 @@ def figure_inputs(wc):
 
 def figure_options(wc):
     extra = FIGURE_OPTIONS.get(study_kind(wc.name), {}) if wc.name in config["studies"] else {}
-    return quoted_json({**figure_spec(wc.name), **extra, "data": config["data"]})
+    return quoted_json({**figure_spec(wc.name), **extra, "data": config["data"], "scale": config["scale"]})
 
 
 def reproduction_studies():
@@ -151,6 +151,14 @@ def reproduction_studies():
 
     wanted = {c.study for c in CLAIMS}
     return [n for n in studies_of("contour", "curves", "myrtle") if n in wanted]
+
+
+def reproduction_fits():
+    """Fit tables of the thresholds studies that carry an eta-law claim, by study name."""
+    from dynloss.reproduction import LAW_CLAIMS
+
+    wanted = {c.study for c in LAW_CLAIMS}
+    return {n: f"{R}/{n}/{n}_fit.csv" for n in studies_of("thresholds") if n in wanted}
 
 
 def synthetic_studies():
