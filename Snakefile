@@ -17,6 +17,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/sensitivity.smk"
 
 
 # Cheap rules run on the submitting host, also under a cluster executor.
@@ -27,6 +28,10 @@ localrules:
     fit_thresholds,
     figure,
     reproduction,
+    aggregate_sensitivity,
+    figure_sensitivity,
+    figure_curves_infinite,
+    sensitivity_report,
 
 
 rule all:

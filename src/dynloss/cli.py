@@ -10,6 +10,7 @@ Commands:
   fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
   figure     render a figure (PDF and PNG) from NetCDF data
   reproduction  the thesis's claims beside the measured values (CSV, HTML)
+  sensitivity-combine, infinite, sensitivity-report  the sensitivity study (dynloss.sensitivity_cli)
 
 Every bad input ends with one line on stderr naming the argument and what is allowed, and exit
 status 2; nothing is written in that case.
@@ -145,6 +146,7 @@ def _add_train(sub) -> None:
                    default=0.2, help="angular noise of the spiral (default 0.2)")
     o.add_argument("--no-stop-last-period", action="store_true",
                    help="keep oscillating in the last period (default: A = 1 there)")
+    _add_protocol_args(p)
     s = p.add_argument_group("spectra")
     s.add_argument("--hess-every", type=_number(int, "--hess-every", lambda v: v >= 0, "an integer >= 0"), default=0,
                    help="Hessian top eigenvalues every N steps (0: off)")
@@ -165,6 +167,33 @@ def _add_train(sub) -> None:
     p.add_argument("--meta", default=None, help="JSON object stored in the file's config attribute")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_run_train)
+
+
+def _add_protocol_args(p) -> None:
+    from .losses import MSE_NORMS
+    from .models import PARAMETERIZATIONS
+
+    g = p.add_argument_group("protocol (the sensitivity study's factors; defaults: the thesis's)")
+    g.add_argument("--w-std", type=_float_list("--w-std"), default=(1.0, 1.0),
+                   help="weight scale W_std of each layer, W1_std,W2_std (default 1,1)")
+    g.add_argument("--b-std", type=_number(float, "--b-std", lambda v: 0 <= v < float("inf"), "a number >= 0"),
+                   default=0.0, help="bias scale b_std (default 0: zero-initialised trainable bias)")
+    g.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="standard",
+                   help="as neural_tangents.stax.Dense defines it (default standard)")
+    g.add_argument("--threefry-partitionable", choices=("default", "true", "false"), default="default",
+                   help="JAX's jax_threefry_partitionable flag for this job (default: this JAX's default)")
+    g.add_argument("--mse-norm", choices=MSE_NORMS, default="listing",
+                   help="MSE normalisation: listing (1/P) sum_jk (default, the thesis code), mean "
+                   "(1/(P C)) sum_jk, half (1/(2P)) sum_jk (eq. 3.11)")
+
+
+def _protocol_kwargs(a: argparse.Namespace) -> dict:
+    """TrainSpec fields of the protocol flags (see :func:`_add_protocol_args`)."""
+    if len(a.w_std) != 2:
+        raise CliError(f"--w-std: give two numbers W1_std,W2_std (got {','.join(map(str, a.w_std))!r})")
+    return {"W_std": tuple(a.w_std), "b_std": a.b_std, "parameterization": a.parameterization,
+            "threefry_partitionable": {"default": None, "true": True, "false": False}[a.threefry_partitionable],
+            "mse_norm": a.mse_norm}
 
 
 def _add_onset_args(p) -> None:
@@ -191,7 +220,8 @@ def _run_train(a: argparse.Namespace) -> int:
                            chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
                            num_classes=a.classes, test_seeds=tuple(a.test_seeds),
                            data_seed=a.data_seed, noise=a.noise,
-                           stop_last_period=not a.no_stop_last_period, spectra=spectra)
+                           stop_last_period=not a.no_stop_last_period, spectra=spectra,
+                           **_protocol_kwargs(a))
     try:
         spec.validate()
         batch = train.RunBatch.make(seeds, a.A, a.T, a.lr)
@@ -247,7 +277,7 @@ def _flag_of(message: str) -> str:
     """Map a validation message that starts with a field name to its CLI flag."""
     field = re.match(r"[A-Za-z_]+", message)
     field = field.group(0) if field else "input"
-    return {"num_classes": "classes"}.get(field, field).replace("_", "-")
+    return {"num_classes": "classes", "W_std": "w_std"}.get(field, field).replace("_", "-")
 
 
 def vars_for_json(a: argparse.Namespace) -> dict:
@@ -543,8 +573,14 @@ def _run_run_study(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sensitivity(sub) -> None:
+    from . import sensitivity_cli
+
+    sensitivity_cli.add_cli(sub)
+
+
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
-                            _add_reproduction, _add_synthetic_cifar, _add_run_study]
+                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_sensitivity]
 
 
 def build_parser() -> argparse.ArgumentParser:

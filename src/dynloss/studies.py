@@ -178,6 +178,10 @@ def check(cfg: dict) -> None:
         if kind == "thresholds" and st["steps"] % st["hess_every"]:
             raise ConfigError(f"config key '{key}.steps': {st['steps']} is not a multiple of "
                               f"hess_every={st['hess_every']}")
+        if kind == "sensitivity":
+            from .sensitivity import check_study
+
+            check_study(cfg, name)
         if kind == "dynamics":
             spec = TrainSpec(loss=st["loss"], width=st["width"], steps=st["steps"], record_every=1,
                              spectra=SpectraSpec(hess_every=st["hess_every"], ntk_every=st["ntk_every"],

@@ -1,0 +1,419 @@
+"""The sensitivity study: which change of protocol moves the MSE results to the thesis's values?
+
+A ``sensitivity`` study is a base configuration (loss, width, eta, steps, A, T, seeds) and a set
+of *factors*, each varied one at a time around the base (and optionally crossed in pairs). Every
+factor is a documented option of the engine (:class:`dynloss.train.TrainSpec`); the base levels
+are the thesis's protocol, so the base case is the reproduction itself.
+
+Layout of the combined dataset (``factor``/``level`` rather than one dimension per factor: a
+one-at-a-time design fills only the axes of a full grid, and the levels of different factors
+have different types, so a dimension per factor would be mostly NaN)::
+
+    dims      (case, seed)
+    coords    case (the case's slug, e.g. "lr_scale=2"), factor (e.g. "lr_scale", "base",
+              "lr_scale*steps_scale"), level (e.g. "2", "2*4"), seed
+    vars      final_train_acc, test_acc, final_L, diverged  (case, seed)
+    attrs     study, loss, width, lr, steps, A, T, thesis_train, thesis_test, provenance
+
+:func:`table` turns it (with the infinite-width reference of :mod:`dynloss.infinite`) into rows;
+:func:`conclusion` writes the Markdown conclusion from those numbers alone.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .studies import fmt
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One protocol option: its base level (the thesis's) and what it means."""
+
+    name: str
+    base: Any
+    description: str
+
+
+FACTORS: dict[str, Factor] = {f.name: f for f in (
+    Factor("lr_scale", 1.0, "learning rate x level"),
+    Factor("steps_scale", 1, "number of steps x level"),
+    Factor("W1_std", 1.0, "hidden-layer weight scale W_std"),
+    Factor("W2_std", 1.0, "output-layer weight scale W_std"),
+    Factor("b_std", 0.0, "bias initialisation scale b_std"),
+    Factor("parameterization", "standard", "standard or NTK parameterisation (neural-tangents)"),
+    Factor("dtype", "float64", "floating-point type"),
+    Factor("threefry_partitionable", True, "jax_threefry_partitionable (JAX >= 0.5: true; the thesis's JAX: false)"),
+    Factor("mse_norm", "listing", "MSE normalisation: listing (1/P) sum, mean (1/(PC)) sum, half (1/(2P)) sum"),
+    Factor("data_seed", 0, "noise seed of the training spiral"),
+)}
+
+
+def _level_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return fmt(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One training job of a sensitivity study: the factors that differ from the base."""
+
+    changes: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def factor(self) -> str:
+        return "*".join(n for n, _ in self.changes) or "base"
+
+    @property
+    def level(self) -> str:
+        return "*".join(_level_text(v) for _, v in self.changes) or "base"
+
+    @property
+    def slug(self) -> str:
+        """File-name form: ``base``, ``lr_scale-2``, ``lr_scale-2__steps_scale-4``."""
+        return "__".join(f"{n}-{_level_text(v)}" for n, v in self.changes) or "base"
+
+    def value(self, name: str) -> Any:
+        return dict(self.changes).get(name, FACTORS[name].base)
+
+
+def _is_base(name: str, value: Any) -> bool:
+    base = FACTORS[name].base
+    if isinstance(base, bool) or isinstance(value, bool):
+        return value is base
+    if isinstance(base, (int, float)) and isinstance(value, (int, float)):
+        return float(value) == float(base)
+    return value == base
+
+
+def cases(st: dict) -> list[Case]:
+    """The cases of a study config: the base, each factor's other levels, then the crossed pairs.
+
+    Args:
+        st: the study's config (``factors``: name -> levels; ``cross``: list of name pairs).
+
+    Returns:
+        Cases in job order, without duplicates (every factor's base level is the base case).
+    """
+    out = [Case()]
+    seen = {Case()}
+    for name, levels in st.get("factors", {}).items():
+        check_factor(name)
+        for v in levels:
+            c = Case() if _is_base(name, v) else Case(((name, v),))
+            if c not in seen:
+                seen.add(c)
+                out.append(c)
+    for pair in st.get("cross", []) or []:
+        a, b = pair
+        for va in st["factors"][a]:
+            for vb in st["factors"][b]:
+                ch = tuple((n, v) for n, v in ((a, va), (b, vb)) if not _is_base(n, v))
+                c = Case(ch)
+                if c not in seen:
+                    seen.add(c)
+                    out.append(c)
+    return out
+
+
+def check_factor(name: str) -> None:
+    if name not in FACTORS:
+        raise ValueError(f"unknown factor {name!r} (allowed: {', '.join(FACTORS)})")
+
+
+def train_args(cfg: dict, study: str, case: Case) -> list[str]:
+    """``dynloss train`` arguments of one case (without ``--out``).
+
+    Args:
+        cfg: the prepared workflow config.
+        study: the sensitivity study's name.
+        case: one of :func:`cases`.
+
+    Returns:
+        The argument list.
+    """
+    from .studies import _data_args  # the spiral's options, shared with every training job
+
+    st = cfg["studies"][study]
+    v = case.value
+    data = _data_args(cfg)
+    data[data.index("--data-seed") + 1] = str(int(v("data_seed")))
+    args = ["--loss", st["loss"], "--width", str(st["width"]), "--lr", fmt(st["lr"] * v("lr_scale")),
+            "--A", fmt(st["A"]), "--T", fmt(st["T"]), "--steps", str(int(st["steps"] * v("steps_scale"))),
+            "--seeds", f"0-{st['seeds'] - 1}", "--record-every", str(st["record_every"]),
+            "--chunk-steps", str(cfg["chunk_steps"]), "--dtype", str(v("dtype")),
+            "--w-std", f"{fmt(v('W1_std'))},{fmt(v('W2_std'))}", "--b-std", fmt(v("b_std")),
+            "--parameterization", str(v("parameterization")),
+            "--threefry-partitionable", _level_text(v("threefry_partitionable")),
+            "--mse-norm", str(v("mse_norm"))]
+    meta = {"study": study, "scale": cfg["scale"], "study_config": st, "case": case.slug,
+            "factor": case.factor, "level": case.level}
+    return args + data + ["--meta", json.dumps(meta, sort_keys=True)]
+
+
+def run_path(results: str, study: str, case: Case) -> str:
+    return f"{results}/{study}/runs/{case.slug}.nc"
+
+
+def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, config: dict | None = None) -> xr.Dataset:
+    """One ``(case, seed)`` dataset of final metrics from the case files (in :func:`cases` order).
+
+    Args:
+        paths: the job NetCDFs, one per case.
+        study_cases: the cases, same order.
+        attrs: plain attributes (loss, width, lr, steps, A, T, thesis_train, thesis_test).
+        config: stored as the ``config`` attribute (study, scale, study config, data).
+
+    Returns:
+        The stamped dataset.
+    """
+    from . import io
+
+    if len(paths) != len(study_cases):
+        raise ValueError(f"{len(paths)} files for {len(study_cases)} cases")
+    rows = {k: [] for k in ("final_train_acc", "test_acc", "final_L", "diverged")}
+    seeds = None
+    for p in paths:
+        ds = io.open_dataset(p)
+        if seeds is None:
+            seeds = ds["seed"].values
+        elif not np.array_equal(seeds, ds["seed"].values):
+            raise ValueError(f"{p}: seeds {ds['seed'].values} differ from {seeds}")
+        rows["final_train_acc"].append(ds["final_train_acc"].values)
+        rows["test_acc"].append(ds["test_acc"].values)
+        rows["final_L"].append(ds["L"].isel(step=-1).values)
+        rows["diverged"].append(ds["diverged"].values)
+    coords = {"case": [c.slug for c in study_cases], "seed": seeds,
+              "factor": ("case", [c.factor for c in study_cases]),
+              "level": ("case", [c.level for c in study_cases])}
+    out = xr.Dataset({k: (("case", "seed"), np.stack(v)) for k, v in rows.items()}, coords=coords)
+    out["final_L"].attrs["long_name"] = "static loss L after the last step (in the case's normalisation)"
+    return io.stamp(out, config or {}, sources=list(map(str, paths)), **attrs)
+
+
+# --------------------------------------------------------------------------------------------
+# Table and conclusion
+
+TABLE_COLUMNS = ["study", "loss", "width", "factor", "level", "train_mean", "train_sd", "test_mean",
+                 "test_sd", "n_seeds", "diverged", "thesis_train", "thesis_test"]
+
+
+def _thesis(ds: xr.Dataset, which: str) -> float:
+    v = ds.attrs.get(f"thesis_{which}", "")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def table(datasets: dict[str, xr.Dataset], infinite: dict[str, xr.Dataset] | None = None) -> list[dict]:
+    """Rows (one per study and case, then the infinite-width references) for CSV and Markdown.
+
+    Args:
+        datasets: study name -> combined sensitivity dataset (:func:`combine`).
+        infinite: study name -> infinite-width dataset (:mod:`dynloss.infinite`), optional.
+
+    Returns:
+        Dicts with :data:`TABLE_COLUMNS`; means and standard deviations over seeds, diverged
+        runs excluded from the means and counted in ``diverged``.
+    """
+    rows = []
+    for name, ds in datasets.items():
+        for i, case in enumerate(ds["case"].values):
+            tr = ds["final_train_acc"].isel(case=i).values
+            te = ds["test_acc"].isel(case=i).values
+            rows.append({"study": name, "loss": ds.attrs.get("loss", ""), "width": ds.attrs.get("width", ""),
+                         "factor": str(ds["factor"].values[i]), "level": str(ds["level"].values[i]),
+                         "train_mean": _nanmean(tr), "train_sd": _nanstd(tr), "test_mean": _nanmean(te),
+                         "test_sd": _nanstd(te), "n_seeds": int(tr.size),
+                         "diverged": int(ds["diverged"].isel(case=i).values.sum()),
+                         "thesis_train": _thesis(ds, "train"), "thesis_test": _thesis(ds, "test")})
+        inf = (infinite or {}).get(name)
+        if inf is not None:
+            for j, label in enumerate(inf["reference"].values):
+                tr, te = inf["train_acc"].isel(reference=j).values, inf["test_acc"].isel(reference=j).values
+                rows.append({"study": name, "loss": ds.attrs.get("loss", ""), "width": "inf",
+                             "factor": "infinite width", "level": str(label),
+                             "train_mean": _nanmean(tr), "train_sd": _nanstd(tr), "test_mean": _nanmean(te),
+                             "test_sd": _nanstd(te), "n_seeds": int(tr.size), "diverged": 0,
+                             "thesis_train": _thesis(ds, "train"), "thesis_test": _thesis(ds, "test")})
+    return rows
+
+
+def _nanmean(a) -> float:
+    a = np.asarray(a, float)
+    return float(np.nanmean(a)) if np.isfinite(a).any() else math.nan
+
+
+def _nanstd(a) -> float:
+    a = np.asarray(a, float)
+    return float(np.nanstd(a)) if np.isfinite(a).sum() > 1 else math.nan
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+
+def to_csv(rows: list[dict]) -> str:
+    import csv
+    import io as _io
+
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, TABLE_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _cell(r[k]) for k in TABLE_COLUMNS})
+    return buf.getvalue()
+
+
+def to_markdown(rows: list[dict]) -> str:
+    head = "| " + " | ".join(TABLE_COLUMNS) + " |\n|" + "---|" * len(TABLE_COLUMNS) + "\n"
+    return head + "".join("| " + " | ".join(_cell(r[k]) for k in TABLE_COLUMNS) + " |\n" for r in rows)
+
+
+#: how close to the thesis's value counts as "reaches it": the thesis quotes values read off its
+#: figures with "~", so within 0.03 below the value (or above it) counts
+REACH_MARGIN = 0.03
+
+
+def conclusion(datasets: dict[str, xr.Dataset], infinite: dict[str, xr.Dataset] | None = None,
+               control: str | None = None, stamp: str = "") -> str:
+    """The Markdown conclusion, from the data alone.
+
+    For each study with a thesis train value (the MSE claims): the base (reproduction) value, the
+    smallest single change of protocol that reaches the thesis's value (within
+    :data:`REACH_MARGIN`; "smallest" = the fewest factors changed, then the level closest to the
+    base in list order, then the largest train accuracy), or the best any case reached if none
+    does; then, for the control study (CE), what the same change does to it.
+
+    Args:
+        datasets: study name -> combined sensitivity dataset.
+        infinite: study name -> infinite-width dataset (optional).
+        control: the name of the control study (its thesis value reproduces at the base).
+        stamp: a line (commit, scale, date) put under the heading.
+
+    Returns:
+        Markdown text.
+    """
+    rows = table(datasets, infinite)
+    by_study: dict[str, list[dict]] = {}
+    for r in rows:
+        by_study.setdefault(r["study"], []).append(r)
+    lines = ["# Sensitivity of the MSE results: conclusion", ""]
+    if stamp:
+        lines += [stamp, ""]
+    lines += [f"A change \"reaches\" the thesis's value when its mean final train accuracy over seeds is at "
+              f"least the thesis's value minus {REACH_MARGIN}. \"Smallest\" means the fewest factors changed, "
+              "then the level nearest the base. Values: mean over seeds (standard deviation).", ""]
+    ctrl = {(r["factor"], r["level"]): r for r in by_study.get(control or "", [])}
+    for name, rs in by_study.items():
+        if name == control:
+            continue
+        base = next(r for r in rs if r["factor"] == "base")
+        goal = base["thesis_train"]
+        head = f"## {name}: {base['loss']} width {base['width']}"
+        lines += [head, ""]
+        lines.append(f"- Reproduction (base protocol): train {_pm(base, 'train')}, test {_pm(base, 'test')}; "
+                     f"the thesis: train ~{_cell(goal)}"
+                     + (f", test ~{_cell(base['thesis_test'])}" if not math.isnan(base["thesis_test"]) else "")
+                     + ".")
+        if math.isnan(goal):
+            lines.append("- No thesis train value given for this study.")
+            lines.append("")
+            continue
+        trained = [r for r in rs if r["factor"] not in ("base", "infinite width")]
+        hits = [r for r in trained if r["train_mean"] >= goal - REACH_MARGIN]
+        if hits:
+            best = min(hits, key=lambda r: (r["factor"].count("*"), _order(rs, r), -r["train_mean"]))
+            lines.append(f"- Smallest change reaching the thesis's value: **{best['factor']} = {best['level']}**: "
+                         f"train {_pm(best, 'train')}, test {_pm(best, 'test')}"
+                         + (f" ({best['diverged']} of {best['n_seeds']} runs diverged)" if best["diverged"] else "")
+                         + ".")
+            others = sorted({f"{r['factor']} = {r['level']}" for r in hits if r is not best})
+            if others:
+                lines.append(f"- Other changes that reach it: {', '.join(others)}.")
+            c = ctrl.get((best["factor"], best["level"]))
+            cbase = ctrl.get(("base", "base"))
+            if c is not None and cbase is not None:
+                keeps = c["train_mean"] >= cbase["train_mean"] - REACH_MARGIN and \
+                    c["test_mean"] >= cbase["test_mean"] - REACH_MARGIN
+                lines.append(f"- The same change on the CE control ({control}): train {_pm(c, 'train')}, test "
+                             f"{_pm(c, 'test')} vs base train {_pm(cbase, 'train')}, test {_pm(cbase, 'test')}: "
+                             + ("the CE results are kept." if keeps else "the CE results are **not** kept."))
+            elif cbase is not None:
+                lines.append(f"- The CE control ({control}) has no case {best['factor']} = {best['level']} "
+                             "(not applicable to CE or not configured).")
+        elif trained:
+            top = max(trained, key=lambda r: (r["train_mean"] if not math.isnan(r["train_mean"]) else -1))
+            lines.append(f"- No single change of the configured ones reaches ~{_cell(goal)}. The highest train "
+                         f"accuracy among the changed protocols "
+                         f"is {_pm(top, 'train')} at {top['factor']} = {top['level']} (test "
+                         f"{_pm(top, 'test')}).")
+        movers = sorted(trained, key=lambda r: -abs(_d(r, base)))[:3]
+        if movers:
+            lines.append("- Largest effects on train accuracy: " + "; ".join(
+                f"{r['factor']} = {r['level']}: {_d(r, base):+.3f}" for r in movers) + ".")
+        for r in rs:
+            if r["factor"] == "infinite width":
+                lines.append(f"- Infinite width ({r['level']}): train {_pm(r, 'train')}, test {_pm(r, 'test')}.")
+        lines.append("")
+    if control and control in by_study:
+        cb = next(r for r in by_study[control] if r["factor"] == "base")
+        lines += [f"## Control {control}: {cb['loss']} width {cb['width']}", "",
+                  f"- Base: train {_pm(cb, 'train')}, test {_pm(cb, 'test')}; the thesis: ~{_cell(cb['thesis_train'])}.",
+                  ""]
+    return "\n".join(lines) + "\n"
+
+
+def _pm(r: dict, which: str) -> str:
+    m, s = r[f"{which}_mean"], r[f"{which}_sd"]
+    if math.isnan(m):
+        return "n/a (all runs diverged)"
+    return f"{m:.3f}" + ("" if math.isnan(s) else f" ({s:.3f})")
+
+
+def _d(r: dict, base: dict) -> float:
+    v = r["train_mean"] - base["train_mean"]
+    return 0.0 if math.isnan(v) else v
+
+
+def _order(rs: list[dict], r: dict) -> int:
+    """Position of a case among its factor's cases (the config lists levels from the base outward)."""
+    same = [x for x in rs if x["factor"] == r["factor"]]
+    return same.index(r)
+
+
+def check_study(cfg: dict, name: str) -> None:
+    """Checks of a sensitivity study a schema cannot express; ``ConfigError`` names the key."""
+    from .config import ConfigError
+    from .losses import get_loss
+
+    st = cfg["studies"][name]
+    key = f"config key 'studies.{name}"
+    for s in st["factors"].get("steps_scale", [1]):
+        if (st["steps"] * s) % st["record_every"]:
+            raise ConfigError(f"{key}.factors.steps_scale': steps x {s} is not a multiple of "
+                              f"record_every={st['record_every']}")
+    if get_loss(st["loss"]).static != "mse" and any(v != "listing" for v in st["factors"].get("mse_norm", [])):
+        raise ConfigError(f"{key}.factors.mse_norm': applies to the MSE losses only (loss {st['loss']!r})")
+    clash = set(st["factors"].get("data_seed", [])) & set(cfg["data"]["test_seeds"])
+    if clash:
+        raise ConfigError(f"{key}.factors.data_seed': {sorted(clash)} are test seeds "
+                          f"({cfg['data']['test_seeds']}); training on a test spiral is not a test")
+    for pair in st["cross"]:
+        for f in pair:
+            if f not in st["factors"]:
+                raise ConfigError(f"{key}.cross': {f!r} is not one of its factors ({', '.join(st['factors'])})")
+    if st["infinite"] and get_loss(st["loss"]).name != "mse":
+        raise ConfigError(f"{key}.infinite': the infinite-width reference is for static MSE (loss 'mse'), "
+                          f"not {st['loss']!r}")
