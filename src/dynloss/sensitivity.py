@@ -98,7 +98,8 @@ def cases(st: dict) -> list[Case]:
     """The cases of a study config: the base, each factor's other levels, then the crossed pairs.
 
     Args:
-        st: the study's config (``factors``: name -> levels; ``cross``: list of name pairs).
+        st: the study's config (``factors``: name -> levels; ``cross``: pairs of names, crossed over
+            all their levels, or ``{name: levels, name: levels}`` for the listed levels only).
 
     Returns:
         Cases in job order, without duplicates (every factor's base level is the base case).
@@ -113,9 +114,11 @@ def cases(st: dict) -> list[Case]:
                 seen.add(c)
                 out.append(c)
     for pair in st.get("cross", []) or []:
-        a, b = pair
-        for va in st["factors"][a]:
-            for vb in st["factors"][b]:
+        # [a, b]: all levels of both factors; {a: [...], b: [...]}: the listed levels
+        levels = dict(pair) if isinstance(pair, dict) else {f: st["factors"][f] for f in pair}
+        (a, la), (b, lb) = levels.items()
+        for va in la:
+            for vb in lb:
                 ch = tuple((n, v) for n, v in ((a, va), (b, vb)) if not _is_base(n, v))
                 c = Case(ch)
                 if c not in seen:
@@ -314,7 +317,7 @@ def conclusion(datasets: dict[str, xr.Dataset], infinite: dict[str, xr.Dataset] 
         lines += [stamp, ""]
     lines += [f"A change \"reaches\" the thesis's value when its mean final train accuracy over seeds is at "
               f"least the thesis's value minus {REACH_MARGIN}. \"Smallest\" means the fewest factors changed, "
-              "then the level nearest the base. Values: mean over seeds (standard deviation).", ""]
+              "then the level nearest the base in the config's order. Values: mean over seeds (standard deviation).", ""]
     ctrl = {(r["factor"], r["level"]): r for r in by_study.get(control or "", [])}
     for name, rs in by_study.items():
         if name == control:
@@ -334,28 +337,37 @@ def conclusion(datasets: dict[str, xr.Dataset], infinite: dict[str, xr.Dataset] 
         trained = [r for r in rs if r["factor"] not in ("base", "infinite width")]
         hits = [r for r in trained if r["train_mean"] >= goal - REACH_MARGIN]
         if hits:
-            best = min(hits, key=lambda r: (r["factor"].count("*"), _order(rs, r), -r["train_mean"]))
+            # per factor (or crossed pair), the first level in the config's order that reaches it
+            firsts: dict[str, dict] = {}
+            for r in sorted(hits, key=lambda r: _order(rs, r)):
+                firsts.setdefault(r["factor"], r)
+            ranked = sorted(firsts.values(), key=lambda r: (r["factor"].count("*"), _order(rs, r), -r["train_mean"]))
+            best = ranked[0]
             lines.append(f"- Smallest change reaching the thesis's value: **{best['factor']} = {best['level']}**: "
                          f"train {_pm(best, 'train')}, test {_pm(best, 'test')}"
                          + (f" ({best['diverged']} of {best['n_seeds']} runs diverged)" if best["diverged"] else "")
                          + ".")
-            others = sorted({f"{r['factor']} = {r['level']}" for r in hits if r is not best})
-            if others:
-                lines.append(f"- Other changes that reach it: {', '.join(others)}.")
-            c = ctrl.get((best["factor"], best["level"]))
+            if len(ranked) > 1:
+                lines.append("- Other factors' smallest levels that reach it: " + "; ".join(
+                    f"{r['factor']} = {r['level']} (train {_pm(r, 'train')})" for r in ranked[1:]) + ".")
             cbase = ctrl.get(("base", "base"))
-            if c is not None and cbase is not None:
+            for r in ranked:
+                if cbase is None:
+                    break
+                c = ctrl.get((r["factor"], r["level"]))
+                if c is None:
+                    lines.append(f"- CE control ({control}) has no case {r['factor']} = {r['level']} "
+                                 "(not applicable to CE or not configured).")
+                    continue
                 keeps = c["train_mean"] >= cbase["train_mean"] - REACH_MARGIN and \
                     c["test_mean"] >= cbase["test_mean"] - REACH_MARGIN
-                lines.append(f"- The same change on the CE control ({control}): train {_pm(c, 'train')}, test "
-                             f"{_pm(c, 'test')} vs base train {_pm(cbase, 'train')}, test {_pm(cbase, 'test')}: "
+                lines.append(f"- The same change ({r['factor']} = {r['level']}) on the CE control ({control}): "
+                             f"train {_pm(c, 'train')}, test {_pm(c, 'test')} vs base train {_pm(cbase, 'train')}, "
+                             f"test {_pm(cbase, 'test')}: "
                              + ("the CE results are kept." if keeps else "the CE results are **not** kept."))
-            elif cbase is not None:
-                lines.append(f"- The CE control ({control}) has no case {best['factor']} = {best['level']} "
-                             "(not applicable to CE or not configured).")
         elif trained:
             top = max(trained, key=lambda r: (r["train_mean"] if not math.isnan(r["train_mean"]) else -1))
-            lines.append(f"- No single change of the configured ones reaches ~{_cell(goal)}. The highest train "
+            lines.append(f"- No change of the configured ones reaches ~{_cell(goal)}. The highest train "
                          f"accuracy among the changed protocols "
                          f"is {_pm(top, 'train')} at {top['factor']} = {top['level']} (test "
                          f"{_pm(top, 'test')}).")
@@ -411,6 +423,8 @@ def check_study(cfg: dict, name: str) -> None:
         raise ConfigError(f"{key}.factors.data_seed': {sorted(clash)} are test seeds "
                           f"({cfg['data']['test_seeds']}); training on a test spiral is not a test")
     for pair in st["cross"]:
+        if len(pair) != 2:
+            raise ConfigError(f"{key}.cross': each entry names two factors (got {list(pair)})")
         for f in pair:
             if f not in st["factors"]:
                 raise ConfigError(f"{key}.cross': {f!r} is not one of its factors ({', '.join(st['factors'])})")

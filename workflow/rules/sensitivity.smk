@@ -45,10 +45,12 @@ def sens_targets():
     out = [f"{SENS_DIR}/sensitivity.csv", f"{SENS_DIR}/sensitivity.md", f"{SENS_DIR}/conclusion.md"]
     for n in SENS:
         out += dl.figure_files(config, n)
-    for n in infinite_studies():
-        if n not in SENS:
-            out += [f"{R}/figures/{n}_infinite.{ext}" for ext in ("pdf", "png")]
     return out
+
+
+def curves_infinite_targets():
+    """Figure 4.1 (and any static-MSE curves study) with the infinite-width reference beside each width."""
+    return [f"{R}/figures/{n}_infinite.{ext}" for n in infinite_studies() if n not in SENS for ext in ("pdf", "png")]
 
 
 rule train_sensitivity:
@@ -170,4 +172,10 @@ rule sensitivity_report:
 rule sensitivity_mse:
     input:
         sens_targets(),
+    default_target: False
+
+
+rule fig4_1_infinite:
+    input:
+        curves_infinite_targets(),
     default_target: False
