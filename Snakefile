@@ -17,6 +17,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/sensitivity_common.smk"
 include: "workflow/rules/sensitivity.smk"
 
 
