@@ -2,6 +2,7 @@
 written conclusion (dynloss.sensitivity), and the CLI's errors."""
 import copy
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -145,6 +146,31 @@ def test_cases_one_at_a_time_with_a_shared_base_and_crossed_pairs():
         ("lr_scale*dtype", "2*float32", 2, "float32", 0.0)
 
 
+def test_crossed_pair_with_listed_levels():
+    st = {"factors": {"lr_scale": [1, 2, 4], "steps_scale": [1, 2, 4]}, "cross": [{"lr_scale": [2], "steps_scale": [1, 4]}]}
+    slugs = [c.slug for c in sensitivity.cases(st)]
+    # lr 2 x steps 1 is the single-factor case lr_scale-2 already: no duplicate
+    assert slugs[-2:] == ["steps_scale-4", "lr_scale-2__steps_scale-4"] and len(slugs) == len(set(slugs)) == 6
+
+
+def test_sensitivity_target_dry_run(tmp_path):
+    import subprocess
+    import sys as _sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([_sys.executable, "-m", "snakemake", "-n", "sensitivity_mse", "fig4_1_infinite", "--config",
+                          "scale=tiny", f"results={tmp_path}/r"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    cfg = load_config(scale="tiny")
+    n_cases = sum(len(sensitivity.cases(st)) for st in cfg["studies"].values() if st["kind"] == "sensitivity")
+    assert re.search(rf"train_sensitivity\s+{n_cases}\b", text)
+    for rule in ("aggregate_sensitivity", "infinite_width", "figure_sensitivity", "sensitivity_report",
+                 "figure_curves_infinite"):
+        assert rule in text
+
+
 def test_train_args_apply_each_factor(paper):
     st = paper["studies"]["sens_mse_w100"]
     by = {c.slug: c for c in sensitivity.cases(st)}
@@ -155,7 +181,7 @@ def test_train_args_apply_each_factor(paper):
 
     assert arg("base", "--lr") == "0.075" and arg("lr_scale-8", "--lr") == "0.6"
     assert arg("steps_scale-4", "--steps") == "200000"
-    assert arg("W2_std-0.5", "--w-std") == "1,0.5"
+    assert arg("W2_std-2", "--w-std") == "1,2"
     assert arg("parameterization-ntk", "--parameterization") == "ntk"
     assert arg("threefry_partitionable-false", "--threefry-partitionable") == "false"
     assert arg("data_seed-6", "--data-seed") == "6" and arg("base", "--data-seed") == "0"
