@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dynloss import cli, losses, models, sensitivity, train
+from dynloss import cli, losses, models, sensitivity, sensitivity_report, train
 from dynloss.config import ConfigError, load_config
 
 
@@ -234,7 +234,7 @@ def test_conclusion_names_the_smallest_change_and_checks_the_control():
     mse = _dataset("m", "mse", {"base": 0.58, "lr_scale=2": 0.70, "lr_scale=4": 0.79, "lr_scale=8": 0.85,
                                 "steps_scale=4": 0.78, "lr_scale*steps_scale=2*4": 0.9}, 0.8)
     ce = _dataset("c", "ce", {"base": 0.62, "lr_scale=4": 0.40, "steps_scale=4": 0.63}, 0.65, 0.65)
-    text = sensitivity.conclusion({"m": mse, "c": ce}, control="c")
+    text = sensitivity_report.conclusion({"m": mse, "c": ce}, control="c")
     # reach = >= 0.8 - 0.03: steps x4 (0.78, its factor's first level) before lr x4 (0.79, its
     # factor's second level; lr x8 is not named: x4 reaches first); single changes before the pair
     assert "Smallest change reaching the thesis's value: **steps_scale = 4**: train 0.780 (0.008)" in text
@@ -247,7 +247,7 @@ def test_conclusion_names_the_smallest_change_and_checks_the_control():
     assert "CE control (c) has no case lr_scale*steps_scale = 2*4" in text
     assert "Reproduction (base protocol): train 0.580 (0.008)" in text
     none = _dataset("m", "mse", {"base": 0.58, "lr_scale=2": 0.60}, 0.95)
-    text = sensitivity.conclusion({"m": none})
+    text = sensitivity_report.conclusion({"m": none})
     assert "No change of the configured ones reaches ~0.950" in text and "0.600 (0.008) at lr_scale = 2" in text
 
 
@@ -256,11 +256,11 @@ def test_table_rows_and_markdown():
     inf = xr.Dataset({"train_acc": (("reference", "seed"), [[0.7, 0.7, 0.7]]),
                       "test_acc": (("reference", "seed"), [[0.4, 0.4, 0.4]])},
                      coords={"reference": ["kernel regime, standard, width 100"], "seed": [0, 1, 2]})
-    rows = sensitivity.table({"m": ds}, {"m": inf})
+    rows = sensitivity_report.table({"m": ds}, {"m": inf})
     assert [(r["factor"], r["level"]) for r in rows] == [("base", "base"), ("dtype", "float32"),
                                                          ("infinite width", "kernel regime, standard, width 100")]
     assert rows[1]["train_mean"] == pytest.approx(0.6) and rows[2]["width"] == "inf"
-    md = sensitivity.to_markdown(rows)
+    md = sensitivity_report.to_markdown(rows)
     assert md.count("\n") == 5 and "| m | mse | 100 | dtype | float32 | 0.600 |" in md
 
 

@@ -124,7 +124,7 @@ def _pairs(items, what: str) -> dict:
 
 
 def _run_report(a: argparse.Namespace) -> int:
-    from . import io, sensitivity
+    from . import io, sensitivity_report
     from .cli import CliError
 
     datasets = _pairs(a.datasets, "datasets")
@@ -134,10 +134,10 @@ def _run_report(a: argparse.Namespace) -> int:
     commits = sorted({str(ds.attrs.get("git_commit", "unknown")) for ds in datasets.values()})
     stamp = (f"Generated from the data by `dynloss sensitivity-report`; commit {', '.join(commits)}; "
              f"scale {a.scale or '?'}; {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.")
-    rows = sensitivity.table(datasets, inf)
-    text = sensitivity.conclusion(datasets, inf, control=a.control, stamp=stamp)
-    io.write_text(sensitivity.to_csv(rows), a.csv)
-    md = sensitivity.to_markdown(rows)
+    rows = sensitivity_report.table(datasets, inf)
+    text = sensitivity_report.conclusion(datasets, inf, control=a.control, stamp=stamp)
+    io.write_text(sensitivity_report.to_csv(rows), a.csv)
+    md = sensitivity_report.to_markdown(rows)
     io.write_text(md, a.md)
     io.write_text(text, a.conclusion)
     if a.doc:
