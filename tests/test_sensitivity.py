@@ -264,23 +264,31 @@ def test_table_rows_and_markdown():
     assert md.count("\n") == 5 and "| m | mse | 100 | dtype | float32 | 0.600 |" in md
 
 
-def test_combine_reads_case_files(tmp_path):
+def test_combine_matches_files_to_cases_not_positions(tmp_path):
+    """The case files come in any order (Snakemake's, or a JSON round trip that sorts the factors):
+    each is matched to its case by the case it records, and the lr x2 case is the faster-training one."""
     from dynloss import io
 
-    st = {"factors": {"lr_scale": [1, 2]}}
+    st = {"factors": {"lr_scale": [1, 8], "W1_std": [1, 2]}}
     cs = sensitivity.cases(st)
     spec = train.TrainSpec(loss="mse", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
                            test_seeds=(1,))
-    paths = []
+    paths = {}
     for c in cs:
         r = train.train(spec, train.RunBatch.make([0, 1], lr=0.075 * c.value("lr_scale")))
-        paths.append(str(io.write_netcdf(io.result_to_dataset(r), tmp_path / f"{c.slug}.nc")))
-    ds = sensitivity.combine(paths, cs, {"loss": "mse", "thesis_train": 0.8}, {"study_config": st})
-    assert ds.sizes == {"case": 2, "seed": 2}
-    assert list(ds["factor"].values) == ["base", "lr_scale"]
+        ds = io.result_to_dataset(r, {"case": c.slug})
+        paths[c.slug] = str(io.write_netcdf(ds, tmp_path / f"job{len(paths)}.nc"))
+    final_L = {k: io.open_dataset(p)["L"].isel(step=-1).values for k, p in paths.items()}
+    ds = sensitivity.combine(list(reversed(paths.values())), cs, {"loss": "mse", "thesis_train": 0.8},
+                             {"study_config": st})
+    assert ds.sizes == {"case": 3, "seed": 2}
+    assert list(ds["case"].values) == ["base", "lr_scale-8", "W1_std-2"]
+    assert list(ds["factor"].values) == ["base", "lr_scale", "W1_std"]
+    for slug in paths:
+        np.testing.assert_array_equal(ds["final_L"].sel(case=slug).values, final_L[slug])
     assert ds.attrs["thesis_train"] == 0.8 and json.loads(ds.attrs["config"])["study_config"] == st
-    with pytest.raises(ValueError, match="2 cases"):
-        sensitivity.combine(paths[:1], cs, {})
+    with pytest.raises(ValueError, match="3 cases"):
+        sensitivity.combine(list(paths.values())[:2], cs, {})
 
 
 # --- CLI --------------------------------------------------------------------------------------------

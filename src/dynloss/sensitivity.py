@@ -166,25 +166,40 @@ def run_path(results: str, study: str, case: Case) -> str:
 
 
 def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, config: dict | None = None) -> xr.Dataset:
-    """One ``(case, seed)`` dataset of final metrics from the case files (in :func:`cases` order).
+    """One ``(case, seed)`` dataset of final metrics from the case files, in the order of ``study_cases``.
+
+    Each file is matched to its case by the case it records (``config["case"]``, written by the
+    job from :func:`train_args`), or else by its file name (``<slug>.nc``), never by position.
 
     Args:
-        paths: the job NetCDFs, one per case.
-        study_cases: the cases, same order.
+        paths: the job NetCDFs, one per case, in any order.
+        study_cases: the cases.
         attrs: plain attributes (loss, width, lr, steps, A, T, thesis_train, thesis_test).
         config: stored as the ``config`` attribute (study, scale, study config, data).
 
     Returns:
         The stamped dataset.
     """
+    from pathlib import Path
+
     from . import io
 
     if len(paths) != len(study_cases):
         raise ValueError(f"{len(paths)} files for {len(study_cases)} cases")
-    rows = {k: [] for k in ("final_train_acc", "test_acc", "final_L", "diverged")}
-    seeds = None
+    by_case = {}
     for p in paths:
         ds = io.open_dataset(p)
+        slug = json.loads(ds.attrs.get("config", "{}")).get("case") or Path(p).name[:-len(".nc")]
+        if slug in by_case:
+            raise ValueError(f"{p}: case {slug!r} given twice")
+        by_case[slug] = (p, ds)
+    missing = [c.slug for c in study_cases if c.slug not in by_case]
+    if missing:
+        raise ValueError(f"no file for case(s) {', '.join(missing)} (files: {', '.join(sorted(by_case))})")
+    rows = {k: [] for k in ("final_train_acc", "test_acc", "final_L", "diverged")}
+    seeds = None
+    for c in study_cases:
+        p, ds = by_case[c.slug]
         if seeds is None:
             seeds = ds["seed"].values
         elif not np.array_equal(seeds, ds["seed"].values):
@@ -198,7 +213,7 @@ def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, conf
               "level": ("case", [c.level for c in study_cases])}
     out = xr.Dataset({k: (("case", "seed"), np.stack(v)) for k, v in rows.items()}, coords=coords)
     out["final_L"].attrs["long_name"] = "static loss L after the last step (in the case's normalisation)"
-    return io.stamp(out, config or {}, sources=list(map(str, paths)), **attrs)
+    return io.stamp(out, config or {}, sources=[str(by_case[c.slug][0]) for c in study_cases], **attrs)
 
 
 def check_study(cfg: dict, name: str) -> None:
