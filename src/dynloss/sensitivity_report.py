@@ -153,27 +153,15 @@ def conclusion(datasets: dict[str, xr.Dataset], infinite: dict[str, xr.Dataset] 
             if len(ranked) > 1:
                 lines.append("- Other factors' smallest levels that reach it: " + "; ".join(
                     f"{r['factor']} = {r['level']} (train {_pm(r, 'train')})" for r in ranked[1:]) + ".")
-            cbase = ctrl.get(("base", "base"))
             for r in ranked:
-                if cbase is None:
-                    break
-                c = ctrl.get((r["factor"], r["level"]))
-                if c is None:
-                    lines.append(f"- CE control ({control}) has no case {r['factor']} = {r['level']} "
-                                 "(not applicable to CE or not configured).")
-                    continue
-                keeps = c["train_mean"] >= cbase["train_mean"] - REACH_MARGIN and \
-                    c["test_mean"] >= cbase["test_mean"] - REACH_MARGIN
-                lines.append(f"- The same change ({r['factor']} = {r['level']}) on the CE control ({control}): "
-                             f"train {_pm(c, 'train')}, test {_pm(c, 'test')} vs base train {_pm(cbase, 'train')}, "
-                             f"test {_pm(cbase, 'test')}: "
-                             + ("the CE results are kept." if keeps else "the CE results are **not** kept."))
+                lines += _control_lines(ctrl, control, r)
         elif trained:
             top = max(trained, key=lambda r: (r["train_mean"] if not math.isnan(r["train_mean"]) else -1))
             lines.append(f"- No change of the configured ones reaches ~{_cell(goal)}. The highest train "
                          f"accuracy among the changed protocols "
                          f"is {_pm(top, 'train')} at {top['factor']} = {top['level']} (test "
                          f"{_pm(top, 'test')}).")
+            lines += _control_lines(ctrl, control, top)
         movers = sorted(trained, key=lambda r: -abs(_d(r, base)))[:3]
         if movers:
             lines.append("- Largest effects on train accuracy: " + "; ".join(
@@ -187,9 +175,30 @@ def conclusion(datasets: dict[str, xr.Dataset], infinite: dict[str, xr.Dataset] 
     if control and control in by_study:
         cb = next(r for r in by_study[control] if r["factor"] == "base")
         lines += [f"## Control {control}: {cb['loss']} width {cb['width']}", "",
-                  f"- Base: train {_pm(cb, 'train')}, test {_pm(cb, 'test')}; the thesis: ~{_cell(cb['thesis_train'])}.",
-                  ""]
+                  f"- Base: train {_pm(cb, 'train')}, test {_pm(cb, 'test')}; the thesis: ~{_cell(cb['thesis_train'])}."]
+        cm = sorted((r for r in by_study[control] if r["factor"] != "base"), key=lambda r: -abs(_d(r, cb)))[:4]
+        if cm:
+            lines.append("- Largest effects on its train accuracy: " + "; ".join(
+                f"{r['factor']} = {r['level']}: {_d(r, cb):+.3f}" for r in cm) + ".")
+        lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _control_lines(ctrl: dict, control: str | None, r: dict) -> list[str]:
+    """What the change of row ``r`` does to the control study (kept = train and test within
+    :data:`REACH_MARGIN` of the control's base or above)."""
+    cbase = ctrl.get(("base", "base"))
+    if cbase is None:
+        return []
+    c = ctrl.get((r["factor"], r["level"]))
+    if c is None:
+        return [f"- CE control ({control}) has no case {r['factor']} = {r['level']} "
+                "(not applicable to CE or not configured)."]
+    keeps = c["train_mean"] >= cbase["train_mean"] - REACH_MARGIN and \
+        c["test_mean"] >= cbase["test_mean"] - REACH_MARGIN
+    return [f"- The same change ({r['factor']} = {r['level']}) on the CE control ({control}): "
+            f"train {_pm(c, 'train')}, test {_pm(c, 'test')} vs base train {_pm(cbase, 'train')}, "
+            f"test {_pm(cbase, 'test')}: " + ("the CE results are kept." if keeps else "the CE results are **not** kept.")]
 
 
 def _stability(inf: xr.Dataset | None, label: str) -> str:
