@@ -29,6 +29,7 @@ localrules:
     fit_thresholds,
     figure,
     reproduction,
+    publish,
     aggregate_sensitivity,
     figure_sensitivity,
     figure_curves_infinite,
