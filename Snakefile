@@ -17,6 +17,8 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/sensitivity_common.smk"
+include: "workflow/rules/sensitivity.smk"
 
 
 # Cheap rules run on the submitting host, also under a cluster executor.
@@ -28,6 +30,10 @@ localrules:
     figure,
     reproduction,
     publish,
+    aggregate_sensitivity,
+    figure_sensitivity,
+    figure_curves_infinite,
+    sensitivity_report,
 
 
 rule all:

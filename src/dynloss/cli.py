@@ -11,6 +11,7 @@ Commands:
   figure     render a figure (PDF and PNG) from NetCDF data
   reproduction  the thesis's claims beside the measured values, with verdicts (CSV, Markdown, HTML)
   publish    copy the table, fit tables and figure PNGs into docs/reproduction with a stamped index
+  sensitivity-combine, infinite, sensitivity-report  the sensitivity study (dynloss.sensitivity_cli)
 
 Every bad input ends with one line on stderr naming the argument and what is allowed, and exit
 status 2; nothing is written in that case.
@@ -156,6 +157,7 @@ def _add_train(sub) -> None:
                    default=0.2, help="angular noise of the spiral (default 0.2)")
     o.add_argument("--no-stop-last-period", action="store_true",
                    help="keep oscillating in the last period (default: A = 1 there)")
+    _add_protocol_args(p)
     s = p.add_argument_group("spectra")
     s.add_argument("--hess-every", type=_number(int, "--hess-every", lambda v: v >= 0, "an integer >= 0"), default=0,
                    help="Hessian top eigenvalues every N steps (0: off)")
@@ -177,6 +179,33 @@ def _add_train(sub) -> None:
     p.add_argument("--meta", default=None, help="JSON object stored in the file's config attribute")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_run_train)
+
+
+def _add_protocol_args(p) -> None:
+    from .losses import MSE_NORMS
+    from .models import PARAMETERIZATIONS
+
+    g = p.add_argument_group("protocol (the sensitivity study's factors; defaults: the thesis's)")
+    g.add_argument("--w-std", type=_float_list("--w-std"), default=(1.0, 1.0),
+                   help="weight scale W_std of each layer, W1_std,W2_std (default 1,1)")
+    g.add_argument("--b-std", type=_number(float, "--b-std", lambda v: 0 <= v < float("inf"), "a number >= 0"),
+                   default=0.0, help="bias scale b_std (default 0: zero-initialised trainable bias)")
+    g.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="standard",
+                   help="as neural_tangents.stax.Dense defines it (default standard)")
+    g.add_argument("--threefry-partitionable", choices=("default", "true", "false"), default="default",
+                   help="JAX's jax_threefry_partitionable flag for this job (default: this JAX's default)")
+    g.add_argument("--mse-norm", choices=MSE_NORMS, default="listing",
+                   help="MSE normalisation: listing (1/P) sum_jk (default, the thesis code), mean "
+                   "(1/(P C)) sum_jk, half (1/(2P)) sum_jk (eq. 3.11)")
+
+
+def _protocol_kwargs(a: argparse.Namespace) -> dict:
+    """TrainSpec fields of the protocol flags (see :func:`_add_protocol_args`)."""
+    if len(a.w_std) != 2:
+        raise CliError(f"--w-std: give two numbers W1_std,W2_std (got {','.join(map(str, a.w_std))!r})")
+    return {"W_std": tuple(a.w_std), "b_std": a.b_std, "parameterization": a.parameterization,
+            "threefry_partitionable": {"default": None, "true": True, "false": False}[a.threefry_partitionable],
+            "mse_norm": a.mse_norm}
 
 
 def _add_budget_arg(p) -> None:
@@ -224,7 +253,8 @@ def _run_train(a: argparse.Namespace) -> int:
                            chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
                            num_classes=a.classes, test_seeds=tuple(a.test_seeds),
                            data_seed=a.data_seed, noise=a.noise,
-                           stop_last_period=not a.no_stop_last_period, spectra=spectra)
+                           stop_last_period=not a.no_stop_last_period, spectra=spectra,
+                           **_protocol_kwargs(a))
     try:
         spec.validate()
         batch = train.RunBatch.make(seeds, a.A, a.T, a.lr)
@@ -283,7 +313,7 @@ def _flag_of(message: str) -> str:
     field = field.group(0) if field else "input"
     # messages about a quantity that is not itself a flag name the flag that sets it
     flags = {"num_classes": "classes", "density": "density_steps", "cadences": "hess_every",
-             "seeds": "seeds"}
+             "seeds": "seeds", "W_std": "w_std"}
     return flags.get(field, field).replace("_", "-")
 
 
@@ -683,8 +713,15 @@ def _run_run_study(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sensitivity(sub) -> None:
+    from . import sensitivity_cli
+
+    sensitivity_cli.add_cli(sub)
+
+
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
-                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_publish]
+                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_publish,
+                            _add_sensitivity]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -122,6 +122,47 @@ def dynamical_mse_v2(f: Array, Y: Array, w: Array) -> Array:
     return scale * jnp.mean(jnp.sum((f - w * Y) ** 2, axis=-1))
 
 
+#: normalisations of the MSE losses, as a factor on the registered (thesis-code) normalisation
+#: ``(1/P) sum_jk`` (the listing's ``mean(...) * C``): ``mean`` over samples and classes is 1/C of it,
+#: eq. 3.11's ``1/(2N)`` half of it. For gradient descent a factor on the loss is the same factor on eta.
+MSE_NORMS = ("listing", "mean", "half")
+
+
+def mse_norm_factor(norm: str, num_classes: int) -> float:
+    """The factor of ``norm`` (:data:`MSE_NORMS`) on the registered MSE normalisation.
+
+    Args:
+        norm: ``"listing"`` (1), ``"mean"`` (1/C) or ``"half"`` (1/2).
+        num_classes: C.
+
+    Returns:
+        The factor.
+    """
+    factors = {"listing": 1.0, "mean": 1.0 / num_classes, "half": 0.5}
+    if norm not in factors:
+        raise ValueError(f"mse_norm must be one of {', '.join(MSE_NORMS)} (got {norm!r})")
+    return factors[norm]
+
+
+def with_mse_norm(loss: Loss, norm: str, num_classes: int) -> Loss:
+    """``loss`` with the MSE normalisation ``norm``; the same object for ``"listing"`` or a non-MSE loss.
+
+    Args:
+        loss: a registered loss.
+        norm: one of :data:`MSE_NORMS`.
+        num_classes: C.
+
+    Returns:
+        The loss, its function multiplied by :func:`mse_norm_factor` for the MSE family.
+    """
+    factor = mse_norm_factor(norm, num_classes)
+    if norm == "listing" or loss.static != "mse":
+        return loss
+    fn = loss.fn
+    return Loss(loss.name, lambda f, Y, w: factor * fn(f, Y, w), loss.weights, loss.static,
+                f"{loss.description}, normalisation {norm}")
+
+
 def accuracy(f: Array, Y: Array) -> Array:
     """mean(argmax f == argmax Y), in the dtype of ``f``."""
     return jnp.mean((jnp.argmax(f, axis=-1) == jnp.argmax(Y, axis=-1)).astype(f.dtype))

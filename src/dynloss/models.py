@@ -44,33 +44,58 @@ class Model:
         return jax.vjp(lambda p: self.apply(p, x), params)
 
 
-def _dense_init(key, fan_in: int, fan_out: int, W_std: float, b_std: float, dtype):
+def _dense_init(key, fan_in: int, fan_out: int, W_std: float, b_std: float, dtype,
+                fan_in_scale: bool = True):
     # neural_tangents.stax.Dense(parameterization="standard"): split, W = N * W_std/sqrt(fan_in),
-    # b = N * b_std.
+    # b = N * b_std. (parameterization="ntk": W = N, b = N.)
     k_w, k_b = jax.random.split(key)
-    w = jax.random.normal(k_w, (fan_in, fan_out), dtype) * (W_std / jnp.sqrt(fan_in).astype(dtype))
+    w = jax.random.normal(k_w, (fan_in, fan_out), dtype)
+    if fan_in_scale:
+        w = w * (W_std / jnp.sqrt(fan_in).astype(dtype))
     b = jax.random.normal(k_b, (fan_out,), dtype) * b_std
     return w, b
 
 
-def mlp(width: int, num_outputs: int = 3, W_std: float = 1.0, b_std: float = 0.0,
-        fast: bool = True) -> Model:
+PARAMETERIZATIONS = ("standard", "ntk")
+
+
+def mlp(width: int, num_outputs: int = 3, W_std: float | tuple[float, float] = 1.0, b_std: float = 0.0,
+        fast: bool = True, parameterization: str = "standard") -> Model:
     """One-hidden-layer ReLU network with ``width`` hidden units.
 
     Parameters are ``[(W1, b1), (), (W2, b2)]`` exactly as ``stax.serial`` lays them out.
     With ``fast=True`` training uses an exact hand-written pullback and the spectra use a
     closed-form NTK (see :func:`_mlp_forward_vjp` and :func:`_mlp_ntk`); ``apply`` stays plain
     JAX so that forward-over-reverse Hessian products go through it.
+
+    Args:
+        width: hidden units.
+        num_outputs: C.
+        W_std: weight scale of both layers, or ``(W1_std, W2_std)`` per layer.
+        b_std: bias scale (0: zero-initialised trainable bias, the thesis's network).
+        fast: use the hand-written pullback and NTK (standard parameterisation only).
+        parameterization: ``"standard"`` (the thesis's) or ``"ntk"``, as ``neural_tangents.stax.Dense``
+            defines them: under ``"ntk"`` the parameters are ``N(0, 1)`` and the layer computes
+            ``W_std / sqrt(fan_in) * x W + b_std * b`` (so ``b_std = 0`` leaves the bias without effect).
+
+    Returns:
+        The :class:`Model`.
     """
     if width < 1:
         raise ValueError(f"width must be >= 1 (got {width})")
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(f"parameterization must be one of {', '.join(PARAMETERIZATIONS)} "
+                         f"(got {parameterization!r})")
+    w1_std, w2_std = (W_std, W_std) if isinstance(W_std, (int, float)) else tuple(W_std)
+    if parameterization == "ntk":
+        return _mlp_ntk_param(width, num_outputs, float(w1_std), float(w2_std), float(b_std))
 
     def init(key, in_dim: int = 2, dtype=jnp.float32) -> Params:
         # stax.serial: one split per layer (the ReLU consumes one too).
         k1, k2, k3 = _serial_keys(key, 3)
         del k2
-        return [_dense_init(k1, in_dim, width, W_std, b_std, dtype), (),
-                _dense_init(k3, width, num_outputs, W_std, b_std, dtype)]
+        return [_dense_init(k1, in_dim, width, w1_std, b_std, dtype), (),
+                _dense_init(k3, width, num_outputs, w2_std, b_std, dtype)]
 
     return Model(f"mlp{width}", init, _mlp_apply, num_outputs,
                  forward_vjp=_mlp_forward_vjp if fast else None,
@@ -160,3 +185,24 @@ def ntk_from_jacobian(apply: Callable, params: Params, x: jnp.ndarray) -> jnp.nd
     jac = jax.jacrev(lambda p: apply(unravel(p), x))(flat)  # (n, C, P)
     return jnp.einsum("ikp,jkp->ij", jac, jac)
 
+
+
+def _mlp_ntk_param(width: int, num_outputs: int, w1_std: float, w2_std: float, b_std: float) -> Model:
+    """The MLP in neural-tangents' NTK parameterisation: ``N(0, 1)`` parameters, scales in ``apply``.
+
+    Same parameter tree and key splitting as the standard one; pullback and NTK by autodiff.
+    """
+
+    def init(key, in_dim: int = 2, dtype=jnp.float32) -> Params:
+        k1, _, k3 = _serial_keys(key, 3)
+        return [_dense_init(k1, in_dim, width, 1.0, 1.0, dtype, fan_in_scale=False), (),
+                _dense_init(k3, width, num_outputs, 1.0, 1.0, dtype, fan_in_scale=False)]
+
+    def apply(params: Params, x: jnp.ndarray) -> jnp.ndarray:
+        (w1, b1), _, (w2, b2) = params
+        dtype = x.dtype
+        z = (w1_std / jnp.sqrt(jnp.asarray(x.shape[1], dtype))) * (x @ w1) + b_std * b1
+        h = jax.nn.relu(z)
+        return (w2_std / jnp.sqrt(jnp.asarray(width, dtype))) * (h @ w2) + b_std * b2
+
+    return Model(f"mlp{width}-ntk", init, apply, num_outputs)

@@ -20,7 +20,9 @@ import numpy as np
 
 #: Snakemake rule names, which no study or figure may take
 RESERVED_NAMES = ("all", "train_point", "dynamics", "thresholds_job", "synthetic_cifar", "myrtle_job",
-                  "aggregate_points", "aggregate_thresholds", "fit_thresholds", "figure", "reproduction", "publish")
+                  "aggregate_points", "aggregate_thresholds", "fit_thresholds", "figure", "reproduction", "publish",
+                  "train_sensitivity", "aggregate_sensitivity", "infinite_width", "figure_sensitivity",
+                  "figure_curves_infinite", "sensitivity_report", "sensitivity_mse", "fig4_1_infinite")
 TRAINED_KINDS = ("contour", "curves", "myrtle")  # kinds with one job per (point, seed block)
 #: scalar coordinates that become dimensions when a study's jobs are combined
 AGGREGATE_DIMS = {"contour": "loss,width,lr,A,T", "curves": "loss,width,lr,A,T", "myrtle": "loss,channels,A,T",
@@ -201,6 +203,10 @@ def check(cfg: dict) -> None:
         if kind == "thresholds" and st["steps"] % st["hess_every"]:
             raise ConfigError(f"config key '{key}.steps': {st['steps']} is not a multiple of "
                               f"hess_every={st['hess_every']}")
+        if kind == "sensitivity":
+            from .sensitivity import check_study
+
+            check_study(cfg, name)
         if kind == "dynamics":
             spec = TrainSpec(loss=st["loss"], width=st["width"], steps=st["steps"], record_every=1,
                              spectra=SpectraSpec(hess_every=st["hess_every"], ntk_every=st["ntk_every"],

@@ -100,6 +100,19 @@ class TrainSpec:
     stop_last_period: bool = True
     batch: str = "auto"
     spectra: SpectraSpec = field(default_factory=SpectraSpec)
+    #: protocol options (the sensitivity study's factors; the defaults are the thesis's network):
+    #: weight scale of each layer ``(W1_std, W2_std)`` and bias scale (``models.mlp``)
+    W_std: tuple[float, float] = (1.0, 1.0)
+    b_std: float = 0.0
+    #: ``"standard"`` (the thesis's) or ``"ntk"``, as ``neural_tangents.stax.Dense`` defines them
+    parameterization: str = "standard"
+    #: JAX's ``jax_threefry_partitionable`` flag (``None``: this JAX's default, True since 0.5.0;
+    #: the thesis's JAX of 2021 had False). Process-global: :class:`Engine` sets it before any key
+    #: use, so one job (one process, or one Engine at a time) gets the streams it names.
+    threefry_partitionable: Optional[bool] = None
+    #: normalisation of the MSE losses (``losses.MSE_NORMS``): ``"listing"`` (1/P) sum_jk, the thesis
+    #: code's ``mean(...) * C``, eq. 4.1; ``"mean"`` (1/(P C)) sum_jk; ``"half"`` (1/(2P)) sum_jk, eq. 3.11
+    mse_norm: str = "listing"
 
     def cadences(self) -> list[int]:
         c = {self.record_every}
@@ -119,6 +132,7 @@ class TrainSpec:
             raise ValueError(f"batch must be one of {', '.join(BATCH_MODES)} (got {self.batch!r})")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
+        _check_protocol(self)
         sp = self.spectra
         for name in ("hess_every", "ntk_every"):
             v = getattr(sp, name)
@@ -146,6 +160,28 @@ class TrainSpec:
             if not 0 <= s < self.steps or (s + 1) % cad[-1]:
                 raise ValueError(f"density step {s} must be in 0..steps-1 with (step + 1) a multiple "
                                  f"of {cad[-1]}")
+
+
+def _check_protocol(spec: "TrainSpec") -> None:
+    """The protocol options of a spec (W_std, b_std, parameterization, threefry, mse_norm)."""
+    w = tuple(spec.W_std) if isinstance(spec.W_std, (tuple, list)) else ()
+    if len(w) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in w):
+        raise ValueError(f"W_std must be two numbers > 0, (W1_std, W2_std) (got {spec.W_std!r})")
+    if not isinstance(spec.b_std, (int, float)) or not math.isfinite(spec.b_std) or spec.b_std < 0:
+        raise ValueError(f"b_std must be a number >= 0 (got {spec.b_std!r})")
+    if spec.parameterization not in models_mod.PARAMETERIZATIONS:
+        raise ValueError(f"parameterization must be one of {', '.join(models_mod.PARAMETERIZATIONS)} "
+                         f"(got {spec.parameterization!r})")
+    if spec.threefry_partitionable not in (None, True, False):
+        raise ValueError(f"threefry_partitionable must be true, false or null (got {spec.threefry_partitionable!r})")
+    if spec.mse_norm not in losses_mod.MSE_NORMS:
+        raise ValueError(f"mse_norm must be one of {', '.join(losses_mod.MSE_NORMS)} (got {spec.mse_norm!r})")
+    if spec.mse_norm != "listing" and losses_mod.get_loss(spec.loss).static != "mse":
+        raise ValueError(f"mse_norm applies to the MSE losses only (loss {spec.loss!r}); use 'listing'")
+
+
+#: ``jax_threefry_partitionable`` as this process started (what ``threefry_partitionable=None`` means)
+_THREEFRY_DEFAULT = bool(jax.config.jax_threefry_partitionable)
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -244,11 +280,17 @@ class Engine:
         spec.validate()
         if spec.dtype == "float64":
             jax.config.update("jax_enable_x64", True)  # the thesis ran float64
+        # process-global, part of JAX's jit cache key: set before any key is used
+        threefry = _THREEFRY_DEFAULT if spec.threefry_partitionable is None else spec.threefry_partitionable
+        if bool(jax.config.jax_threefry_partitionable) != threefry:
+            jax.config.update("jax_threefry_partitionable", threefry)
         self.spec = spec
         self.dtype = jnp.dtype(spec.dtype)
-        self.loss = losses_mod.get_loss(spec.loss)
-        self.static_loss = losses_mod.get_loss(self.loss.static)
-        self.model = models_mod.mlp(spec.width, spec.num_classes)
+        self.loss = losses_mod.with_mse_norm(losses_mod.get_loss(spec.loss), spec.mse_norm, spec.num_classes)
+        self.static_loss = losses_mod.with_mse_norm(losses_mod.get_loss(self.loss.static), spec.mse_norm,
+                                                    spec.num_classes)
+        self.model = models_mod.mlp(spec.width, spec.num_classes, W_std=tuple(spec.W_std), b_std=spec.b_std,
+                                    parameterization=spec.parameterization)
         train = data_mod.spiral(spec.points_per_class, spec.num_classes, spec.data_seed, spec.noise)
         tests = data_mod.test_spirals(spec.test_seeds, points_per_class=spec.points_per_class,
                                       num_classes=spec.num_classes, noise=spec.noise)
@@ -610,6 +652,8 @@ def spec_from_dict(d: dict) -> TrainSpec:
     sp = dict(d.pop("spectra", {}) or {})
     sp["density_steps"] = tuple(sp.get("density_steps", ()))
     d["test_seeds"] = tuple(d.get("test_seeds", data_mod.DEFAULT_TEST_SEEDS))
+    if "W_std" in d:
+        d["W_std"] = tuple(d["W_std"])
     return TrainSpec(spectra=SpectraSpec(**sp), **d)
 
 

@@ -22,6 +22,8 @@ RENDERERS = {
     "dynamics": "dynamics:from_files",
     "density": "density:from_files",
     "thresholds": "thresholds:from_files",
+    "sensitivity": "sensitivity:from_files",
+    "curves_infinite": "sensitivity:curves_from_files",
 }
 
 

@@ -1,0 +1,132 @@
+# The sensitivity studies (issue 15): one training job per case, a (case, seed) dataset per study,
+# the infinite-width reference (neural-tangents), a figure per study, the table and the conclusion.
+#   snakemake sensitivity_mse --cores 2       snakemake fig4_1_infinite --cores 2
+# Input functions: workflow/rules/sensitivity_common.smk.
+
+
+rule train_sensitivity:
+    output:
+        f"{R}/{{study}}/runs/{{case}}.nc",
+    log:
+        f"{R}/logs/{{study}}/{{case}}.log",
+    wildcard_constraints:
+        study=alternatives(SENS),
+        case=alternatives(sorted({c.slug for n in SENS for c in sens_cases(n)})),
+    params:
+        args=sens_args,
+    resources:
+        gpu=1,
+    threads: 1
+    conda:
+        TRAIN_ENV
+    shell:
+        "python -m dynloss train {params.args} --out {output} > {log} 2>&1"
+
+
+rule aggregate_sensitivity:
+    input:
+        sens_runs,
+    output:
+        f"{R}/{{study}}/{{study}}.nc",
+    log:
+        f"{R}/logs/{{study}}/aggregate.log",
+    wildcard_constraints:
+        study=alternatives(SENS),
+    params:
+        meta=lambda wc: quoted_json({"study": wc.study, "scale": config["scale"],
+                                     "study_config": config["studies"][wc.study], "data": config["data"]}),
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss sensitivity-combine {input} --meta {params.meta} --out {output} > {log} 2>&1"
+
+
+rule infinite_width:
+    output:
+        f"{R}/{{study}}/{{study}}_infinite.nc",
+    log:
+        f"{R}/logs/{{study}}/infinite.log",
+    wildcard_constraints:
+        study=alternatives(infinite_studies()),
+    params:
+        args=infinite_args,
+    conda:
+        TRAIN_ENV
+    # exits 2 with "needs neural-tangents (an optional extra): pip install ..." when it is missing
+    shell:
+        "python -m dynloss infinite {params.args} --out {output} > {log} 2>&1"
+
+
+rule figure_sensitivity:
+    input:
+        lambda wc: [dl.dataset_path(config, wc.study)] + infinite_of(wc.study),
+    output:
+        pdf=f"{R}/figures/{{study}}.pdf",
+        png=report(f"{R}/figures/{{study}}.png", caption="../report/sensitivity.rst", category="Sensitivity"),
+    log:
+        f"{R}/logs/figures/{{study}}.log",
+    wildcard_constraints:
+        study=alternatives(SENS),
+    params:
+        title=lambda wc: shlex.quote(config["studies"][wc.study].get("title") or wc.study),
+        options=lambda wc: quoted_json(config["studies"][wc.study]),
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss figure sensitivity {input} --pdf {output.pdf} --png {output.png} "
+        "--title {params.title} --options {params.options} > {log} 2>&1"
+
+
+rule figure_curves_infinite:
+    input:
+        lambda wc: [dl.dataset_path(config, wc.study), f"{R}/{wc.study}/{wc.study}_infinite.nc"],
+    output:
+        pdf=f"{R}/figures/{{study}}_infinite.pdf",
+        png=report(f"{R}/figures/{{study}}_infinite.png", caption="../report/sensitivity.rst",
+                   category="Sensitivity"),
+    log:
+        f"{R}/logs/figures/{{study}}_infinite.log",
+    wildcard_constraints:
+        study=alternatives([n for n in infinite_studies() if n not in SENS]),
+    params:
+        title=lambda wc: shlex.quote((config["studies"][wc.study].get("title") or wc.study)
+                                     + " (dashed: infinite-width kernel regime)"),
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss figure curves_infinite {input} --pdf {output.pdf} --png {output.png} "
+        "--title {params.title} --options '{{}}' > {log} 2>&1"
+
+
+rule sensitivity_report:
+    input:
+        unpack(lambda wc: {**{n: dl.dataset_path(config, n) for n in SENS},
+                           **{f"inf_{n}": f"{R}/{n}/{n}_infinite.nc" for n in SENS if config["studies"][n]["infinite"]}}),
+    output:
+        csv=report(f"{SENS_DIR}/sensitivity.csv", caption="../report/sensitivity.rst", category="Sensitivity"),
+        md=f"{SENS_DIR}/sensitivity.md",
+        conclusion=report(f"{SENS_DIR}/conclusion.md", caption="../report/sensitivity.rst", category="Sensitivity"),
+    log:
+        f"{R}/logs/sensitivity_report.log",
+    params:
+        pairs=lambda wc, input: " ".join(f"{k}={v}" for k, v in input.items() if not k.startswith("inf_")),
+        inf=lambda wc, input: " ".join(f"{k[4:]}={v}" for k, v in input.items() if k.startswith("inf_")),
+        control=lambda wc: ([n for n in SENS if config["studies"][n]["control"]] or [""])[0],
+        scale=config["scale"],
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss sensitivity-report {params.pairs} --infinite {params.inf} --control '{params.control}' "
+        "--csv {output.csv} --md {output.md} --conclusion {output.conclusion} --scale {params.scale} > {log} 2>&1"
+
+
+rule sensitivity_mse:
+    input:
+        sens_targets(),
+    default_target: False
+
+
+rule fig4_1_infinite:
+    input:
+        curves_infinite_targets(),
+    default_target: False

@@ -1,0 +1,51 @@
+# Input functions and target lists of workflow/rules/sensitivity.smk (the sensitivity studies).
+from dynloss import sensitivity as dl_sens  # noqa: E402
+
+SENS = studies_of("sensitivity")
+SENS_DIR = f"{R}/sensitivity"
+
+
+def sens_cases(study):
+    return dl_sens.cases(config["studies"][study])
+
+
+def sens_runs(wc):
+    return [dl_sens.run_path(R, wc.study, c) for c in sens_cases(wc.study)]
+
+
+def sens_args(wc):
+    match = [c for c in sens_cases(wc.study) if c.slug == wc.case]
+    if not match:
+        raise WorkflowError(f"no case {wc.case!r} in sensitivity study {wc.study!r}")
+    return shell_args(dl_sens.train_args(config, wc.study, match[0]))
+
+
+def infinite_studies():
+    """Studies with an infinite-width reference: sensitivity studies that ask for it, and the static
+    MSE curves studies (figure 4.1)."""
+    return [n for n in SENS if config["studies"][n]["infinite"]] + \
+        [n for n in studies_of("curves") if config["studies"][n]["loss"] == "mse"]
+
+
+def infinite_args(wc):
+    st = config["studies"][wc.study]
+    widths = st["widths"] if "widths" in st else [st["width"]]
+    meta = {"study": wc.study, "scale": config["scale"], "study_config": st}
+    return shell_args(["--widths", ",".join(map(str, widths)), "--lr", dl.fmt(st["lr"]), "--steps", str(st["steps"]),
+                       "--seeds", str(st["seeds"]), "--data", json.dumps(config["data"]), "--meta", json.dumps(meta)])
+
+
+def infinite_of(study):
+    return [f"{R}/{study}/{study}_infinite.nc"] if study in infinite_studies() else []
+
+
+def sens_targets():
+    out = [f"{SENS_DIR}/sensitivity.csv", f"{SENS_DIR}/sensitivity.md", f"{SENS_DIR}/conclusion.md"]
+    for n in SENS:
+        out += dl.figure_files(config, n)
+    return out
+
+
+def curves_infinite_targets():
+    """Figure 4.1 (and any static-MSE curves study) with the infinite-width reference beside each width."""
+    return [f"{R}/figures/{n}_infinite.{ext}" for n in infinite_studies() if n not in SENS for ext in ("pdf", "png")]
