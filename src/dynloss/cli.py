@@ -289,6 +289,8 @@ def _add_thresholds(sub) -> None:
     p.add_argument("--onset-window", type=_number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"), default=20)
     p.add_argument("--onset-floor", type=_number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"), default=1e-6)
     p.add_argument("--out", required=True)
+    p.add_argument("--traces-out", default=None,
+                   help="also write the full-resolution loss traces here (for re-analysis without retraining)")
     p.add_argument("--meta", default=None, help="JSON object stored in the config attribute")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_run_thresholds)
@@ -317,6 +319,8 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"--{_flag_of(str(exc))}: {exc}") from None
     check_out(a.out)
+    if a.traces_out:
+        check_out(a.traces_out)
     label = f"{a.loss} w={a.width} lr={a.lr:g} runs={len(batch)}: "
     engine, result = _train_logged(spec, batch, label, a.quiet)
     ds = io.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
@@ -326,6 +330,8 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     ds = ds.assign_coords(run=np.arange(len(batch)) + a.run_offset, lr=float(a.lr),
                           A=("run", batch.A), T=("run", batch.T))
     _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
+    if a.traces_out:
+        io.write_netcdf(thresholds.traces_dataset(ds), a.traces_out)
     ds = thresholds.compact_dataset(ds, a.trace_every)
     io.write_netcdf(ds, a.out)
     logging.getLogger("dynloss").info("%swrote %s", label, a.out)

@@ -84,6 +84,23 @@ def add_onsets(ds: xr.Dataset, onsets: dict[str, np.ndarray], window: int, floor
     return ds
 
 
+#: variables a traces file keeps at full resolution (what re-analysing the onsets needs)
+TRACE_VARS = ("L", "diverged", "diverged_step", "hess_eig", "onset_step", "lambda_th", "lambda_th_cadence")
+
+
+def traces_dataset(ds: xr.Dataset) -> xr.Dataset:
+    """The per-step static loss of every run (all steps), its cadence spectra and the job's
+    attributes: enough to re-run any onset definition, and to replay the runs, without training.
+
+    Args:
+        ds: a thresholds job's dataset before :func:`compact_dataset`.
+
+    Returns:
+        The subset of ``ds`` named in :data:`TRACE_VARS`, with the same coordinates and attributes.
+    """
+    return ds[[v for v in TRACE_VARS if v in ds]]
+
+
 def compact_dataset(ds: xr.Dataset, trace_every: int) -> xr.Dataset:
     """Keep the per-run results and the spectra; thin the per-step traces to every
     ``trace_every``-th step (a thresholds job records all 70000 steps of 40 runs)."""
