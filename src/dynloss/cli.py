@@ -238,6 +238,24 @@ def _onsets(engine, result, ds, window: int, floor: float, label: str) -> None:
                                       len(result.batch))
 
 
+def _onset_names(text: str) -> tuple[str, ...]:
+    from . import onset
+
+    try:
+        return onset.check_names([v.strip() for v in text.split(",") if v.strip()], "--onset")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+
+
+def _definitions(engine, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
+    from . import thresholds
+
+    found = thresholds.analyse(engine, batch, loss, names, window=window, floor=floor)
+    thresholds.add_definitions(ds, found, window, floor)
+    counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in names)
+    logging.getLogger("dynloss").info("%sonsets per definition of %d run(s): %s", label, len(batch), counts)
+
+
 def default_record_every(steps: int, at_most: int = 100) -> int:
     """The largest divisor of ``steps`` that is at most ``at_most``."""
     return next(d for d in range(min(at_most, steps), 0, -1) if steps % d == 0)
@@ -289,6 +307,9 @@ def _add_thresholds(sub) -> None:
     p.add_argument("--onset-window", type=_number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"), default=20)
     p.add_argument("--onset-floor", type=_number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"), default=1e-6)
     p.add_argument("--out", required=True)
+    p.add_argument("--onset", type=_onset_names, default=None,
+                   help="onset definitions to store per run as onset_step_<name>, lambda_th_<name> "
+                   "(comma list of visible, growing, mode; onset_step/lambda_th stay the visible ones)")
     p.add_argument("--traces-out", default=None,
                    help="also write the full-resolution loss traces here (for re-analysis without retraining)")
     p.add_argument("--meta", default=None, help="JSON object stored in the config attribute")
@@ -330,6 +351,8 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     ds = ds.assign_coords(run=np.arange(len(batch)) + a.run_offset, lr=float(a.lr),
                           A=("run", batch.A), T=("run", batch.T))
     _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
+    if a.onset:
+        _definitions(engine, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
     if a.traces_out:
         io.write_netcdf(thresholds.traces_dataset(ds), a.traces_out)
     ds = thresholds.compact_dataset(ds, a.trace_every)
@@ -549,8 +572,14 @@ def _run_run_study(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_onsets(sub) -> None:
+    from .cli_onsets import add
+
+    add(sub)
+
+
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
-                            _add_reproduction, _add_synthetic_cifar, _add_run_study]
+                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_onsets]
 
 
 def build_parser() -> argparse.ArgumentParser:
