@@ -16,16 +16,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from dynloss import config as cfgmod
 from dynloss import studies
-
-
-def traces_path(job_path: str) -> str:
-    """``<results>/<study>/runs/x.nc`` -> ``<results>/<study>/traces/x.nc``."""
-    p = Path(job_path)
-    return str(p.parent.parent / "traces" / p.name)
 
 
 def main(argv=None) -> int:
@@ -47,11 +40,13 @@ def main(argv=None) -> int:
             out = job.path(cfg["results"])
             if os.path.exists(out):
                 continue
-            tr = traces_path(out)
+            tr = job.traces_path(cfg["results"])
             os.makedirs(os.path.dirname(out), exist_ok=True)
             os.makedirs(os.path.dirname(tr), exist_ok=True)
-            cmd = [sys.executable, "-m", "dynloss", "thresholds", *studies.threshold_args(cfg, job),
-                   "--out", out, "--traces-out", tr, "-q"]
+            args = studies.threshold_args(cfg, job)
+            if "--traces-out" not in args:
+                args += ["--traces-out", tr]
+            cmd = [sys.executable, "-m", "dynloss", "thresholds", *args, "--out", out, "-q"]
             todo.append((out, cmd))
     print(f"{len(todo)} job(s) to run", flush=True)
     running: list[tuple[str, subprocess.Popen, float]] = []

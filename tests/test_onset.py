@@ -125,3 +125,25 @@ def test_window_fits_reproduce_visible():
     trace = 1 + np.exp(-t / 3000) + 1e-4 * (-1.0) ** t * np.exp(0.002 * (t - 2000)) * (t > 2000) \
         + 1e-9 * rng.randn(t.size)
     assert onset.visible(trace) == bifurcation.detect_onset(trace) > 0
+
+
+def test_config_onset_key_is_validated_and_reaches_the_job():
+    import copy
+
+    from dynloss import config, studies
+
+    raw = config.load_yaml()
+    cfg = copy.deepcopy(raw)
+    cfg["studies"]["fig4_4"]["onset"] = ["visible", "bogus"]
+    with pytest.raises(config.ConfigError, match=r"studies\.fig4_4\.onset.*'bogus' is not one of "
+                                                 r"\['visible', 'growing', 'mode'\]"):
+        config.prepare(cfg)
+    cfg = config.prepare(copy.deepcopy(raw))
+    st = cfg["studies"]["fig4_4"]
+    assert st["onset"] == ["visible", "growing", "mode"] and st["keep_traces"] is False
+    job = studies.threshold_jobs(cfg, "fig4_4")[0]
+    args = studies.threshold_args(cfg, job)
+    assert args[args.index("--onset") + 1] == "visible,growing,mode" and "--traces-out" not in args
+    cfg["studies"]["fig4_4"]["keep_traces"] = True
+    args = studies.threshold_args(cfg, job)
+    assert args[args.index("--traces-out") + 1] == job.traces_path(cfg["results"])
