@@ -165,3 +165,22 @@ def test_onset_flag_rejects_unknown_names(capsys, tmp_path):
                      "--seeds", "0", "--steps", "100", "--onset", "visible,bogus", "--out", str(tmp_path / "x.nc")])
     err = capsys.readouterr().err
     assert code == 2 and "--onset" in err and "allowed: visible, growing, mode" in err
+
+
+def test_threshold_figure_draws_every_definition(tmp_path):
+    from dynloss.figures import common
+    from dynloss.figures import thresholds as fig_thr
+
+    ds = synthetic_study()
+    for name, k in (("visible", 1.0), ("growing", 1.3), ("mode", 1.6)):
+        ds[f"lambda_th_{name}"] = k * ds["lambda_th"]
+        ds[f"onset_step_{name}"] = ds["onset_step"]
+    fig = fig_thr.render(ds, "t")
+    ax, hx = fig.axes[:2]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    for name in ("visible", "growing", "mode"):
+        assert sum(lab.startswith(f"{name}: ") and "eta^" in lab.replace("\\", "") for lab in labels) == 1
+        assert any(t.get_text().startswith(name) for t in hx.get_legend().get_texts())
+    assert list(ax.get_xticks()) == [0.05, 0.075, 0.1, 0.125]
+    common.save(fig, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
