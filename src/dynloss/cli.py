@@ -174,6 +174,11 @@ def _add_onset_args(p) -> None:
                    "onset_step and the exact lambda_th")
     g.add_argument("--onset-floor", type=_number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"),
                    default=1e-6, help="relative amplitude floor of the onset detector (default 1e-6)")
+    g.add_argument("--onset", type=_onset_names, default=None,
+                   help="also store these onset definitions (comma list of visible, growing, mode)")
+    g.add_argument("--zoom-steps", type=_number(int, "--zoom-steps", lambda v: v >= 10, "an integer >= 10"),
+                   default=None, help="store the top Hessian eigenvalues at every step of the zoom window "
+                   "(this many steps around the first onset) as hess_eig_zoom, from a replay")
 
 
 def _run_train(a: argparse.Namespace) -> int:
@@ -207,6 +212,10 @@ def _run_train(a: argparse.Namespace) -> int:
     ds = io.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
     if a.onset_window:
         _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
+    if a.onset_window and a.onset:
+        _definitions(engine, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
+    if a.zoom_steps:
+        _zoom_hessian(engine, batch, ds, a.zoom_steps, a.hess_k)
     io.write_netcdf(ds, a.out)
     logging.getLogger("dynloss").info("%swrote %s", label, a.out)
     return 0
@@ -254,6 +263,18 @@ def _definitions(engine, batch, loss, ds, names, window: int, floor: float, labe
     thresholds.add_definitions(ds, found, window, floor)
     counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in names)
     logging.getLogger("dynloss").info("%sonsets per definition of %d run(s): %s", label, len(batch), counts)
+
+
+def _zoom_hessian(engine, batch, ds, zoom_steps: int, k: int) -> None:
+    from . import thresholds
+    from .figures.dynamics import zoom_window
+
+    run = "seed" if "seed" in ds.dims else "run"
+    lo, hi, _ = zoom_window(ds.isel({run: 0}), zoom_steps)
+    steps, eig = thresholds.hessian_window(engine, batch, lo, hi, k=k)
+    ds.coords["step_zoom"] = steps
+    ds["hess_eig_zoom"] = (("step_zoom", "eig"), eig)
+    ds["hess_eig_zoom"].attrs["long_name"] = "top Hessian eigenvalues at every step of the zoom window (replayed; first run)"
 
 
 def default_record_every(steps: int, at_most: int = 100) -> int:

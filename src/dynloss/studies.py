@@ -238,7 +238,10 @@ def dynamics_args(cfg: dict, name: str) -> list[str]:
             "--chunk-steps", str(cfg["chunk_steps"]), "--dtype", cfg["dtype"],
             "--hess-every", str(st["hess_every"]), "--hess-order", str(st["hess_order"]),
             "--hess-k", str(st["hess_k"]), "--ntk-every", str(st["ntk_every"]),
-            "--onset-window", str(st["onset_window"]), "--onset-floor", str(st["onset_floor"])]
+            "--onset-window", str(st["onset_window"]), "--onset-floor", str(st["onset_floor"]),
+            "--onset", ",".join(st["onset"])]
+    if st["zoom_hessian"]:
+        args += ["--zoom-steps", str(st["zoom_steps"])]
     if st["ntk_points"]:
         args += ["--ntk-points", str(st["ntk_points"])]
     if st["density_steps"]:

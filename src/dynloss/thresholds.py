@@ -132,6 +132,43 @@ def mode_tracks(engine: Engine, batch: RunBatch, visible: np.ndarray, before: in
     return tracks
 
 
+def hessian_window(engine: Engine, batch: RunBatch, lo: int, hi: int, k: int = 3,
+                   order: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` Hessian eigenvalues of F(., t) after every update ``t = lo .. hi`` of the first
+    run of ``batch``, from a replay (so a zoom panel is a curve, not the spectra cadence).
+
+    Args:
+        engine: the run's engine.
+        batch: the run (only the first is used).
+        lo, hi: first and last step (``0 <= lo <= hi < steps``).
+        k, order: eigenvalues kept and Lanczos order.
+
+    Returns:
+        ``(steps (n,), eigenvalues (n, k))``, descending per step.
+    """
+    from jax.flatten_util import ravel_pytree
+
+    if not 0 <= lo <= hi < engine.spec.steps:
+        raise ValueError(f"window {lo}..{hi} outside 0..{engine.spec.steps - 1}")
+    one = RunBatch(batch.seeds[:1], batch.A[:1], batch.T[:1], batch.lr[:1])
+    params = jax.tree_util.tree_map(lambda a: a[0], engine.replay(one, np.array([lo])))
+    theta, _ = ravel_pytree(params)
+    A, T, lr = (jnp.asarray(v[0], engine.dtype) for v in (one.A, one.T, one.lr))
+    v0 = spectra.start_vector(engine, jax.random.PRNGKey(engine.spec.spectra.lanczos_seed))
+    order = min(order, theta.shape[0])
+
+    @jax.jit
+    def run(theta):
+        def body(th, t):
+            grad = spectra.loss_grad_at(engine, t, A, T)
+            eig = spectra.top_eigenvalues(spectra.grad_hvp(grad, th), v0, order, k)
+            # the next state: update t + 1 with the weights of step t + 1 (the training step)
+            return th - lr * spectra.loss_grad_at(engine, t + 1, A, T)(th), eig
+        return jax.lax.scan(body, theta, jnp.arange(lo, hi + 1, dtype=jnp.int32))[1]
+
+    return np.arange(lo, hi + 1), np.asarray(run(theta))
+
+
 def analyse(engine: Engine, batch: RunBatch, loss: np.ndarray, names=onset_mod.NAMES,
             window: int = 20, floor: float = 1e-6) -> dict[str, np.ndarray]:
     """Onset step and exact ``lambda_th`` of every run under each named definition.

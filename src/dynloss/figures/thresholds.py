@@ -75,7 +75,10 @@ def render(ds: xr.Dataset, title: str = ""):
         hx.set_xlabel(r"$\eta\,\lambda_{th}$")
         hx.set_ylabel("runs")
         hx.set_title(r"$\eta\,\lambda_{th}$ per definition (1: flips sign, 2: grows)", fontsize=9)
-        hx.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+        if hx.get_legend_handles_labels()[0]:
+            hx.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+        else:
+            hx.text(0.5, 0.5, "no onset found", ha="center", transform=hx.transAxes)
         panel_label(hx, "abcdefgh"[2 * i + 1])
     if title:
         fig.suptitle(title)
