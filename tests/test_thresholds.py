@@ -184,3 +184,29 @@ def test_threshold_figure_draws_every_definition(tmp_path):
     assert list(ax.get_xticks()) == [0.05, 0.075, 0.1, 0.125]
     common.save(fig, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_onsets_command_reanalyses_a_job_from_its_traces(tmp_path, capsys):
+    """`dynloss onsets` on a job's traces gives what `dynloss thresholds --onset` stores directly."""
+    from dynloss import cli
+
+    common = ["thresholds", "--loss", "dce", "--width", "16", "--lr", "1", "--A", "20,70", "--T", "50,100",
+              "--seeds", "0,0", "--steps", "600", "--hess-every", "50", "--trace-every", "50",
+              "--points-per-class", "20", "--test-seeds", "1", "-q"]
+    direct, job, traces = tmp_path / "direct.nc", tmp_path / "job.nc", tmp_path / "traces.nc"
+    assert cli.main(common + ["--onset", "visible,growing,mode", "--out", str(direct)]) == 0
+    assert cli.main(common + ["--traces-out", str(traces), "--out", str(job)]) == 0
+    tr = io.open_dataset(traces)
+    assert tr.sizes["step"] == 600 and "L" in tr
+    assert "onset_step_mode" not in io.open_dataset(job)
+    assert cli.main(["onsets", str(job), "--traces", str(traces)]) == 0
+    a, b = io.open_dataset(direct), io.open_dataset(job)
+    for name in ("visible", "growing", "mode"):
+        np.testing.assert_array_equal(a[f"onset_step_{name}"].values, b[f"onset_step_{name}"].values)
+        np.testing.assert_allclose(a[f"lambda_th_{name}"].values, b[f"lambda_th_{name}"].values, rtol=1e-12)
+    assert b.sizes["step"] == 600 // 50  # the job file keeps its thinned traces
+    capsys.readouterr()
+    assert cli.main(["onsets", str(job), "--traces", str(tmp_path / "none.nc")]) == 2
+    assert "--traces: missing" in capsys.readouterr().err
+    assert cli.main(["onsets", str(job), "--traces", str(traces), "--onset", "bogus"]) == 2
+    assert "allowed: visible, growing, mode" in capsys.readouterr().err
