@@ -8,6 +8,7 @@ with ``onset_step_<name>`` and ``lambda_th_<name>`` added (atomically; in place 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ def add(sub) -> None:
     p.add_argument("--onset", type=_onset_names, default=("visible", "growing", "mode"),
                    help="comma list of visible, growing, mode (default: all)")
     p.add_argument("--out", default=None, help="output NetCDF (default: the job file, rewritten)")
+    p.add_argument("--replay-chunk", type=int, default=500,
+                   help="steps per replay program (default 500: onsets are replayed to, not the whole run)")
     p.set_defaults(func=run)
 
 
@@ -51,7 +54,10 @@ def run(a: argparse.Namespace) -> int:
         raise CliError(f"job: runs of {a.job!r} differ from those of --traces {a.traces!r}")
     out = a.out or a.job
     check_out(out)
-    engine = train.Engine(spec)
+    if a.replay_chunk < 1:
+        raise CliError(f"--replay-chunk: {a.replay_chunk} is not an integer >= 1")
+    # a replay runs whole chunks (a fixed trip count): short chunks when the onsets come early
+    engine = train.Engine(dataclasses.replace(spec, chunk_steps=min(spec.chunk_steps, a.replay_chunk)))
     batch = train.RunBatch.make(tr["seed"].values, tr["A"].values, tr["T"].values, float(tr["lr"].values))
     window, floor = int(tr.attrs.get("onset_window", 20)), float(tr.attrs.get("onset_floor", 1e-6))
     found = thresholds.analyse(engine, batch, tr["L"].values, a.onset, window=window, floor=floor)

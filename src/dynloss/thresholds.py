@@ -200,9 +200,13 @@ def analyse(engine: Engine, batch: RunBatch, loss: np.ndarray, names=onset_mod.N
         found["mode"] = np.array([t.onset() if t is not None else -1 for t in tracks], dtype=np.int64)
         out["lambda_track_mode"] = np.array([t.lam_at(int(s)) if t is not None and s >= 0 else np.nan
                                              for t, s in zip(tracks, found["mode"])])
-    for name in names:
+    # one replay for every (definition, run) with an onset: the runs repeated per definition
+    stacked = np.concatenate([found[n] for n in names])
+    rep = RunBatch(*(np.tile(v, len(names)) for v in (batch.seeds, batch.A, batch.T, batch.lr)))
+    lam = _lambda_at(engine, rep, stacked).reshape(len(names), R)
+    for i, name in enumerate(names):
         out[f"onset_step_{name}"] = found[name]
-        out[f"lambda_th_{name}"] = _lambda_at(engine, batch, found[name])
+        out[f"lambda_th_{name}"] = lam[i]
     assert all(v.shape == (R,) for v in out.values())
     return out
 
