@@ -27,6 +27,7 @@ localrules:
     fit_thresholds,
     figure,
     reproduction,
+    publish,
 
 
 rule all:

@@ -135,3 +135,36 @@ def test_batches_of_different_image_sizes(tmp_path):
     (d / "test_batch").write_bytes((e / "test_batch").read_bytes())
     with pytest.raises(cifar.CifarError, match="different image sizes"):
         cifar.load_cifar10(d)
+
+
+class _Exploit:
+    """A pickle that runs code when loaded with plain pickle.load."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_malicious_batch_is_refused_without_running_code(tmp_path):
+    """Issue 12 item 13: a crafted data_batch_1 must not execute anything."""
+    d = cifar.write_synthetic_cifar(tmp_path / "c", 3, 3, image_size=4)
+    marker = tmp_path / "pwned"
+    _write(d / "data_batch_1", {b"data": _Exploit(marker), b"labels": [0, 1, 2]})
+    with pytest.raises(cifar.CifarError, match="refused global (posix|os).system"):
+        cifar.load_cifar10(d)
+    assert not marker.exists()
+
+
+def test_numpy_pickles_of_both_protocols_still_load(tmp_path):
+    d = cifar.write_synthetic_cifar(tmp_path / "c", 3, 3, image_size=4)
+    for protocol in (2, 4):
+        with open(d / "data_batch_1", "wb") as fh:
+            pickle.dump({b"data": np.zeros((3, 48), np.uint8), b"labels": [0, 1, 2],
+                         b"batch_label": "training batch 1 of 5", b"filenames": [b"a", b"b", b"c"]}, fh,
+                        protocol=protocol)
+        data, labels = cifar.read_batch(d / "data_batch_1")
+        assert data.shape == (3, 48) and labels.tolist() == [0, 1, 2]

@@ -81,3 +81,97 @@ def test_parse_seeds():
 def test_module_help_runs():
     out = subprocess.run([sys.executable, "-m", "dynloss", "train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--loss" in out.stdout and "dmse2" in out.stdout
+
+
+# --- issue 12 item 11: every bad input is one line and exit 2, nothing written -------------------
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    assert cli.main(GOOD + ["--out", str(d / "a.nc")]) == 0
+    assert cli.main(["thresholds", "--loss", "dce", "--width", "8", "--lr", "1", "--A", "2", "--T", "10",
+                     "--seeds", "0", "--steps", "20", "--hess-every", "10", "--trace-every", "10",
+                     "--points-per-class", "10", "--test-seeds", "1", "-q", "--out", str(d / "t.nc")]) == 0
+    (d / "bad.nc").write_bytes(b"garbage, not NetCDF")
+    (d / "cifar").mkdir()
+    return d
+
+
+TRAIN = ["train", "--loss", "dce", "--width", "8", "--lr", "1", "--steps", "20", "--seeds", "0", "-q"]
+BAD_INPUT = [
+    ("aggregate corrupt", ["aggregate", "{d}/bad.nc", "--out", "{d}/o.nc"], "bad.nc' is corrupt or unreadable"),
+    ("aggregate duplicate", ["aggregate", "{d}/a.nc", "{d}/a.nc", "--out", "{d}/o.nc"], "is given twice"),
+    ("aggregate unrelated", ["aggregate", "{d}/a.nc", "{d}/t.nc", "--out", "{d}/o.nc"], "do not combine"),
+    ("figure no inputs", ["figure", "contour", "--pdf", "{d}/o.pdf"], "needs its study's NetCDF"),
+    ("figure options list", ["figure", "contour", "{d}/a.nc", "--pdf", "{d}/o.pdf", "--options", "[1]"],
+     "--options: must be a JSON object"),
+    ("figure wrong kind", ["figure", "thresholds", "{d}/a.nc", "--pdf", "{d}/o.pdf"], "cannot draw a thresholds"),
+    ("figure schedule A=0", ["figure", "schedule", "--pdf", "{d}/o.pdf", "--options",
+                             '{"A": 0, "T": 10, "steps": 100}'], "--options: A must be a finite number >= 1"),
+    ("huge seed range", TRAIN[:-2] + ["0-99999999999", "-q", "--out", "{d}/o.nc"],
+     "--seeds: '0-99999999999' names more"),
+    ("empty test seeds", TRAIN + ["--test-seeds=", "--out", "{d}/o.nc"], "--test-seeds: '' is empty"),
+    ("negative test seed", TRAIN + ["--test-seeds=-1", "--out", "{d}/o.nc"], "--test-seeds: '-1' is not allowed"),
+    ("infinite noise", TRAIN + ["--noise", "inf", "--out", "{d}/o.nc"], "--noise: 'inf' is not allowed"),
+    ("density step flag", TRAIN + ["--density-steps", "5", "--out", "{d}/o.nc"], "--density-steps: density step 5"),
+    ("synthetic-cifar onto a file", ["synthetic-cifar", "--out", "{d}/a.nc"], "--out: '{d}/a.nc' is a file"),
+    ("reproduction csv a folder", ["reproduction", "--csv", "{d}"], "--csv: cannot write"),
+    ("reproduction unknown study", ["reproduction", "nope={d}/a.nc", "--csv", "{d}/o.csv"],
+     "no claim uses a study 'nope'"),
+    ("thresholds negative seed", ["thresholds", "--loss", "dce", "--width", "8", "--lr", "1", "--A", "2", "--T", "10",
+                                  "--seeds", "-1", "--steps", "20", "--out", "{d}/o.nc"], "--seeds: '-1' is not allowed"),
+    ("myrtle peak lr 0", ["myrtle", "--peak-lr", "0", "--cifar-dir", "{d}/cifar", "--loss", "dce", "--seeds", "0",
+                          "--out", "{d}/o.nc"], "--peak-lr: peak_lr must be a finite number > 0"),
+    ("width beyond memory", ["train", "--loss", "dce", "--width", "10000000", "--lr", "1", "--steps", "20",
+                             "--seeds", "0", "--out", "{d}/o.nc"], "--max-memory-gb: this job needs about"),
+    ("steps beyond memory", ["train", "--loss", "dce", "--width", "8", "--lr", "1", "--steps", "1000000000000",
+                             "--seeds", "0", "--out", "{d}/o.nc"], "more than the budget of 8 GB"),
+]
+
+
+@pytest.mark.parametrize("argv,message", [b[1:] for b in BAD_INPUT], ids=[b[0] for b in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2(files, argv, message, capsys, monkeypatch):
+    monkeypatch.delenv("DYNLOSS_MAX_MEMORY_GB", raising=False)
+    argv = [a.replace("{d}", str(files)) for a in argv]
+    before = sorted(p.name for p in files.iterdir())
+    code, err = run(argv, capsys)
+    assert code == 2, err
+    assert message.replace("{d}", str(files)) in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in files.iterdir()) == before
+
+
+def test_memory_budget_is_configurable(monkeypatch):
+    from dynloss import budget, train
+
+    spec = train.TrainSpec(loss="dce", width=100_000, steps=1000)
+    need = budget.train_bytes(spec, 4) / 1e9
+    assert 1 < need < 100
+    budget.check(spec, 4, need * 1.01)
+    with pytest.raises(budget.BudgetError, match="more than the budget"):
+        budget.check(spec, 4, need * 0.99)
+    monkeypatch.setenv("DYNLOSS_MAX_MEMORY_GB", "123")
+    assert budget.default_budget_gb() == 123.0
+
+
+def test_every_configured_job_fits_the_default_budget():
+    """The budget refuses typos, not the thesis: every job at every scale fits 8 GB (as on a GPU)."""
+    from dynloss import budget, config, studies, train
+
+    for scale in ("paper", "quick", "tiny"):
+        cfg = config.load_config(scale=scale)
+        for name in studies.study_names(cfg, ["contour", "curves", "thresholds"]):
+            st = cfg["studies"][name]
+            runs = st.get("seeds_per_job") or st["runs_per_job"]
+            for w in st["widths"]:
+                spec = train.TrainSpec(loss=st["loss"], width=w, steps=st["steps"],
+                                       record_every=st.get("record_every", 1), chunk_steps=cfg["chunk_steps"])
+                assert budget.train_bytes(spec, runs, "vmap") < budget.DEFAULT_GB * 1e9, (scale, name)
+
+
+def test_version_flag(capsys):
+    from dynloss import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"dynloss {__version__}"

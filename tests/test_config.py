@@ -1,5 +1,6 @@
 """Config schema: defaults filled, each invalid config rejected with its key named."""
 import copy
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,132 @@ def test_fmt_and_seed_blocks():
     assert studies.seed_blocks(50, 50) == ["0-49"]
     assert studies.seed_blocks(5, 2) == ["0-1", "2-3", "4-4"]
     assert studies.seed_blocks(3, 1) == ["0-0", "1-1", "2-2"]
+
+
+# --- issue 12 item 8: the user's explicit values win over the scale's --------------------------
+
+
+@pytest.mark.parametrize("scale", ["tiny", "quick"])
+def test_user_values_win_over_the_scale(base, scale):
+    cfg = copy.deepcopy(base)
+    cfg.update(scale=scale, chunk_steps=7)
+    cfg["studies"]["fig4_1"]["steps"] = 400
+    out = config.prepare(cfg)
+    assert out["chunk_steps"] == 7 and out["studies"]["fig4_1"]["steps"] == 400
+    # untouched keys keep the scale's values
+    assert out["studies"]["fig4_1"]["seeds"] == base["scales"][scale]["studies"]["fig4_1"]["seeds"]
+
+
+def test_scale_values_apply_when_the_user_sets_nothing(base):
+    out = config.prepare(dict(copy.deepcopy(base), scale="tiny"))
+    assert out["chunk_steps"] == 200 and out["studies"]["fig4_1"]["steps"] == 200
+
+
+def test_a_users_own_scale_value_beats_their_base_value(base):
+    cfg = copy.deepcopy(base)
+    cfg["scale"] = "tiny"
+    cfg["studies"]["fig4_1"]["steps"] = 400
+    cfg["scales"]["tiny"]["studies"]["fig4_1"]["steps"] = 100
+    cfg["scales"]["tiny"]["studies"]["fig4_1"]["record_every"] = 20
+    assert config.prepare(cfg)["studies"]["fig4_1"]["steps"] == 100
+
+
+# --- issue 13 item 1: results per scale ---------------------------------------------------------
+
+
+def test_results_are_per_scale(base):
+    got = {s: config.prepare(dict(copy.deepcopy(base), scale=s, results="out"))["results"]
+           for s in ("paper", "quick", "tiny")}
+    assert got == {"paper": "out/paper", "quick": "out/quick", "tiny": "out/tiny"}
+    tiny = config.prepare(dict(copy.deepcopy(base), scale="tiny", results="out"))
+    assert all(p.startswith("out/tiny/") for p in studies.job_files(tiny, "fig3_6"))
+
+
+# --- issue 12 item 10: bad input refused up front -----------------------------------------------
+
+
+BAD = [
+    ("whole-number float", lambda c: c["studies"]["fig3_4"].update(seeds=3.0), "studies.fig3_4.seeds"),
+    ("float width", lambda c: c["studies"]["fig3_4"].update(widths=[100.0]), "studies.fig3_4.widths.0"),
+    ("study named like a figure", lambda c: c["studies"].update(fig3_1=dict(c["studies"]["fig4_1"])),
+     "studies.fig3_1"),
+    ("study named like a rule", lambda c: c["studies"].update(all=dict(c["studies"]["fig4_1"])), "studies.all"),
+    ("figure named like a rule", lambda c: c["figures"].update(figure=dict(c["figures"]["fig3_3"])),
+     "figures.figure"),
+    ("study name not a word", lambda c: c["studies"].update({"a/b": dict(c["studies"]["fig4_1"])}),
+     "studies.a/b"),
+]
+
+
+@pytest.mark.parametrize("change,named", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_config_refused_naming_the_key(base, change, named):
+    cfg = copy.deepcopy(base)
+    change(cfg)
+    with pytest.raises(config.ConfigError) as err:
+        config.prepare(cfg)
+    assert f"config key '{named}'" in str(err.value)
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("scale: tiny\nstudies:\n  fig4_1:\n    steps: 10\n    steps: 20\n")
+    with pytest.raises(config.ConfigError, match="'steps': given twice"):
+        config.load_yaml(path)
+
+
+def test_cifar_dir_without_batch_files_is_refused(base, tmp_path):
+    cfg = copy.deepcopy(base)
+    cfg["studies"]["fig3_2"]["cifar_dir"] = str(tmp_path)
+    (tmp_path / "data_batch_1").write_bytes(b"")
+    with pytest.raises(config.ConfigError, match="studies.fig3_2.cifar_dir.*no data_batch_2"):
+        config.prepare(cfg)
+
+
+def test_one_value_grid_is_accepted(base):
+    """One value of A (or T) is a line, not a contour: accepted (the figure draws it as a line)."""
+    cfg = copy.deepcopy(base)
+    cfg["studies"]["fig4_2"]["A"] = [5]
+    assert len(studies.point_jobs(config.prepare(cfg), "fig4_2")) == 2 * 9
+
+
+# --- issue 12 items 6 and 7: a job's arguments are what determines its numbers ------------------
+
+
+def test_job_arguments_ignore_cosmetic_and_grid_edits(base):
+    cfg = config.prepare(dict(copy.deepcopy(base), scale="tiny"))
+    job = studies.point_jobs(cfg, "fig4_2")[0]
+    edited = copy.deepcopy(base)
+    edited["studies"]["fig4_2"]["title"] = "another title"
+    edited["scales"]["tiny"]["studies"]["fig4_2"]["A"] = [1, 5, 9]
+    assert studies.point_args(config.prepare(dict(edited, scale="tiny")), job) == studies.point_args(cfg, job)
+    steps = copy.deepcopy(base)
+    steps["scales"]["tiny"]["studies"]["fig4_2"]["steps"] = 400
+    assert studies.point_args(config.prepare(dict(steps, scale="tiny")), job) != studies.point_args(cfg, job)
+
+
+def test_myrtle_checkpoint_is_keyed_by_the_job(base):
+    def checkpoint(cfg):
+        cfg = config.prepare(dict(cfg, scale="tiny"))
+        args = studies.myrtle_args(cfg, studies.point_jobs(cfg, "fig3_2")[0])
+        return args[args.index("--checkpoint") + 1]
+
+    same = checkpoint(copy.deepcopy(base))
+    assert checkpoint(copy.deepcopy(base)) == same
+    longer = copy.deepcopy(base)
+    longer["scales"]["tiny"]["studies"]["fig3_2"]["epochs"] = 3
+    assert checkpoint(longer) != same
+    every = copy.deepcopy(base)
+    every["scales"]["tiny"]["studies"]["fig3_2"]["checkpoint_every"] = 2
+    assert checkpoint(every) == same  # where and how often it saves does not change the numbers
+
+
+def test_every_workflow_rule_name_is_reserved():
+    """A study named like any rule of the workflow is refused (RESERVED_NAMES must list them all)."""
+    import re
+
+    from dynloss import studies
+
+    root = Path(__file__).resolve().parents[1]
+    text = "\n".join(p.read_text() for p in [root / "Snakefile", *sorted((root / "workflow/rules").glob("*.smk"))])
+    rules = set(re.findall(r"^rule (\w+):", text, flags=re.M))
+    assert rules and rules <= set(studies.RESERVED_NAMES), sorted(rules - set(studies.RESERVED_NAMES))

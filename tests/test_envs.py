@@ -49,3 +49,19 @@ def test_cuda_env_uses_cuda12_jax():
     env = yaml.safe_load((ENVS / "cuda12.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert "jax[cuda12]==0.5.3" in pip
+
+
+#: pins that are tools, plugins or the dependencies of a no-deps install, not imported by our code
+NOT_IMPORTED = {"jaxlib", "netcdf4", "snakemake-executor-plugin-slurm", "pytest", "tensorflow-cpu", "frozendict",
+                "dm-tree", "absl-py", "tf2jax", "snakemake"}
+IMPORT_NAME = {"pyyaml": "yaml", "neural-tangents": "neural_tangents"}
+
+
+def test_every_pinned_library_is_used():
+    """Issue 13 item 7: a pin is there because the code imports it (pandas was pinned, never used)."""
+    root = ENVS.parent
+    code = "\n".join(p.read_text() for d in ("src", "tests", "benchmarks") for p in (root / d).rglob("*.py"))
+    for name in set(pins()) - NOT_IMPORTED:
+        module = IMPORT_NAME.get(name, name.replace("-", "_"))
+        used = rf"^\s*(import|from)\s+{module}\b|importorskip\(\"{module}\"\)"
+        assert re.search(used, code, re.M), f"{name} is pinned but never imported"

@@ -19,7 +19,7 @@ def test_round_trip_keeps_values_dims_and_attrs(result, tmp_path):
     ds = io.result_to_dataset(result, {"study": "unit"})
     path = io.write_netcdf(ds, tmp_path / "job.nc")
     back = io.open_dataset(path)
-    assert dict(back.sizes) == {"seed": 2, "step": 60, "class": 3, "test_set": 2}
+    assert dict(back.sizes) == {"seed": 2, "step": 60, "class_index": 3, "test_set": 2}
     for name in ("L", "F", "dL", "train_acc", "gamma", "test_acc_each", "diverged", "diverged_step"):
         assert back[name].dims == ds[name].dims
         np.testing.assert_array_equal(back[name].values, ds[name].values)
@@ -85,3 +85,111 @@ def test_check_writable(tmp_path):
         io.check_writable(tmp_path)  # a folder
     with pytest.raises(OSError):
         io.check_writable("/proc/definitely/not/here.nc")
+
+
+def _garble(path, values):
+    """Flip one byte inside the stored bytes of ``values`` (float64, little endian)."""
+    raw = bytearray(path.read_bytes())
+    needle = np.asarray(values, "<f8").tobytes()
+    at = raw.find(needle)
+    assert at >= 0, "the values are not stored contiguously"
+    raw[at + 3] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def test_garbled_file_fails_loudly_naming_it(tmp_path):
+    """Issue 12 item 5: a flipped byte in a job's test accuracy is caught by the HDF5 checksum."""
+    ds = xr.Dataset({"test_acc": (("seed",), np.array([0.123456789012345, 0.987654321098765]))},
+                    coords={"seed": [0, 1]})
+    target = io.write_netcdf(ds, tmp_path / "job.nc")
+    _garble(target, ds["test_acc"].values)
+    with pytest.raises(io.CorruptFileError) as err:
+        io.open_dataset(target)
+    assert str(target) in str(err.value) and "delete it and rerun" in str(err.value)
+
+
+def test_every_array_is_checksummed(result, tmp_path):
+    import netCDF4
+
+    path = io.write_netcdf(io.result_to_dataset(result), tmp_path / "job.nc")
+    with netCDF4.Dataset(path) as nc:
+        numeric = [v for v in nc.variables.values() if v.ndim and v.dtype != str]
+        assert numeric and all(v.filters()["fletcher32"] for v in numeric)
+
+
+def test_files_honour_the_umask(result, tmp_path):
+    """Issue 13 item 4: mkstemp's 0600 would hide shared results from collaborators."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        a = io.write_netcdf(io.result_to_dataset(result), tmp_path / "a.nc")
+        b = io.write_text("x", tmp_path / "b.txt")
+        os.umask(0o077)
+        c = io.write_text("x", tmp_path / "c.txt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(a.stat().st_mode) == 0o644 and stat.S_IMODE(b.stat().st_mode) == 0o644
+    assert stat.S_IMODE(c.stat().st_mode) == 0o600
+
+
+def test_stale_temporaries_of_the_target_are_cleaned(tmp_path):
+    """Issue 12 item 9: a SIGKILLed writer's temporary goes at the next write of the same target;
+    a live writer's, and other targets' temporaries, stay."""
+    import os
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".x.nc.{dead.pid}.abcd1234.tmp"
+    old_style = tmp_path / ".x.nc.k2j3h4g5.tmp"
+    live = tmp_path / f".x.nc.{os.getppid()}.zzzz.tmp"
+    other = tmp_path / f".y.nc.{dead.pid}.abcd1234.tmp"
+    for p in (stale, old_style, live, other):
+        p.write_bytes(b"partial")
+    io.write_text("done", tmp_path / "x.nc")
+    assert not stale.exists() and not old_style.exists()
+    assert live.exists() and other.exists() and (tmp_path / "x.nc").read_text() == "done"
+
+
+def test_gitignore_matches_the_temporaries(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    names = ["src/.x.nc.1234.abcd_123.tmp", "src/.fig.png.99.q1w2e3r4.png", "src/.c.npz.7.a.tmp"]
+    out = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=root, capture_output=True, text=True)
+    assert sorted(out.stdout.split()) == sorted(names)
+
+
+def test_every_file_says_its_conventions(result, tmp_path):
+    back = io.open_dataset(io.write_netcdf(io.result_to_dataset(result), tmp_path / "j.nc"))
+    assert back.attrs["Conventions"] == "CF-1.10"
+
+
+def test_cf_attributes(result, tmp_path):
+    """Issue 13 item 6: units, concise long names, descriptions, coordinates described, and a class
+    dimension that ``sel`` can name."""
+    back = io.open_dataset(io.write_netcdf(io.result_to_dataset(result), tmp_path / "j.nc"))
+    assert back["train_acc"].attrs["units"] == "1" and "units" not in back["L"].attrs
+    assert back["step"].attrs["units"] == "steps" and back["T"].attrs["units"] == "steps"
+    for name in list(back.data_vars) + ["step", "A", "T", "lr", "width", "seed"]:
+        attrs = back[name].attrs
+        assert attrs.get("long_name") and len(attrs["long_name"]) <= 40, name
+    assert "after the update" in back["train_acc"].attrs["description"]
+    assert back["gamma"].dims == ("seed", "step", "class_index")
+    assert back["gamma"].sel(class_index=0).dims == ("seed", "step")
+
+
+def test_density_of_a_seed_does_not_depend_on_its_job_mates():
+    """Issue 12 item 14: the grid and broadening of a run's density are its own."""
+    sp = train.SpectraSpec(density_steps=(9, 19), density_order=10)
+    s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
+                        test_seeds=(1,), spectra=sp)
+    together = io.result_to_dataset(train.train(s, train.RunBatch.make([0, 1], 5.0, 10.0, 1.0)))
+    alone = io.result_to_dataset(train.train(s, train.RunBatch.make([1], 5.0, 10.0, 1.0)))
+    np.testing.assert_allclose(together["grid"].sel(seed=1).values, alone["grid"].sel(seed=1).values, rtol=1e-12)
+    np.testing.assert_allclose(together["density"].sel(seed=1).values, alone["density"].sel(seed=1).values,
+                               rtol=1e-9, atol=1e-12)
+    assert not np.allclose(together["grid"].sel(seed=0).values, together["grid"].sel(seed=1).values)

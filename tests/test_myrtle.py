@@ -388,3 +388,17 @@ def test_add_cli_on_a_plain_argparse_parser():
     args = parser.parse_args(["myrtle", "--cifar-dir", "d", "--loss", "ce", "--out", "o.nc"])
     assert (args.epochs, args.channels, args.batch_size, args.peak_lr, args.stop_epoch) == \
         (700, 64, 512, 0.02, 600.0)
+
+
+def test_diverged_seed_has_nan_accuracy_from_its_divergence_epoch():
+    """Issue 12 item 2 for Myrtle5: chance accuracy of NaN parameters is not stored as a number."""
+    spec = myrtle.MyrtleSpec(loss="dce", epochs=4)
+    loss = np.array([[1.0, 0.9, np.nan, np.nan], [1.0, 0.8, 0.7, 0.6]])
+    acc = np.full((2, 4), 0.1)
+    r = myrtle.MyrtleResult(spec=spec, seeds=np.array([0, 1]), epochs_done=4, train_loss=loss, train_F=loss,
+                            train_acc=acc, test_acc=acc, lr=np.ones(4), steps_per_epoch=1, num_train=10,
+                            num_test=10)
+    ds = myrtle.result_to_dataset(r)
+    assert ds["diverged_epoch"].values.tolist() == [3, -1]
+    np.testing.assert_array_equal(np.isnan(ds["test_acc"].values[0]), [False, False, True, True])
+    assert np.all(ds["train_acc"].values[1] == 0.1)

@@ -215,3 +215,15 @@ def test_plan_pipelines_measurements_and_bounds_snapshots(monkeypatch):
     monkeypatch.setattr(train, "SNAPSHOT_BYTES", 5 * eng.snapshot_bytes_per_step(4) * 20)
     lengths = eng.plan(4)
     assert max(lengths) == 100 and sum(lengths) == 1000
+
+
+def test_diverged_run_has_nan_accuracy_not_chance():
+    """Issue 12 item 2: after the loss turns NaN the accuracy is NaN, not the 1/C of argmax(NaN)."""
+    s = train.TrainSpec(loss="mse", width=100, steps=200, record_every=20, chunk_steps=200,
+                        points_per_class=20, test_seeds=(1,))
+    r = train.train(s, train.RunBatch.make([0, 1], 1.0, 1000.0, [5.0, 0.01]))
+    assert r.diverged.tolist() == [True, False]
+    after = r.steps >= r.diverged_step[0]
+    assert after.any() and np.all(np.isnan(r.train_acc[0, after]))
+    assert np.all(np.isfinite(r.train_acc[0, ~after])) and np.all(np.isfinite(r.train_acc[1]))
+    assert np.isnan(r.final_train_acc[0]) and np.isnan(r.test_acc[0])

@@ -96,7 +96,7 @@ def tiny_run(tmp_path_factory):
     res = base / "results"
     args = ("--config", "scale=tiny", f"results={res}", f"jax_cache={base / 'cache'}")
     snakemake("--cores", "2", *args, timeout=900)
-    return res, args
+    return res / "tiny", args  # every scale has its own folder
 
 
 def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
@@ -112,7 +112,8 @@ def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
             assert p.exists() and p.stat().st_size > 1000, p
     rows = (res / "reproduction.csv").read_text().splitlines()
     assert rows[0].startswith("claim,") and len(rows) > 10
-    assert (res / "reproduction.html").exists()
+    assert (res / "reproduction.html").exists() and (res / "reproduction.md").exists()
+    assert "verdict" in rows[0].split(",")
     for name in ("fig3_6", "fig4_4", "fig4_8"):
         assert (res / name / f"{name}_fit.csv").read_text().startswith("loss,width,n_runs")
 
@@ -156,13 +157,96 @@ def test_run_study_without_snakemake(tmp_path, capsys):
     """`dynloss run-study` runs a study's jobs in one process and renders the same files."""
     from dynloss import cli, io
 
-    res = tmp_path / "r"
-    assert cli.main(["run-study", "fig4_8", "--scale", "tiny", "--results", str(res)]) == 0
+    assert cli.main(["run-study", "fig4_8", "--scale", "tiny", "--results", str(tmp_path / "r")]) == 0
+    res = tmp_path / "r" / "tiny"
     ds = io.open_dataset(res / "fig4_8" / "fig4_8.nc")
     assert ds["lambda_th"].dims == ("loss", "width", "lr", "run")
     assert (res / "fig4_8" / "fig4_8_fit.csv").exists()
     assert (res / "figures" / "fig4_8.png").stat().st_size > 1000
     # a second call finds every job done and only recombines
-    assert cli.main(["run-study", "fig4_8", "--scale", "tiny", "--results", str(res)]) == 0
+    assert cli.main(["run-study", "fig4_8", "--scale", "tiny", "--results", str(tmp_path / "r")]) == 0
     assert "done already" in capsys.readouterr().err
     assert cli.main(["run-study", "nope", "--scale", "tiny"]) == 2
+
+
+def planned_outputs(*args, force=True):
+    """Every output and log a dry run would write (absolute paths)."""
+    out = snakemake("-n", *(["--forceall"] if force else []), *args).stdout
+    paths = set()
+    for line in out.splitlines():
+        key, _, rest = line.strip().partition(":")
+        if key in ("output", "log") and rest.strip():
+            paths |= {Path(p.strip()).resolve() for p in rest.split(",")}
+    return paths
+
+
+def test_scales_never_share_a_file(tiny_run):
+    """Issue 13 item 1: after a tiny run, quick and paper plan nothing inside the tiny results, and
+    the tiny run's outputs are still up to date afterwards; tiny plans nothing outside its folder."""
+    res, args = tiny_run
+    base = res.parent
+    rest = [a for a in args if not a.startswith("scale=")]
+    tiny = planned_outputs(*args)
+    assert tiny and all(base / "tiny" in p.parents for p in tiny)
+    for scale in ("quick", "paper"):
+        other = planned_outputs(*rest, f"scale={scale}")
+        assert other and all(base / scale in p.parents for p in other), scale
+        assert not tiny & other
+        plain = snakemake("-n", *rest, f"scale={scale}").stdout
+        assert str(res) not in plain
+    again = snakemake("-n", *args)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_cosmetic_edit_reruns_nothing(tiny_run, tmp_path):
+    """Issue 12 item 6: a new title reruns only the figure; one more A value adds jobs and
+    reruns no existing job."""
+    import yaml
+
+    res, args = tiny_run
+    title = tmp_path / "title.yaml"
+    title.write_text(yaml.safe_dump({"studies": {"fig4_2": {"title": "A new title"}}}))
+    counts = job_counts(snakemake("-n", "--configfile", str(title), *args).stdout)
+    assert counts.get("train_point", 0) == 0 and counts.get("aggregate_points", 0) == 0
+    assert counts.get("figure") == 1, counts
+    more = tmp_path / "more.yaml"
+    more.write_text(yaml.safe_dump({"scales": {"tiny": {"studies": {"fig4_2": {"A": [1, 5, 7]}}}}}))
+    counts = job_counts(snakemake("-n", "--configfile", str(more), *args).stdout)
+    assert counts.get("train_point") == 2  # the two new (A = 7, T) points, nothing else
+    runs = {p.name for p in planned_outputs("--configfile", str(more), *args, force=False)
+            if p.parent.name == "runs"}
+    assert runs and all("_A7_" in n for n in runs), runs
+
+
+def test_run_study_reruns_a_job_whose_spec_changed(tmp_path, capsys):
+    """Issue 12 item 1: a job file made with other steps is not reused under the new config."""
+    import yaml
+
+    from dynloss import cli, config, io
+
+    res = tmp_path / "r"
+    assert cli.main(["run-study", "fig4_1", "--scale", "tiny", "--results", str(res)]) == 0
+    assert int(io.open_dataset(res / "tiny" / "fig4_1" / "fig4_1.nc")["step"][-1]) == 199
+    cfg = config.load_yaml()
+    cfg["studies"]["fig4_1"]["steps"] = 400
+    path = tmp_path / "more_steps.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    capsys.readouterr()
+    assert cli.main(["run-study", "fig4_1", "--config", str(path), "--scale", "tiny", "--results", str(res)]) == 0
+    assert "done already" not in capsys.readouterr().err
+    ds = io.open_dataset(res / "tiny" / "fig4_1" / "fig4_1.nc")
+    assert int(ds["step"][-1]) == 399 and ds.sizes["step"] == 400 // 20
+
+
+def test_missing_cifar_dir_names_the_key(tmp_path):
+    """Issue 13 item 7: at paper scale without CIFAR-10, `snakemake fig3_2` says what to set."""
+    out = snakemake("-n", "fig3_2", "--config", f"results={tmp_path}/r", check=False)
+    assert out.returncode != 0 and "studies.fig3_2.cifar_dir" in out.stdout + out.stderr
+
+
+def test_duplicate_keys_in_a_config_file_are_refused(tmp_path):
+    """Issue 12 item 10: Snakemake's loader keeps the last of two equal keys; the workflow refuses."""
+    path = tmp_path / "dup.yaml"
+    path.write_text("studies:\n  fig4_1:\n    steps: 400\n    steps: 800\n")
+    out = snakemake("-n", "--configfile", str(path), "--config", "scale=tiny", f"results={tmp_path}/r", check=False)
+    assert out.returncode != 0 and "'steps': given twice" in out.stdout + out.stderr

@@ -44,6 +44,25 @@ def _expected_files_hint(folder: Path) -> str:
             f"with files {_EXPECTED}")
 
 
+#: the only globals a CIFAR-10 batch pickle needs: numpy's array reconstruction (numpy 1 and 2
+#: module paths) and the bytes encoding Python 3 writers use at protocol 2
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """An unpickler that builds only dicts, lists, bytes, str, numbers and numpy arrays: any other
+    global (``os.system``, ``builtins.eval``, ...) is refused before it can run (issue 12 item 13)."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused global {module}.{name} (a CIFAR-10 batch holds only "
+                                     "dicts, lists, bytes, str, ints and numpy arrays)")
+
+
 def read_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """One batch file -> ``(data (N, 3 S S) uint8, labels (N,) int32)``, checked for shape.
 
@@ -55,8 +74,8 @@ def read_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise CifarError(f"missing file {str(path)!r}; {_expected_files_hint(path.parent)}")
     try:
         with open(path, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
-    except Exception as exc:  # any unpickling failure means a malformed file
+            batch = _SafeUnpickler(fh, encoding="bytes").load()
+    except Exception as exc:  # any unpickling failure (a refused global included): malformed
         raise CifarError(f"malformed file {str(path)!r}: not a pickled CIFAR-10 batch "
                          f"({type(exc).__name__}: {exc})") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:

@@ -9,7 +9,8 @@ Commands:
   aggregate  combine job NetCDFs into one labelled study dataset
   fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
   figure     render a figure (PDF and PNG) from NetCDF data
-  reproduction  the thesis's claims beside the measured values (CSV, HTML)
+  reproduction  the thesis's claims beside the measured values, with verdicts (CSV, Markdown, HTML)
+  publish    copy the table, fit tables and figure PNGs into docs/reproduction with a stamped index
 
 Every bad input ends with one line on stderr naming the argument and what is allowed, and exit
 status 2; nothing is written in that case.
@@ -25,6 +26,8 @@ import sys
 from typing import Callable, Sequence
 
 LOG_FORMAT = "[dynloss %(asctime)s] %(message)s"
+#: most seeds one job may train (a typo like 0-99999999999 is refused, not allocated)
+MAX_SEEDS = 100_000
 
 
 class CliError(Exception):
@@ -49,6 +52,9 @@ def parse_seeds(text: str) -> list[int]:
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise CliError(f"--seeds: malformed seed range {text!r} (N-M needs N <= M)")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS or hi >= 2 ** 31:
+            raise CliError(f"--seeds: {text!r} names more than {MAX_SEEDS} seeds or a seed >= 2^31 "
+                           f"(allowed: at most {MAX_SEEDS} seeds in 0..2147483647 per job)")
         seeds.extend(range(lo, hi + 1))
     if len(set(seeds)) != len(seeds):
         raise CliError(f"--seeds: seed range {text!r} repeats a seed")
@@ -96,13 +102,18 @@ def _number(kind: Callable, name: str, check: Callable[[float], bool], allowed: 
     return parse
 
 
-def _int_list(name: str):
+def _int_list(name: str, minimum: int | None = None, allow_empty: bool = True):
     def parse(text: str) -> tuple[int, ...]:
         try:
-            return tuple(int(v) for v in text.split(",") if v.strip())
+            values = tuple(int(v) for v in text.split(",") if v.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: {text!r} is not a comma-separated list of "
-                                             "integers") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+        allowed = "a comma-separated list of integers" + (f" >= {minimum}" if minimum is not None else "")
+        if not values and not allow_empty:
+            raise argparse.ArgumentTypeError(f"{text!r} is empty (allowed: {allowed})")
+        if minimum is not None and any(v < minimum for v in values):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed ({allowed})")
+        return values
     return parse
 
 
@@ -137,11 +148,11 @@ def _add_train(sub) -> None:
     o.add_argument("--points-per-class", type=_number(int, "--points-per-class", lambda v: v > 0, "an integer > 0"),
                    default=100)
     o.add_argument("--classes", type=_number(int, "--classes", lambda v: v > 1, "an integer > 1"), default=3)
-    o.add_argument("--test-seeds", type=_int_list("--test-seeds"), default=(1, 2, 3, 4, 5),
+    o.add_argument("--test-seeds", type=_int_list("--test-seeds", 0, False), default=(1, 2, 3, 4, 5),
                    help="noise seeds of the test spirals (default 1,2,3,4,5)")
     o.add_argument("--data-seed", type=_number(int, "--data-seed", lambda v: v >= 0, "an integer >= 0"),
                    default=0, help="noise seed of the training spiral (default 0)")
-    o.add_argument("--noise", type=_number(float, "--noise", lambda v: v >= 0, "a number >= 0"),
+    o.add_argument("--noise", type=_number(float, "--noise", lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
                    default=0.2, help="angular noise of the spiral (default 0.2)")
     o.add_argument("--no-stop-last-period", action="store_true",
                    help="keep oscillating in the last period (default: A = 1 there)")
@@ -155,16 +166,38 @@ def _add_train(sub) -> None:
                    help="largest NTK eigenvalue every N steps (0: off)")
     s.add_argument("--ntk-points", type=_number(int, "--ntk-points", lambda v: v > 0, "an integer > 0"),
                    default=None, help="NTK on the first N training points (default: all)")
-    s.add_argument("--density-steps", type=_int_list("--density-steps"), default=(),
+    s.add_argument("--density-steps", type=_int_list("--density-steps", 0), default=(),
                    help="steps at which to store the Hessian eigenvalue density")
     s.add_argument("--density-order", type=_number(int, "--density-order", lambda v: v > 1, "an integer > 1"),
                    default=80, help="Lanczos order of the density (default 80)")
     s.add_argument("--density-vectors", type=_number(int, "--density-vectors", lambda v: v > 0, "an integer > 0"),
                    default=1, help="random start vectors averaged in the density (default 1)")
     _add_onset_args(p)
+    _add_budget_arg(p)
     p.add_argument("--meta", default=None, help="JSON object stored in the file's config attribute")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_run_train)
+
+
+def _add_budget_arg(p) -> None:
+    p.add_argument("--max-memory-gb", type=_number(float, "--max-memory-gb", lambda v: 0 < v < float("inf"),
+                                                   "a number > 0"), default=None,
+                   help="refuse the job, before compiling, if its estimated memory exceeds this many GB "
+                   "(default: $DYNLOSS_MAX_MEMORY_GB, else 8)")
+
+
+def _check_budget(a: argparse.Namespace, spec, runs: int) -> None:
+    """Refuse a job whose estimated memory exceeds the budget (issue 12 item 12)."""
+    import jax
+
+    from . import budget
+
+    try:
+        limit = a.max_memory_gb if a.max_memory_gb is not None else budget.default_budget_gb()
+        mode = spec.batch if spec.batch != "auto" else ("map" if jax.default_backend() == "cpu" else "vmap")
+        budget.check(spec, runs, limit, mode)
+    except budget.BudgetError as exc:
+        raise CliError(f"--max-memory-gb: {exc}") from None
 
 
 def _add_onset_args(p) -> None:
@@ -203,6 +236,7 @@ def _run_train(a: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"--{_flag_of(str(exc))}: {exc}") from None
     check_out(a.out)
+    _check_budget(a, spec, len(batch))
 
     if a.onset_window and record_every != 1:
         raise CliError("--onset-window: needs --record-every 1 (the loss at every step)")
@@ -286,7 +320,10 @@ def _flag_of(message: str) -> str:
     """Map a validation message that starts with a field name to its CLI flag."""
     field = re.match(r"[A-Za-z_]+", message)
     field = field.group(0) if field else "input"
-    return {"num_classes": "classes"}.get(field, field).replace("_", "-")
+    # messages about a quantity that is not itself a flag name the flag that sets it
+    flags = {"num_classes": "classes", "density": "density_steps", "cadences": "hess_every",
+             "seeds": "seeds"}
+    return flags.get(field, field).replace("_", "-")
 
 
 def vars_for_json(a: argparse.Namespace) -> dict:
@@ -310,7 +347,7 @@ def _add_thresholds(sub) -> None:
     p.add_argument("--lr", required=True, type=_number(float, "--lr", lambda v: 0 < v < float("inf"), "a number > 0"))
     p.add_argument("--A", required=True, type=_float_list("--A"), help="amplitude of each run (comma list)")
     p.add_argument("--T", required=True, type=_float_list("--T"), help="period of each run (comma list)")
-    p.add_argument("--seeds", required=True, type=_int_list("--seeds"), help="seed of each run (comma list)")
+    p.add_argument("--seeds", required=True, type=_int_list("--seeds", 0, False), help="seed of each run (comma list)")
     p.add_argument("--run-offset", type=_number(int, "--run-offset", lambda v: v >= 0, "an integer >= 0"),
                    default=0, help="index of the first run in the study (for combining jobs)")
     p.add_argument("--steps", required=True, type=_number(int, "--steps", lambda v: v > 0, "an integer > 0"))
@@ -322,9 +359,9 @@ def _add_thresholds(sub) -> None:
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     p.add_argument("--points-per-class", type=_number(int, "--points-per-class", lambda v: v > 0, "an integer > 0"), default=100)
     p.add_argument("--classes", type=_number(int, "--classes", lambda v: v > 1, "an integer > 1"), default=3)
-    p.add_argument("--noise", type=_number(float, "--noise", lambda v: v >= 0, "a number >= 0"), default=0.2)
+    p.add_argument("--noise", type=_number(float, "--noise", lambda v: 0 <= v < float("inf"), "a finite number >= 0"), default=0.2)
     p.add_argument("--data-seed", type=_number(int, "--data-seed", lambda v: v >= 0, "an integer >= 0"), default=0)
-    p.add_argument("--test-seeds", type=_int_list("--test-seeds"), default=(1, 2, 3, 4, 5))
+    p.add_argument("--test-seeds", type=_int_list("--test-seeds", 0, False), default=(1, 2, 3, 4, 5))
     p.add_argument("--onset-window", type=_number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"), default=20)
     p.add_argument("--onset-floor", type=_number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"), default=1e-6)
     p.add_argument("--out", required=True)
@@ -333,6 +370,7 @@ def _add_thresholds(sub) -> None:
                    "(comma list of visible, growing, mode; onset_step/lambda_th stay the visible ones)")
     p.add_argument("--traces-out", default=None,
                    help="also write the full-resolution loss traces here (for re-analysis without retraining)")
+    _add_budget_arg(p)
     p.add_argument("--meta", default=None, help="JSON object stored in the config attribute")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_run_thresholds)
@@ -363,6 +401,7 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     check_out(a.out)
     if a.traces_out:
         check_out(a.traces_out)
+    _check_budget(a, spec, len(batch))
     label = f"{a.loss} w={a.width} lr={a.lr:g} runs={len(batch)}: "
     engine, result = _train_logged(spec, batch, label, a.quiet)
     ds = io.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
@@ -426,9 +465,23 @@ def _run_aggregate(a: argparse.Namespace) -> int:
     missing = [p for p in a.inputs if not os.path.exists(p)]
     if missing:
         raise CliError(f"inputs: {len(missing)} file(s) missing, first {missing[0]!r}")
+    seen: set = set()
+    for p in a.inputs:
+        key = os.path.realpath(p)
+        if key in seen:
+            raise CliError(f"inputs: {p!r} is given twice (each job file once)")
+        seen.add(key)
     check_out(a.out)
     meta = parse_meta(a.meta)
-    ds = io.combine(a.inputs, dims=[d for d in a.dims.split(",") if d], attrs=meta)
+    dims = [d for d in a.dims.split(",") if d]
+    try:
+        ds = io.combine(a.inputs, dims=dims, attrs=meta)
+    except io.CorruptFileError as exc:
+        raise CliError(f"inputs: {exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:  # xarray: overlapping or unrelated jobs
+        raise CliError(f"inputs: these {len(a.inputs)} files do not combine into one dataset over "
+                       f"{','.join(dims)} (jobs of different studies, or two jobs of the same grid "
+                       f"point?): {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     io.write_netcdf(ds, a.out)
     logging.getLogger("dynloss").info("combined %d job(s) into %s %s", len(a.inputs), a.out,
                                       dict(ds.sizes))
@@ -446,7 +499,43 @@ def _add_figure(sub) -> None:
     p.set_defaults(func=_run_figure)
 
 
+#: figure kinds drawn from their options alone
+NO_INPUT_FIGURES = ("schedule", "spiral")
+
+
+def _check_figure_options(kind: str, options: dict) -> None:
+    """The options a figure draws from without data (the schedule's A, T, steps)."""
+    if kind != "schedule":
+        return
+    from . import schedules
+
+    for key in ("A", "T", "steps"):
+        if key not in options:
+            raise CliError(f"--options: a schedule figure needs key {key!r} (A, T, steps)")
+    try:
+        schedules.check_schedule_args(float(options["A"]), float(options["T"]))
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"--options: {exc}") from None
+    steps = options["steps"]
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise CliError(f"--options: steps must be an integer >= 1 (got {steps!r})")
+    if "weights" in options and options["weights"] not in schedules.KINDS:
+        raise CliError(f"--options: weights must be one of {', '.join(schedules.KINDS)} "
+                       f"(got {options['weights']!r})")
+
+
+def _check_path(flag: str, path: str) -> None:
+    """An output path that can be written (not a folder, its folder creatable)."""
+    from . import io
+
+    try:
+        io.check_writable(path)
+    except OSError as exc:
+        raise CliError(f"{flag}: cannot write {path!r}: {exc}") from None
+
+
 def _run_figure(a: argparse.Namespace) -> int:
+    from . import io
     from .figures import renderer
     from .figures.common import save
 
@@ -458,11 +547,26 @@ def _run_figure(a: argparse.Namespace) -> int:
     if missing:
         raise CliError(f"inputs: missing input file {missing[0]!r}; run its study first "
                        "(e.g. snakemake <figure target>)")
+    if a.kind not in NO_INPUT_FIGURES and not a.inputs:
+        raise CliError(f"inputs: a {a.kind} figure needs its study's NetCDF file(s)")
     try:
         options = json.loads(a.options)
     except json.JSONDecodeError as exc:
         raise CliError(f"--options: not valid JSON ({exc.msg})") from None
-    fig = render(a.inputs, options, a.title)
+    if not isinstance(options, dict):
+        raise CliError(f"--options: must be a JSON object (got {type(options).__name__})")
+    _check_figure_options(a.kind, options)
+    for flag, path in (("--pdf", a.pdf), ("--png", a.png)):
+        if path:
+            _check_path(flag, path)
+    try:
+        fig = render(a.inputs, options, a.title)
+    except io.CorruptFileError as exc:
+        raise CliError(f"inputs: {exc}") from None
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise CliError(f"inputs: cannot draw a {a.kind} figure from {', '.join(a.inputs) or 'no input'} "
+                       f"(the wrong kind for this data, or options missing a key?): {type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     save(fig, *[p for p in (a.pdf, a.png) if p])
     logging.getLogger("dynloss").info("figure %s -> %s", a.kind, ", ".join(p for p in (a.pdf, a.png) if p))
     return 0
@@ -473,6 +577,9 @@ def _add_reproduction(sub) -> None:
     p.add_argument("datasets", nargs="*", help="study datasets as NAME=PATH (e.g. fig3_4=results/fig3_4/fig3_4.nc)")
     p.add_argument("--csv", required=True, help="output CSV")
     p.add_argument("--html", default=None, help="output HTML table (for the report)")
+    p.add_argument("--md", default=None, help="output Markdown copy of the table")
+    p.add_argument("--fit", action="append", default=[], metavar="NAME=PATH",
+                   help="a thresholds study's fit CSV (eta-law rows); repeatable")
     p.add_argument("--scale", default="", help="scale label written in every row")
     p.set_defaults(func=_run_reproduction)
 
@@ -480,20 +587,39 @@ def _add_reproduction(sub) -> None:
 def _run_reproduction(a: argparse.Namespace) -> int:
     from . import io, reproduction
 
+    known = sorted({c.study for c in reproduction.CLAIMS})
+    for flag, path in (("--csv", a.csv), ("--html", a.html), ("--md", a.md)):
+        if path:
+            _check_path(flag, path)
     datasets = {}
     for item in a.datasets:
         name, sep, path = item.partition("=")
         if not sep or not name:
             raise CliError(f"datasets: {item!r} is not NAME=PATH")
+        if name not in known:
+            raise CliError(f"datasets: no claim uses a study {name!r} (allowed: {', '.join(known)})")
         if not os.path.exists(path):
             raise CliError(f"datasets: missing {path!r}; run study {name!r} first")
-        datasets[name] = io.open_dataset(path)
-    rows = reproduction.table(datasets, a.scale)
-    io.write_text(reproduction.to_csv(rows), a.csv)
+        try:
+            datasets[name] = io.open_dataset(path)
+        except io.CorruptFileError as exc:
+            raise CliError(f"datasets: {exc}") from None
+    fits = {}
+    for item in a.fit:
+        name, sep, path = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"--fit: {item!r} is not NAME=PATH")
+        if not os.path.isfile(path):
+            raise CliError(f"--fit: missing {path!r}; run study {name!r} first")
+        fits[name] = reproduction.read_fit_csv(path)
+    rows = reproduction.table(datasets, a.scale, fits=fits)
+    note = (f"scale: {a.scale}; measured = mean over the runs that did not diverge at the selected grid "
+            "point (A = 1 rows pool every T), spread = standard deviation; eta-law rows: fitted slope")
+    io.write_text(reproduction.to_csv(rows), a.csv)  # every output atomic: a failure keeps the old file
     if a.html:
-        io.write_text(reproduction.to_html(rows, f"scale: {a.scale}; measured = mean over seeds at "
-                                                 "the selected grid point, spread = standard deviation"),
-                      a.html)
+        io.write_text(reproduction.to_html(rows, note), a.html)
+    if a.md:
+        io.write_text(reproduction.to_markdown(rows, note), a.md)
     logging.getLogger("dynloss").info("reproduction table: %d claims -> %s", len(rows), a.csv)
     return 0
 
@@ -502,6 +628,12 @@ def _add_myrtle(sub) -> None:
     from . import myrtle
 
     myrtle.add_cli(sub)
+
+
+def _add_publish(sub) -> None:
+    from . import publish
+
+    publish.add_cli(sub)
 
 
 def _add_synthetic_cifar(sub) -> None:
@@ -517,6 +649,9 @@ def _add_synthetic_cifar(sub) -> None:
 
 def _run_synthetic_cifar(a: argparse.Namespace) -> int:
     from . import cifar
+
+    if os.path.exists(a.out) and not os.path.isdir(a.out):
+        raise CliError(f"--out: {a.out!r} is a file (allowed: a new or existing folder)")
 
     cifar.write_synthetic_cifar(a.out, num_train_per_batch=a.num_train_per_batch, num_test=a.num_test,
                                 image_size=a.image_size, seed=a.seed)
@@ -552,6 +687,7 @@ def _run_run_study(a: argparse.Namespace) -> int:
     if a.name not in cfg["studies"]:
         raise CliError(f"name: no study {a.name!r} (allowed: {', '.join(cfg['studies'])})")
     st, name = cfg["studies"][a.name], a.name
+    os.environ["DYNLOSS_MAX_MEMORY_GB"] = str(cfg["max_memory_gb"])
     kind = st["kind"]
     keep = (lambda w: True) if a.widths is None else (lambda w: int(w) in a.widths)
     jobs: list[tuple[str, list[str], str]] = []
@@ -574,19 +710,23 @@ def _run_run_study(a: argparse.Namespace) -> int:
     log = logging.getLogger("dynloss")
     for i, (cmd, args, out) in enumerate(jobs, 1):
         if os.path.exists(out):
-            log.info("%s: job %d/%d done already (%s)", name, i, len(jobs), out)
-            continue
+            stored = io.stored_job_hash(out)
+            if stored == studies.job_hash(cmd, args):
+                log.info("%s: job %d/%d done already (%s)", name, i, len(jobs), out)
+                continue
+            log.info("%s: job %d/%d: %s was made by a different job spec (hash %s); rerunning it",
+                     name, i, len(jobs), out, stored)
         log.info("%s: job %d/%d -> %s", name, i, len(jobs), out)
         if main([cmd, *args, "--out", out]) != 0:
             raise CliError(f"name: job {i} of study {name!r} failed ({out})")
     dataset = studies.dataset_path(cfg, name)
     if kind != "dynamics":
         ds = io.combine([out for _, _, out in jobs], dims=studies.AGGREGATE_DIMS[kind].split(","),
-                        attrs={"study": name, "scale": cfg["scale"], "study_config": st, "data": cfg["data"]})
+                        attrs=studies.aggregate_meta(cfg, name))
         io.write_netcdf(ds, dataset)
     if kind == "thresholds":
         main(["fit-thresholds", dataset, "--csv", f"{cfg['results']}/{name}/{name}_fit.csv"])
-    options = {**st, **studies.FIGURE_OPTIONS.get(kind, {}), "data": cfg["data"]}
+    options = {**st, **studies.FIGURE_OPTIONS.get(kind, {}), "data": cfg["data"], "scale": cfg["scale"]}
     fig = renderer(studies.STUDY_FIGURE[kind])([dataset], options, st.get("title") or name)
     save(fig, *studies.figure_files(cfg, name))
     log.info("%s: done: %s and %s", name, dataset, ", ".join(studies.figure_files(cfg, name)))
@@ -600,22 +740,38 @@ def _add_onsets(sub) -> None:
 
 
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
-                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_onsets]
+                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_publish, _add_onsets]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dynloss", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"dynloss {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in COMMANDS:
         add(sub)
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (not the one at creation), so a
+    redirected or captured stderr still gets the log lines."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     log = logging.getLogger("dynloss")
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)

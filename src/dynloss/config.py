@@ -39,7 +39,32 @@ def _with_defaults(cls):
     return validators.extend(cls, {"properties": set_defaults})
 
 
-_Validator = _with_defaults(jsonschema.Draft7Validator)
+def _strict_integers(cls):
+    """JSON Schema calls 3.0 an integer; ``range(3.0)`` does not, so an integer key refuses it."""
+    checker = cls.TYPE_CHECKER.redefine(
+        "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool))
+    return validators.extend(cls, type_checker=checker)
+
+
+_Validator = _with_defaults(_strict_integers(jsonschema.Draft7Validator))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _unique_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"config key {key!r}: given twice in one mapping "
+                              f"(line {key_node.start_mark.line + 1} of {key_node.start_mark.name})")
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
@@ -48,8 +73,16 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict:
 
 
 def load_yaml(path: Path = CONFIG_PATH) -> dict:
+    """Read a YAML config; a key given twice in one mapping is a :class:`ConfigError`.
+
+    Args:
+        path: the file.
+
+    Returns:
+        Its contents (``{}`` for an empty file).
+    """
     with open(path) as fh:
-        return yaml.safe_load(fh) or {}
+        return yaml.load(fh, Loader=_UniqueKeyLoader) or {}
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -85,10 +118,49 @@ def _deepest(errors):
     return best
 
 
-def prepare(cfg: dict, schema: dict | None = None) -> dict:
-    """Merge the chosen scale, validate with defaults, and run the semantic checks."""
+def _user_values(cfg: dict, shipped: dict, section: str, scale: str) -> dict:
+    """The values of ``cfg[section]`` the user set explicitly: those that differ from the shipped
+    config.yaml, on keys whose scale override the user left as shipped."""
+    ours, base = cfg.get(section) or {}, shipped.get(section) or {}
+    over = ((cfg.get("scales") or {}).get(scale) or {}).get(section) or {}
+    shipped_over = ((shipped.get("scales") or {}).get(scale) or {}).get(section) or {}
+    out: dict = {}
+    for name, entry in over.items():
+        if not isinstance(entry, dict) or not isinstance(ours.get(name), dict):
+            continue
+        for key, value in entry.items():
+            mine, theirs = ours[name].get(key, _MISSING), (base.get(name) or {}).get(key, _MISSING)
+            scale_unchanged = (shipped_over.get(name) or {}).get(key, _MISSING) == value
+            if mine is not _MISSING and mine != theirs and scale_unchanged:
+                out.setdefault(name, {})[key] = mine
+    return out
+
+
+_MISSING = object()
+
+
+def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None) -> dict:
+    """Merge the chosen scale, validate with defaults, and run the semantic checks.
+
+    Precedence, highest first (issue 12 item 8): a value under ``scales.<scale>`` that differs
+    from the shipped config.yaml; a value under ``studies``/``figures`` or a top-level
+    ``chunk_steps`` that differs from the shipped config.yaml (a user's ``--config`` or config
+    file); the shipped scale's value; the shipped config.yaml's value. Results go to
+    ``<results>/<scale>`` so that two scales never share a file (issue 13 item 1).
+
+    Args:
+        cfg: the raw config (config.yaml with the user's files and ``--config`` merged in).
+        schema: the JSON schema (default: the repository's).
+        shipped: the config.yaml shipped with the code, to tell the user's values apart
+            (default: the repository's, ``{}`` if absent).
+
+    Returns:
+        The prepared config (a new dict).
+    """
     cfg = copy.deepcopy(cfg)
     schema = schema or load_schema()
+    if shipped is None:
+        shipped = load_yaml(CONFIG_PATH) if CONFIG_PATH.exists() else {}
     scale = cfg.get("scale", "paper")
     scales = cfg.get("scales") or {}
     if not isinstance(scale, str) or (scale != "paper" and scale not in scales):
@@ -101,10 +173,14 @@ def prepare(cfg: dict, schema: dict | None = None) -> dict:
             if unknown:
                 raise ConfigError(f"config key 'scales.{scale}.{section}.{sorted(unknown)[0]}': "
                                   f"not a {section[:-1]} defined under '{section}'")
-            cfg[section] = deep_merge(cfg.get(section) or {}, over.get(section) or {})
-        if "chunk_steps" in over:
+            mine = _user_values(cfg, shipped, section, scale)
+            cfg[section] = deep_merge(deep_merge(cfg.get(section) or {}, over.get(section) or {}), mine)
+        shipped_chunk = ((shipped.get("scales") or {}).get(scale) or {}).get("chunk_steps", _MISSING)
+        user_chunk = "chunk_steps" in cfg and cfg["chunk_steps"] != shipped.get("chunk_steps", _MISSING)
+        if "chunk_steps" in over and not (user_chunk and over["chunk_steps"] == shipped_chunk):
             cfg["chunk_steps"] = over["chunk_steps"]
     validate(cfg, schema)
+    cfg["results"] = str(Path(cfg["results"]) / scale)
     from . import studies  # the per-kind semantic checks live beside the job expansion
 
     studies.check(cfg)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import functools
+import glob
 import importlib.metadata
 import json
 import os
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -28,6 +30,7 @@ import xarray as xr
 from . import __version__
 
 ENGINE = "netcdf4"
+CONVENTIONS = "CF-1.10"
 PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "netCDF4", "matplotlib", "snakemake",
             "neural-tangents")
 
@@ -49,6 +52,66 @@ VARIABLE_DOCS = {
     "ritz_weights": "weights of the Ritz values in the spectral density",
     "density": "Gaussian-broadened Hessian eigenvalue density",
 }
+
+
+#: CF-style attributes of every variable and coordinate the package writes: a concise
+#: ``long_name``, ``units`` where the quantity has one (``1``: dimensionless; losses and
+#: eigenvalues have none), and the longer ``description`` (issue 13 item 6)
+CF_ATTRS: dict[str, tuple[str, str | None]] = {
+    "L": ("static loss", None), "F": ("dynamical loss", None), "dL": ("static loss increment", None),
+    "train_acc": ("train accuracy", "1"), "test_acc": ("test accuracy", "1"),
+    "test_acc_each": ("test accuracy per test spiral", "1"), "final_train_acc": ("final train accuracy", "1"),
+    "final_test_acc": ("final test accuracy", "1"), "gamma": ("class weight", "1"),
+    "L_init": ("initial static loss", None), "diverged": ("diverged", None),
+    "diverged_step": ("divergence step", "steps"), "diverged_epoch": ("divergence epoch", "epochs"),
+    "hess_eig": ("Hessian eigenvalue", None), "ntk_lmax": ("largest NTK eigenvalue", None),
+    "ritz_values": ("Ritz value", None), "ritz_weights": ("Ritz weight", "1"),
+    "density": ("Hessian eigenvalue density", None), "onset_step": ("first bifurcation step", "steps"),
+    "lambda_th": ("curvature threshold", None), "lambda_th_cadence": ("curvature threshold on the cadence", None),
+    "train_loss": ("static loss", None), "train_F": ("dynamical loss", None),
+    # coordinates
+    "step": ("gradient-descent step", "steps"), "step_hess": ("step of the Hessian spectrum", "steps"),
+    "step_ntk": ("step of the NTK eigenvalue", "steps"), "step_density": ("step of the density", "steps"),
+    "epoch": ("epoch", "epochs"), "seed": ("initialisation seed", None), "run": ("run index", None),
+    "class_index": ("class index", None), "test_set": ("noise seed of the test spiral", None),
+    "eig": ("eigenvalue rank", None), "grid": ("eigenvalue", None), "grid_index": ("grid point", None), "vector": ("Lanczos start vector", None),
+    "lanczos": ("Lanczos index", None), "loss": ("loss function", None), "width": ("hidden-layer width", "1"),
+    "channels": ("convolution channels", "1"), "lr": ("learning rate", None),
+    "A": ("class-weight amplitude", "1"), "T": ("class-weight period", "steps"),
+}
+CF_DESCRIPTIONS = {
+    "step": "gradient-descent step t (metrics after the update of step t)",
+    "A": "amplitude A >= 1 of the class-weight oscillation (1: static loss)",
+    "T": "period T of the class-weight oscillation, in steps",
+    "lr": "learning rate eta", "width": "hidden units of the one-hidden-layer network",
+}
+
+
+def describe(ds: xr.Dataset) -> xr.Dataset:
+    """Give ``ds`` CF-style attributes in place: ``long_name`` (concise), ``units`` and
+    ``description`` (a previous sentence-long ``long_name`` moves there); ``Conventions``.
+
+    Args:
+        ds: a dataset of this package.
+
+    Returns:
+        ``ds``.
+    """
+    for name, var in ds.variables.items():
+        old = var.attrs.get("long_name")
+        entry = CF_ATTRS.get(str(name))
+        if entry is None:
+            continue
+        long_name, units = entry
+        desc = (var.attrs.get("description") or (old if old and old != long_name else None)
+                or CF_DESCRIPTIONS.get(str(name)))
+        var.attrs["long_name"] = long_name
+        if units is not None:
+            var.attrs["units"] = units
+        if desc:
+            var.attrs["description"] = desc
+    ds.attrs["Conventions"] = CONVENTIONS
+    return ds
 
 
 @functools.lru_cache(maxsize=1)
@@ -102,6 +165,7 @@ def stamp(ds: xr.Dataset, config: dict | None = None, **extra: Any) -> xr.Datase
     ds.attrs["git_commit"] = prov["git_commit"]
     ds.attrs["created"] = prov["created"]
     ds.attrs["dynloss_version"] = __version__
+    ds.attrs["Conventions"] = CONVENTIONS
     for k, v in extra.items():
         ds.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v, default=_json_default)
     return ds
@@ -117,26 +181,89 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj)}")
 
 
+class CorruptFileError(ValueError):
+    """A result file that cannot be read back (garbled bytes, a failed checksum, truncation)."""
+
+
+def _umask() -> int:
+    """The process's umask (read without changing it where Linux allows)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _UMASK_LOCK:
+        old = os.umask(0o022)
+        os.umask(old)
+    return old
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _clean_stale_temps(path: Path, suffix: str) -> None:
+    """Remove temporaries of ``path`` left by a killed writer (``.<name>.<pid>.<random><suffix>``
+    whose process no longer runs on this host, or any older unnamed one)."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*{suffix}"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # a live writer (a concurrent write of the same target)
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue  # alive, owned by someone else
+        elif pid.isdigit():
+            continue  # this process's own (a nested write)
+        tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on any error
-    (an interrupt included) it is removed, so ``path`` is never left half-written."""
+    (an interrupt included) it is removed, so ``path`` is never left half-written.
+
+    The file gets the mode a plain ``open`` would give (``0666 & ~umask``: 0644 under umask
+    022), not mkstemp's 0600, so collaborators can read shared results (issue 13 item 4).
+    Temporaries of the same target left by a killed writer are removed first (issue 12 item 9).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    _clean_stale_temps(path, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+#: HDF5 filters of every array written: the Fletcher-32 checksum, verified on every read
+CHECKSUM = {"fletcher32": True}
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    """A Fletcher-32 checksum on every numeric array (HDF5 filters need chunked, non-scalar,
+    fixed-size data: strings and scalars go without)."""
+    out = {}
+    for name, var in ds.variables.items():
+        if var.ndim and var.dtype.kind in "biufc" and var.size:
+            out[name] = dict(CHECKSUM)
+    return out
+
+
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename), every
+    numeric array with an HDF5 Fletcher-32 checksum (issue 12 item 5)."""
+    describe(ds)
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine=ENGINE)
+        ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds))
     return Path(path)
 
 
@@ -148,9 +275,39 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
 
 
 def open_dataset(path: str | os.PathLike) -> xr.Dataset:
-    """Open one NetCDF fully into memory (the file is closed on return)."""
-    with xr.open_dataset(path, engine=ENGINE) as ds:
-        return ds.load()
+    """Open one NetCDF fully into memory (the file is closed on return).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CorruptFileError: the file cannot be read or a checksum fails; the message names the file
+            and says to delete it and rerun the job that made it.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no file {str(path)!r}")
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            return ds.load()
+    except Exception as exc:  # noqa: BLE001 - HDF5 reports checksum failures as RuntimeError/OSError
+        raise CorruptFileError(f"{str(path)!r} is corrupt or unreadable ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); delete it and "
+                               "rerun the job that wrote it (snakemake reruns a deleted output)") from None
+
+
+def stored_job_hash(path: str | os.PathLike) -> str | None:
+    """The ``job_hash`` a job file was written with (see :func:`dynloss.studies.job_hash`).
+
+    Args:
+        path: a job NetCDF.
+
+    Returns:
+        The hash, or ``None`` when the file is unreadable or carries none (then it is not reused).
+    """
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            cfg = json.loads(ds.attrs.get("config", "{}"))
+    except Exception:  # noqa: BLE001 - an unreadable file is simply not reused
+        return None
+    return cfg.get("job_hash") if isinstance(cfg, dict) else None
 
 
 def check_writable(path: str | os.PathLike) -> None:
@@ -194,7 +351,7 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
         "L": ((run, "step"), result.loss),
         "F": ((run, "step"), result.dyn_loss),
         "train_acc": ((run, "step"), result.train_acc),
-        "gamma": ((run, "step", "class"), result.gamma),
+        "gamma": ((run, "step", "class_index"), result.gamma),
         "L_init": ((run,), result.loss_init),
         "final_train_acc": ((run,), result.final_train_acc),
         "test_acc": ((run,), result.test_acc),
@@ -205,7 +362,7 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
     if spec.record_every == 1:
         prev = np.concatenate([result.loss_init[:, None], result.loss[:, :-1]], axis=1)
         data["dL"] = ((run, "step"), result.loss - prev)
-    coords: dict[str, Any] = {"step": steps, "class": cls, "test_set": np.asarray(spec.test_seeds)}
+    coords: dict[str, Any] = {"step": steps, "class_index": cls, "test_set": np.asarray(spec.test_seeds)}
     for name, arr in result.spectra.items():
         sdim = {"hess_eig": "step_hess", "ntk_lmax": "step_ntk"}.get(name, "step_density")
         coords[sdim] = result.spectra_steps[name]
@@ -218,8 +375,8 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
             data[name] = ((run, sdim, "vector", "lanczos"), arr)
     if "ritz_values" in result.spectra:
         grid, dens = density_on_grid(result.spectra["ritz_values"], result.spectra["ritz_weights"])
-        coords["grid"] = grid
-        data["density"] = ((run, "step_density", "grid"), dens)
+        coords["grid"] = ((run, "grid_index"), grid)
+        data["density"] = ((run, "step_density", "grid_index"), dens)
     if run == "seed":
         coords["seed"] = batch.seeds
         scalars = {"A": batch.A[0], "T": batch.T[0], "lr": batch.lr[0]}
@@ -232,8 +389,8 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
     ds = xr.Dataset(data, coords=coords)
     for name, doc in VARIABLE_DOCS.items():
         if name in ds:
-            ds[name].attrs["long_name"] = doc
-    ds["step"].attrs["long_name"] = "gradient-descent step t (metrics after the update of step t)"
+            ds[name].attrs["description"] = doc
+    describe(ds)
     ds.attrs.update({"loss": spec.loss, "width": spec.width, "steps": spec.steps, "dtype": spec.dtype,
                      "compile_s": result.timings.get("compile_s", np.nan),
                      "run_s": result.timings.get("run_s", np.nan)})
@@ -245,17 +402,35 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
 
 def density_on_grid(values: np.ndarray, weights: np.ndarray, n_grid: int = 512,
                     rel_sigma: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
-    """Density averaged over start vectors on a common grid spanning all Ritz values.
+    """Each run's density, averaged over start vectors, on a grid of its own.
 
-    The broadening is ``rel_sigma`` times the span of the Ritz values.
+    A run's grid spans its own Ritz values (over all its density steps) and its broadening is
+    ``rel_sigma`` times that span, so a run's density does not depend on the other runs of its
+    job (issue 12 item 14). A run without finite Ritz values (diverged) gets NaN.
+
+    Args:
+        values: Ritz values, shape (runs, steps, vectors, order).
+        weights: their weights, same shape.
+        n_grid: grid points per run.
+        rel_sigma: broadening relative to the run's span.
+
+    Returns:
+        ``(grid (runs, n_grid), density (runs, steps, n_grid))``.
     """
     from .spectra import density
 
-    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
-    span = max(hi - lo, 1e-12)
-    grid = np.linspace(lo - 0.05 * span, hi + 0.05 * span, n_grid)
-    dens = density(values, weights, grid, rel_sigma * span)  # (..., vector, grid)
-    return grid, dens.mean(axis=-2)
+    values, weights = np.asarray(values), np.asarray(weights)
+    grids = np.full((values.shape[0], n_grid), np.nan)
+    dens = np.full((values.shape[0], values.shape[1], n_grid), np.nan)
+    for r in range(values.shape[0]):
+        finite = values[r][np.isfinite(values[r])]
+        if not finite.size:
+            continue
+        lo, hi = float(finite.min()), float(finite.max())
+        span = max(hi - lo, 1e-12)
+        grids[r] = np.linspace(lo - 0.05 * span, hi + 0.05 * span, n_grid)
+        dens[r] = density(values[r], weights[r], grids[r], rel_sigma * span).mean(axis=-2)
+    return grids, dens
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,7 +456,8 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
         sources.append(str(p))
     if not parts:
         raise ValueError("no datasets to combine")
-    out = xr.combine_by_coords(parts, combine_attrs="drop_conflicts", join="outer")
+    # compat explicit: two jobs of one grid point must conflict, never silently override
+    out = xr.combine_by_coords(parts, compat="no_conflicts", combine_attrs="drop_conflicts", join="outer")
     if isinstance(out, xr.DataArray):  # pragma: no cover - only with a single variable
         out = out.to_dataset()
     return stamp(out, attrs or {}, sources=sources)

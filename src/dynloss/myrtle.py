@@ -240,10 +240,10 @@ class MyrtleSpec:
             raise ValueError(f"T must be a finite number > 0 (got {self.T!r})")
         if not 0 < self.peak_epoch <= self.epochs:
             raise ValueError(f"peak_epoch must be in (0, epochs={self.epochs}] (got {self.peak_epoch!r})")
-        for name in ("peak_lr", "final_lr"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0 (got {v!r})")
+        if not (math.isfinite(self.peak_lr) and self.peak_lr > 0):  # 0 would never move the weights
+            raise ValueError(f"peak_lr must be a finite number > 0 (got {self.peak_lr!r})")
+        if not (math.isfinite(self.final_lr) and self.final_lr >= 0):
+            raise ValueError(f"final_lr must be a finite number >= 0 (got {self.final_lr!r})")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1) (got {self.momentum!r})")
         if self.stop_epoch is not None and not self.stop_epoch >= 0:
@@ -455,6 +455,22 @@ class MyrtleResult:
         """(S,) the training loss became NaN/inf."""
         return ~np.all(np.isfinite(self.train_loss[:, :self.epochs_done]), axis=1)
 
+    @property
+    def diverged_epoch(self) -> np.ndarray:
+        """(S,) first epoch (1-based, as the ``epoch`` coordinate) with a non-finite training
+        loss; -1 if none."""
+        bad = ~np.isfinite(self.train_loss[:, :self.epochs_done])
+        return np.where(bad.any(axis=1), bad.argmax(axis=1) + 1, -1)
+
+    def masked(self, name: str) -> np.ndarray:
+        """(S, E) ``train_acc`` or ``test_acc`` with NaN from a seed's divergence epoch on (NaN
+        parameters give the chance accuracy of argmax = class 0, not a number of the run)."""
+        out = getattr(self, name).copy()
+        first = self.diverged_epoch
+        epochs = np.arange(1, out.shape[1] + 1)
+        out[(first[:, None] > 0) & (epochs[None, :] >= first[:, None])] = np.nan
+        return out
+
     def final(self, name: str) -> np.ndarray:
         """(S,) ``train_acc`` or ``test_acc`` after the last epoch (NaN if diverged or not done)."""
         out = getattr(self, name)[:, -1].copy()
@@ -472,6 +488,7 @@ VARIABLE_DOCS = {
     "final_train_acc": "training accuracy after the last epoch (NaN if diverged)",
     "final_test_acc": "test accuracy after the last epoch (NaN if diverged)",
     "diverged": "the training loss became NaN/inf",
+    "diverged_epoch": "first epoch with a non-finite training loss (-1: never)",
 }
 
 
@@ -687,11 +704,12 @@ def result_to_dataset(result: MyrtleResult, config: dict | None = None):
 
     spec = result.spec
     dims = ("seed", "epoch")
-    data = {k: (dims, getattr(result, k)) for k in METRICS}
+    data = {k: (dims, result.masked(k) if k.endswith("_acc") else getattr(result, k)) for k in METRICS}
     data["lr"] = (("epoch",), result.lr)
     data["final_train_acc"] = (("seed",), result.final("train_acc"))
     data["final_test_acc"] = (("seed",), result.final("test_acc"))
     data["diverged"] = (("seed",), result.diverged)
+    data["diverged_epoch"] = (("seed",), result.diverged_epoch)
     coords = {"seed": result.seeds, "epoch": np.arange(1, spec.epochs + 1),
               "loss": spec.loss, "A": float(spec.A), "T": float(spec.T), "channels": spec.channels}
     ds = xr.Dataset(data, coords=coords)

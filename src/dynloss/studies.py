@@ -12,11 +12,15 @@ only calls these functions. File layout under ``results``::
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
+#: Snakemake rule names, which no study or figure may take
+RESERVED_NAMES = ("all", "train_point", "dynamics", "thresholds_job", "synthetic_cifar", "myrtle_job",
+                  "aggregate_points", "aggregate_thresholds", "fit_thresholds", "figure", "reproduction", "publish")
 TRAINED_KINDS = ("contour", "curves", "myrtle")  # kinds with one job per (point, seed block)
 #: scalar coordinates that become dimensions when a study's jobs are combined
 AGGREGATE_DIMS = {"contour": "loss,width,lr,A,T", "curves": "loss,width,lr,A,T", "myrtle": "loss,channels,A,T",
@@ -167,6 +171,18 @@ def check(cfg: dict) -> None:
     from .config import ConfigError
     from .train import SpectraSpec, TrainSpec
 
+    for name in list(cfg["studies"]) + list(cfg["figures"]):
+        section = "studies" if name in cfg["studies"] else "figures"
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+            raise ConfigError(f"config key '{section}.{name}': a name must be a letter followed by letters, "
+                              "digits or underscores (it becomes a folder and a Snakemake target)")
+        if name in RESERVED_NAMES:
+            raise ConfigError(f"config key '{section}.{name}': {name!r} is the name of a workflow rule "
+                              f"(reserved: {', '.join(RESERVED_NAMES)}); choose another name")
+    for name in cfg["studies"]:
+        if name in cfg["figures"]:
+            raise ConfigError(f"config key 'studies.{name}': {name!r} is already a figure under 'figures' "
+                              "(each figure target has one name); choose another name")
     for name, st in cfg["studies"].items():
         key = f"studies.{name}"
         kind = st["kind"]
@@ -179,6 +195,13 @@ def check(cfg: dict) -> None:
             if not Path(st["cifar_dir"]).is_dir():
                 raise ConfigError(f"config key '{key}.cifar_dir': no folder {st['cifar_dir']!r} (the CIFAR-10 "
                                   "python version: data_batch_1..5 and test_batch; set null to skip the study)")
+            from .cifar import TEST_FILE, TRAIN_FILES
+
+            missing = [f for f in (*TRAIN_FILES, TEST_FILE) if not (Path(st["cifar_dir"]) / f).is_file()]
+            if missing:
+                raise ConfigError(f"config key '{key}.cifar_dir': folder {st['cifar_dir']!r} has no "
+                                  f"{', '.join(missing)} (the CIFAR-10 python version: data_batch_1..5 and "
+                                  "test_batch; set null to skip the study)")
         if kind == "thresholds" and st["steps"] % st["hess_every"]:
             raise ConfigError(f"config key '{key}.steps': {st['steps']} is not a multiple of "
                               f"hess_every={st['hess_every']}")
@@ -214,20 +237,57 @@ def _data_args(cfg: dict) -> list[str]:
             "--test-seeds", ",".join(map(str, d["test_seeds"]))]
 
 
-def _meta(cfg: dict, name: str) -> list[str]:
+def job_hash(command: str, args: Sequence[str]) -> str:
+    """Content hash of one job: its command and every argument that determines its numbers.
+
+    ``--out``, ``--meta``, ``--checkpoint`` and ``--checkpoint-every`` (where a result goes,
+    labels, a resumable cache) are left out, so the hash changes exactly when the job's numbers
+    can change. It is stored in the job file (``config`` attribute, key ``job_hash``) and compared before a file is reused.
+
+    Args:
+        command: the ``dynloss`` command (``train``, ``thresholds``, ``myrtle``).
+        args: its arguments.
+
+    Returns:
+        16 hex digits of a SHA-256.
+    """
+    import hashlib
     import json
 
-    return ["--meta", json.dumps({"study": name, "scale": cfg["scale"], "study_config": cfg["studies"][name]},
+    kept, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in _NOT_HASHED:
+            skip = True
+            continue
+        kept.append(a)
+    return hashlib.sha256(json.dumps([command, *kept]).encode()).hexdigest()[:16]
+
+
+#: arguments that do not determine a job's numbers (each takes one value)
+_NOT_HASHED = ("--out", "--meta", "--checkpoint", "--checkpoint-every")
+
+
+def _meta(cfg: dict, name: str, command: str, args: Sequence[str]) -> list[str]:
+    """``--meta`` of a job: its study, its scale and the hash of its arguments. Nothing else, so
+    that a cosmetic config edit (a title, another grid value) leaves every existing job's command
+    line, and so Snakemake's rerun decision, unchanged (issue 12 item 6)."""
+    import json
+
+    return ["--meta", json.dumps({"study": name, "scale": cfg["scale"], "job_hash": job_hash(command, args)},
                                  sort_keys=True)]
 
 
 def point_args(cfg: dict, job: PointJob) -> list[str]:
     """``dynloss train`` arguments of one contour/curves job (without ``--out``)."""
     st = cfg["studies"][job.study]
-    return (["--loss", job.loss, "--width", str(job.width), "--lr", fmt(job.lr), "--A", fmt(job.A),
+    args = (["--loss", job.loss, "--width", str(job.width), "--lr", fmt(job.lr), "--A", fmt(job.A),
              "--T", fmt(job.T), "--steps", str(st["steps"]), "--seeds", job.seeds,
              "--record-every", str(st["record_every"]), "--chunk-steps", str(cfg["chunk_steps"]),
-             "--dtype", cfg["dtype"]] + _data_args(cfg) + _meta(cfg, job.study))
+             "--dtype", cfg["dtype"]] + _data_args(cfg))
+    return args + _meta(cfg, job.study, "train", args)
 
 
 def dynamics_args(cfg: dict, name: str) -> list[str]:
@@ -247,22 +307,44 @@ def dynamics_args(cfg: dict, name: str) -> list[str]:
     if st["density_steps"]:
         args += ["--density-steps", ",".join(map(str, st["density_steps"])), "--density-order",
                  str(st["density_order"]), "--density-vectors", str(st["density_vectors"])]
-    return args + _data_args(cfg) + _meta(cfg, name)
+    args += _data_args(cfg)
+    return args + _meta(cfg, name, "train", args)
 
 
 def threshold_args(cfg: dict, job: ThresholdJob) -> list[str]:
     """``dynloss thresholds`` arguments of one job: its block of (A, T, seed) runs."""
     st = cfg["studies"][job.study]
     A, T, seeds = zip(*threshold_block(st, job.block))
-    return (["--loss", job.loss, "--width", str(job.width), "--lr", fmt(job.lr), "--steps", str(st["steps"]),
+    args = (["--loss", job.loss, "--width", str(job.width), "--lr", fmt(job.lr), "--steps", str(st["steps"]),
              "--A", ",".join(fmt(a) for a in A), "--T", ",".join(fmt(t) for t in T),
              "--seeds", ",".join(map(str, seeds)), "--run-offset", str(job.block * st["runs_per_job"]),
              "--hess-every", str(st["hess_every"]), "--hess-order", str(st["hess_order"]),
              "--onset-window", str(st["onset_window"]), "--onset-floor", str(st["onset_floor"]),
              "--onset", ",".join(st["onset"]),
              "--trace-every", str(st["hess_every"]), "--chunk-steps", str(cfg["chunk_steps"]),
-             "--dtype", cfg["dtype"]] + _data_args(cfg) + _meta(cfg, job.study)
-            + (["--traces-out", job.traces_path(cfg["results"])] if st.get("keep_traces") else []))
+             "--dtype", cfg["dtype"]] + _data_args(cfg))
+    if st.get("keep_traces"):
+        args += ["--traces-out", job.traces_path(cfg["results"])]
+    return args + _meta(cfg, job.study, "thresholds", args)
+
+
+#: study keys that change how a figure looks, never a number
+COSMETIC_KEYS = ("title",)
+
+
+def aggregate_meta(cfg: dict, name: str) -> dict:
+    """What a study's combined dataset records of its configuration: everything but the
+    cosmetic keys, so a title edit does not re-combine the study (issue 12 item 6).
+
+    Args:
+        cfg: a prepared config.
+        name: the study.
+
+    Returns:
+        ``{"study", "scale", "study_config", "data"}``.
+    """
+    st = {k: v for k, v in cfg["studies"][name].items() if k not in COSMETIC_KEYS}
+    return {"study": name, "scale": cfg["scale"], "study_config": st, "data": cfg["data"]}
 
 
 def cifar_folder(cfg: dict, name: str) -> str:
@@ -271,7 +353,12 @@ def cifar_folder(cfg: dict, name: str) -> str:
 
 
 def myrtle_args(cfg: dict, job: PointJob) -> list[str]:
-    """``dynloss myrtle`` arguments of one Myrtle5 job, with its checkpoint beside the results."""
+    """``dynloss myrtle`` arguments of one Myrtle5 job, with its checkpoint beside the results.
+
+    The checkpoint's name carries the job's hash, so a checkpoint is only ever resumed by the job
+    that wrote it: a changed setting (epochs, ...) starts a fresh checkpoint instead of failing on
+    a stale one (issue 12 item 7).
+    """
     st = cfg["studies"][job.study]
     stem = job.path(cfg["results"]).rsplit("/", 1)[1][:-3]
     args = ["--cifar-dir", cifar_folder(cfg, job.study), "--loss", job.loss, "--A", fmt(job.A), "--T", fmt(job.T),
@@ -279,8 +366,9 @@ def myrtle_args(cfg: dict, job: PointJob) -> list[str]:
             "--batch-size", str(st["batch_size"]), "--peak-lr", str(st["peak_lr"]),
             "--peak-epoch", str(st["peak_epoch"]), "--final-lr", str(st["final_lr"]),
             "--stop-epoch", str(st["stop_epoch"]), "--eval-every", str(st["eval_every"]), "--dtype", st["dtype"],
-            "--checkpoint", f"{cfg['results']}/{job.study}/checkpoints/{stem}.npz",
             "--checkpoint-every", str(st["checkpoint_every"])]
     if st["num_train"]:
         args += ["--num-train", str(st["num_train"])]
-    return args + _meta(cfg, job.study)
+    digest = job_hash("myrtle", args)
+    args += ["--checkpoint", f"{cfg['results']}/{job.study}/checkpoints/{stem}-{digest}.npz"]
+    return args + _meta(cfg, job.study, "myrtle", args)

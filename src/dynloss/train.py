@@ -22,7 +22,8 @@ batches). A measurement "at step t" uses the parameters after update ``t`` and t
 weights of step ``t``, like the metrics.
 
 A run whose loss becomes NaN/inf is flagged ``diverged`` (with the step) and its parameters are
-NaN from there on; the other runs of the batch are unaffected.
+NaN from there on; its recorded accuracy is NaN from that step on (not the chance level that
+the argmax of NaN outputs gives); the other runs of the batch are unaffected.
 """
 from __future__ import annotations
 
@@ -575,6 +576,9 @@ def _assemble(eng: Engine, batch: RunBatch, outs, last, dens, div_step, timings)
     test_each = np.array(last["test_acc_each"], dtype=np.float64)
     test_each[diverged] = np.nan
     train_acc = with_last("train_acc")
+    # a diverged run's outputs are NaN and its argmax is class 0: chance accuracy, not a number
+    # of the run (issue 12 item 2); from its divergence step on, its accuracy is NaN
+    train_acc[diverged[:, None] & (rec_steps[None, :] >= div_step[:, None])] = np.nan
     final_acc = train_acc[:, -1].copy()
     final_acc[diverged] = np.nan
     spectra, spectra_steps = {}, {}

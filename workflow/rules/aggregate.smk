@@ -12,8 +12,7 @@ rule aggregate_points:
         study=alternatives(studies_of("contour", "curves", "myrtle")),
     params:
         dims=lambda wc: AGGREGATE_DIMS[study_kind(wc.study)],
-        meta=lambda wc: quoted_json({"study": wc.study, "scale": config["scale"],
-                                     "study_config": config["studies"][wc.study], "data": config["data"]}),
+        meta=lambda wc: quoted_json(dl.aggregate_meta(config, wc.study)),
     conda:
         "../../envs/cpu.yaml"
     shell:
@@ -31,8 +30,7 @@ rule aggregate_thresholds:
         study=alternatives(studies_of("thresholds")),
     params:
         dims=AGGREGATE_DIMS["thresholds"],
-        meta=lambda wc: quoted_json({"study": wc.study, "scale": config["scale"],
-                                     "study_config": config["studies"][wc.study], "data": config["data"]}),
+        meta=lambda wc: quoted_json(dl.aggregate_meta(config, wc.study)),
     conda:
         "../../envs/cpu.yaml"
     shell:

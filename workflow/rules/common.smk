@@ -13,7 +13,10 @@ from dynloss import config as dl_config  # noqa: E402
 from dynloss import studies as dl  # noqa: E402
 
 try:
-    _prepared = dl_config.prepare(config, dl_config.load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
+    for _file in workflow.configfiles:  # Snakemake's own loader keeps the last of duplicate keys
+        dl_config.load_yaml(_file)
+    _prepared = dl_config.prepare(config, dl_config.load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+                                  shipped=dl_config.load_yaml(Path(workflow.basedir) / "config.yaml"))
 except dl_config.ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
 config.clear()
@@ -26,7 +29,9 @@ NUM = r"[0-9]+(\.[0-9]+)?"
 # (so several jobs can share one GPU).
 # (Snakemake formats the prefix too: literal braces are doubled.)
 _env = [f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}",
-        "export XLA_PYTHON_CLIENT_PREALLOCATE=false"]
+        "export XLA_PYTHON_CLIENT_PREALLOCATE=false",
+        # the memory budget (dynloss.budget) is not a job argument: changing it reruns nothing
+        f"export DYNLOSS_MAX_MEMORY_GB={float(config['max_memory_gb'])!r}"]
 if config["jax_cache"]:
     _env += [f"export JAX_COMPILATION_CACHE_DIR={shlex.quote(str(Path(config['jax_cache']).absolute()))}",
              "export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0",
@@ -137,7 +142,7 @@ def figure_inputs(wc):
 
 def figure_options(wc):
     extra = FIGURE_OPTIONS.get(study_kind(wc.name), {}) if wc.name in config["studies"] else {}
-    return quoted_json({**figure_spec(wc.name), **extra, "data": config["data"]})
+    return quoted_json({**figure_spec(wc.name), **extra, "data": config["data"], "scale": config["scale"]})
 
 
 def reproduction_studies():
@@ -146,6 +151,14 @@ def reproduction_studies():
 
     wanted = {c.study for c in CLAIMS}
     return [n for n in studies_of("contour", "curves", "myrtle") if n in wanted]
+
+
+def reproduction_fits():
+    """Fit tables of the thresholds studies that carry an eta-law claim, by study name."""
+    from dynloss.reproduction import LAW_CLAIMS
+
+    wanted = {c.study for c in LAW_CLAIMS}
+    return {n: f"{R}/{n}/{n}_fit.csv" for n in studies_of("thresholds") if n in wanted}
 
 
 def synthetic_studies():
@@ -164,3 +177,16 @@ def all_targets():
     for name in figure_names():
         targets += dl.figure_files(config, name) + extra_targets(name)
     return targets
+
+
+def needs_cifar_dir(name):
+    """Input function of the named target of a skipped myrtle study: an error naming the key."""
+    def explain(wc):
+        raise WorkflowError(f"study {name!r} needs the CIFAR-10 folder: set config key "
+                            f"'studies.{name}.cifar_dir' (e.g. --config studies='{{{name}: {{cifar_dir: /path/to/"
+                            "cifar-10-batches-py}}'), see the README's Myrtle5 section")
+    return explain
+
+
+def studies_without_cifar():
+    return [n for n, st in config["studies"].items() if st["kind"] == "myrtle" and not st.get("cifar_dir")]

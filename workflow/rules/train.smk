@@ -106,3 +106,14 @@ rule myrtle_job:
         TRAIN_ENV
     shell:
         "python -m dynloss myrtle {params.args} --out {output} > {log} 2>&1"
+
+
+# A myrtle study without its CIFAR-10 folder is skipped; asking for it by name says which key to set.
+for _name in studies_without_cifar():
+
+    rule:
+        name:
+            _name
+        input:
+            needs_cifar_dir(_name),
+        default_target: False

@@ -2,7 +2,8 @@
 
 Panels come in pairs per width: (a) train, (b) test for the first width, (c), (d) for the next.
 Each grid point is the mean over seeds; diverged runs are left out of the mean and counted in
-the panel title when there are any.
+the panel title when there are any. A grid with one A or one T value has no plane to contour: its
+panels are line plots of the accuracy against the parameter that varies.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .common import panel_label
+from .common import log_ticks_at, panel_label
 
 LEVELS = np.linspace(0.0, 1.0, 21)
 
@@ -27,6 +28,24 @@ def _squeeze_scalar_dims(da: xr.DataArray, keep=("width", "channels", "A", "T"))
         if d not in keep and da.sizes[d] == 1:
             da = da.isel({d: 0}, drop=True)
     return da
+
+
+def _line_panel(ax, z: xr.DataArray, label: str) -> None:
+    """Accuracy against the one grid parameter that varies (T on log ticks, or A), the other fixed."""
+    T, A = z["T"].values, z["A"].values
+    if len(T) >= len(A):
+        ax.plot(T, z.values[0, :], "o-", color="C0")
+        if len(T) > 1:
+            log_ticks_at(ax, T, "x")
+        else:
+            ax.set_xticks(T, [f"{t:g}" for t in T])
+        ax.set_xlabel(f"period T (steps), at A = {A[0]:g}")
+    else:
+        ax.plot(A, z.values[:, 0], "o-", color="C0")
+        ax.set_xticks(A, [f"{a:g}" for a in A])
+        ax.set_xlabel(f"amplitude A, at T = {T[0]:g}")
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel(f"{label} (mean over seeds)")
 
 
 def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
@@ -49,13 +68,15 @@ def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
             z = z.transpose("A", "T")
             T = z["T"].values
             A = z["A"].values
-            cs = ax.contourf(T, A, z.values, levels=LEVELS, cmap="viridis", extend="neither")
-            ax.scatter(*np.meshgrid(T, A), s=4, c="white", alpha=0.6, linewidths=0)
-            ax.set_xscale("log")
-            ax.set_xticks(T, [f"{t:g}" for t in T])  # the grid's own periods, not log decades
-            ax.minorticks_off()
-            ax.set_xlabel("period T (steps)")
-            ax.set_ylabel("amplitude A")
+            if len(T) < 2 or len(A) < 2:
+                _line_panel(ax, z, label)
+                cs = None
+            else:
+                cs = ax.contourf(T, A, z.values, levels=LEVELS, cmap="viridis", extend="neither")
+                ax.scatter(*np.meshgrid(T, A), s=4, c="white", alpha=0.6, linewidths=0)
+                log_ticks_at(ax, T, "x")  # the grid's own periods, not log decades
+                ax.set_xlabel("period T (steps)")
+                ax.set_ylabel("amplitude A")
             sub = f"{wname} {int(w)}: {label}"
             if diverged is not None:
                 d = diverged.sel(width=w) if "width" in diverged.dims else diverged
@@ -64,7 +85,8 @@ def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
                     sub += f" ({n_div} diverged runs excluded)"
             ax.set_title(sub, fontsize=10)
             panel_label(ax, next(letters))
-            fig.colorbar(cs, ax=ax, ticks=np.linspace(0, 1, 6))
+            if cs is not None:
+                fig.colorbar(cs, ax=ax, ticks=np.linspace(0, 1, 6))
     if title:
         fig.suptitle(title)
     return fig

@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from .common import legend_outside
+
 
 def render(ds: xr.Dataset, title: str = ""):
     for d in ("seed", "run"):
@@ -20,7 +22,7 @@ def render(ds: xr.Dataset, title: str = ""):
     ax.set_ylim(bottom=max(1e-8, float(np.nanmax(ds["density"].values)) * 1e-7))
     ax.set_xlabel(r"eigenvalue $\lambda$ of the Hessian of $\mathcal{F}$")
     ax.set_ylabel("density")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     ax.set_title(title or "Hessian eigenvalue density", fontsize=10)
     return fig
 

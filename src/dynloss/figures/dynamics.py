@@ -72,8 +72,8 @@ def _draw(ax, ds: xr.Dataset, var: str, lo=None, hi=None, lam_th=None, lr=None):
 
     if var == "gamma":
         g = sel(ds["gamma"], "step")
-        for k in range(g.sizes["class"]):
-            ax.plot(g["step"], g.isel({"class": k}), color=class_colour(k), lw=1.0)
+        for k in range(g.sizes["class_index"]):
+            ax.plot(g["step"], g.isel(class_index=k), color=class_colour(k), lw=1.0)
     elif var == "hess_eig":
         if "hess_eig" not in ds:
             ax.text(0.5, 0.5, "no Hessian spectra", ha="center", transform=ax.transAxes)

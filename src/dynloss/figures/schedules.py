@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .. import schedules
-from .common import class_colour
+from .common import class_colour, legend_outside
 
 
 def render(A: float, T: float, steps: int, num_classes: int = 3, weights: str = "normalised",
@@ -20,11 +20,13 @@ def render(A: float, T: float, steps: int, num_classes: int = 3, weights: str = 
     ax.set_xlabel("step t")
     ax.set_ylabel(name)
     ax.set_xlim(0, steps)
-    ax.legend(loc="upper right", fontsize=8, ncol=num_classes)
+    legend_outside(ax)
     ax.set_title(title or f"{name}, A = {A:g}, T = {T:g}", fontsize=10)
     return fig
 
 
 def from_files(inputs, options: dict, title: str):
-    return render(options["A"], options["T"], options["steps"], options.get("num_classes", 3),
+    # the class count training uses (data.num_classes) wins over a figure-level value
+    num_classes = (options.get("data") or {}).get("num_classes", options.get("num_classes", 3))
+    return render(options["A"], options["T"], options["steps"], int(num_classes),
                   options.get("weights", "normalised"), title)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from .. import data
-from .common import class_colour
+from .common import class_colour, legend_outside
 
 
 def render(points_per_class: int = 100, num_classes: int = 3, noise: float = 0.2, seed: int = 0,
@@ -23,7 +23,7 @@ def render(points_per_class: int = 100, num_classes: int = 3, noise: float = 0.2
     ax.set_aspect("equal")
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.legend(fontsize=8, loc="upper right")
+    legend_outside(ax)
     ax.set_title(title or f"spiral: {num_classes} x {points_per_class} points, noise {noise:g}", fontsize=10)
     return fig
 
