@@ -100,3 +100,113 @@ def test_thresholds_cli_rejects_mismatched_lists(capsys, tmp_path):
     code = cli.main(["thresholds", "--loss", "dce", "--width", "8", "--lr", "1", "--A", "2,3", "--T", "10",
                      "--seeds", "0,0", "--steps", "100", "--out", str(tmp_path / "x.nc")])
     assert code == 2 and "one value per run" in capsys.readouterr().err
+
+
+def test_definitions_on_a_training_run(onset_run):
+    """visible is the old rule; growing and mode find the same run's instability; lambda_th of
+    each definition is the exact Hessian after its onset update."""
+    eng, r = onset_run
+    old = thresholds.onset_analysis(eng, r)
+    out = thresholds.analyse(eng, r.batch, r.loss)
+    assert np.array_equal(out["onset_step_visible"], old["onset_step"])
+    np.testing.assert_allclose(out["lambda_th_visible"], old["lambda_th"], rtol=1e-10)
+    for name in ("growing", "mode"):
+        s = out[f"onset_step_{name}"]
+        assert s[1] == -1  # the static run at small eta has no onset
+        assert 0 <= s[0] < r.loss.shape[1]
+        assert np.isfinite(out[f"lambda_th_{name}"][0]) and np.isnan(out[f"lambda_th_{name}"][1])
+    # the mode onset is an instability: eta * lambda >= 2 there, not the damped 1 < eta lambda < 2
+    # (measured 2.06 for this run)
+    eta = r.batch.lr[0]
+    assert 2.0 <= eta * out["lambda_track_mode"][0] <= 2.2
+
+
+def test_tracker_replays_the_training_trajectory(onset_run):
+    """The tracker's gradient descent is the training step: its parameters after n updates equal
+    the engine's replay to 1e-10."""
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from dynloss import onset, spectra
+
+    eng, r = onset_run
+    sub = train.RunBatch.make([0], 20.0, 500.0, 1.0)
+    n = 200
+    theta0 = ravel_pytree(eng.init_params(0))[0]
+
+    def grad_fn(theta, t, args):
+        return spectra.loss_grad_at(eng, t, *args)(theta)
+
+    tr = onset.make_tracker(grad_fn, n)(theta0, 0, jnp.float64(1.0), (jnp.float64(20.0), jnp.float64(500.0)),
+                                        jnp.ones_like(theta0), jnp.ones_like(theta0))
+    want = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], eng.replay(sub, np.array([n - 1]))))[0]
+    np.testing.assert_allclose(np.asarray(tr.params), np.asarray(want), rtol=1e-10, atol=1e-12)
+
+
+def test_fit_has_one_row_per_definition():
+    ds = synthetic_study()
+    ds["lambda_th_visible"] = ds["lambda_th"]
+    ds["onset_step_visible"] = ds["onset_step"]
+    ds["lambda_th_mode"] = 2 * ds["lambda_th"]
+    ds["onset_step_mode"] = ds["onset_step"]
+    rows = thresholds.fit(ds)
+    assert [r["onset"] for r in rows] == ["visible", "mode"]
+    assert rows[1]["prefactor"] == pytest.approx(2 * rows[0]["prefactor"])
+    assert rows[1]["slope"] == pytest.approx(rows[0]["slope"])
+    # a dataset from before the definitions: one visible row from onset_step/lambda_th
+    assert [r["onset"] for r in thresholds.fit(synthetic_study())] == ["visible"]
+
+
+def test_onset_flag_rejects_unknown_names(capsys, tmp_path):
+    from dynloss import cli
+
+    code = cli.main(["thresholds", "--loss", "dce", "--width", "8", "--lr", "1", "--A", "2", "--T", "10",
+                     "--seeds", "0", "--steps", "100", "--onset", "visible,bogus", "--out", str(tmp_path / "x.nc")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--onset" in err and "allowed: visible, growing, mode" in err
+
+
+def test_threshold_figure_draws_every_definition(tmp_path):
+    from dynloss.figures import common
+    from dynloss.figures import thresholds as fig_thr
+
+    ds = synthetic_study()
+    for name, k in (("visible", 1.0), ("growing", 1.3), ("mode", 1.6)):
+        ds[f"lambda_th_{name}"] = k * ds["lambda_th"]
+        ds[f"onset_step_{name}"] = ds["onset_step"]
+    fig = fig_thr.render(ds, "t")
+    ax, hx = fig.axes[:2]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    for name in ("visible", "growing", "mode"):
+        assert sum(lab.startswith(f"{name}: ") and "eta^" in lab.replace("\\", "") for lab in labels) == 1
+        assert any(t.get_text().startswith(name) for t in hx.get_legend().get_texts())
+    assert list(ax.get_xticks()) == [0.05, 0.075, 0.1, 0.125]
+    common.save(fig, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_onsets_command_reanalyses_a_job_from_its_traces(tmp_path, capsys):
+    """`dynloss onsets` on a job's traces gives what `dynloss thresholds --onset` stores directly."""
+    from dynloss import cli
+
+    common = ["thresholds", "--loss", "dce", "--width", "16", "--lr", "1", "--A", "20,70", "--T", "50,100",
+              "--seeds", "0,0", "--steps", "600", "--hess-every", "50", "--trace-every", "50",
+              "--points-per-class", "20", "--test-seeds", "1", "-q"]
+    direct, job, traces = tmp_path / "direct.nc", tmp_path / "job.nc", tmp_path / "traces.nc"
+    assert cli.main(common + ["--onset", "visible,growing,mode", "--out", str(direct)]) == 0
+    assert cli.main(common + ["--traces-out", str(traces), "--out", str(job)]) == 0
+    tr = io.open_dataset(traces)
+    assert tr.sizes["step"] == 600 and "L" in tr
+    assert "onset_step_mode" not in io.open_dataset(job)
+    assert cli.main(["onsets", str(job), "--traces", str(traces)]) == 0
+    a, b = io.open_dataset(direct), io.open_dataset(job)
+    for name in ("visible", "growing", "mode"):
+        np.testing.assert_array_equal(a[f"onset_step_{name}"].values, b[f"onset_step_{name}"].values)
+        np.testing.assert_allclose(a[f"lambda_th_{name}"].values, b[f"lambda_th_{name}"].values, rtol=1e-12)
+    assert b.sizes["step"] == 600 // 50  # the job file keeps its thinned traces
+    capsys.readouterr()
+    assert cli.main(["onsets", str(job), "--traces", str(tmp_path / "none.nc")]) == 2
+    assert "--traces: missing" in capsys.readouterr().err
+    assert cli.main(["onsets", str(job), "--traces", str(traces), "--onset", "bogus"]) == 2
+    assert "allowed: visible, growing, mode" in capsys.readouterr().err

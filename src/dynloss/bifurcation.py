@@ -98,6 +98,27 @@ def detect_onset(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start:
     the sign of the mode (a pure quadratic ``lam x^2 / 2`` shows no period-2 at all); an
     oscillation whose absolute amplitude decays, even slowly, is not counted (rule 4).
     """
+    for starts, slope, max_resid, _ in window_fits(loss, window, floor, start, tol=tol):
+        hits = starts[(max_resid <= tol) & (slope >= 0)]
+        if hits.size:
+            return int(hits[0])
+    return -1
+
+
+def window_fits(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start: int = 0, *,
+                tol: float = DEFAULT_TOL):
+    """Least-squares lines of ``log|e|`` over the windows that pass rules 1-2 of :func:`detect_onset`.
+
+    Args:
+        loss: 1-D trace (as in :func:`detect_onset`).
+        window, floor, start, tol: as in :func:`detect_onset`.
+
+    Yields:
+        Blocks ``(starts, slope, max_resid, ss_resid)`` in step order: the window starts ``s``
+        (loss steps) whose ``e`` alternates and beats the floor, the slope of ``log|e|`` per
+        step, the largest absolute residual and the residual sum of squares of each fit. The
+        caller applies its own test (coherence, growth) and may stop at the first hit.
+    """
     if window < 3:
         raise ValueError(f"window must be >= 3 (got {window})")
     if not floor >= 0:
@@ -111,7 +132,7 @@ def detect_onset(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start:
     s0 = max(start, 1)
     n_win = (m - 2) - window + 1 - (s0 - 1)  # windows s = s0..m-1-window
     if n_win <= 0:
-        return -1
+        return
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         e = L[1:-1] - 0.5 * (L[:-2] + L[2:])  # e[j] = e(t = j + 1)
         t = np.arange(1, m - 1)
@@ -127,10 +148,8 @@ def detect_onset(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start:
     floor_w = (sliding_window_view(np.abs(e)[j0:], window).min(axis=1)
                > floor * big[j0 : j0 + pos_w.size])
     cand = np.flatnonzero((pos_w | neg_w) & floor_w)
-    if cand.size == 0:
-        return -1
-    # coherence and growth on the candidates only (a least-squares line per window), in blocks
-    # so a trace that oscillates from early on stops at its first hit
+    # a least-squares line per candidate window, in blocks so a trace that oscillates from
+    # early on stops at its first hit
     x = np.arange(window) - 0.5 * (window - 1)
     windows = sliding_window_view(log_e[j0:], window)
     for i in range(0, cand.size, _BLOCK):
@@ -138,10 +157,7 @@ def detect_onset(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start:
         Y = windows[c]
         slope = Y @ x / (x @ x)
         resid = Y - Y.mean(axis=1, keepdims=True) - slope[:, None] * x
-        hits = c[(np.abs(resid).max(axis=1) <= tol) & (slope >= 0)]
-        if hits.size:
-            return int(hits[0] + s0)
-    return -1
+        yield c + s0, slope, np.abs(resid).max(axis=1), (resid**2).sum(axis=1)
 
 
 def detect_onsets(losses: np.ndarray, window: int = 20, floor: float = 1e-6, start: int = 0, *,

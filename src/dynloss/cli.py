@@ -236,6 +236,11 @@ def _add_onset_args(p) -> None:
                    "onset_step and the exact lambda_th")
     g.add_argument("--onset-floor", type=_number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"),
                    default=1e-6, help="relative amplitude floor of the onset detector (default 1e-6)")
+    g.add_argument("--onset", type=_onset_names, default=None,
+                   help="also store these onset definitions (comma list of visible, growing, mode)")
+    g.add_argument("--zoom-steps", type=_number(int, "--zoom-steps", lambda v: v >= 10, "an integer >= 10"),
+                   default=None, help="store the top Hessian eigenvalues at every step of the zoom window "
+                   "(this many steps around the first onset) as hess_eig_zoom, from a replay")
 
 
 def _run_train(a: argparse.Namespace) -> int:
@@ -271,6 +276,10 @@ def _run_train(a: argparse.Namespace) -> int:
     ds = io.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
     if a.onset_window:
         _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
+    if a.onset_window and a.onset:
+        _definitions(engine, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
+    if a.zoom_steps:
+        _zoom_hessian(engine, batch, ds, a.zoom_steps, a.hess_k)
     io.write_netcdf(ds, a.out)
     logging.getLogger("dynloss").info("%swrote %s", label, a.out)
     return 0
@@ -300,6 +309,36 @@ def _onsets(engine, result, ds, window: int, floor: float, label: str) -> None:
     found = int((onsets["onset_step"] >= 0).sum())
     logging.getLogger("dynloss").info("%sfirst bifurcation found in %d of %d run(s)", label, found,
                                       len(result.batch))
+
+
+def _onset_names(text: str) -> tuple[str, ...]:
+    from . import onset
+
+    try:
+        return onset.check_names([v.strip() for v in text.split(",") if v.strip()], "--onset")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+
+
+def _definitions(engine, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
+    from . import thresholds
+
+    found = thresholds.analyse(engine, batch, loss, names, window=window, floor=floor)
+    thresholds.add_definitions(ds, found, window, floor)
+    counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in names)
+    logging.getLogger("dynloss").info("%sonsets per definition of %d run(s): %s", label, len(batch), counts)
+
+
+def _zoom_hessian(engine, batch, ds, zoom_steps: int, k: int) -> None:
+    from . import thresholds
+    from .figures.dynamics import zoom_window
+
+    run = "seed" if "seed" in ds.dims else "run"
+    lo, hi, _ = zoom_window(ds.isel({run: 0}), zoom_steps)
+    steps, eig = thresholds.hessian_window(engine, batch, lo, hi, k=k)
+    ds.coords["step_zoom"] = steps
+    ds["hess_eig_zoom"] = (("step_zoom", "eig"), eig)
+    ds["hess_eig_zoom"].attrs["long_name"] = "top Hessian eigenvalues at every step of the zoom window (replayed; first run)"
 
 
 def default_record_every(steps: int, at_most: int = 100) -> int:
@@ -356,6 +395,11 @@ def _add_thresholds(sub) -> None:
     p.add_argument("--onset-window", type=_number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"), default=20)
     p.add_argument("--onset-floor", type=_number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"), default=1e-6)
     p.add_argument("--out", required=True)
+    p.add_argument("--onset", type=_onset_names, default=None,
+                   help="onset definitions to store per run as onset_step_<name>, lambda_th_<name> "
+                   "(comma list of visible, growing, mode; onset_step/lambda_th stay the visible ones)")
+    p.add_argument("--traces-out", default=None,
+                   help="also write the full-resolution loss traces here (for re-analysis without retraining)")
     _add_budget_arg(p)
     p.add_argument("--meta", default=None, help="JSON object stored in the config attribute")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -385,6 +429,8 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"--{_flag_of(str(exc))}: {exc}") from None
     check_out(a.out)
+    if a.traces_out:
+        check_out(a.traces_out)
     _check_budget(a, spec, len(batch))
     label = f"{a.loss} w={a.width} lr={a.lr:g} runs={len(batch)}: "
     engine, result = _train_logged(spec, batch, label, a.quiet)
@@ -395,6 +441,10 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     ds = ds.assign_coords(run=np.arange(len(batch)) + a.run_offset, lr=float(a.lr),
                           A=("run", batch.A), T=("run", batch.T))
     _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
+    if a.onset:
+        _definitions(engine, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
+    if a.traces_out:
+        io.write_netcdf(thresholds.traces_dataset(ds), a.traces_out)
     ds = thresholds.compact_dataset(ds, a.trace_every)
     io.write_netcdf(ds, a.out)
     logging.getLogger("dynloss").info("%swrote %s", label, a.out)
@@ -719,9 +769,15 @@ def _add_sensitivity(sub) -> None:
     sensitivity_cli.add_cli(sub)
 
 
+def _add_onsets(sub) -> None:
+    from .cli_onsets import add
+
+    add(sub)
+
+
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
                             _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_publish,
-                            _add_sensitivity]
+                            _add_sensitivity, _add_onsets]
 
 
 def build_parser() -> argparse.ArgumentParser:

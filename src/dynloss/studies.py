@@ -96,6 +96,10 @@ class ThresholdJob:
     def path(self, results: str) -> str:
         return f"{results}/{self.study}/runs/{self.loss}_w{self.width}_lr{fmt(self.lr)}_b{self.block}.nc"
 
+    def traces_path(self, results: str) -> str:
+        """The job's full-resolution loss traces (``keep_traces``), for ``dynloss onsets``."""
+        return f"{results}/{self.study}/traces/{self.loss}_w{self.width}_lr{fmt(self.lr)}_b{self.block}.nc"
+
 
 def threshold_jobs(cfg: dict, name: str) -> list[ThresholdJob]:
     st = cfg["studies"][name]
@@ -300,7 +304,10 @@ def dynamics_args(cfg: dict, name: str) -> list[str]:
             "--chunk-steps", str(cfg["chunk_steps"]), "--dtype", cfg["dtype"],
             "--hess-every", str(st["hess_every"]), "--hess-order", str(st["hess_order"]),
             "--hess-k", str(st["hess_k"]), "--ntk-every", str(st["ntk_every"]),
-            "--onset-window", str(st["onset_window"]), "--onset-floor", str(st["onset_floor"])]
+            "--onset-window", str(st["onset_window"]), "--onset-floor", str(st["onset_floor"]),
+            "--onset", ",".join(st["onset"])]
+    if st["zoom_hessian"]:
+        args += ["--zoom-steps", str(st["zoom_steps"])]
     if st["ntk_points"]:
         args += ["--ntk-points", str(st["ntk_points"])]
     if st["density_steps"]:
@@ -319,8 +326,11 @@ def threshold_args(cfg: dict, job: ThresholdJob) -> list[str]:
              "--seeds", ",".join(map(str, seeds)), "--run-offset", str(job.block * st["runs_per_job"]),
              "--hess-every", str(st["hess_every"]), "--hess-order", str(st["hess_order"]),
              "--onset-window", str(st["onset_window"]), "--onset-floor", str(st["onset_floor"]),
+             "--onset", ",".join(st["onset"]),
              "--trace-every", str(st["hess_every"]), "--chunk-steps", str(cfg["chunk_steps"]),
              "--dtype", cfg["dtype"]] + _data_args(cfg))
+    if st.get("keep_traces"):
+        args += ["--traces-out", job.traces_path(cfg["results"])]
     return args + _meta(cfg, job.study, "thresholds", args)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from . import bifurcation, spectra
+from . import onset as onset_mod
 from .train import Engine, RunBatch, TrainResult
 
 
@@ -66,6 +67,181 @@ def onset_analysis(engine: Engine, result: TrainResult, window: int = 20, floor:
     return {"onset_step": onsets.astype(np.int64), "lambda_th": lam, "lambda_th_cadence": lam_cad}
 
 
+def _lambda_at(engine: Engine, batch: RunBatch, onsets: np.ndarray) -> np.ndarray:
+    """Exact top Hessian eigenvalue after update ``onsets[r]`` (NaN where ``onsets[r] < 0``)."""
+    lam = np.full(len(batch), np.nan)
+    hit = np.flatnonzero(onsets >= 0)
+    if hit.size:
+        b = batch
+        sub = RunBatch(b.seeds[hit], b.A[hit], b.T[hit], b.lr[hit])
+        params = engine.replay(sub, onsets[hit])
+        order = max(engine.spec.spectra.hess_order, 20)
+        lam[hit] = _hessian_at(engine, params, onsets[hit], sub, order, 1)[:, 0]
+    return lam
+
+
+def mode_tracks(engine: Engine, batch: RunBatch, visible: np.ndarray, before: int = onset_mod.BEFORE,
+                after: int = onset_mod.AFTER) -> list:
+    """Replay each run with a ``visible`` onset and track its top Hessian eigenvector over
+    updates ``visible - before .. visible + after`` (clipped to the run; one compiled tracker of
+    fixed length for all runs), started from the top Lanczos vector (order 20) there.
+
+    Args:
+        engine: the job's engine (its spec is the training spec of the runs).
+        batch: the runs.
+        visible: ``visible`` onset per run (-1: not tracked).
+        before, after: steps tracked before and after it.
+
+    Returns:
+        One :class:`dynloss.onset.ModeTrack` per run (``None`` where not tracked).
+    """
+    from jax.flatten_util import ravel_pytree
+
+    steps = engine.spec.steps
+    n = min(before + after + 1, steps)
+    tracks: list = [None] * len(batch)
+    hit = np.flatnonzero(visible >= 0)
+    if not hit.size:
+        return tracks
+    t0 = np.clip(visible[hit] - before, 0, steps - n)
+    b = batch
+    sub = RunBatch(b.seeds[hit], b.A[hit], b.T[hit], b.lr[hit])
+    # parameters before update t0: after update t0 - 1 (the initialisation for t0 = 0)
+    init = jax.vmap(engine.init_params)(jnp.asarray(sub.seeds))
+    replayed = engine.replay(sub, np.maximum(t0 - 1, 0)) if np.any(t0 > 0) else init
+    start = jax.tree_util.tree_map(lambda p, q: jnp.where(
+        jnp.asarray(t0 > 0).reshape((-1,) + (1,) * (p.ndim - 1)), p, q), replayed, init)
+
+    def grad_fn(theta, t, args):
+        A, T = args
+        return spectra.loss_grad_at(engine, t, A, T)(theta)
+
+    track = onset_mod.make_tracker(grad_fn, n)
+    r = spectra.start_vector(engine, jax.random.PRNGKey(engine.spec.spectra.lanczos_seed))
+
+    @jax.jit
+    def first_vector(theta, t, args):
+        lin = jax.linearize(lambda th: grad_fn(th, t, args), theta)[1]
+        return onset_mod.top_pair(lin, r, 20)[1]
+
+    for i, run in enumerate(hit):
+        theta = ravel_pytree(jax.tree_util.tree_map(lambda a: a[i], start))[0]
+        args = (jnp.asarray(sub.A[i], engine.dtype), jnp.asarray(sub.T[i], engine.dtype))
+        v0 = first_vector(theta, jnp.int32(t0[i]), args)
+        tracks[run] = track(theta, int(t0[i]), jnp.asarray(sub.lr[i], engine.dtype), args, v0, r)
+    return tracks
+
+
+def hessian_window(engine: Engine, batch: RunBatch, lo: int, hi: int, k: int = 3,
+                   order: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` Hessian eigenvalues of F(., t) after every update ``t = lo .. hi`` of the first
+    run of ``batch``, from a replay (so a zoom panel is a curve, not the spectra cadence).
+
+    Args:
+        engine: the run's engine.
+        batch: the run (only the first is used).
+        lo, hi: first and last step (``0 <= lo <= hi < steps``).
+        k, order: eigenvalues kept and Lanczos order.
+
+    Returns:
+        ``(steps (n,), eigenvalues (n, k))``, descending per step.
+    """
+    from jax.flatten_util import ravel_pytree
+
+    if not 0 <= lo <= hi < engine.spec.steps:
+        raise ValueError(f"window {lo}..{hi} outside 0..{engine.spec.steps - 1}")
+    one = RunBatch(batch.seeds[:1], batch.A[:1], batch.T[:1], batch.lr[:1])
+    params = jax.tree_util.tree_map(lambda a: a[0], engine.replay(one, np.array([lo])))
+    theta, _ = ravel_pytree(params)
+    A, T, lr = (jnp.asarray(v[0], engine.dtype) for v in (one.A, one.T, one.lr))
+    v0 = spectra.start_vector(engine, jax.random.PRNGKey(engine.spec.spectra.lanczos_seed))
+    order = min(order, theta.shape[0])
+
+    @jax.jit
+    def run(theta):
+        def body(th, t):
+            grad = spectra.loss_grad_at(engine, t, A, T)
+            eig = spectra.top_eigenvalues(spectra.grad_hvp(grad, th), v0, order, k)
+            # the next state: update t + 1 with the weights of step t + 1 (the training step)
+            return th - lr * spectra.loss_grad_at(engine, t + 1, A, T)(th), eig
+        return jax.lax.scan(body, theta, jnp.arange(lo, hi + 1, dtype=jnp.int32))[1]
+
+    return np.arange(lo, hi + 1), np.asarray(run(theta))
+
+
+def analyse(engine: Engine, batch: RunBatch, loss: np.ndarray, names=onset_mod.NAMES,
+            window: int = 20, floor: float = 1e-6) -> dict[str, np.ndarray]:
+    """Onset step and exact ``lambda_th`` of every run under each named definition.
+
+    Args:
+        engine: the job's engine.
+        batch: the runs.
+        loss: (R, steps) static loss at every step (the training trace).
+        names: definitions (:data:`dynloss.onset.NAMES`); ``mode`` replays the runs with a
+            ``visible`` onset (:func:`mode_tracks`).
+        window, floor: window and floor of ``visible`` and ``growing``.
+
+    Returns:
+        ``{"onset_step_<name>": (R,) int (-1: none), "lambda_th_<name>": (R,) float (NaN: none)}``
+        for each name, plus ``lambda_track_mode`` (the tracked eigenvalue at the ``mode`` onset).
+    """
+    names = onset_mod.check_names(names)
+    loss = np.asarray(loss, dtype=float)
+    R = len(batch)
+    found: dict[str, np.ndarray] = {}
+    vis = np.array([onset_mod.visible(row, window, floor) for row in loss], dtype=np.int64)
+    if "visible" in names:
+        found["visible"] = vis
+    if "growing" in names:
+        found["growing"] = np.array([onset_mod.growing(row, window, floor) for row in loss], dtype=np.int64)
+    out: dict[str, np.ndarray] = {}
+    if "mode" in names:
+        tracks = mode_tracks(engine, batch, vis)
+        found["mode"] = np.array([t.onset() if t is not None else -1 for t in tracks], dtype=np.int64)
+        out["lambda_track_mode"] = np.array([t.lam_at(int(s)) if t is not None and s >= 0 else np.nan
+                                             for t, s in zip(tracks, found["mode"])])
+    # one replay for every (definition, run) with an onset: the runs repeated per definition
+    stacked = np.concatenate([found[n] for n in names])
+    rep = RunBatch(*(np.tile(v, len(names)) for v in (batch.seeds, batch.A, batch.T, batch.lr)))
+    lam = _lambda_at(engine, rep, stacked).reshape(len(names), R)
+    for i, name in enumerate(names):
+        out[f"onset_step_{name}"] = found[name]
+        out[f"lambda_th_{name}"] = lam[i]
+    assert all(v.shape == (R,) for v in out.values())
+    return out
+
+
+def add_definitions(ds: xr.Dataset, found: dict[str, np.ndarray], window: int, floor: float) -> xr.Dataset:
+    """Attach the per-definition onset variables of :func:`analyse` along the run dimension.
+
+    Args:
+        ds: a thresholds job dataset (``run`` or ``seed`` dimension).
+        found: the output of :func:`analyse`.
+        window, floor: the parameters used.
+
+    Returns:
+        ``ds`` with the variables and the definitions' parameters as attributes.
+    """
+    run = "seed" if "seed" in ds.dims else "run"
+    for key, values in found.items():
+        ds[key] = ((run,), values)
+        name = key.rsplit("_", 1)[1]
+        ds[key].attrs["long_name"] = (DEFINITION_DOCS.get(key.rsplit("_", 1)[0], "")
+                                      + f" ({name} definition, dynloss.onset.{name})")
+    ds.attrs["onset_definitions"] = ",".join(k[len("onset_step_"):] for k in found if k.startswith("onset_step_"))
+    ds.attrs["onset_params"] = (f"window={window} floor={floor} growing: min_rate={onset_mod.MIN_RATE} "
+                                f"level={onset_mod.LEVEL}; mode: run={onset_mod.RUN} before={onset_mod.BEFORE} "
+                                f"after={onset_mod.AFTER} order={onset_mod.ORDER} mix={onset_mod.MIX}")
+    return ds
+
+
+DEFINITION_DOCS = {
+    "onset_step": "first bifurcation step, -1 if none",
+    "lambda_th": "largest Hessian eigenvalue of F after the onset update (exact: replayed state)",
+    "lambda_track": "tracked top Hessian eigenvalue before the onset update",
+}
+
+
 ONSET_DOCS = {
     "onset_step": "first step of a period-2 oscillation of L (first bifurcation), -1 if none",
     "lambda_th": "largest Hessian eigenvalue of F at the onset step (exact: replayed state)",
@@ -84,6 +260,23 @@ def add_onsets(ds: xr.Dataset, onsets: dict[str, np.ndarray], window: int, floor
     return ds
 
 
+#: variables a traces file keeps at full resolution (what re-analysing the onsets needs)
+TRACE_VARS = ("L", "diverged", "diverged_step", "hess_eig", "onset_step", "lambda_th", "lambda_th_cadence")
+
+
+def traces_dataset(ds: xr.Dataset) -> xr.Dataset:
+    """The per-step static loss of every run (all steps), its cadence spectra and the job's
+    attributes: enough to re-run any onset definition, and to replay the runs, without training.
+
+    Args:
+        ds: a thresholds job's dataset before :func:`compact_dataset`.
+
+    Returns:
+        The subset of ``ds`` named in :data:`TRACE_VARS`, with the same coordinates and attributes.
+    """
+    return ds[[v for v in TRACE_VARS if v in ds]]
+
+
 def compact_dataset(ds: xr.Dataset, trace_every: int) -> xr.Dataset:
     """Keep the per-run results and the spectra; thin the per-step traces to every
     ``trace_every``-th step (a thresholds job records all 70000 steps of 40 runs)."""
@@ -96,11 +289,27 @@ def compact_dataset(ds: xr.Dataset, trace_every: int) -> xr.Dataset:
 # The law in eta
 
 
-def fit(ds: xr.Dataset, level: float = 0.95) -> list[dict]:
-    """One power-law fit per width (and over all widths when there are several).
+def definitions(ds: xr.Dataset) -> list[str]:
+    """The onset definitions a thresholds dataset holds, in :data:`dynloss.onset.NAMES` order
+    (``["visible"]`` for a dataset with only the original ``onset_step``/``lambda_th``)."""
+    have = [n for n in onset_mod.NAMES if f"lambda_th_{n}" in ds and f"onset_step_{n}" in ds]
+    return have or ["visible"]
 
-    ``ds`` is a combined thresholds study (dims ``width, lr, run``). Returns rows with the slope,
-    prefactor, their confidence intervals, R^2 and the run counts.
+
+def _vars(ds: xr.Dataset, name: str) -> tuple[str, str]:
+    """(lambda, onset) variable names of definition ``name`` (the plain ones for ``visible``
+    when the per-definition variables are absent: they are the same rule)."""
+    if f"lambda_th_{name}" in ds:
+        return f"lambda_th_{name}", f"onset_step_{name}"
+    return "lambda_th", "onset_step"
+
+
+def fit(ds: xr.Dataset, level: float = 0.95) -> list[dict]:
+    """One power-law fit per (width, onset definition), and over all widths when there are several.
+
+    ``ds`` is a combined thresholds study (dims ``width, lr, run``). Returns rows with the
+    definition (``onset``), the slope, prefactor, their confidence intervals, R^2 and the run
+    counts (with and without an onset).
     """
     rows = []
     widths = list(np.atleast_1d(ds["width"].values))
@@ -108,31 +317,41 @@ def fit(ds: xr.Dataset, level: float = 0.95) -> list[dict]:
     if len(widths) > 1:
         groups.append(("all", ds))
     for label, sub in groups:
-        lam = sub["lambda_th"]
-        eta = xr.broadcast(sub["lr"], lam)[0]
-        lam_v, eta_v = lam.values.ravel(), eta.values.ravel()
-        onset = sub["onset_step"].values.ravel() >= 0
-        diverged = sub["diverged"].values.ravel().astype(bool) if "diverged" in sub else np.zeros_like(onset)
-        row = {"loss": str(ds["loss"].values.ravel()[0]) if "loss" in ds.coords else "",
-               "width": label, "n_runs": int(onset.size), "n_onset": int(onset.sum()),
-               "n_no_onset": int((~onset).sum()), "n_diverged": int(diverged.sum())}
-        try:
-            f = bifurcation.fit_power_law(eta_v, lam_v, level=level)
-            row.update({"slope": f.slope, "slope_lo": f.slope_ci[0], "slope_hi": f.slope_ci[1],
-                        "prefactor": f.prefactor, "prefactor_lo": f.prefactor_ci[0],
-                        "prefactor_hi": f.prefactor_ci[1], "r2": f.r2, "n_fit": f.n, "level": level})
-        except ValueError as exc:
-            row.update({"note": str(exc)})
-        rows.append(row)
+        for name in definitions(ds):
+            lam_var, onset_var = _vars(sub, name)
+            lam = sub[lam_var]
+            eta = xr.broadcast(sub["lr"], lam)[0]
+            lam_v, eta_v = lam.values.ravel(), eta.values.ravel()
+            onset = sub[onset_var].values.ravel() >= 0
+            diverged = (sub["diverged"].values.ravel().astype(bool) if "diverged" in sub
+                        else np.zeros_like(onset))
+            row = {"loss": str(ds["loss"].values.ravel()[0]) if "loss" in ds.coords else "",
+                   "width": label, "n_runs": int(onset.size), "n_onset": int(onset.sum()),
+                   "n_no_onset": int((~onset).sum()), "n_diverged": int(diverged.sum())}
+            try:
+                f = bifurcation.fit_power_law(eta_v, lam_v, level=level)
+                row.update({"slope": f.slope, "slope_lo": f.slope_ci[0], "slope_hi": f.slope_ci[1],
+                            "prefactor": f.prefactor, "prefactor_lo": f.prefactor_ci[0],
+                            "prefactor_hi": f.prefactor_ci[1], "r2": f.r2, "n_fit": f.n, "level": level})
+            except ValueError as exc:
+                row.update({"note": str(exc)})
+            with np.errstate(invalid="ignore"):
+                el = eta_v * lam_v
+            el = el[np.isfinite(el)]
+            row["eta_lambda_median"] = float(np.median(el)) if el.size else float("nan")
+            row["onset"] = name
+            rows.append(row)
     return rows
 
 
-def per_eta(ds: xr.Dataset, width: Optional[float] = None, level: float = 0.95) -> list[tuple]:
-    """(eta, mean, lo, hi, n) of lambda_th over the runs with an onset, per eta."""
+def per_eta(ds: xr.Dataset, width: Optional[float] = None, level: float = 0.95,
+            onset: str = "visible") -> list[tuple]:
+    """(eta, mean, lo, hi, n) of lambda_th (definition ``onset``) over the runs with an onset, per eta."""
     sub = ds.sel(width=width) if width is not None and "width" in ds.dims else ds
+    lam_var = _vars(sub, onset)[0]
     out = []
     for lr in np.atleast_1d(sub["lr"].values):
-        v = sub["lambda_th"].sel(lr=lr).values.ravel()
+        v = sub[lam_var].sel(lr=lr).values.ravel()
         v = v[np.isfinite(v)]
         if v.size:
             m, lo, hi = bifurcation.mean_ci(v, level)

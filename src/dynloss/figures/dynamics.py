@@ -1,7 +1,10 @@
 """Training dynamics panels (figures 3.5, 4.3, 4.7): (a) Gamma_i(t), (b) F(t), (c) L(t),
 (d) dL(t) = L(t) - L(t-1), (e) train accuracy, (f) the top Hessian eigenvalues with lambda_th
 (the largest eigenvalue when the first bifurcation starts) as a red line, (g) the largest NTK
-eigenvalue; (h-m) panels (b-g) zoomed on the first bifurcation.
+eigenvalue; (h-m) panels (b-g) zoomed on the first bifurcation. The onsets of the stored
+definitions (:mod:`dynloss.onset`: ``visible`` red dashed, ``growing`` orange, ``mode`` purple)
+are marked in every panel that shows them; panel (l) uses the Hessian at every step of the zoom
+window (``hess_eig_zoom``, from a replay) when the dataset has it.
 """
 from __future__ import annotations
 
@@ -39,6 +42,28 @@ def zoom_window(ds: xr.Dataset, width: int) -> tuple[int, int, int | None]:
     return start, stop, onset
 
 
+#: how each onset definition is marked (colour, line style)
+ONSET_STYLE = {"visible": ("red", "--"), "growing": ("darkorange", "-."), "mode": ("purple", ":")}
+
+
+def onsets(ds: xr.Dataset) -> dict[str, tuple[int, float]]:
+    """``{definition: (onset step, lambda_th)}`` for the definitions found in ``ds`` (one run)."""
+    out = {}
+    for name in ONSET_STYLE:
+        var = f"onset_step_{name}" if f"onset_step_{name}" in ds else ("onset_step" if name == "visible" else None)
+        if var is None or var not in ds or int(ds[var]) < 0:
+            continue
+        lam_var = var.replace("onset_step", "lambda_th")
+        out[name] = (int(ds[var]), float(ds[lam_var]) if lam_var in ds else float("nan"))
+    return out
+
+
+def _legend_above(ax, ncol: int = 4) -> None:
+    """Legend above the panel, outside the data."""
+    ax.legend(fontsize=6, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=ncol, frameon=False,
+              borderaxespad=0.1, handlelength=1.5, columnspacing=0.8)
+
+
 def _draw(ax, ds: xr.Dataset, var: str, lo=None, hi=None, lam_th=None, lr=None):
     def sel(da, dim):
         if lo is None:
@@ -53,15 +78,19 @@ def _draw(ax, ds: xr.Dataset, var: str, lo=None, hi=None, lam_th=None, lr=None):
         if "hess_eig" not in ds:
             ax.text(0.5, 0.5, "no Hessian spectra", ha="center", transform=ax.transAxes)
             return
-        h = sel(ds["hess_eig"], "step_hess")
+        zoom = lo is not None and "hess_eig_zoom" in ds
+        h = sel(ds["hess_eig_zoom"], "step_zoom") if zoom else sel(ds["hess_eig"], "step_hess")
+        x = h["step_zoom"] if zoom else h["step_hess"]
         for k in range(h.sizes["eig"]):
-            ax.plot(h["step_hess"], h.isel(eig=k), lw=1.0, marker="." if lo is not None else None,
-                    ms=3, label=rf"$\lambda_{k + 1}$")
-        if lam_th is not None and np.isfinite(lam_th):
-            ax.axhline(lam_th, color="red", lw=1.2, label=rf"$\lambda_{{th}}$ = {lam_th:.4g}")
+            ax.plot(x, h.isel(eig=k), lw=1.0, marker="." if lo is not None and not zoom else None,
+                    ms=3, label=rf"$\lambda_{k + 1}$" + (" (every step)" if zoom and k == 0 else ""))
+        for name, (_, lam) in onsets(ds).items():
+            if np.isfinite(lam):
+                colour, ls = ONSET_STYLE[name]
+                ax.axhline(lam, color=colour, lw=1.1, ls=ls, label=rf"$\lambda_{{th}}$ {name} = {lam:.4g}")
         if lr:
             ax.axhline(2.0 / lr, color="0.5", lw=0.8, ls=":", label=r"$2/\eta$")
-        ax.legend(fontsize=6, loc="upper right", ncol=2)
+        _legend_above(ax, ncol=4 if lo is None else 2)
     elif var == "ntk_lmax":
         if "ntk_lmax" not in ds:
             ax.text(0.5, 0.5, "no NTK spectra", ha="center", transform=ax.transAxes)
@@ -78,6 +107,7 @@ def render(ds: xr.Dataset, title: str = "", zoom_steps: int = 400):
     lr = float(ds["lr"]) if "lr" in ds.coords else None
     lam_th = float(ds["lambda_th"]) if "lambda_th" in ds else None
     lo, hi, onset = zoom_window(ds, zoom_steps)
+    marks = onsets(ds)
     fig, axes = plt.subplots(len(ROWS), 2, figsize=(11, 14), constrained_layout=True,
                              gridspec_kw={"width_ratios": [2.2, 1]})
     letters = iter("abcdefg")
@@ -88,24 +118,40 @@ def render(ds: xr.Dataset, title: str = "", zoom_steps: int = 400):
         ax.set_ylabel(label, fontsize=8)
         panel_label(ax, next(letters))
         ax.axvspan(lo, hi, color="orange", alpha=0.15, lw=0)
+        if var != "gamma":
+            for name, (t, _) in marks.items():
+                colour, ls = ONSET_STYLE[name]
+                ax.axvline(t, color=colour, lw=0.6, ls=ls, alpha=0.8)
         zax = axes[i, 1]
         if var == "gamma":
             zax.axis("off")
-            txt = (f"zoom (h-m): steps {lo}-{hi}\n"
-                   + (f"first bifurcation at t = {onset}\n" if onset is not None else "no bifurcation detected\n")
-                   + (rf"$\lambda_{{th}}$ = {lam_th:.5g}" if lam_th is not None and np.isfinite(lam_th) else "")
-                   + (rf", $2/\eta$ = {2 / lr:.4g}" if lr else ""))
-            zax.text(0.02, 0.5, txt, va="center", fontsize=9, transform=zax.transAxes)
+            zax.text(0.02, 0.5, zoom_text(lo, hi, onset, marks, lr), va="center", fontsize=9,
+                     transform=zax.transAxes)
             continue
         _draw(zax, ds, var, lo, hi, lam_th=lam_th, lr=lr)
-        if onset is not None:
-            zax.axvline(onset, color="red", lw=0.8, ls="--")
+        for name, (t, _) in marks.items():
+            if lo <= t <= hi:
+                colour, ls = ONSET_STYLE[name]
+                zax.axvline(t, color=colour, lw=0.9, ls=ls)
         panel_label(zax, next(zletters))
     for ax in axes[-1]:
         ax.set_xlabel("step t")
     if title:
         fig.suptitle(title)
     return fig
+
+
+def zoom_text(lo: int, hi: int, onset, marks: dict, lr) -> str:
+    """The zoom panel's caption: window, onsets per definition, lambda_th, 2/eta (parts that
+    exist only, joined without stray separators)."""
+    lines = [f"zoom (h-m): steps {lo}-{hi}"]
+    if not marks:
+        lines.append("no bifurcation detected" if onset is None else f"first bifurcation at t = {onset}")
+    for name, (t, lam) in marks.items():
+        lines.append(f"{name} onset t = {t}" + (rf", $\lambda_{{th}}$ = {lam:.5g}" if np.isfinite(lam) else ""))
+    if lr:
+        lines.append(rf"$2/\eta$ = {2 / lr:.4g}")
+    return "\n".join(lines)
 
 
 def from_files(inputs, options: dict, title: str):

@@ -1,59 +1,92 @@
-"""Curvature threshold versus learning rate (figures 3.6, 4.4, 4.8), log-log: every run's
-lambda_th faint, the mean and 95% CI per eta, the fitted law lambda_th = c eta^b with its 95%
-confidence band, and 2/eta (the stability limit of GD on a quadratic) for reference."""
+"""Curvature threshold versus learning rate (figures 3.6, 4.4, 4.8), one row per width.
+
+Left panel, log-log with ticks at the plotted eta: for every onset definition the study holds
+(:mod:`dynloss.onset`: ``visible``, ``growing``, ``mode``; its own marker and colour) every run's
+lambda_th faint, the mean and 95% CI per eta (definitions side by side around each eta), the
+fitted law lambda_th = c eta^b with its 95% confidence band, and 2/eta (the stability limit of GD
+on a quadratic). Right panel: the distribution of eta * lambda_th per definition, with 1 and 2
+marked (a mode flips sign above 1 and grows above 2)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib.ticker import FixedLocator, NullLocator
 
 from .. import bifurcation, thresholds
 from .common import panel_label
 
+STYLE = {"visible": ("o", "C0"), "growing": ("s", "C1"), "mode": ("^", "C3")}
+
 
 def render(ds: xr.Dataset, title: str = ""):
     widths = list(np.atleast_1d(ds["width"].values))
-    fits = {r["width"]: r for r in thresholds.fit(ds)}
-    fig, axes = plt.subplots(1, len(widths), figsize=(5.2 * len(widths), 4.4), squeeze=False,
-                             constrained_layout=True)
+    names = thresholds.definitions(ds)
+    rows = {(r["width"], r["onset"]): r for r in thresholds.fit(ds)}
+    fig, axes = plt.subplots(len(widths), 2, figsize=(11.5, 4.6 * len(widths)), squeeze=False,
+                             constrained_layout=True, gridspec_kw={"width_ratios": [1.35, 1]})
     for i, w in enumerate(widths):
-        ax = axes[0, i]
+        ax, hx = axes[i]
         sub = ds.sel(width=w)
         lrs = np.atleast_1d(sub["lr"].values).astype(float)
-        for lr in lrs:
-            v = sub["lambda_th"].sel(lr=lr).values.ravel()
-            v = v[np.isfinite(v)]
-            ax.scatter(np.full(v.size, lr), v, s=8, color="0.6", alpha=0.5, linewidths=0)
-        pts = thresholds.per_eta(ds, w)
-        if pts:
-            eta, m, lo, hi, n = map(np.asarray, zip(*pts))
-            err = np.vstack([m - np.where(np.isfinite(lo), lo, m), np.where(np.isfinite(hi), hi, m) - m])
-            ax.errorbar(eta, m, yerr=err, fmt="o", color="C0", capsize=3, label="mean, 95% CI")
         grid = np.geomspace(lrs.min() * 0.9, lrs.max() * 1.1, 50)
+        spread = np.exp(0.025 * (np.arange(len(names)) - 0.5 * (len(names) - 1)))  # side by side
+        counts = []
+        for k, name in enumerate(names):
+            marker, colour = STYLE.get(name, ("D", f"C{k + 4}"))
+            eta, lam = _pairs(sub, name)
+            use = np.isfinite(lam)
+            ax.scatter(eta[use] * spread[k], lam[use], s=7, marker=marker, color=colour, alpha=0.25,
+                       linewidths=0)
+            pts = thresholds.per_eta(ds, w, onset=name)
+            if pts:
+                e, m, lo, hi, _ = map(np.asarray, zip(*pts))
+                err = np.vstack([m - np.where(np.isfinite(lo), lo, m), np.where(np.isfinite(hi), hi, m) - m])
+                ax.errorbar(e * spread[k], m, yerr=err, fmt=marker, color=colour, capsize=3, ms=5,
+                            label=f"{name}: mean, 95% CI")
+            row = rows.get((str(int(w)), name), {})
+            counts.append(f"{name} {row.get('n_onset', 0)}")
+            if "slope" in row:
+                f = bifurcation.fit_power_law(eta, lam)  # the same fit as the CSV row
+                lo_b, hi_b = f.band(grid)
+                ax.fill_between(grid, lo_b, hi_b, color=colour, alpha=0.12, lw=0)
+                ax.plot(grid, f.predict(grid), color=colour, lw=1.3,
+                        label=(rf"{name}: ${f.prefactor:.3g}\,\eta^{{{f.slope:.3f}}}$, "
+                               rf"b in [{f.slope_ci[0]:.3f}, {f.slope_ci[1]:.3f}], $R^2$ {f.r2:.2f}"))
+            with np.errstate(invalid="ignore"):
+                el = (eta * lam)[use]
+            if el.size:
+                hx.hist(el, bins=np.linspace(0, max(3.0, float(el.max()) * 1.05), 46), histtype="step",
+                        color=colour, lw=1.4, label=f"{name} (median {np.median(el):.2f}, n {el.size})")
         ax.plot(grid, 2.0 / grid, ":", color="0.4", lw=1, label=r"$2/\eta$")
-        row = fits.get(str(int(w)), {})
-        if "slope" in row:
-            f = bifurcation.fit_power_law(*_pairs(sub))  # the same fit as the CSV row
-            lo_b, hi_b = f.band(grid)
-            ax.fill_between(grid, lo_b, hi_b, color="C3", alpha=0.2, lw=0)
-            ax.plot(grid, f.predict(grid), color="C3",
-                    label=(rf"$\lambda_{{th}} = {f.prefactor:.3g}\,\eta^{{{f.slope:.3f}}}$" "\n"
-                           rf"b in [{f.slope_ci[0]:.3f}, {f.slope_ci[1]:.3f}], $R^2$ = {f.r2:.3f}"))
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(lrs))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{v:g}" for v in lrs])
         ax.set_xlabel(r"learning rate $\eta$")
-        ax.set_ylabel(r"$\lambda_{th}$ (top Hessian eigenvalue at the first bifurcation)")
-        n_on = row.get("n_onset", 0)
-        ax.set_title(f"width {int(w)}: onset in {n_on} of {row.get('n_runs', 0)} runs", fontsize=10)
-        ax.legend(fontsize=7)
-        panel_label(ax, "abcdefgh"[i])
+        ax.set_ylabel(r"$\lambda_{th}$ (top Hessian eigenvalue at the onset)")
+        n_runs = next((r["n_runs"] for (wl, _), r in rows.items() if wl == str(int(w))), 0)
+        ax.set_title(f"width {int(w)}, {n_runs} runs; onsets: " + ", ".join(counts), fontsize=9)
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=1, frameon=False)
+        panel_label(ax, "abcdefgh"[2 * i])
+        for x in (1.0, 2.0):
+            hx.axvline(x, color="0.4", ls=":", lw=1)
+        hx.set_xlabel(r"$\eta\,\lambda_{th}$")
+        hx.set_ylabel("runs")
+        hx.set_title(r"$\eta\,\lambda_{th}$ per definition (1: flips sign, 2: grows)", fontsize=9)
+        if hx.get_legend_handles_labels()[0]:
+            hx.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+        else:
+            hx.text(0.5, 0.5, "no onset found", ha="center", transform=hx.transAxes)
+        panel_label(hx, "abcdefgh"[2 * i + 1])
     if title:
         fig.suptitle(title)
     return fig
 
 
-def _pairs(sub: xr.Dataset):
-    lam = sub["lambda_th"]
+def _pairs(sub: xr.Dataset, name: str = "visible"):
+    lam = sub[thresholds._vars(sub, name)[0]]
     eta = xr.broadcast(sub["lr"], lam)[0]
     return eta.values.ravel(), lam.values.ravel()
 

@@ -1,0 +1,287 @@
+"""Named definitions of the onset of the period-2 instability (the first bifurcation).
+
+Gradient descent with learning rate ``eta`` on a loss whose top Hessian eigenvalue is ``lambda``
+moves along the top eigenvector ``v`` by ``u_{t+1}.v = (1 - eta lambda) u_t.v`` (linear theory,
+thesis eqs. 3.8-3.10): the component flips sign each step once ``eta lambda > 1`` and *grows*
+once ``eta lambda > 2``. The loss L(t) shows a period-2 component in both cases whenever the
+trajectory keeps exciting the mode, so "an oscillation is visible" and "the mode is unstable" are
+different events. Three definitions, each a function here:
+
+- ``visible`` (:func:`visible`): the first sustained period-2 component of L, the rule of
+  :func:`dynloss.bifurcation.detect_onset` unchanged (alternation, amplitude floor, coherent and
+  *not decaying* amplitude over ``window`` steps). It also fires on a damped mode
+  (``1 < eta lambda < 2``) that is re-excited often enough to look steady.
+- ``growing`` (:func:`growing`): the same windows, but the amplitude must *grow*: the slope of
+  ``log|e|`` over the window must be at least ``min_rate`` per step and its one-sided ``level``
+  t-interval must lie above 0. The onset is backdated to where the growth began: the step of
+  smallest ``|e|`` on the stretch of uninterrupted alternation that leads into the first growing
+  window (a mode that decays while ``eta lambda < 2`` and grows after has its minimum at the
+  crossing).
+- ``mode`` (:func:`mode`): mode-resolved, from a replay. While the run is replayed, the top
+  Hessian eigenvector ``v_t`` is tracked (:func:`make_tracker`: warm-started Lanczos each step)
+  and each update ``u_t`` is projected on it, ``p_t = <u_t, v_t>``. The onset is the first step
+  ``t`` from which ``p`` alternates in sign with ``|p_{i+1} / p_i| >= 1`` for ``run``
+  consecutive pairs. No amplitude floor: it measures the instability itself.
+
+The parameters are fixed here (chosen on the synthetic systems of :mod:`dynloss.validation`
+before any paper-scale result was looked at) and are stored with every result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+from . import bifurcation
+
+#: the definitions, in the order they are stored and drawn
+NAMES = ("visible", "growing", "mode")
+#: definitions that need only the loss trace (``mode`` needs a replay of the run)
+TRACE_ONLY = ("visible", "growing")
+
+#: ``growing``: minimum growth rate of ``log|e|`` per step (a factor e in 1000 steps), and the
+#: one-sided confidence level at which the slope must be positive
+MIN_RATE = 1e-3
+LEVEL = 0.99
+#: ``mode``: consecutive alternating, non-shrinking pairs of projections. On i.i.d. symmetric
+#: projections the chance per start is ``2^-run / (run + 1)!`` (1.1e-8 for 8).
+RUN = 8
+#: ``mode`` on a training run: steps tracked before and after the ``visible`` onset
+BEFORE, AFTER = 500, 1500
+#: ``mode`` tracker: Lanczos order per step and the weight of a fixed random vector mixed into
+#: each warm start (so a mode that overtakes the tracked one is picked up within a few steps)
+ORDER, MIX = 3, 1e-3
+
+
+def check_names(names: Sequence[str], key: str = "onset") -> tuple[str, ...]:
+    """The requested definitions in canonical order, or ``ValueError`` naming ``key`` and the
+    allowed names.
+
+    Args:
+        names: definition names (duplicates allowed).
+        key: the config key or flag the names came from (for the message).
+
+    Returns:
+        The distinct names, in the order of :data:`NAMES`.
+    """
+    names = list(names)
+    bad = [n for n in names if n not in NAMES]
+    if bad or not names:
+        raise ValueError(f"{key}: {', '.join(map(repr, bad)) or 'empty list'} is not an onset "
+                         f"definition (allowed: {', '.join(NAMES)})")
+    return tuple(n for n in NAMES if n in names)
+
+
+def visible(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start: int = 0) -> int:
+    """First sustained (non-decaying) period-2 component of ``loss``, or -1.
+
+    Args:
+        loss: 1-D trace L(t).
+        window, floor, start: as in :func:`dynloss.bifurcation.detect_onset` (the same rule).
+
+    Returns:
+        The onset step, -1 if none.
+    """
+    return bifurcation.detect_onset(loss, window=window, floor=floor, start=start)
+
+
+def growing(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start: int = 0, *,
+            min_rate: float = MIN_RATE, level: float = LEVEL,
+            tol: float = bifurcation.DEFAULT_TOL) -> int:
+    """Start of the first period-2 component of ``loss`` whose amplitude grows, or -1.
+
+    A window of ``e(t) = L(t) - (L(t-1) + L(t+1)) / 2`` qualifies when rules 1-3 of
+    :func:`dynloss.bifurcation.detect_onset` hold (alternation, floor, coherence within ``tol``)
+    and the least-squares slope ``b`` of ``log|e|`` satisfies ``b >= min_rate`` and
+    ``b - t_{level, w-2} se(b) > 0``. The onset is then moved back to the step of smallest
+    ``|e|`` among ``b0 .. s + w - 1``, where ``s`` is the first qualifying window's start and ``b0`` the
+    first step of the uninterrupted alternation (same sign of ``(-1)^t e``, finite, above the
+    floor) that reaches ``s``.
+
+    Args:
+        loss: 1-D trace L(t); everything from its first non-finite value on is ignored.
+        window: window length ``w`` (>= 3).
+        floor: relative amplitude floor (as for ``visible``).
+        start: first step a window may start at.
+        min_rate: minimum growth rate of ``log|e|`` per step (> 0).
+        level: one-sided confidence level of "the slope is positive", in (0, 1).
+        tol: coherence tolerance (natural-log units).
+
+    Returns:
+        The onset step, -1 if none.
+    """
+    if not min_rate > 0:
+        raise ValueError(f"min_rate must be > 0 (got {min_rate})")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1) (got {level})")
+    x = np.arange(window) - 0.5 * (window - 1)
+    sxx = float(x @ x)
+    q = float(stats.t.ppf(level, window - 2))
+    for starts, slope, max_resid, ss in bifurcation.window_fits(loss, window, floor, start, tol=tol):
+        se = np.sqrt(ss / (window - 2) / sxx)
+        ok = (max_resid <= tol) & (slope >= min_rate) & (slope - q * se > 0)
+        if ok.any():
+            return _backdate(np.asarray(loss, dtype=float), int(starts[np.argmax(ok)]), window, floor)
+    return -1
+
+
+def _backdate(loss: np.ndarray, s: int, window: int, floor: float) -> int:
+    """Step of smallest ``|e|`` on the alternating stretch that leads into the window at ``s``."""
+    L = bifurcation._usable(loss)
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.full(L.size, np.nan)
+        e[1:-1] = L[1:-1] - 0.5 * (L[:-2] + L[2:])
+        sign = np.where(np.arange(L.size) % 2 == 0, 1.0, -1.0) * np.sign(e)
+    want = sign[s]
+    b = s
+    while b - 1 >= 1:
+        t = b - 1
+        big = max(np.abs(L[max(t - 1, 0): t + 2]).max(), bifurcation._TINY)
+        if not (np.isfinite(e[t]) and sign[t] == want and abs(e[t]) > floor * big):
+            break
+        b = t
+    return int(b + np.argmin(np.abs(e[b : s + window])))
+
+
+def mode(proj: np.ndarray, run: int = RUN, start: int = 0) -> int:
+    """First index ``t`` from which ``proj`` alternates in sign and does not shrink for ``run``
+    consecutive pairs (``p_{i+1} p_i < 0`` and ``|p_{i+1}| >= |p_i|``, ``i = t .. t+run-1``), or -1.
+
+    Args:
+        proj: projections ``p_t = <u_t, v_t>`` of each update on the top Hessian eigenvector
+            (1-D; non-finite values end the trace).
+        run: number of consecutive qualifying pairs (>= 1).
+        start: first index a run may start at.
+
+    Returns:
+        The index (into ``proj``) of the run's first update, -1 if none.
+    """
+    if run < 1:
+        raise ValueError(f"run must be >= 1 (got {run})")
+    p = bifurcation._usable(proj)
+    if p.size < run + 1:
+        return -1
+    with np.errstate(invalid="ignore"):
+        ok = (p[1:] * p[:-1] < 0) & (np.abs(p[1:]) >= np.abs(p[:-1]))
+    if ok.size < run:
+        return -1
+    full = np.convolve(ok.astype(int), np.ones(run, int), "valid") == run
+    hits = np.flatnonzero(full[start:])
+    return int(hits[0] + start) if hits.size else -1
+
+
+# --------------------------------------------------------------------------------------------
+# The tracker: GD on any loss with the top Hessian eigenvector followed step by step
+
+
+@dataclass(frozen=True)
+class ModeTrack:
+    """One tracked stretch of gradient descent, updates ``t0 .. t0 + n - 1``.
+
+    ``lam[i]``: top Ritz value of the Hessian at the parameters before update ``t0 + i`` (the
+    loss of that step); ``proj[i]``: the update's projection on the tracked eigenvector;
+    ``loss[i]``: ``loss_fn`` after the update (NaN when none was given); ``params``: the
+    parameters after the last update; ``v``: the last tracked eigenvector.
+    """
+
+    t0: int
+    lam: np.ndarray
+    proj: np.ndarray
+    loss: np.ndarray
+    params: jnp.ndarray
+    v: jnp.ndarray
+
+    def onset(self, run: int = RUN) -> int:
+        """:func:`mode` on the projections, as a step (``t0 + index``), -1 if none."""
+        i = mode(self.proj, run)
+        return self.t0 + i if i >= 0 else -1
+
+    def lam_at(self, step: int) -> float:
+        """The tracked top eigenvalue before update ``step`` (NaN outside the stretch)."""
+        i = step - self.t0
+        return float(self.lam[i]) if 0 <= i < self.lam.size else float("nan")
+
+
+def top_pair(matvec: Callable, start: jnp.ndarray, order: int):
+    """Top Ritz pair ``(value, unit vector)`` of a Lanczos run of ``order`` from ``start``.
+
+    Args:
+        matvec: ``v -> H v`` of a symmetric matrix.
+        start: start vector (any norm).
+        order: Lanczos order (full re-orthogonalisation; the Krylov dimension).
+
+    Returns:
+        The largest Ritz value and its Ritz vector.
+    """
+    n = start.shape[0]
+    V = jnp.zeros((order, n), start.dtype)
+    v = start / jnp.linalg.norm(start)
+    alphas, betas = [], []
+    for i in range(order):
+        V = V.at[i].set(v)
+        w = matvec(v)
+        scale = jnp.linalg.norm(w)
+        alphas.append(jnp.dot(w, v))
+        w = w - V.T @ (V @ w)
+        w = w - V.T @ (V @ w)  # twice is enough in floating point
+        beta = jnp.linalg.norm(w)
+        ok = beta > 100 * jnp.finfo(start.dtype).eps * scale
+        betas.append(jnp.where(ok, beta, 0.0))
+        v = jnp.where(ok, w / jnp.where(ok, beta, 1.0), 0.0)
+    a = jnp.stack(alphas)
+    b = jnp.stack(betas[:-1]) if order > 1 else jnp.zeros(0, start.dtype)
+    tri = jnp.diag(a) + jnp.diag(b, 1) + jnp.diag(b, -1)
+    vals, vecs = jnp.linalg.eigh(tri)
+    top = vecs[:, -1]
+    return vals[-1], V.T @ top
+
+
+def make_tracker(grad_fn: Callable, n_steps: int, *, loss_fn: Callable | None = None,
+                 order: int = ORDER, mix: float = MIX) -> Callable:
+    """Compiled gradient descent over ``n_steps`` that tracks the top Hessian eigenvector.
+
+    Args:
+        grad_fn: ``(theta, t, args) -> gradient`` of the loss of step ``t`` at the flat
+            parameter vector ``theta`` (its forward derivative gives the Hessian products).
+        n_steps: number of updates (static).
+        loss_fn: optional ``(theta, t, args) -> scalar`` recorded after each update.
+        order: Lanczos order per step (>= 2): each step costs ``order`` Hessian products.
+        mix: weight of the fixed vector ``r`` mixed into each warm start ``v_{t-1} + mix r``.
+
+    Returns:
+        ``track(theta0, t0, lr, args, v0, r) -> ModeTrack``: updates ``t0 .. t0 + n_steps - 1``
+        of ``theta <- theta - lr grad_fn(theta, t, args)`` from ``theta0``; ``v0`` starts the
+        tracking (e.g. a converged Lanczos vector or a random vector), ``r`` is the mixed-in one.
+    """
+    if order < 2:
+        raise ValueError(f"order must be >= 2 (got {order})")
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1 (got {n_steps})")
+
+    @jax.jit
+    def run(theta0, t0, lr, args, v0, r):
+        r = r / jnp.linalg.norm(r)
+
+        def body(carry, t):
+            theta, v = carry
+            g, lin = jax.linearize(lambda th: grad_fn(th, t, args), theta)
+            lam, v_new = top_pair(lin, v + mix * r, order)
+            v_new = jnp.where(jnp.dot(v_new, v) < 0, -v_new, v_new)  # keep the orientation
+            u = -lr * g
+            theta_new = theta + u
+            loss = loss_fn(theta_new, t, args) if loss_fn is not None else jnp.nan
+            return (theta_new, v_new), (lam, jnp.dot(u, v_new), jnp.asarray(loss, theta.dtype))
+
+        steps = t0 + jnp.arange(n_steps, dtype=jnp.int32)
+        (theta, v), (lam, proj, loss) = jax.lax.scan(body, (theta0, v0 / jnp.linalg.norm(v0)), steps)
+        return theta, v, lam, proj, loss
+
+    def track(theta0, t0: int, lr, args, v0, r) -> ModeTrack:
+        theta, v, lam, proj, loss = run(theta0, jnp.int32(t0), lr, args, v0, r)
+        return ModeTrack(int(t0), np.asarray(lam), np.asarray(proj), np.asarray(loss), theta, v)
+
+    return track
