@@ -11,10 +11,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
-from matplotlib.ticker import FixedLocator, NullLocator
 
 from .. import bifurcation, thresholds
-from .common import panel_label
+from .common import log_ticks_at, panel_label, plain_log_axis
 
 STYLE = {"visible": ("o", "C0"), "growing": ("s", "C1"), "mode": ("^", "C3")}
 
@@ -59,11 +58,8 @@ def render(ds: xr.Dataset, title: str = ""):
                 hx.hist(el, bins=np.linspace(0, max(3.0, float(el.max()) * 1.05), 46), histtype="step",
                         color=colour, lw=1.4, label=f"{name} (median {np.median(el):.2f}, n {el.size})")
         ax.plot(grid, 2.0 / grid, ":", color="0.4", lw=1, label=r"$2/\eta$")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.xaxis.set_major_locator(FixedLocator(lrs))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticklabels([f"{v:g}" for v in lrs])
+        log_ticks_at(ax, lrs, "x")
+        plain_log_axis(ax, "y")
         ax.set_xlabel(r"learning rate $\eta$")
         ax.set_ylabel(r"$\lambda_{th}$ (top Hessian eigenvalue at the onset)")
         n_runs = next((r["n_runs"] for (wl, _), r in rows.items() if wl == str(int(w))), 0)
