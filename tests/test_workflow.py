@@ -99,6 +99,7 @@ def tiny_run(tmp_path_factory):
     return res / "tiny", args  # every scale has its own folder
 
 
+@pytest.mark.slow
 def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
     from dynloss import config
 
@@ -119,6 +120,7 @@ def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
         assert (res / name / f"{name}_fit.csv").read_text().startswith("loss,width,n_runs")
 
 
+@pytest.mark.slow
 def test_tiny_run_datasets_have_the_documented_dims(tiny_run):
     from dynloss import io
 
@@ -135,6 +137,7 @@ def test_tiny_run_datasets_have_the_documented_dims(tiny_run):
     assert dyn["dL"].dims == ("seed", "step") and "onset_step" in dyn and "lambda_th" in dyn
 
 
+@pytest.mark.slow
 def test_deleting_a_figure_reruns_only_that_figure(tiny_run):
     res, args = tiny_run
     (res / "figures" / "fig3_1.pdf").unlink()
@@ -146,6 +149,7 @@ def test_deleting_a_figure_reruns_only_that_figure(tiny_run):
     assert "Nothing to be done" in snakemake("-n", *args).stdout + snakemake("-n", *args).stderr
 
 
+@pytest.mark.slow
 def test_report_builds(tiny_run, tmp_path):
     _, args = tiny_run
     report = tmp_path / "report.html"
@@ -181,6 +185,7 @@ def planned_outputs(*args, force=True):
     return paths
 
 
+@pytest.mark.slow
 def test_scales_never_share_a_file(tiny_run):
     """Issue 13 item 1: after a tiny run, quick and paper plan nothing inside the tiny results, and
     the tiny run's outputs are still up to date afterwards; tiny plans nothing outside its folder."""
@@ -199,6 +204,7 @@ def test_scales_never_share_a_file(tiny_run):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+@pytest.mark.slow
 def test_a_cosmetic_edit_reruns_nothing(tiny_run, tmp_path):
     """Issue 12 item 6: a new title reruns only the figure; one more A value adds jobs and
     reruns no existing job."""
