@@ -614,6 +614,28 @@ def _add_reproduction(sub) -> None:
     p.set_defaults(func=_run_reproduction)
 
 
+def name_path_pairs(items, what: str, exists=os.path.exists) -> list[tuple[str, str]]:
+    """``NAME=PATH`` arguments as (name, path) pairs, each path checked with ``exists``.
+
+    Args:
+        items: the raw arguments.
+        what: the argument's name in error messages.
+        exists: the check a path must pass (``os.path.exists`` or ``os.path.isfile``).
+
+    Returns:
+        The pairs in argument order; a malformed item or a missing path raises :class:`CliError`.
+    """
+    pairs = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"{what}: {item!r} is not NAME=PATH")
+        if not exists(path):
+            raise CliError(f"{what}: missing {path!r}; run study {name!r} first")
+        pairs.append((name, path))
+    return pairs
+
+
 def _run_reproduction(a: argparse.Namespace) -> int:
     from . import io, reproduction
 
@@ -622,26 +644,15 @@ def _run_reproduction(a: argparse.Namespace) -> int:
         if path:
             _check_path(flag, path)
     datasets = {}
-    for item in a.datasets:
-        name, sep, path = item.partition("=")
-        if not sep or not name:
-            raise CliError(f"datasets: {item!r} is not NAME=PATH")
+    for name, path in name_path_pairs(a.datasets, "datasets"):
         if name not in known:
             raise CliError(f"datasets: no claim uses a study {name!r} (allowed: {', '.join(known)})")
-        if not os.path.exists(path):
-            raise CliError(f"datasets: missing {path!r}; run study {name!r} first")
         try:
             datasets[name] = io.open_dataset(path)
         except io.CorruptFileError as exc:
             raise CliError(f"datasets: {exc}") from None
-    fits = {}
-    for item in a.fit:
-        name, sep, path = item.partition("=")
-        if not sep or not name:
-            raise CliError(f"--fit: {item!r} is not NAME=PATH")
-        if not os.path.isfile(path):
-            raise CliError(f"--fit: missing {path!r}; run study {name!r} first")
-        fits[name] = reproduction.read_fit_csv(path)
+    fits = {name: reproduction.read_fit_csv(path)
+            for name, path in name_path_pairs(a.fit, "--fit", exists=os.path.isfile)}
     rows = reproduction.table(datasets, a.scale, fits=fits)
     note = (f"scale: {a.scale}; measured = mean over the runs that did not diverge at the selected grid "
             "point (A = 1 rows pool every T), spread = standard deviation; eta-law rows: fitted slope")

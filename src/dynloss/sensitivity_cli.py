@@ -110,17 +110,9 @@ def _run_infinite(a: argparse.Namespace) -> int:
 
 def _pairs(items, what: str) -> dict:
     from . import io
-    from .cli import CliError
+    from .cli import name_path_pairs
 
-    out = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name:
-            raise CliError(f"{what}: {item!r} is not NAME=PATH")
-        if not os.path.exists(path):
-            raise CliError(f"{what}: missing {path!r}; run study {name!r} first")
-        out[name] = io.open_dataset(path)
-    return out
+    return {name: io.open_dataset(path) for name, path in name_path_pairs(items, what)}
 
 
 def _run_report(a: argparse.Namespace) -> int:
