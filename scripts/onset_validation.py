@@ -8,9 +8,10 @@ tracked) and the false-positive count on i.i.d. noise, and prints both as Markdo
 from __future__ import annotations
 
 import argparse
+import datetime
 import time
 
-from dynloss import onset, validation
+from dynloss import io, onset, validation
 
 
 def main(argv=None) -> int:
@@ -18,6 +19,8 @@ def main(argv=None) -> int:
     ap.add_argument("--noise", type=int, default=2_000_000, help="noise samples per definition")
     a = ap.parse_args(argv)
     t0 = time.time()
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"Stamp: commit {io.git_commit()}; scale: none (toy systems, not a workflow scale); {now}\n")
     results = [validation.run_case(c) for c in validation.CASES]
     print(validation.table(results))
     print("| case | system |\n|---|---|")
