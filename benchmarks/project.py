@@ -30,7 +30,7 @@ def startup_seconds() -> float:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import jax, dynloss.train, dynloss.io; jax.devices()"],
+    subprocess.run([sys.executable, "-c", "import jax, dynloss.train, dynloss.netcdf; jax.devices()"],
                    check=True, capture_output=True, env=env)
     return time.perf_counter() - t0
 

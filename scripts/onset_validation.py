@@ -11,7 +11,7 @@ import argparse
 import datetime
 import time
 
-from dynloss import io, onset, validation
+from dynloss import onset, provenance, validation
 
 
 def main(argv=None) -> int:
@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     t0 = time.time()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"Stamp: commit {io.git_commit()}; scale: none (toy systems, not a workflow scale); {now}\n")
+    print(f"Stamp: commit {provenance.git_commit()}; scale: none (toy systems, not a workflow scale); {now}\n")
     results = [validation.run_case(c) for c in validation.CASES]
     print(validation.table(results))
     print("| case | system |\n|---|---|")

@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import json
 
-from dynloss import io
+from dynloss import files, netcdf
 
 LOSS_NAMES = {"dce": "CE (dynamical)", "dmse1": "MSE v1", "dmse2": "MSE v2"}
 
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     rows, commits = [], set()
     for study in a.studies:
-        ds = io.open_dataset(f"{a.results}/{study}/{study}.nc")
+        ds = netcdf.open_dataset(f"{a.results}/{study}/{study}.nc")
         commits.add(ds.attrs.get("git_commit", "?"))
         prov = json.loads(ds.attrs.get("provenance", "{}"))
         for r in csv.DictReader(open(f"{a.results}/{study}/{study}_fit.csv")):
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     cols = ["study", "loss", "width", "onset", "slope", "slope_lo", "slope_hi", "prefactor", "prefactor_lo",
             "prefactor_hi", "r2", "n_fit", "n_runs", "n_onset", "n_no_onset", "n_diverged",
             "eta_lambda_median", "ci_contains_-1"]
-    with io.atomic_path(a.out + ".csv") as tmp:
+    with files.atomic_path(a.out + ".csv") as tmp:
         with open(tmp, "w", newline="") as fh:
             fh.write(f"# {stamp}\n")
             w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
         lines.append(f"| {LOSS_NAMES.get(r['loss'], r['loss'])} ({r['study']}) | {r['onset']} | {slope} | {pref} "
                      f"| {num(r, 'r2', '{:.2f}')} | {r['n_onset']} / {r['n_no_onset']} "
                      f"| {num(r, 'eta_lambda_median', '{:.2f}')} | {r.get('ci_contains_-1', '-')} |")
-    io.write_text("\n".join(lines) + "\n", a.out + ".md")
+    files.write_text("\n".join(lines) + "\n", a.out + ".md")
     print("\n".join(lines))
     return 0
 

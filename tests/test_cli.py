@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from dynloss import cli, io
+from dynloss import cli, netcdf
 
 GOOD = ["train", "--loss", "dce", "--width", "8", "--lr", "1", "--A", "3", "--T", "20",
         "--steps", "40", "--seeds", "0-1", "--points-per-class", "10", "--test-seeds", "1", "-q"]
@@ -60,7 +60,7 @@ def test_good_run_writes_labelled_netcdf(capsys, tmp_path):
     out = tmp_path / "sub" / "x.nc"
     code = cli.main(GOOD + ["--out", str(out)])
     assert code == 0
-    ds = io.open_dataset(out)
+    ds = netcdf.open_dataset(out)
     assert ds["L"].dims == ("seed", "step") and list(ds["seed"].values) == [0, 1]
     assert float(ds["lr"]) == 1.0 and str(ds["loss"].values) == "dce"
 

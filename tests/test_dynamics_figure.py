@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dynloss import cli, io, thresholds, train
+from dynloss import cli, netcdf, thresholds, train
 from dynloss.figures import common, dynamics
 
 
@@ -28,7 +28,7 @@ def dyn_file(tmp_path_factory):
 
 
 def test_zoom_hessian_is_every_step_and_equals_the_cadence(dyn_file):
-    ds = io.open_dataset(dyn_file)
+    ds = netcdf.open_dataset(dyn_file)
     z = ds["hess_eig_zoom"]
     steps = z["step_zoom"].values
     assert np.array_equal(steps, np.arange(steps[0], steps[-1] + 1)) and steps.size == 61
@@ -43,7 +43,7 @@ def test_zoom_hessian_is_every_step_and_equals_the_cadence(dyn_file):
 
 
 def test_dynamics_figure_marks_every_definition(dyn_file, tmp_path):
-    ds = io.open_dataset(dyn_file)
+    ds = netcdf.open_dataset(dyn_file)
     marks = dynamics.onsets(ds.isel(seed=0))
     assert set(marks) == {"visible", "growing", "mode"}
     fig = dynamics.render(ds, "t", zoom_steps=60)

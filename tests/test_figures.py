@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import grid_job_files
-from dynloss import io, train
+from dynloss import netcdf, train
 from dynloss.figures import common, renderer
 
 
@@ -11,7 +11,7 @@ def dyn_ds():
     s = train.TrainSpec(loss="dce", width=10, steps=200, record_every=1, chunk_steps=100, points_per_class=15,
                         test_seeds=(1,), spectra=train.SpectraSpec(hess_every=20, hess_order=8, ntk_every=10,
                                                                    density_steps=(99, 199), density_order=12))
-    return io.result_to_dataset(train.train(s, train.RunBatch.make([0], 10.0, 50.0, 1.0)))
+    return netcdf.result_to_dataset(train.train(s, train.RunBatch.make([0], 10.0, 50.0, 1.0)))
 
 
 def save(fig, tmp_path, name):
@@ -37,11 +37,11 @@ def test_dynamics_and_density(dyn_ds, tmp_path):
 
 def test_contour_and_curves(tmp_path):
     paths = grid_job_files(tmp_path, (1.0, 3.0), (5.0, 10.0))
-    ds = io.combine(paths)
+    ds = netcdf.combine(paths)
     from dynloss.figures import contours, curves
 
     save(contours.render(ds, "c"), tmp_path, "c")
-    save(curves.render(io.combine(paths[:1]), "cu"), tmp_path, "cu")
+    save(curves.render(netcdf.combine(paths[:1]), "cu"), tmp_path, "cu")
 
 
 def test_unknown_kind():
@@ -121,7 +121,7 @@ def test_one_value_grid_is_a_line_plot(tmp_path, A, T):
     """Issue 12 item 10: a one-value grid (A: [5]) crashed contourf with a TypeError."""
     from dynloss.figures import contours
 
-    ds = io.combine(grid_job_files(tmp_path, A, T))
+    ds = netcdf.combine(grid_job_files(tmp_path, A, T))
     fig = contours.render(ds, "c")
     assert len(fig.axes) == 2  # two panels, no colour bars
     assert all(len(ax.get_lines()) == 1 for ax in fig.axes)
@@ -131,7 +131,7 @@ def test_one_value_grid_is_a_line_plot(tmp_path, A, T):
 def test_titles_and_stamp_come_from_the_data(dyn_ds, tmp_path):
     """Issue 13 item 3: the parameter text is read from the plotted data, and a stamp says scale,
     commit and date."""
-    path = io.write_netcdf(dyn_ds, tmp_path / "dyn.nc")
+    path = netcdf.write_netcdf(dyn_ds, tmp_path / "dyn.nc")
     opts = {"T": 5000, "A": 70, "lr": 1.0, "width": 100, "scale": "quick"}  # a config that disagrees
     fig = renderer("dynamics")([str(path)], opts, "Dynamical CE: training dynamics")
     sup = fig._suptitle.get_text()
@@ -149,7 +149,7 @@ def test_titles_and_stamp_come_from_the_data(dyn_ds, tmp_path):
 def test_synthetic_data_is_labelled():
     from dynloss.figures import describe
 
-    ds = io.xr.Dataset(coords={"channels": [8], "A": [1.0, 10.0], "T": [20.0, 50.0], "seed": [0, 1]})
+    ds = netcdf.xr.Dataset(coords={"channels": [8], "A": [1.0, 10.0], "T": [20.0, 50.0], "seed": [0, 1]})
     text = describe.dataset_text(ds, {"kind": "myrtle", "cifar_dir": "synthetic", "epochs": 4,
                                       "synthetic": {"image_size": 8}})
     assert "SYNTHETIC" in text and "not CIFAR-10" in text and "8x8" in text and "channels = 8" in text
@@ -195,6 +195,6 @@ def test_schedule_legend_is_outside_the_data():
 def test_static_loss_title_states_no_period():
     from dynloss.figures import describe
 
-    ds = io.xr.Dataset(coords={"width": [100, 700], "lr": 0.075, "A": 1.0, "T": 1000.0, "seed": [0, 1],
+    ds = netcdf.xr.Dataset(coords={"width": [100, 700], "lr": 0.075, "A": 1.0, "T": 1000.0, "seed": [0, 1],
                                "step": [99, 199]})
     assert describe.dataset_text(ds, {}) == "width in {100, 700}, eta = 0.075, A = 1; 200 steps; 2 seeds"

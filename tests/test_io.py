@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 from conftest import grid_job_files
-from dynloss import io, train
+from dynloss import files, netcdf, train
 
 
 @pytest.fixture(scope="module")
@@ -16,9 +16,9 @@ def result():
 
 
 def test_round_trip_keeps_values_dims_and_attrs(result, tmp_path):
-    ds = io.result_to_dataset(result, {"study": "unit"})
-    path = io.write_netcdf(ds, tmp_path / "job.nc")
-    back = io.open_dataset(path)
+    ds = netcdf.result_to_dataset(result, {"study": "unit"})
+    path = netcdf.write_netcdf(ds, tmp_path / "job.nc")
+    back = netcdf.open_dataset(path)
     assert dict(back.sizes) == {"seed": 2, "step": 60, "class_index": 3, "test_set": 2}
     for name in ("L", "F", "dL", "train_acc", "gamma", "test_acc_each", "diverged", "diverged_step"):
         assert back[name].dims == ds[name].dims
@@ -34,7 +34,7 @@ def test_round_trip_keeps_values_dims_and_attrs(result, tmp_path):
 
 
 def test_interrupted_write_leaves_no_file(result, tmp_path, monkeypatch):
-    ds = io.result_to_dataset(result)
+    ds = netcdf.result_to_dataset(result)
     target = tmp_path / "job.nc"
 
     def boom(self, path, *a, **k):
@@ -44,18 +44,18 @@ def test_interrupted_write_leaves_no_file(result, tmp_path, monkeypatch):
 
     monkeypatch.setattr(xr.Dataset, "to_netcdf", boom)
     with pytest.raises(KeyboardInterrupt):
-        io.write_netcdf(ds, target)
+        netcdf.write_netcdf(ds, target)
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_interrupted_overwrite_keeps_old_file(result, tmp_path, monkeypatch):
-    ds = io.result_to_dataset(result)
-    target = io.write_netcdf(ds, tmp_path / "job.nc")
+    ds = netcdf.result_to_dataset(result)
+    target = netcdf.write_netcdf(ds, tmp_path / "job.nc")
     before = target.read_bytes()
     monkeypatch.setattr(xr.Dataset, "to_netcdf", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
-        io.write_netcdf(ds, target)
+        netcdf.write_netcdf(ds, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["job.nc"]
 
@@ -64,27 +64,27 @@ def test_varied_batch_has_run_dimension(tmp_path):
     s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20,
                         points_per_class=10, test_seeds=(1,))
     r = train.train(s, train.RunBatch.make([0, 0], [2.0, 3.0], [10.0, 10.0], 1.0))
-    ds = io.result_to_dataset(r)
+    ds = netcdf.result_to_dataset(r)
     assert ds["L"].dims == ("run", "step")
     np.testing.assert_array_equal(ds["A"].values, [2.0, 3.0])
 
 
 def test_combine_makes_grid_dimensions(tmp_path):
     paths = grid_job_files(tmp_path, (1.0, 4.0), (5.0, 10.0))
-    ds = io.combine(paths)
+    ds = netcdf.combine(paths)
     assert ds["test_acc"].dims == ("loss", "width", "lr", "A", "T", "seed")
     assert ds.sizes["A"] == 2 and ds.sizes["T"] == 2 and ds.sizes["seed"] == 2
-    one = io.open_dataset(paths[3])
+    one = netcdf.open_dataset(paths[3])
     np.testing.assert_array_equal(ds["L"].sel(A=4.0, T=10.0).squeeze().values, one["L"].values)
     assert len(json.loads(ds.attrs["sources"])) == 4 and ds.attrs["git_commit"]
 
 
 def test_check_writable(tmp_path):
-    io.check_writable(tmp_path / "a" / "b.nc")
+    files.check_writable(tmp_path / "a" / "b.nc")
     with pytest.raises(OSError):
-        io.check_writable(tmp_path)  # a folder
+        files.check_writable(tmp_path)  # a folder
     with pytest.raises(OSError):
-        io.check_writable("/proc/definitely/not/here.nc")
+        files.check_writable("/proc/definitely/not/here.nc")
 
 
 def _garble(path, values):
@@ -101,17 +101,17 @@ def test_garbled_file_fails_loudly_naming_it(tmp_path):
     """Issue 12 item 5: a flipped byte in a job's test accuracy is caught by the HDF5 checksum."""
     ds = xr.Dataset({"test_acc": (("seed",), np.array([0.123456789012345, 0.987654321098765]))},
                     coords={"seed": [0, 1]})
-    target = io.write_netcdf(ds, tmp_path / "job.nc")
+    target = netcdf.write_netcdf(ds, tmp_path / "job.nc")
     _garble(target, ds["test_acc"].values)
-    with pytest.raises(io.CorruptFileError) as err:
-        io.open_dataset(target)
+    with pytest.raises(netcdf.CorruptFileError) as err:
+        netcdf.open_dataset(target)
     assert str(target) in str(err.value) and "delete it and rerun" in str(err.value)
 
 
 def test_every_array_is_checksummed(result, tmp_path):
     import netCDF4
 
-    path = io.write_netcdf(io.result_to_dataset(result), tmp_path / "job.nc")
+    path = netcdf.write_netcdf(netcdf.result_to_dataset(result), tmp_path / "job.nc")
     with netCDF4.Dataset(path) as nc:
         numeric = [v for v in nc.variables.values() if v.ndim and v.dtype != str]
         assert numeric and all(v.filters()["fletcher32"] for v in numeric)
@@ -124,10 +124,10 @@ def test_files_honour_the_umask(result, tmp_path):
 
     old = os.umask(0o022)
     try:
-        a = io.write_netcdf(io.result_to_dataset(result), tmp_path / "a.nc")
-        b = io.write_text("x", tmp_path / "b.txt")
+        a = netcdf.write_netcdf(netcdf.result_to_dataset(result), tmp_path / "a.nc")
+        b = files.write_text("x", tmp_path / "b.txt")
         os.umask(0o077)
-        c = io.write_text("x", tmp_path / "c.txt")
+        c = files.write_text("x", tmp_path / "c.txt")
     finally:
         os.umask(old)
     assert stat.S_IMODE(a.stat().st_mode) == 0o644 and stat.S_IMODE(b.stat().st_mode) == 0o644
@@ -148,7 +148,7 @@ def test_stale_temporaries_of_the_target_are_cleaned(tmp_path):
     other = tmp_path / f".y.nc.{dead.pid}.abcd1234.tmp"
     for p in (stale, old_style, live, other):
         p.write_bytes(b"partial")
-    io.write_text("done", tmp_path / "x.nc")
+    files.write_text("done", tmp_path / "x.nc")
     assert not stale.exists() and not old_style.exists()
     assert live.exists() and other.exists() and (tmp_path / "x.nc").read_text() == "done"
 
@@ -164,14 +164,14 @@ def test_gitignore_matches_the_temporaries(tmp_path):
 
 
 def test_every_file_says_its_conventions(result, tmp_path):
-    back = io.open_dataset(io.write_netcdf(io.result_to_dataset(result), tmp_path / "j.nc"))
+    back = netcdf.open_dataset(netcdf.write_netcdf(netcdf.result_to_dataset(result), tmp_path / "j.nc"))
     assert back.attrs["Conventions"] == "CF-1.10"
 
 
 def test_cf_attributes(result, tmp_path):
     """Issue 13 item 6: units, concise long names, descriptions, coordinates described, and a class
     dimension that ``sel`` can name."""
-    back = io.open_dataset(io.write_netcdf(io.result_to_dataset(result), tmp_path / "j.nc"))
+    back = netcdf.open_dataset(netcdf.write_netcdf(netcdf.result_to_dataset(result), tmp_path / "j.nc"))
     assert back["train_acc"].attrs["units"] == "1" and "units" not in back["L"].attrs
     assert back["step"].attrs["units"] == "steps" and back["T"].attrs["units"] == "steps"
     for name in list(back.data_vars) + ["step", "A", "T", "lr", "width", "seed"]:
@@ -187,8 +187,8 @@ def test_density_of_a_seed_does_not_depend_on_its_job_mates():
     sp = train.SpectraSpec(density_steps=(9, 19), density_order=10)
     s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
                         test_seeds=(1,), spectra=sp)
-    together = io.result_to_dataset(train.train(s, train.RunBatch.make([0, 1], 5.0, 10.0, 1.0)))
-    alone = io.result_to_dataset(train.train(s, train.RunBatch.make([1], 5.0, 10.0, 1.0)))
+    together = netcdf.result_to_dataset(train.train(s, train.RunBatch.make([0, 1], 5.0, 10.0, 1.0)))
+    alone = netcdf.result_to_dataset(train.train(s, train.RunBatch.make([1], 5.0, 10.0, 1.0)))
     np.testing.assert_allclose(together["grid"].sel(seed=1).values, alone["grid"].sel(seed=1).values, rtol=1e-12)
     np.testing.assert_allclose(together["density"].sel(seed=1).values, alone["density"].sel(seed=1).values,
                                rtol=1e-9, atol=1e-12)

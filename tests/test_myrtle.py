@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import tol
-from dynloss import cifar, cli, io, myrtle
+from dynloss import cifar, cli, myrtle, netcdf
 
 
 def _leaves(tree):
@@ -289,8 +289,8 @@ def test_resume_after_interrupt_is_bitwise(full, data, tmp_path):
 
 def test_dataset_round_trip(full, tmp_path):
     ds = myrtle.result_to_dataset(full, {"study": "fig3.2"})
-    path = io.write_netcdf(ds, tmp_path / "out.nc")
-    back = io.open_dataset(path)
+    path = netcdf.write_netcdf(ds, tmp_path / "out.nc")
+    back = netcdf.open_dataset(path)
     assert dict(back.sizes) == {"seed": 2, "epoch": 4}
     assert back["train_acc"].dims == ("seed", "epoch")
     for name, value in (("loss", "dce"), ("A", 5.0), ("T", 8.0), ("channels", 8)):
@@ -320,8 +320,8 @@ def test_ensure_deterministic_xla(monkeypatch):
 
 
 def _parser():
-    parser = cli._Parser(prog="dynloss")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=cli._Parser)
+    parser = cli.Parser(prog="dynloss")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=cli.Parser)
     myrtle.add_cli(sub)
     return parser
 
@@ -342,7 +342,7 @@ def test_cli_writes_the_same_numbers(cifar_dir, full, tmp_path):
     out = tmp_path / "x.nc"
     ck = tmp_path / "ck.npz"
     assert _run(_argv(cifar_dir, out, "--checkpoint", str(ck), "--checkpoint-every", "2")) == 0
-    ds = io.open_dataset(out)
+    ds = netcdf.open_dataset(out)
     np.testing.assert_array_equal(ds["train_loss"].values, full.train_loss)
     np.testing.assert_array_equal(ds["seed"].values, SEEDS)
     assert ck.exists()

@@ -153,9 +153,9 @@ def test_eta_law_rows(with_onset, tmp_path):
 
 
 def test_cli_writes_every_copy(tmp_path):
-    from dynloss import cli, io
+    from dynloss import cli, netcdf
 
-    io.write_netcdf(contour(), tmp_path / "fig3_4.nc")
+    netcdf.write_netcdf(contour(), tmp_path / "fig3_4.nc")
     out = tmp_path / "t"
     rc = cli.main(["reproduction", f"fig3_4={tmp_path / 'fig3_4.nc'}", "--csv", f"{out}.csv", "--md", f"{out}.md",
                    "--html", f"{out}.html", "--scale", "quick"])

@@ -190,7 +190,7 @@ def test_train_args_apply_each_factor(paper):
     # the arguments parse and build the spec they name
     a = cli.build_parser().parse_args(["train", *sensitivity.train_args(paper, "sens_mse_w100", by["W1_std-2"]),
                                        "--out", "x.nc"])
-    assert cli._protocol_kwargs(a)["W_std"] == (2.0, 1.0)
+    assert cli.args.protocol_kwargs(a)["W_std"] == (2.0, 1.0)
 
 
 def _with_study(paper, **changes):
@@ -268,7 +268,7 @@ def test_table_rows_and_markdown():
 def test_combine_matches_files_to_cases_not_positions(tmp_path):
     """The case files come in any order (Snakemake's, or a JSON round trip that sorts the factors):
     each is matched to its case by the case it records."""
-    from dynloss import io
+    from dynloss import netcdf
 
     st = {"factors": {"lr_scale": [1, 8], "W1_std": [1, 2]}}
     cs = sensitivity.cases(st)
@@ -278,9 +278,9 @@ def test_combine_matches_files_to_cases_not_positions(tmp_path):
     for c in cs:
         case_spec = dataclasses.replace(spec, W_std=(float(c.value("W1_std")), 1.0))
         r = train.train(case_spec, train.RunBatch.make([0, 1], lr=0.075 * c.value("lr_scale")))
-        ds = io.result_to_dataset(r, {"case": c.slug})
-        paths[c.slug] = str(io.write_netcdf(ds, tmp_path / f"job{len(paths)}.nc"))
-    final_L = {k: io.open_dataset(p)["L"].isel(step=-1).values for k, p in paths.items()}
+        ds = netcdf.result_to_dataset(r, {"case": c.slug})
+        paths[c.slug] = str(netcdf.write_netcdf(ds, tmp_path / f"job{len(paths)}.nc"))
+    final_L = {k: netcdf.open_dataset(p)["L"].isel(step=-1).values for k, p in paths.items()}
     ds = sensitivity.combine(list(reversed(paths.values())), cs, {"loss": "mse", "thesis_train": 0.8},
                              {"study_config": st})
     assert ds.sizes == {"case": 3, "seed": 2}

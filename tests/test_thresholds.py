@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dynloss import io, thresholds, train
+from dynloss import netcdf, thresholds, train
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +85,10 @@ def test_thresholds_cli_end_to_end(tmp_path):
                          "--T", "50,100", "--seeds", "0,0", "--steps", "1500", "--hess-every", "50", "--trace-every", "50",
                          "--points-per-class", "20", "--test-seeds", "1", "--out", str(out), "-q"]) == 0
         outs.append(out)
-    ds = io.open_dataset(outs[0])
+    ds = netcdf.open_dataset(outs[0])
     assert ds["lambda_th"].dims == ("run",) and float(ds["lr"]) == 1.0
     assert ds.sizes["step"] == 1500 // 50  # traces thinned to the spectra cadence
-    combined = io.combine(outs, dims=("loss", "width", "lr"))
+    combined = netcdf.combine(outs, dims=("loss", "width", "lr"))
     assert combined["lambda_th"].dims == ("loss", "width", "lr", "run")
     rows = thresholds.fit(combined)
     assert rows[0]["n_runs"] == 4
@@ -196,11 +196,11 @@ def test_onsets_command_reanalyses_a_job_from_its_traces(tmp_path, capsys):
     direct, job, traces = tmp_path / "direct.nc", tmp_path / "job.nc", tmp_path / "traces.nc"
     assert cli.main(common + ["--onset", "visible,growing,mode", "--out", str(direct)]) == 0
     assert cli.main(common + ["--traces-out", str(traces), "--out", str(job)]) == 0
-    tr = io.open_dataset(traces)
+    tr = netcdf.open_dataset(traces)
     assert tr.sizes["step"] == 600 and "L" in tr
-    assert "onset_step_mode" not in io.open_dataset(job)
+    assert "onset_step_mode" not in netcdf.open_dataset(job)
     assert cli.main(["onsets", str(job), "--traces", str(traces)]) == 0
-    a, b = io.open_dataset(direct), io.open_dataset(job)
+    a, b = netcdf.open_dataset(direct), netcdf.open_dataset(job)
     for name in ("visible", "growing", "mode"):
         np.testing.assert_array_equal(a[f"onset_step_{name}"].values, b[f"onset_step_{name}"].values)
         np.testing.assert_allclose(a[f"lambda_th_{name}"].values, b[f"lambda_th_{name}"].values, rtol=1e-12)

@@ -122,16 +122,16 @@ def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
 
 @pytest.mark.slow
 def test_tiny_run_datasets_have_the_documented_dims(tiny_run):
-    from dynloss import io
+    from dynloss import netcdf
 
     res, _ = tiny_run
-    contour = io.open_dataset(res / "fig4_2" / "fig4_2.nc")
+    contour = netcdf.open_dataset(res / "fig4_2" / "fig4_2.nc")
     assert contour["test_acc"].dims == ("loss", "width", "lr", "A", "T", "seed")
     assert contour["L"].dims == ("loss", "width", "lr", "A", "T", "seed", "step")
     assert contour.attrs["git_commit"] and "config" in contour.attrs
-    thr = io.open_dataset(res / "fig3_6" / "fig3_6.nc")
+    thr = netcdf.open_dataset(res / "fig3_6" / "fig3_6.nc")
     assert thr["lambda_th"].dims == ("loss", "width", "lr", "run")
-    dyn = io.open_dataset(res / "fig4_7" / "fig4_7.nc")
+    dyn = netcdf.open_dataset(res / "fig4_7" / "fig4_7.nc")
     assert dyn["hess_eig"].dims == ("seed", "step_hess", "eig")
     assert dyn["ntk_lmax"].dims == ("seed", "step_ntk")
     assert dyn["dL"].dims == ("seed", "step") and "onset_step" in dyn and "lambda_th" in dyn
@@ -160,11 +160,11 @@ def test_report_builds(tiny_run, tmp_path):
 
 def test_run_study_without_snakemake(tmp_path, capsys):
     """`dynloss run-study` runs a study's jobs in one process and renders the same files."""
-    from dynloss import cli, io
+    from dynloss import cli, netcdf
 
     assert cli.main(["run-study", "fig4_8", "--scale", "tiny", "--results", str(tmp_path / "r")]) == 0
     res = tmp_path / "r" / "tiny"
-    ds = io.open_dataset(res / "fig4_8" / "fig4_8.nc")
+    ds = netcdf.open_dataset(res / "fig4_8" / "fig4_8.nc")
     assert ds["lambda_th"].dims == ("loss", "width", "lr", "run")
     assert (res / "fig4_8" / "fig4_8_fit.csv").exists()
     assert (res / "figures" / "fig4_8.png").stat().st_size > 1000
@@ -229,11 +229,11 @@ def test_run_study_reruns_a_job_whose_spec_changed(tmp_path, capsys):
     """Issue 12 item 1: a job file made with other steps is not reused under the new config."""
     import yaml
 
-    from dynloss import cli, config, io
+    from dynloss import cli, config, netcdf
 
     res = tmp_path / "r"
     assert cli.main(["run-study", "fig4_1", "--scale", "tiny", "--results", str(res)]) == 0
-    assert int(io.open_dataset(res / "tiny" / "fig4_1" / "fig4_1.nc")["step"][-1]) == 199
+    assert int(netcdf.open_dataset(res / "tiny" / "fig4_1" / "fig4_1.nc")["step"][-1]) == 199
     cfg = config.load_yaml()
     cfg["studies"]["fig4_1"]["steps"] = 400
     path = tmp_path / "more_steps.yaml"
@@ -241,7 +241,7 @@ def test_run_study_reruns_a_job_whose_spec_changed(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["run-study", "fig4_1", "--config", str(path), "--scale", "tiny", "--results", str(res)]) == 0
     assert "done already" not in capsys.readouterr().err
-    ds = io.open_dataset(res / "tiny" / "fig4_1" / "fig4_1.nc")
+    ds = netcdf.open_dataset(res / "tiny" / "fig4_1" / "fig4_1.nc")
     assert int(ds["step"][-1]) == 399 and ds.sizes["step"] == 400 // 20
 
 

@@ -7,7 +7,7 @@ The science lives here, importable and testable without Snakemake:
 - :mod:`dynloss.data`      the seeded C-arm spiral
 - :mod:`dynloss.models`    the one-hidden-layer ReLU network (neural-tangents "standard")
 - :mod:`dynloss.train`     vmapped full-batch gradient descent in compiled ``lax.scan`` chunks
-- :mod:`dynloss.io`        labelled, provenance-stamped NetCDF, written atomically
+- :mod:`dynloss.netcdf`    labelled, provenance-stamped NetCDF (:mod:`dynloss.files`: atomic writes)
 """
 
 __version__ = "0.1.0"

@@ -22,8 +22,7 @@ SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 CONFIG_PATH = ROOT / "config.yaml"
 
 
-class ConfigError(ValueError):
-    """A configuration problem; the message names the key."""
+from .errors import ConfigError  # noqa: F401  (re-exported: ``config.ConfigError``)
 
 
 def _with_defaults(cls):

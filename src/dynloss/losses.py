@@ -125,7 +125,7 @@ def dynamical_mse_v2(f: Array, Y: Array, w: Array) -> Array:
 #: normalisations of the MSE losses, as a factor on the registered (thesis-code) normalisation
 #: ``(1/P) sum_jk`` (the listing's ``mean(...) * C``): ``mean`` over samples and classes is 1/C of it,
 #: eq. 3.11's ``1/(2N)`` half of it. For gradient descent a factor on the loss is the same factor on eta.
-MSE_NORMS = ("listing", "mean", "half")
+from .spec import MSE_NORMS  # noqa: E402  (re-exported)
 
 
 def mse_norm_factor(norm: str, num_classes: int) -> float:

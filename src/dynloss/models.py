@@ -56,7 +56,7 @@ def _dense_init(key, fan_in: int, fan_out: int, W_std: float, b_std: float, dtyp
     return w, b
 
 
-PARAMETERIZATIONS = ("standard", "ntk")
+from .spec import PARAMETERIZATIONS  # noqa: E402  (re-exported)
 
 
 def mlp(width: int, num_outputs: int = 3, W_std: float | tuple[float, float] = 1.0, b_std: float = 0.0,

@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import io
+from . import files
 from . import losses as losses_mod
 from . import models as models_mod
 
@@ -521,7 +521,7 @@ def save_checkpoint(path: str | os.PathLike, identity: dict, epoch: int, params:
         for i, leaf in enumerate(jax.tree_util.tree_leaves(tree)):
             arrays[f"{prefix}_{i}"] = np.asarray(leaf)
     arrays.update({f"metric_{k}": np.asarray(v) for k, v in metrics.items()})
-    with io.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    with files.atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
         fh.flush()
         os.fsync(fh.fileno())
@@ -697,10 +697,10 @@ def train_myrtle(spec: MyrtleSpec, seeds: Sequence[int],
 
 def result_to_dataset(result: MyrtleResult, config: dict | None = None):
     """The labelled dataset of a Myrtle5 job: dims ``(seed, epoch)``, scalar coordinates
-    ``loss, A, T, channels``, provenance via :func:`dynloss.io.stamp`."""
+    ``loss, A, T, channels``, provenance via :func:`dynloss.netcdf.stamp`."""
     import xarray as xr
 
-    from . import io
+    from . import netcdf
 
     spec = result.spec
     dims = ("seed", "epoch")
@@ -727,7 +727,7 @@ def result_to_dataset(result: MyrtleResult, config: dict | None = None):
     cfg = {"myrtle_spec": spec_to_dict(spec), "seeds": result.seeds.tolist()}
     if config:
         cfg.update(config)
-    return io.stamp(ds, cfg)
+    return netcdf.stamp(ds, cfg)
 
 
 # --------------------------------------------------------------------------------------------
@@ -736,11 +736,11 @@ def result_to_dataset(result: MyrtleResult, config: dict | None = None):
 
 def add_cli(sub) -> None:
     """Register the ``myrtle`` subcommand on an ``argparse`` subparsers object."""
-    from .cli import _number
+    from .cli.args import number
     from .losses import LOSSES
 
-    pos_int = lambda name: _number(int, name, lambda v: v > 0, "an integer > 0")  # noqa: E731
-    nonneg = lambda name: _number(float, name, lambda v: 0 <= v < float("inf"), "a number >= 0")  # noqa: E731
+    pos_int = lambda name: number(int, name, lambda v: v > 0, "an integer > 0")  # noqa: E731
+    nonneg = lambda name: number(float, name, lambda v: 0 <= v < float("inf"), "a number >= 0")  # noqa: E731
     p = sub.add_parser("myrtle", help="train Myrtle5 on CIFAR-10 (vmapped over seeds) into one NetCDF",
                        description="Minibatch SGD with Nesterov momentum on CIFAR-10 (figure 3.2).")
     g = p.add_argument_group("run")
@@ -748,9 +748,9 @@ def add_cli(sub) -> None:
                    help="the CIFAR-10 python version folder (data_batch_1..5, test_batch)")
     g.add_argument("--loss", required=True, metavar="{" + ",".join(LOSSES) + "}",
                    help="loss name: " + "; ".join(f"{k}: {v.description}" for k, v in LOSSES.items()))
-    g.add_argument("--A", type=_number(float, "--A", lambda v: 1 <= v < float("inf"), "a number >= 1"),
+    g.add_argument("--A", type=number(float, "--A", lambda v: 1 <= v < float("inf"), "a number >= 1"),
                    default=1.0, help="amplitude A >= 1 (default 1: static)")
-    g.add_argument("--T", type=_number(float, "--T", lambda v: 0 < v < float("inf"), "a number > 0"),
+    g.add_argument("--T", type=number(float, "--T", lambda v: 0 < v < float("inf"), "a number > 0"),
                    default=100.0, help="period T in SGD steps (default 100)")
     g.add_argument("--seeds", default="0", help="seeds: N, N-M or a comma-separated list (default 0)")
     g.add_argument("--out", required=True, help="output NetCDF (written atomically)")
@@ -759,11 +759,11 @@ def add_cli(sub) -> None:
     o.add_argument("--epochs", type=pos_int("--epochs"), default=700)
     o.add_argument("--batch-size", type=pos_int("--batch-size"), default=512)
     o.add_argument("--peak-lr", type=nonneg("--peak-lr"), default=0.02)
-    o.add_argument("--peak-epoch", type=_number(float, "--peak-epoch", lambda v: 0 < v < float("inf"),
+    o.add_argument("--peak-epoch", type=number(float, "--peak-epoch", lambda v: 0 < v < float("inf"),
                                                 "a number > 0"), default=300.0)
     o.add_argument("--final-lr", type=nonneg("--final-lr"), default=0.002)
     o.add_argument("--momentum", default=0.9, help="Nesterov momentum (default 0.9)",
-                   type=_number(float, "--momentum", lambda v: 0 <= v < 1, "a number in [0, 1)"))
+                   type=number(float, "--momentum", lambda v: 0 <= v < 1, "a number in [0, 1)"))
     o.add_argument("--stop-epoch", type=nonneg("--stop-epoch"), default=600.0,
                    help="A = 1 from this epoch on (default 600)")
     o.add_argument("--num-train", type=pos_int("--num-train"), default=None,
@@ -772,7 +772,7 @@ def add_cli(sub) -> None:
     o.add_argument("--batch", choices=BATCH_MODES, default="auto",
                    help="how seeds share the program: vmap (GPU), map (CPU), auto (by backend)")
     e = p.add_argument_group("evaluation and checkpoints")
-    e.add_argument("--eval-every", type=_number(int, "--eval-every", lambda v: v >= 0, "an integer >= 0"),
+    e.add_argument("--eval-every", type=number(int, "--eval-every", lambda v: v >= 0, "an integer >= 0"),
                    default=10, help="train/test accuracy every N epochs (0: only at the end)")
     e.add_argument("--eval-batch-size", type=pos_int("--eval-batch-size"), default=1000)
     e.add_argument("--checkpoint", default=None, help="checkpoint file (.npz); resumed if it exists")
@@ -810,8 +810,8 @@ def ensure_deterministic_xla() -> bool:
 
 def run_cli(a: argparse.Namespace) -> int:
     """The ``myrtle`` subcommand: validate, load CIFAR-10, train, write the NetCDF."""
-    from . import cifar, io
-    from .cli import CliError, _flag_of, check_loss, parse_meta, parse_seeds, vars_for_json
+    from . import cifar, files, netcdf
+    from .cli.args import CliError, check_loss, flag_of, parse_meta, parse_seeds, vars_for_json
 
     deterministic = ensure_deterministic_xla()  # first: bitwise resume on GPUs (and faster there)
     check_loss(a.loss)
@@ -825,12 +825,13 @@ def run_cli(a: argparse.Namespace) -> int:
     try:
         spec.validate()
     except ValueError as exc:
-        raise CliError(f"--{_flag_of(str(exc))}: {exc}") from None
+        field = getattr(exc, "field", str(exc).split(" ", 1)[0])
+        raise CliError(f"--{flag_of(field)}: {exc}") from None
     for flag, path in (("--out", a.out), ("--checkpoint", a.checkpoint)):
         if path is None:
             continue
         try:
-            io.check_writable(path)
+            files.check_writable(path)
         except OSError as exc:
             raise CliError(f"{flag}: cannot write {path!r}: {exc}") from None
     try:
@@ -859,6 +860,6 @@ def run_cli(a: argparse.Namespace) -> int:
              np.array2string(result.final("test_acc"), precision=4),
              result.timings["first_epoch_s"], result.timings["run_s"])
     ds = result_to_dataset(result, {"cli": vars_for_json(a), **meta})
-    io.write_netcdf(ds, a.out)
+    netcdf.write_netcdf(ds, a.out)
     log.info("%swrote %s", label, a.out)
     return 0

@@ -8,15 +8,13 @@ the run, the commit of the code that publishes it and the table file's modificat
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
-import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import io
+from . import files, provenance
 
 
 def png_stamp(path: str | os.PathLike) -> Optional[str]:
@@ -29,13 +27,13 @@ def png_stamp(path: str | os.PathLike) -> Optional[str]:
 
 def file_stamp(path: str | os.PathLike, scale: str) -> str:
     """``"scale S | commit C | DATE"`` for a table: this checkout's commit, the file's date."""
-    sha, _, dirty = io.git_commit().partition("-")
+    sha, _, dirty = provenance.git_commit().partition("-")
     mtime = _dt.datetime.fromtimestamp(os.path.getmtime(path), _dt.timezone.utc).date().isoformat()
     return f"scale {scale} | commit {sha[:7]}{'-' + dirty if dirty else ''} | {mtime}"
 
 
 def _copy(src: Path, dst: Path) -> None:
-    with io.atomic_path(dst, suffix=dst.suffix) as tmp:
+    with files.atomic_path(dst, suffix=dst.suffix) as tmp:
         shutil.copyfile(src, tmp)
 
 
@@ -78,24 +76,4 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
     figs = [name for name, _ in rows if name.endswith(".png")]
     if figs:
         lines += ["", "## Figures", ""] + [f"![{Path(n).stem}]({n})" for n in figs]
-    return io.write_text("\n".join(lines) + "\n", out / "README.md")
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("publish", help="copy the reproduction table, fit tables and figure PNGs into one "
-                                       "folder with a stamped index README.md")
-    p.add_argument("items", nargs="+", help="tables (.csv, .md) and figures (.png) to publish")
-    p.add_argument("--out", required=True, help="publication folder (e.g. docs/reproduction)")
-    p.add_argument("--scale", required=True, help="scale of the run (for the tables' stamps)")
-    p.set_defaults(func=_run)
-
-
-def _run(a: argparse.Namespace) -> int:
-    from .cli import CliError
-
-    try:
-        index = publish(a.items, a.out, a.scale)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CliError(str(exc)) from None
-    logging.getLogger("dynloss").info("published %d item(s) -> %s", len(a.items), index)
-    return 0
+    return files.write_text("\n".join(lines) + "\n", out / "README.md")

@@ -20,7 +20,8 @@ from __future__ import annotations
 from typing import Callable
 
 import jax.numpy as jnp
-import numpy as np
+
+from .spec import check_schedule_args  # noqa: F401  (re-exported)
 
 Array = jnp.ndarray
 
@@ -66,15 +67,6 @@ def normalised_weights(t: Array, A: Array, T: Array, num_classes: int,
 
 
 KINDS = {"normalised": normalised_weights, "raw": raw_weights}
-
-
-def check_schedule_args(A: float | np.ndarray, T: float | np.ndarray) -> None:
-    """Raise ``ValueError`` naming the argument when ``A < 1`` or ``T <= 0``."""
-    A_arr, T_arr = np.asarray(A, dtype=float), np.asarray(T, dtype=float)
-    if not np.all(np.isfinite(A_arr)) or np.any(A_arr < 1):
-        raise ValueError(f"A must be a finite number >= 1 (got {A!r})")
-    if not np.all(np.isfinite(T_arr)) or np.any(T_arr <= 0):
-        raise ValueError(f"T must be a finite number > 0 (got {T!r})")
 
 
 def make_schedule(A: float, T: float, num_classes: int, total_steps: int | None = None,

@@ -182,13 +182,13 @@ def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, conf
     """
     from pathlib import Path
 
-    from . import io
+    from . import netcdf
 
     if len(paths) != len(study_cases):
         raise ValueError(f"{len(paths)} files for {len(study_cases)} cases")
     by_case = {}
     for p in paths:
-        ds = io.open_dataset(p)
+        ds = netcdf.open_dataset(p)
         slug = json.loads(ds.attrs.get("config", "{}")).get("case") or Path(p).name[:-len(".nc")]
         if slug in by_case:
             raise ValueError(f"{p}: case {slug!r} given twice")
@@ -213,12 +213,12 @@ def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, conf
               "level": ("case", [c.level for c in study_cases])}
     out = xr.Dataset({k: (("case", "seed"), np.stack(v)) for k, v in rows.items()}, coords=coords)
     out["final_L"].attrs["long_name"] = "static loss L after the last step (in the case's normalisation)"
-    return io.stamp(out, config or {}, sources=[str(by_case[c.slug][0]) for c in study_cases], **attrs)
+    return netcdf.stamp(out, config or {}, sources=[str(by_case[c.slug][0]) for c in study_cases], **attrs)
 
 
 def check_study(cfg: dict, name: str) -> None:
     """Checks of a sensitivity study a schema cannot express; ``ConfigError`` names the key."""
-    from .config import ConfigError
+    from .errors import ConfigError
     from .losses import get_loss
 
     st = cfg["studies"][name]

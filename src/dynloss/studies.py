@@ -18,6 +18,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .errors import ConfigError, SpecError
+from .spec import check_cadences
+
 #: Snakemake rule names, which no study or figure may take
 RESERVED_NAMES = ("all", "train_point", "dynamics", "thresholds_job", "synthetic_cifar", "myrtle_job",
                   "aggregate_points", "aggregate_thresholds", "fit_thresholds", "figure", "reproduction", "publish",
@@ -170,9 +173,6 @@ def find_point_job(cfg: dict, study: str, loss: str, width: str, lr: str, A: str
 
 def check(cfg: dict) -> None:
     """Checks a schema cannot express; :class:`dynloss.config.ConfigError` names the key."""
-    from .config import ConfigError
-    from .train import SpectraSpec, TrainSpec
-
     for name in list(cfg["studies"]) + list(cfg["figures"]):
         section = "studies" if name in cfg["studies"] else "figures"
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
@@ -212,15 +212,10 @@ def check(cfg: dict) -> None:
 
             check_study(cfg, name)
         if kind == "dynamics":
-            spec = TrainSpec(loss=st["loss"], width=st["width"], steps=st["steps"], record_every=1,
-                             spectra=SpectraSpec(hess_every=st["hess_every"], ntk_every=st["ntk_every"],
-                                                 density_steps=tuple(st["density_steps"])))
             try:
-                spec.validate()
-            except ValueError as exc:
-                field = str(exc).split(" ", 1)[0].split("=")[0].split(",")[0]
-                sub = {"cadences": "hess_every", "density": "density_steps"}.get(field, field)
-                raise ConfigError(f"config key '{key}.{sub}': {exc}") from None
+                check_cadences(st["steps"], 1, st["hess_every"], st["ntk_every"], st["density_steps"])
+            except SpecError as exc:
+                raise ConfigError(f"config key '{key}.{exc.field}': {exc}") from None
     for name, fig in cfg["figures"].items():
         if fig["kind"] == "density":
             src = fig.get("study", "")

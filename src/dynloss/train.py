@@ -31,8 +31,8 @@ import logging
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -42,194 +42,17 @@ from . import data as data_mod
 from . import losses as losses_mod
 from . import models as models_mod
 from . import schedules
+from .spec import BATCH_MODES, DTYPES, RunBatch, SpectraSpec, TrainSpec, spec_to_dict  # noqa: F401
 
 log = logging.getLogger("dynloss")
-
-DTYPES = ("float64", "float32")
-#: how a program runs its R runs: ``vmap`` (one wide program: GPUs), ``map`` (one run after the
-#: other inside the program: CPUs, where the per-run arrays then stay in cache; measured faster),
-#: ``auto`` picks by backend.
-BATCH_MODES = ("auto", "vmap", "map")
-
-
-@dataclass(frozen=True)
-class SpectraSpec:
-    """What spectra to measure during training (all off by default; 0 = never).
-
-    - ``hess_every``: Hessian top-``hess_k`` eigenvalues of F by Lanczos of ``hess_order``;
-    - ``ntk_every``: largest eigenvalue of the empirical NTK on the first ``ntk_points``
-      training points (``None``: all of them), traced over outputs as neural-tangents does
-      (``ntk_trace="mean"``; ``"sum"`` is C times larger);
-    - ``density_steps``: steps at which to store the Hessian eigenvalue density (Ritz values and
-      weights of ``density_vectors`` Lanczos runs of order ``density_order``).
-    """
-
-    hess_every: int = 0
-    hess_order: int = 20  # top 3 to ~1e-15 relative in float64 (see dynloss.spectra)
-    hess_k: int = 3
-    ntk_every: int = 0
-    ntk_points: Optional[int] = None
-    ntk_method: str = "lanczos"
-    ntk_order: int = 10
-    ntk_trace: str = "mean"
-    density_steps: tuple[int, ...] = ()
-    density_order: int = 80
-    density_vectors: int = 1
-    lanczos_seed: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.hess_every or self.ntk_every or self.density_steps)
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    """Static choices of a training job (one compiled program)."""
-
-    loss: str
-    width: int
-    steps: int
-    record_every: int = 100
-    chunk_steps: int = 10000
-    dtype: str = "float64"
-    points_per_class: int = 100
-    num_classes: int = 3
-    data_seed: int = 0
-    noise: float = 0.2
-    test_seeds: tuple[int, ...] = data_mod.DEFAULT_TEST_SEEDS
-    stop_last_period: bool = True
-    batch: str = "auto"
-    spectra: SpectraSpec = field(default_factory=SpectraSpec)
-    #: protocol options (the sensitivity study's factors; the defaults are the thesis's network):
-    #: weight scale of each layer ``(W1_std, W2_std)`` and bias scale (``models.mlp``)
-    W_std: tuple[float, float] = (1.0, 1.0)
-    b_std: float = 0.0
-    #: ``"standard"`` (the thesis's) or ``"ntk"``, as ``neural_tangents.stax.Dense`` defines them
-    parameterization: str = "standard"
-    #: JAX's ``jax_threefry_partitionable`` flag (``None``: this JAX's default, True since 0.5.0;
-    #: the thesis's JAX of 2021 had False). Process-global: :class:`Engine` sets it before any key
-    #: use, so one job (one process, or one Engine at a time) gets the streams it names.
-    threefry_partitionable: Optional[bool] = None
-    #: normalisation of the MSE losses (``losses.MSE_NORMS``): ``"listing"`` (1/P) sum_jk, the thesis
-    #: code's ``mean(...) * C``, eq. 4.1; ``"mean"`` (1/(P C)) sum_jk; ``"half"`` (1/(2P)) sum_jk, eq. 3.11
-    mse_norm: str = "listing"
-
-    def cadences(self) -> list[int]:
-        c = {self.record_every}
-        c.update(x for x in (self.spectra.hess_every, self.spectra.ntk_every) if x)
-        return sorted(c)
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the field and what is allowed."""
-        losses_mod.get_loss(self.loss)
-        _positive_int("width", self.width)
-        _positive_int("steps", self.steps)
-        _positive_int("record_every", self.record_every)
-        _positive_int("chunk_steps", self.chunk_steps)
-        _positive_int("points_per_class", self.points_per_class)
-        _positive_int("num_classes", self.num_classes)
-        if self.batch not in BATCH_MODES:
-            raise ValueError(f"batch must be one of {', '.join(BATCH_MODES)} (got {self.batch!r})")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
-        _check_protocol(self)
-        sp = self.spectra
-        for name in ("hess_every", "ntk_every"):
-            v = getattr(sp, name)
-            if not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0 (got {v!r})")
-        if sp.hess_every and not 1 <= sp.hess_k <= sp.hess_order:
-            raise ValueError(f"hess_k must be in 1..hess_order={sp.hess_order} (got {sp.hess_k})")
-        if sp.ntk_trace not in ("mean", "sum"):
-            raise ValueError(f"ntk_trace must be 'mean' or 'sum' (got {sp.ntk_trace!r})")
-        if sp.ntk_method not in ("eigh", "lanczos"):
-            raise ValueError(f"ntk_method must be 'eigh' or 'lanczos' (got {sp.ntk_method!r})")
-        if sp.ntk_points is not None and not 1 <= sp.ntk_points <= self.points_per_class * self.num_classes:
-            raise ValueError(f"ntk_points must be in 1..{self.points_per_class * self.num_classes} "
-                             f"or None (got {sp.ntk_points})")
-        cad = self.cadences()
-        for small, big in zip(cad, cad[1:]):
-            if big % small:
-                raise ValueError(f"cadences must each divide the next: record_every="
-                                 f"{self.record_every}, ntk_every={sp.ntk_every}, "
-                                 f"hess_every={sp.hess_every}")
-        if self.steps % cad[-1]:
-            raise ValueError(f"steps={self.steps} must be a multiple of the largest cadence {cad[-1]} "
-                             f"(record_every / ntk_every / hess_every)")
-        for s in sp.density_steps:
-            if not 0 <= s < self.steps or (s + 1) % cad[-1]:
-                raise ValueError(f"density step {s} must be in 0..steps-1 with (step + 1) a multiple "
-                                 f"of {cad[-1]}")
-
-
-def _check_protocol(spec: "TrainSpec") -> None:
-    """The protocol options of a spec (W_std, b_std, parameterization, threefry, mse_norm)."""
-    w = tuple(spec.W_std) if isinstance(spec.W_std, (tuple, list)) else ()
-    if len(w) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in w):
-        raise ValueError(f"W_std must be two numbers > 0, (W1_std, W2_std) (got {spec.W_std!r})")
-    if not isinstance(spec.b_std, (int, float)) or not math.isfinite(spec.b_std) or spec.b_std < 0:
-        raise ValueError(f"b_std must be a number >= 0 (got {spec.b_std!r})")
-    if spec.parameterization not in models_mod.PARAMETERIZATIONS:
-        raise ValueError(f"parameterization must be one of {', '.join(models_mod.PARAMETERIZATIONS)} "
-                         f"(got {spec.parameterization!r})")
-    if spec.threefry_partitionable not in (None, True, False):
-        raise ValueError(f"threefry_partitionable must be true, false or null (got {spec.threefry_partitionable!r})")
-    if spec.mse_norm not in losses_mod.MSE_NORMS:
-        raise ValueError(f"mse_norm must be one of {', '.join(losses_mod.MSE_NORMS)} (got {spec.mse_norm!r})")
-    if spec.mse_norm != "listing" and losses_mod.get_loss(spec.loss).static != "mse":
-        raise ValueError(f"mse_norm applies to the MSE losses only (loss {spec.loss!r}); use 'listing'")
-
 
 #: ``jax_threefry_partitionable`` as this process started (what ``threefry_partitionable=None`` means)
 _THREEFRY_DEFAULT = bool(jax.config.jax_threefry_partitionable)
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer (got {value!r})")
-
-
-@dataclass(frozen=True)
-class RunBatch:
-    """Per-run hyper-parameters; scalars broadcast to the batch size."""
-
-    seeds: np.ndarray
-    A: np.ndarray
-    T: np.ndarray
-    lr: np.ndarray
-
-    @classmethod
-    def make(cls, seeds: Sequence[int], A: Any = 1.0, T: Any = 1.0, lr: Any = 1.0) -> "RunBatch":
-        seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
-        n = seeds.shape[0]
-        if n == 0:
-            raise ValueError("seeds must not be empty")
-        out = {}
-        for name, v in (("A", A), ("T", T), ("lr", lr)):
-            arr = np.asarray(v, dtype=np.float64)
-            if arr.ndim == 0:
-                arr = np.full(n, float(arr))
-            if arr.shape != (n,):
-                raise ValueError(f"{name} must be a scalar or have one value per seed ({n}), "
-                                 f"got shape {arr.shape}")
-            out[name] = arr
-        schedules.check_schedule_args(out["A"], out["T"])
-        if not np.all(np.isfinite(out["lr"])) or np.any(out["lr"] <= 0):
-            raise ValueError(f"lr must be a finite number > 0 (got {lr!r})")
-        return cls(seeds, out["A"], out["T"], out["lr"])
-
-    def __len__(self) -> int:
-        return int(self.seeds.shape[0])
-
-    @property
-    def uniform(self) -> bool:
-        """True when every run has the same A, T and lr (a per-point job of a sweep)."""
-        return all(np.all(v == v[0]) for v in (self.A, self.T, self.lr))
-
-
 @dataclass
 class TrainResult:
-    """Host-side arrays of a trained batch (R runs). See :mod:`dynloss.io` for the NetCDF form."""
+    """Host-side arrays of a trained batch (R runs). See :mod:`dynloss.netcdf` for the NetCDF form."""
 
     spec: TrainSpec
     batch: RunBatch
@@ -637,24 +460,6 @@ def _assemble(eng: Engine, batch: RunBatch, outs, last, dens, div_step, timings)
         gamma=with_last("gamma"), loss_init=cat["loss"][:, 0], final_train_acc=final_acc,
         test_acc_each=test_each, diverged=diverged, diverged_step=div_step.astype(np.int64),
         spectra=spectra, spectra_steps=spectra_steps, timings=timings)
-
-
-def spec_to_dict(spec: TrainSpec) -> dict:
-    """Plain-dict form of a spec (for NetCDF attributes and logs)."""
-    d = asdict(spec)
-    d["test_seeds"] = list(spec.test_seeds)
-    d["spectra"]["density_steps"] = list(spec.spectra.density_steps)
-    return d
-
-
-def spec_from_dict(d: dict) -> TrainSpec:
-    d = dict(d)
-    sp = dict(d.pop("spectra", {}) or {})
-    sp["density_steps"] = tuple(sp.get("density_steps", ()))
-    d["test_seeds"] = tuple(d.get("test_seeds", data_mod.DEFAULT_TEST_SEEDS))
-    if "W_std" in d:
-        d["W_std"] = tuple(d["W_std"])
-    return TrainSpec(spectra=SpectraSpec(**sp), **d)
 
 
 def format_eta(seconds: float) -> str:

@@ -49,7 +49,7 @@ def renderer(kind: str) -> Callable:
         if inputs:
             import xarray as xr
 
-            from ..io import ENGINE
+            from ..netcdf import ENGINE
 
             with xr.open_dataset(inputs[0], engine=ENGINE) as ds:  # lazily: coordinates and attributes
                 attrs, params = dict(ds.attrs), describe.dataset_text(ds, options)

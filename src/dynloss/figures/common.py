@@ -104,7 +104,7 @@ def save(fig, *paths: str | os.PathLike, dpi: int = 150) -> None:
 
     The figure's footer stamp (:func:`set_stamp`), if any, is drawn first.
     """
-    from ..io import atomic_path
+    from ..files import atomic_path
 
     _draw_stamp(fig)
     stamp = getattr(fig, STAMP_ATTR, "")

@@ -93,7 +93,7 @@ def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
 
 
 def from_files(inputs, options: dict, title: str):
-    from ..io import open_dataset
+    from ..netcdf import open_dataset
 
     return render(open_dataset(inputs[0]), title=title, train_var=options.get("train_var", "final_train_acc"),
                   test_var=options.get("test_var", "test_acc"), width_dim=options.get("width_dim", "width"))

@@ -28,6 +28,6 @@ def render(ds: xr.Dataset, title: str = ""):
 
 
 def from_files(inputs, options: dict, title: str):
-    from ..io import open_dataset
+    from ..netcdf import open_dataset
 
     return render(open_dataset(inputs[0]), title=title)

@@ -122,7 +122,7 @@ def stamp_text(attrs: Optional[Mapping[str, Any]], options: Mapping[str, Any]) -
     Returns:
         One line.
     """
-    from ..io import git_commit
+    from ..provenance import git_commit
 
     attrs = attrs or {}
     cfg = _attr_json(attrs, "config")

@@ -155,6 +155,6 @@ def zoom_text(lo: int, hi: int, onset, marks: dict, lr) -> str:
 
 
 def from_files(inputs, options: dict, title: str):
-    from ..io import open_dataset
+    from ..netcdf import open_dataset
 
     return render(open_dataset(inputs[0]), title=title, zoom_steps=options.get("zoom_steps", 400))

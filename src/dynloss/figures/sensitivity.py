@@ -69,7 +69,7 @@ def _attr(ds: xr.Dataset, name: str) -> float:
 
 
 def from_files(inputs, options: dict, title: str):
-    from ..io import open_dataset
+    from ..netcdf import open_dataset
 
     return render(open_dataset(inputs[0]), open_dataset(inputs[1]) if len(inputs) > 1 else None, title)
 
@@ -103,6 +103,6 @@ def curves_with_infinite(ds: xr.Dataset, infinite: xr.Dataset, title: str = ""):
 
 
 def curves_from_files(inputs, options: dict, title: str):
-    from ..io import open_dataset
+    from ..netcdf import open_dataset
 
     return curves_with_infinite(open_dataset(inputs[0]), open_dataset(inputs[1]), title)

@@ -88,6 +88,6 @@ def _pairs(sub: xr.Dataset, name: str = "visible"):
 
 
 def from_files(inputs, options: dict, title: str):
-    from ..io import open_dataset
+    from ..netcdf import open_dataset
 
     return render(open_dataset(inputs[0]), title=title)

@@ -16,7 +16,7 @@ log = logging.getLogger("dynloss")
 
 
 def add_cli(sub) -> None:
-    from .cli import _float_list, _int_list, _number
+    from .args import float_list, int_list, number
 
     p = sub.add_parser("sensitivity-combine", help="combine the case files of a sensitivity study")
     p.add_argument("runs", nargs="+", help="the case NetCDFs, in the study's case order")
@@ -26,13 +26,13 @@ def add_cli(sub) -> None:
 
     p = sub.add_parser("infinite", help="infinite-width (analytic NTK) reference of static MSE "
                        "(needs neural-tangents)")
-    p.add_argument("--widths", required=True, type=_int_list("--widths"), help="widths of the kernel regime (comma list)")
-    p.add_argument("--lr", required=True, type=_number(float, "--lr", lambda v: 0 < v < float("inf"), "a number > 0"))
-    p.add_argument("--steps", required=True, type=_number(int, "--steps", lambda v: v > 0, "an integer > 0"))
-    p.add_argument("--seeds", type=_number(int, "--seeds", lambda v: v > 0, "an integer > 0"), default=3,
+    p.add_argument("--widths", required=True, type=int_list("--widths"), help="widths of the kernel regime (comma list)")
+    p.add_argument("--lr", required=True, type=number(float, "--lr", lambda v: 0 < v < float("inf"), "a number > 0"))
+    p.add_argument("--steps", required=True, type=number(int, "--steps", lambda v: v > 0, "an integer > 0"))
+    p.add_argument("--seeds", type=number(int, "--seeds", lambda v: v > 0, "an integer > 0"), default=3,
                    help="prior draws of the initial function (default 3)")
-    p.add_argument("--w-std", type=_float_list("--w-std"), default=(1.0, 1.0), help="W1_std,W2_std (default 1,1)")
-    p.add_argument("--b-std", type=_number(float, "--b-std", lambda v: v >= 0, "a number >= 0"), default=0.0)
+    p.add_argument("--w-std", type=float_list("--w-std"), default=(1.0, 1.0), help="W1_std,W2_std (default 1,1)")
+    p.add_argument("--b-std", type=number(float, "--b-std", lambda v: v >= 0, "a number >= 0"), default=0.0)
     p.add_argument("--mse-norm", choices=("listing", "mean", "half"), default="listing")
     p.add_argument("--no-ntk-limit", action="store_true", help="omit the NTK-parameterisation limit")
     p.add_argument("--data", default=None, help="JSON of the config's data section (default: the thesis's spiral)")
@@ -53,8 +53,8 @@ def add_cli(sub) -> None:
 
 
 def _run_combine(a: argparse.Namespace) -> int:
-    from . import io, sensitivity
-    from .cli import CliError, check_out, parse_meta
+    from .. import netcdf, sensitivity
+    from .args import CliError, check_out, parse_meta
 
     meta = parse_meta(a.meta)
     if "study_config" not in meta:
@@ -75,14 +75,14 @@ def _run_combine(a: argparse.Namespace) -> int:
             "thesis_test": "" if st.get("thesis_test") is None else st["thesis_test"]}, meta)
     except ValueError as exc:
         raise CliError(f"runs: {exc}") from None
-    io.write_netcdf(ds, a.out)
+    netcdf.write_netcdf(ds, a.out)
     log.info("sensitivity: %d cases -> %s", len(cases), a.out)
     return 0
 
 
 def _run_infinite(a: argparse.Namespace) -> int:
-    from . import infinite, io
-    from .cli import CliError, check_out, parse_meta
+    from .. import infinite, netcdf
+    from .args import CliError, check_out, parse_meta
 
     try:
         infinite.require()
@@ -100,8 +100,8 @@ def _run_infinite(a: argparse.Namespace) -> int:
     check_out(a.out)
     refs = infinite.references_for(a.widths, tuple(a.w_std), a.b_std, ntk_limit=not a.no_ntk_limit)
     ds = infinite.evaluate(refs, a.lr, a.steps, list(range(a.seeds)), data, a.mse_norm)
-    io.stamp(ds, {**meta, "data": data})
-    io.write_netcdf(ds, a.out)
+    netcdf.stamp(ds, {**meta, "data": data})
+    netcdf.write_netcdf(ds, a.out)
     for i, r in enumerate(ds["reference"].values):
         log.info("infinite: %s: train %.3f test %.3f (eta (2/P) lambda_max = %.3g)", r,
                  float(ds["train_acc"][i].mean()), float(ds["test_acc"][i].mean()), float(ds["gd_stability"][i]))
@@ -109,15 +109,15 @@ def _run_infinite(a: argparse.Namespace) -> int:
 
 
 def _pairs(items, what: str) -> dict:
-    from . import io
-    from .cli import name_path_pairs
+    from .. import netcdf
+    from .args import name_path_pairs
 
-    return {name: io.open_dataset(path) for name, path in name_path_pairs(items, what)}
+    return {name: netcdf.open_dataset(path) for name, path in name_path_pairs(items, what)}
 
 
 def _run_report(a: argparse.Namespace) -> int:
-    from . import io, sensitivity_report
-    from .cli import CliError
+    from .. import files, sensitivity_report
+    from .args import CliError
 
     datasets = _pairs(a.datasets, "datasets")
     inf = _pairs(a.infinite, "--infinite")
@@ -128,11 +128,11 @@ def _run_report(a: argparse.Namespace) -> int:
              f"scale {a.scale or '?'}; {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.")
     rows = sensitivity_report.table(datasets, inf)
     text = sensitivity_report.conclusion(datasets, inf, control=a.control, stamp=stamp)
-    io.write_text(sensitivity_report.to_csv(rows), a.csv)
+    files.write_text(sensitivity_report.to_csv(rows), a.csv)
     md = sensitivity_report.to_markdown(rows)
-    io.write_text(md, a.md)
-    io.write_text(text, a.conclusion)
+    files.write_text(md, a.md)
+    files.write_text(text, a.conclusion)
     if a.doc:
-        io.write_text(text + "\n## Table\n\n" + md, a.doc)
+        files.write_text(text + "\n## Table\n\n" + md, a.doc)
     log.info("sensitivity report: %d rows -> %s, %s", len(rows), a.csv, a.conclusion)
     return 0

@@ -8,31 +8,20 @@ the target path. NetCDF goes through ``engine="netcdf4"`` explicitly.
 """
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import functools
-import glob
-import importlib.metadata
 import json
 import os
-import platform
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import xarray as xr
 
 from . import __version__
+from .files import atomic_path
+from .provenance import provenance
 
 ENGINE = "netcdf4"
 CONVENTIONS = "CF-1.10"
-PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "netCDF4", "matplotlib", "snakemake",
-            "neural-tangents")
 
 VARIABLE_DOCS = {
     "L": "static loss L after the update of the step",
@@ -114,48 +103,6 @@ def describe(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-@functools.lru_cache(maxsize=1)
-def git_commit() -> str:
-    """Commit of the code (``<sha>`` or ``<sha>-dirty``), or ``unknown`` outside a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return os.environ.get("DYNLOSS_GIT_COMMIT", "unknown")
-
-
-def package_versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0], "dynloss": __version__}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def provenance() -> dict[str, Any]:
-    """Where, when and with what code a result was made."""
-    info: dict[str, Any] = {
-        "git_commit": git_commit(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": socket.gethostname(),
-        "platform": platform.platform(),
-        "versions": package_versions(),
-    }
-    if "jax" in sys.modules:
-        import jax
-
-        info["jax_backend"] = jax.default_backend()
-        info["jax_devices"] = [str(d) for d in jax.devices()]
-        info["jax_enable_x64"] = bool(jax.config.jax_enable_x64)
-    return info
-
-
 def stamp(ds: xr.Dataset, config: dict | None = None, **extra: Any) -> xr.Dataset:
     """Attach configuration and provenance attributes to ``ds`` (in place; returns it)."""
     prov = provenance()
@@ -185,65 +132,6 @@ class CorruptFileError(ValueError):
     """A result file that cannot be read back (garbled bytes, a failed checksum, truncation)."""
 
 
-def _umask() -> int:
-    """The process's umask (read without changing it where Linux allows)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    with _UMASK_LOCK:
-        old = os.umask(0o022)
-        os.umask(old)
-    return old
-
-
-_UMASK_LOCK = threading.Lock()
-
-
-def _clean_stale_temps(path: Path, suffix: str) -> None:
-    """Remove temporaries of ``path`` left by a killed writer (``.<name>.<pid>.<random><suffix>``
-    whose process no longer runs on this host, or any older unnamed one)."""
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*{suffix}"):
-        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), 0)
-                continue  # a live writer (a concurrent write of the same target)
-            except ProcessLookupError:
-                pass
-            except OSError:
-                continue  # alive, owned by someone else
-        elif pid.isdigit():
-            continue  # this process's own (a nested write)
-        tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on any error
-    (an interrupt included) it is removed, so ``path`` is never left half-written.
-
-    The file gets the mode a plain ``open`` would give (``0666 & ~umask``: 0644 under umask
-    022), not mkstemp's 0600, so collaborators can read shared results (issue 13 item 4).
-    Temporaries of the same target left by a killed writer are removed first (issue 12 item 9).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_temps(path, suffix)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 #: HDF5 filters of every array written: the Fletcher-32 checksum, verified on every read
 CHECKSUM = {"fletcher32": True}
 
@@ -264,13 +152,6 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     describe(ds)
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds))
-    return Path(path)
-
-
-def write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write a text file atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
     return Path(path)
 
 
@@ -308,26 +189,6 @@ def stored_job_hash(path: str | os.PathLike) -> str | None:
     except Exception:  # noqa: BLE001 - an unreadable file is simply not reused
         return None
     return cfg.get("job_hash") if isinstance(cfg, dict) else None
-
-
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise ``OSError`` if ``path`` cannot be created (before spending time on training)."""
-    path = Path(path)
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OSError(f"cannot create folder {str(parent)!r}: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise OSError(f"{str(path)!r} is a folder")
-    try:  # the honest test: can a file be created beside the target?
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OSError(f"cannot create files in {str(parent)!r}: {exc.strerror or exc}") from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OSError(f"no permission to replace {str(path)!r}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,13 +16,13 @@ import os
 
 def add(sub) -> None:
     """Register the ``onsets`` subcommand on the CLI's subparsers."""
-    from .cli import _onset_names
+    from .args import onset_names
 
     p = sub.add_parser("onsets", help="apply onset definitions to a trained thresholds job "
                        "(from its --traces-out file), without retraining")
     p.add_argument("job", help="thresholds job NetCDF (dynloss thresholds --out)")
     p.add_argument("--traces", required=True, help="its full-resolution traces (dynloss thresholds --traces-out)")
-    p.add_argument("--onset", type=_onset_names, default=("visible", "growing", "mode"),
+    p.add_argument("--onset", type=onset_names, default=("visible", "growing", "mode"),
                    help="comma list of visible, growing, mode (default: all)")
     p.add_argument("--out", default=None, help="output NetCDF (default: the job file, rewritten)")
     p.add_argument("--replay-chunk", type=int, default=500,
@@ -34,13 +34,13 @@ def run(a: argparse.Namespace) -> int:
     """Analyse the job's traces and write the job dataset with the per-definition variables."""
     import numpy as np
 
-    from . import io, thresholds, train
-    from .cli import CliError, check_out
+    from .. import netcdf, thresholds, train
+    from .args import CliError, check_out
 
     for flag, path in (("job", a.job), ("--traces", a.traces)):
         if not os.path.exists(path):
             raise CliError(f"{flag}: missing {path!r}")
-    tr = io.open_dataset(a.traces).load()
+    tr = netcdf.open_dataset(a.traces).load()
     if "L" not in tr or "run" not in tr.dims:
         raise CliError(f"--traces: {a.traces!r} is not a thresholds traces file (no L(run, step))")
     try:
@@ -49,7 +49,7 @@ def run(a: argparse.Namespace) -> int:
         raise CliError(f"--traces: {a.traces!r} has no training spec in its config attribute ({exc})") from None
     if tr.sizes["step"] != spec.steps:
         raise CliError(f"--traces: {a.traces!r} has {tr.sizes['step']} steps, not every step of {spec.steps}")
-    job = io.open_dataset(a.job).load()
+    job = netcdf.open_dataset(a.job).load()
     if not np.array_equal(job["run"].values, tr["run"].values):
         raise CliError(f"job: runs of {a.job!r} differ from those of --traces {a.traces!r}")
     out = a.out or a.job
@@ -62,7 +62,7 @@ def run(a: argparse.Namespace) -> int:
     window, floor = int(tr.attrs.get("onset_window", 20)), float(tr.attrs.get("onset_floor", 1e-6))
     found = thresholds.analyse(engine, batch, tr["L"].values, a.onset, window=window, floor=floor)
     thresholds.add_definitions(job, found, window, floor)
-    io.write_netcdf(job, out)
+    netcdf.write_netcdf(job, out)
     counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in a.onset)
     logging.getLogger("dynloss").info("%s: onsets of %d run(s): %s; wrote %s", a.job, len(batch), counts, out)
     return 0

@@ -1,0 +1,107 @@
+"""Command line: ``python -m dynloss <command> ...`` (also installed as ``dynloss``).
+
+Commands:
+  train      train a vmapped batch of runs and write one NetCDF
+  thresholds runs of varied (A, T) at one eta: lambda_th at each first bifurcation
+  myrtle     Myrtle5 on CIFAR-10 with a dynamical loss (SGD, Nesterov; checkpoints, resume)
+  synthetic-cifar  a small synthetic folder in the CIFAR-10 python format
+  run-study  one study end to end in this process, without Snakemake
+  aggregate  combine job NetCDFs into one labelled study dataset
+  fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
+  figure     render a figure (PDF and PNG) from NetCDF data
+  reproduction  the thesis's claims beside the measured values, with verdicts (CSV, Markdown, HTML)
+  publish    copy the table, fit tables and figure PNGs into docs/reproduction with a stamped index
+  sensitivity-combine, infinite, sensitivity-report  the sensitivity study (dynloss.cli.sensitivity)
+
+Every bad input ends with one line on stderr naming the argument and what is allowed, and exit
+status 2; nothing is written in that case.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable, Sequence
+
+from .args import CliError, Parser, parse_seeds  # noqa: F401  (the public names)
+from .results import _add_aggregate, _add_figure, _add_fit, _add_reproduction, _add_synthetic_cifar
+from .run_study import _add_run_study
+from .training import _add_thresholds, _add_train
+
+LOG_FORMAT = "[dynloss %(asctime)s] %(message)s"
+
+
+def _add_myrtle(sub) -> None:
+    from .. import myrtle
+
+    myrtle.add_cli(sub)
+
+
+def _add_publish(sub) -> None:
+    from . import publish
+
+    publish.add_cli(sub)
+
+
+def _add_sensitivity(sub) -> None:
+    from . import sensitivity
+
+    sensitivity.add_cli(sub)
+
+
+def _add_onsets(sub) -> None:
+    from .onsets import add
+
+    add(sub)
+
+
+COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
+                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_publish,
+                            _add_sensitivity, _add_onsets]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="dynloss", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"dynloss {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (not the one at creation), so a
+    redirected or captured stderr still gets the log lines."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    log = logging.getLogger("dynloss")
+    if not log.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except CliError as exc:
+        cmd = (list(argv) if argv is not None else sys.argv[1:])[:1]
+        print(f"dynloss {' '.join(cmd)}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""What every command shares: argument types, checks, and the one-line error (:class:`CliError`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from typing import Callable
+
+
+#: most seeds one job may train (a typo like 0-99999999999 is refused, not allocated)
+MAX_SEEDS = 100_000
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        raise CliError(message)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-2"`` -> [0, 1, 2]; ``"5"`` -> [5]; ``"0,3,7"`` or ``"0-1,5"`` -> the listed seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise CliError(f"--seeds: malformed seed range {text!r} "
+                           "(use N, N-M with N <= M, or a comma-separated list of those)")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise CliError(f"--seeds: malformed seed range {text!r} (N-M needs N <= M)")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS or hi >= 2 ** 31:
+            raise CliError(f"--seeds: {text!r} names more than {MAX_SEEDS} seeds or a seed >= 2^31 "
+                           f"(allowed: at most {MAX_SEEDS} seeds in 0..2147483647 per job)")
+        seeds.extend(range(lo, hi + 1))
+    if len(set(seeds)) != len(seeds):
+        raise CliError(f"--seeds: seed range {text!r} repeats a seed")
+    return seeds
+
+
+def check_loss(name: str) -> None:
+    from ..losses import LOSSES
+
+    if name not in LOSSES:
+        raise CliError(f"--loss: unknown loss {name!r} (allowed: {', '.join(LOSSES)})")
+
+
+def parse_meta(text: str | None) -> dict:
+    """``--meta``: a JSON object (or nothing)."""
+    if not text:
+        return {}
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--meta: not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict):
+        raise CliError("--meta: must be a JSON object")
+    return meta
+
+
+def check_out(path: str) -> None:
+    from .. import files
+
+    try:
+        files.check_writable(path)
+    except OSError as exc:
+        raise CliError(f"--out: cannot write {path!r}: {exc}") from None
+
+
+def number(kind: Callable, name: str, check: Callable[[float], bool], allowed: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number ({allowed})") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed ({allowed})")
+        return value
+    return parse
+
+
+def int_list(name: str, minimum: int | None = None, allow_empty: bool = True):
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+        allowed = "a comma-separated list of integers" + (f" >= {minimum}" if minimum is not None else "")
+        if not values and not allow_empty:
+            raise argparse.ArgumentTypeError(f"{text!r} is empty (allowed: {allowed})")
+        if minimum is not None and any(v < minimum for v in values):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed ({allowed})")
+        return values
+    return parse
+
+
+def float_list(name: str):
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            return tuple(float(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    return parse
+
+
+#: spec fields whose command-line flag has another name
+_FLAGS = {"num_classes": "classes", "W_std": "w_std"}
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag (without ``--``) that sets a spec field."""
+    return _FLAGS.get(field, field).replace("_", "-")
+
+
+def vars_for_json(a: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(a).items() if k != "func"}
+
+
+def check_path(flag: str, path: str) -> None:
+    """An output path that can be written (not a folder, its folder creatable)."""
+    from .. import files
+
+    try:
+        files.check_writable(path)
+    except OSError as exc:
+        raise CliError(f"{flag}: cannot write {path!r}: {exc}") from None
+
+
+def name_path_pairs(items, what: str, exists=os.path.exists) -> list[tuple[str, str]]:
+    """``NAME=PATH`` arguments as (name, path) pairs, each path checked with ``exists``.
+
+    Args:
+        items: the raw arguments.
+        what: the argument's name in error messages.
+        exists: the check a path must pass (``os.path.exists`` or ``os.path.isfile``).
+
+    Returns:
+        The pairs in argument order; a malformed item or a missing path raises :class:`CliError`.
+    """
+    pairs = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"{what}: {item!r} is not NAME=PATH")
+        if not exists(path):
+            raise CliError(f"{what}: missing {path!r}; run study {name!r} first")
+        pairs.append((name, path))
+    return pairs
+
+
+def default_record_every(steps: int, at_most: int = 100) -> int:
+    """The largest divisor of ``steps`` that is at most ``at_most``."""
+    return next(d for d in range(min(at_most, steps), 0, -1) if steps % d == 0)
+
+
+def add_protocol_args(p) -> None:
+    from ..losses import MSE_NORMS
+    from ..models import PARAMETERIZATIONS
+
+    g = p.add_argument_group("protocol (the sensitivity study's factors; defaults: the thesis's)")
+    g.add_argument("--w-std", type=float_list("--w-std"), default=(1.0, 1.0),
+                   help="weight scale W_std of each layer, W1_std,W2_std (default 1,1)")
+    g.add_argument("--b-std", type=number(float, "--b-std", lambda v: 0 <= v < float("inf"), "a number >= 0"),
+                   default=0.0, help="bias scale b_std (default 0: zero-initialised trainable bias)")
+    g.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="standard",
+                   help="as neural_tangents.stax.Dense defines it (default standard)")
+    g.add_argument("--threefry-partitionable", choices=("default", "true", "false"), default="default",
+                   help="JAX's jax_threefry_partitionable flag for this job (default: this JAX's default)")
+    g.add_argument("--mse-norm", choices=MSE_NORMS, default="listing",
+                   help="MSE normalisation: listing (1/P) sum_jk (default, the thesis code), mean "
+                   "(1/(P C)) sum_jk, half (1/(2P)) sum_jk (eq. 3.11)")
+
+
+def protocol_kwargs(a: argparse.Namespace) -> dict:
+    """TrainSpec fields of the protocol flags (see :func:`add_protocol_args`)."""
+    if len(a.w_std) != 2:
+        raise CliError(f"--w-std: give two numbers W1_std,W2_std (got {','.join(map(str, a.w_std))!r})")
+    return {"W_std": tuple(a.w_std), "b_std": a.b_std, "parameterization": a.parameterization,
+            "threefry_partitionable": {"default": None, "true": True, "false": False}[a.threefry_partitionable],
+            "mse_norm": a.mse_norm}
+
+
+def add_budget_arg(p) -> None:
+    p.add_argument("--max-memory-gb", type=number(float, "--max-memory-gb", lambda v: 0 < v < float("inf"),
+                                                   "a number > 0"), default=None,
+                   help="refuse the job, before compiling, if its estimated memory exceeds this many GB "
+                   "(default: $DYNLOSS_MAX_MEMORY_GB, else 8)")
+
+
+def check_budget(a: argparse.Namespace, spec, runs: int) -> None:
+    """Refuse a job whose estimated memory exceeds the budget (issue 12 item 12)."""
+    import jax
+
+    from .. import budget
+
+    try:
+        limit = a.max_memory_gb if a.max_memory_gb is not None else budget.default_budget_gb()
+        mode = spec.batch if spec.batch != "auto" else ("map" if jax.default_backend() == "cpu" else "vmap")
+        budget.check(spec, runs, limit, mode)
+    except budget.BudgetError as exc:
+        raise CliError(f"--max-memory-gb: {exc}") from None
+
+
+def add_onset_args(p) -> None:
+    g = p.add_argument_group("bifurcation onset (needs --record-every 1)")
+    g.add_argument("--onset-window", type=number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"),
+                   default=None, help="detect the first bifurcation with this window (steps) and store "
+                   "onset_step and the exact lambda_th")
+    g.add_argument("--onset-floor", type=number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"),
+                   default=1e-6, help="relative amplitude floor of the onset detector (default 1e-6)")
+    g.add_argument("--onset", type=onset_names, default=None,
+                   help="also store these onset definitions (comma list of visible, growing, mode)")
+    g.add_argument("--zoom-steps", type=number(int, "--zoom-steps", lambda v: v >= 10, "an integer >= 10"),
+                   default=None, help="store the top Hessian eigenvalues at every step of the zoom window "
+                   "(this many steps around the first onset) as hess_eig_zoom, from a replay")
+
+
+def onset_names(text: str) -> tuple[str, ...]:
+    from .. import onset
+
+    try:
+        return onset.check_names([v.strip() for v in text.split(",") if v.strip()], "--onset")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None

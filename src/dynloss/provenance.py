@@ -1,0 +1,60 @@
+"""Provenance of a result: the code's git commit, package versions, host and time."""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "netCDF4", "matplotlib", "snakemake",
+            "neural-tangents")
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str:
+    """Commit of the code (``<sha>`` or ``<sha>-dirty``), or ``unknown`` outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return os.environ.get("DYNLOSS_GIT_COMMIT", "unknown")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "dynloss": __version__}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance() -> dict[str, Any]:
+    """Where, when and with what code a result was made."""
+    info: dict[str, Any] = {
+        "git_commit": git_commit(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "versions": package_versions(),
+    }
+    if "jax" in sys.modules:
+        import jax
+
+        info["jax_backend"] = jax.default_backend()
+        info["jax_devices"] = [str(d) for d in jax.devices()]
+        info["jax_enable_x64"] = bool(jax.config.jax_enable_x64)
+    return info

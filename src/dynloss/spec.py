@@ -1,0 +1,244 @@
+"""What a training job is, as plain data: :class:`TrainSpec`, :class:`SpectraSpec`, :class:`RunBatch`.
+
+JAX-free (numpy only), so the planning layer, the command line and the config checks describe and
+validate jobs without starting JAX. Every validation error is a :class:`dynloss.errors.SpecError`
+that carries the field's name.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .errors import SpecError
+
+DTYPES = ("float64", "float32")
+#: how a program runs its R runs: ``vmap`` (one wide program: accelerators), ``map`` (one run
+#: after the other inside the program: CPUs, where the per-run arrays stay in cache), ``auto``
+#: picks by backend (benchmarks/RESULTS.md has the measurements)
+BATCH_MODES = ("auto", "vmap", "map")
+#: as ``neural_tangents.stax.Dense`` defines them
+PARAMETERIZATIONS = ("standard", "ntk")
+#: normalisations of the MSE losses (:func:`dynloss.losses.mse_norm_factor`)
+MSE_NORMS = ("listing", "mean", "half")
+#: the test spirals' noise seeds (thesis: five test sets)
+DEFAULT_TEST_SEEDS = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class SpectraSpec:
+    """What spectra to measure during training (all off by default; 0 = never).
+
+    - ``hess_every``: Hessian top-``hess_k`` eigenvalues of F by Lanczos of ``hess_order``;
+    - ``ntk_every``: largest eigenvalue of the empirical NTK on the first ``ntk_points``
+      training points (``None``: all of them), traced over outputs as neural-tangents does
+      (``ntk_trace="mean"``; ``"sum"`` is C times larger);
+    - ``density_steps``: steps at which to store the Hessian eigenvalue density (Ritz values and
+      weights of ``density_vectors`` Lanczos runs of order ``density_order``).
+    """
+
+    hess_every: int = 0
+    hess_order: int = 20  # top 3 to ~1e-15 relative in float64 (benchmarks/lanczos_accuracy.py)
+    hess_k: int = 3
+    ntk_every: int = 0
+    ntk_points: Optional[int] = None
+    ntk_method: str = "lanczos"
+    ntk_order: int = 10
+    ntk_trace: str = "mean"
+    density_steps: tuple[int, ...] = ()
+    density_order: int = 80
+    density_vectors: int = 1
+    lanczos_seed: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.hess_every or self.ntk_every or self.density_steps)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Static choices of a training job (one compiled program)."""
+
+    loss: str
+    width: int
+    steps: int
+    record_every: int = 100
+    chunk_steps: int = 10000
+    dtype: str = "float64"
+    points_per_class: int = 100
+    num_classes: int = 3
+    data_seed: int = 0
+    noise: float = 0.2
+    test_seeds: tuple[int, ...] = DEFAULT_TEST_SEEDS
+    stop_last_period: bool = True
+    batch: str = "auto"
+    spectra: SpectraSpec = field(default_factory=SpectraSpec)
+    #: protocol options (the sensitivity study's factors; the defaults are the thesis's network):
+    #: weight scale of each layer ``(W1_std, W2_std)`` and bias scale (``models.mlp``)
+    W_std: tuple[float, float] = (1.0, 1.0)
+    b_std: float = 0.0
+    #: ``"standard"`` (the thesis's) or ``"ntk"``, as ``neural_tangents.stax.Dense`` defines them
+    parameterization: str = "standard"
+    #: JAX's ``jax_threefry_partitionable`` flag (``None``: this JAX's default, True since 0.5.0;
+    #: the thesis's JAX of 2021 had False). Process-global: the engine sets it before any key
+    #: use, so one job (one process, or one engine at a time) gets the streams it names.
+    threefry_partitionable: Optional[bool] = None
+    #: normalisation of the MSE losses (:data:`MSE_NORMS`): ``"listing"`` (1/P) sum_jk, the thesis
+    #: code's ``mean(...) * C``, eq. 4.1; ``"mean"`` (1/(P C)) sum_jk; ``"half"`` (1/(2P)) sum_jk, eq. 3.11
+    mse_norm: str = "listing"
+
+    def cadences(self) -> list[int]:
+        c = {self.record_every}
+        c.update(x for x in (self.spectra.hess_every, self.spectra.ntk_every) if x)
+        return sorted(c)
+
+    def validate(self) -> None:
+        """Raise :class:`SpecError` naming the field and what is allowed.
+
+        The loss name is checked against the registry of :mod:`dynloss.losses` (which imports JAX);
+        everything else is plain Python.
+        """
+        from . import losses as losses_mod  # the registry: the one check that needs JAX
+
+        if self.loss not in losses_mod.LOSSES:
+            raise SpecError("loss", f"loss must be one of {', '.join(losses_mod.LOSSES)} (got {self.loss!r})")
+        validate_fields(self, losses_mod.LOSSES[self.loss].static)
+
+
+def validate_fields(spec: TrainSpec, static_loss: str) -> None:
+    """Every check of :meth:`TrainSpec.validate` but the loss name (``static_loss``: its static
+    twin, ``"ce"`` or ``"mse"``), without JAX."""
+    for name in ("width", "steps", "record_every", "chunk_steps", "points_per_class", "num_classes"):
+        positive_int(name, getattr(spec, name))
+    if spec.batch not in BATCH_MODES:
+        raise SpecError("batch", f"batch must be one of {', '.join(BATCH_MODES)} (got {spec.batch!r})")
+    if spec.dtype not in DTYPES:
+        raise SpecError("dtype", f"dtype must be one of {', '.join(DTYPES)} (got {spec.dtype!r})")
+    _check_protocol(spec, static_loss)
+    sp = spec.spectra
+    for name in ("hess_every", "ntk_every"):
+        v = getattr(sp, name)
+        if not isinstance(v, (int, np.integer)) or v < 0:
+            raise SpecError(name, f"{name} must be an integer >= 0 (got {v!r})")
+    if sp.hess_every and not 1 <= sp.hess_k <= sp.hess_order:
+        raise SpecError("hess_k", f"hess_k must be in 1..hess_order={sp.hess_order} (got {sp.hess_k})")
+    if sp.ntk_trace not in ("mean", "sum"):
+        raise SpecError("ntk_trace", f"ntk_trace must be 'mean' or 'sum' (got {sp.ntk_trace!r})")
+    if sp.ntk_method not in ("eigh", "lanczos"):
+        raise SpecError("ntk_method", f"ntk_method must be 'eigh' or 'lanczos' (got {sp.ntk_method!r})")
+    if sp.ntk_points is not None and not 1 <= sp.ntk_points <= spec.points_per_class * spec.num_classes:
+        raise SpecError("ntk_points", f"ntk_points must be in 1..{spec.points_per_class * spec.num_classes} "
+                        f"or None (got {sp.ntk_points})")
+    check_cadences(spec.steps, spec.record_every, sp.hess_every, sp.ntk_every, sp.density_steps)
+
+
+def check_cadences(steps: int, record_every: int, hess_every: int = 0, ntk_every: int = 0,
+                   density_steps: Sequence[int] = ()) -> None:
+    """The cadences, sorted, must each divide the next and the step count; density steps must
+    fall on the largest cadence.
+
+    Args:
+        steps: training steps.
+        record_every, hess_every, ntk_every: the cadences (0: off).
+        density_steps: steps at which the Hessian density is stored.
+
+    Raises:
+        SpecError: naming ``hess_every``, ``steps`` or ``density_steps``.
+    """
+    cad = sorted({record_every} | {x for x in (hess_every, ntk_every) if x})
+    for small, big in zip(cad, cad[1:]):
+        if big % small:
+            raise SpecError("hess_every", f"cadences must each divide the next: record_every={record_every}, "
+                            f"ntk_every={ntk_every}, hess_every={hess_every}")
+    if steps % cad[-1]:
+        raise SpecError("steps", f"steps={steps} must be a multiple of the largest cadence {cad[-1]} "
+                        "(record_every / ntk_every / hess_every)")
+    for s in density_steps:
+        if not 0 <= s < steps or (s + 1) % cad[-1]:
+            raise SpecError("density_steps", f"density step {s} must be in 0..steps-1 with (step + 1) a "
+                            f"multiple of {cad[-1]}")
+
+
+def _check_protocol(spec: TrainSpec, static_loss: str) -> None:
+    """The protocol options of a spec (W_std, b_std, parameterization, threefry, mse_norm)."""
+    w = tuple(spec.W_std) if isinstance(spec.W_std, (tuple, list)) else ()
+    if len(w) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in w):
+        raise SpecError("W_std", f"W_std must be two numbers > 0, (W1_std, W2_std) (got {spec.W_std!r})")
+    if not isinstance(spec.b_std, (int, float)) or not math.isfinite(spec.b_std) or spec.b_std < 0:
+        raise SpecError("b_std", f"b_std must be a number >= 0 (got {spec.b_std!r})")
+    if spec.parameterization not in PARAMETERIZATIONS:
+        raise SpecError("parameterization", f"parameterization must be one of {', '.join(PARAMETERIZATIONS)} "
+                        f"(got {spec.parameterization!r})")
+    if spec.threefry_partitionable not in (None, True, False):
+        raise SpecError("threefry_partitionable", "threefry_partitionable must be true, false or null "
+                        f"(got {spec.threefry_partitionable!r})")
+    if spec.mse_norm not in MSE_NORMS:
+        raise SpecError("mse_norm", f"mse_norm must be one of {', '.join(MSE_NORMS)} (got {spec.mse_norm!r})")
+    if spec.mse_norm != "listing" and static_loss != "mse":
+        raise SpecError("mse_norm", f"mse_norm applies to the MSE losses only (loss {spec.loss!r}); use 'listing'")
+
+
+def positive_int(name: str, value: Any) -> None:
+    """Raise :class:`SpecError` for ``name`` unless ``value`` is an integer > 0 (not a bool)."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+        raise SpecError(name, f"{name} must be a positive integer (got {value!r})")
+
+
+def check_schedule_args(A: float | np.ndarray, T: float | np.ndarray) -> None:
+    """Raise :class:`SpecError` naming the argument when ``A < 1`` or ``T <= 0`` (or not finite)."""
+    A_arr, T_arr = np.asarray(A, dtype=float), np.asarray(T, dtype=float)
+    if not np.all(np.isfinite(A_arr)) or np.any(A_arr < 1):
+        raise SpecError("A", f"A must be a finite number >= 1 (got {A!r})")
+    if not np.all(np.isfinite(T_arr)) or np.any(T_arr <= 0):
+        raise SpecError("T", f"T must be a finite number > 0 (got {T!r})")
+
+
+@dataclass(frozen=True)
+class RunBatch:
+    """Per-run hyper-parameters; scalars broadcast to the batch size."""
+
+    seeds: np.ndarray
+    A: np.ndarray
+    T: np.ndarray
+    lr: np.ndarray
+
+    @classmethod
+    def make(cls, seeds: Sequence[int], A: Any = 1.0, T: Any = 1.0, lr: Any = 1.0) -> "RunBatch":
+        seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
+        n = seeds.shape[0]
+        if n == 0:
+            raise SpecError("seeds", "seeds must not be empty")
+        out = {}
+        for name, v in (("A", A), ("T", T), ("lr", lr)):
+            arr = np.asarray(v, dtype=np.float64)
+            if arr.ndim == 0:
+                arr = np.full(n, float(arr))
+            if arr.shape != (n,):
+                raise SpecError(name, f"{name} must be a scalar or have one value per seed ({n}), "
+                                f"got shape {arr.shape}")
+            out[name] = arr
+        check_schedule_args(out["A"], out["T"])
+        if not np.all(np.isfinite(out["lr"])) or np.any(out["lr"] <= 0):
+            raise SpecError("lr", f"lr must be a finite number > 0 (got {lr!r})")
+        return cls(seeds, out["A"], out["T"], out["lr"])
+
+    def __len__(self) -> int:
+        return int(self.seeds.shape[0])
+
+    @property
+    def uniform(self) -> bool:
+        """True when every run has the same A, T and lr (a per-point job of a sweep)."""
+        return all(np.all(v == v[0]) for v in (self.A, self.T, self.lr))
+
+
+def spec_to_dict(spec: Any) -> dict:
+    """Plain-dict form of a spec dataclass (for NetCDF attributes and logs); tuples become lists."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        return v
+    return plain(asdict(spec))
