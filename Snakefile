@@ -24,8 +24,7 @@ include: "workflow/rules/sensitivity.smk"
 # Cheap rules run on the submitting host, also under a cluster executor.
 localrules:
     all,
-    aggregate_points,
-    aggregate_thresholds,
+    aggregate,
     fit_thresholds,
     figure,
     reproduction,

@@ -54,9 +54,11 @@ def main() -> int:
     a = ap.parse_args()
     import jax
 
-    from dynloss import config, studies
+    from dynloss import config
+    from dynloss.plan import Plan
 
     cfg = config.load_config(scale=a.scale)
+    plan = Plan(cfg)
     dtype = cfg["dtype"]
     start = startup_seconds()
     cache: dict[tuple, dict] = {}
@@ -73,10 +75,9 @@ def main() -> int:
         kind = st["kind"]
         total, n_jobs = 0.0, 0
         if kind in ("contour", "curves"):
-            for job in studies.point_jobs(cfg, name):
-                lo, hi = map(int, job.seeds.split("-"))
-                runs = hi - lo + 1
-                m = rate(("point", st["loss"], job.width, runs), loss=st["loss"], width=job.width, runs=runs,
+            for job in plan.jobs(name):
+                width, runs = job.request.spec.width, job.request.runs()
+                m = rate(("point", st["loss"], width, runs), loss=st["loss"], width=width, runs=runs,
                          steps=a.steps, record_every=100, spectra={}, dtype=dtype)
                 total += runs * st["steps"] / m["rate"] + m["compile_s"] + start
                 n_jobs += 1
@@ -88,9 +89,9 @@ def main() -> int:
             total = st["steps"] / m["rate"] + m["compile_s"] + start
             n_jobs = 1
         elif kind == "thresholds":
-            for job in studies.threshold_jobs(cfg, name):
-                runs = len(studies.threshold_block(st, job.block))
-                m = rate(("thresholds", st["loss"], job.width, runs), loss=st["loss"], width=job.width, runs=runs,
+            for job in plan.jobs(name):
+                width, runs = job.request.spec.width, len(job.request.seeds)
+                m = rate(("thresholds", st["loss"], width, runs), loss=st["loss"], width=width, runs=runs,
                          steps=a.steps, record_every=1, spectra={"hess_every": st["hess_every"],
                                                                   "hess_order": st["hess_order"]}, dtype=dtype)
                 total += 2 * runs * st["steps"] / m["rate"] + m["compile_s"] + start

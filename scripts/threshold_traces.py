@@ -18,7 +18,7 @@ import sys
 import time
 
 from dynloss import config as cfgmod
-from dynloss import studies
+from dynloss.plan import Plan
 
 
 def main(argv=None) -> int:
@@ -33,17 +33,18 @@ def main(argv=None) -> int:
     cfg = cfgmod.load_config(cfgmod.CONFIG_PATH, **overrides)
     widths = None if a.widths is None else {int(w) for w in a.widths.split(",")}
     todo = []
+    plan = Plan(cfg)
     for name in a.studies:
-        for job in studies.threshold_jobs(cfg, name):
-            if widths is not None and job.width not in widths:
+        for job in plan.jobs(name):
+            if widths is not None and job.request.spec.width not in widths:
                 continue
-            out = job.path(cfg["results"])
+            out = job.out
             if os.path.exists(out):
                 continue
-            tr = job.traces_path(cfg["results"])
+            tr = f"{cfg['results']}/{name}/traces/{job.stem}.nc"
             os.makedirs(os.path.dirname(out), exist_ok=True)
             os.makedirs(os.path.dirname(tr), exist_ok=True)
-            args = studies.threshold_args(cfg, job)
+            args = job.argv()
             if "--traces-out" not in args:
                 args += ["--traces-out", tr]
             cmd = [sys.executable, "-m", "dynloss", "thresholds", *args, "--out", out, "-q"]

@@ -17,12 +17,13 @@ import jsonschema
 import yaml
 from jsonschema import validators
 
+from .errors import ConfigError  # noqa: F401  (also ``config.ConfigError``)
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 CONFIG_PATH = ROOT / "config.yaml"
 
 
-from .errors import ConfigError  # noqa: F401  (re-exported: ``config.ConfigError``)
 
 
 def _with_defaults(cls):
@@ -180,9 +181,9 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None) 
             cfg["chunk_steps"] = over["chunk_steps"]
     validate(cfg, schema)
     cfg["results"] = str(Path(cfg["results"]) / scale)
-    from . import studies  # the per-kind semantic checks live beside the job expansion
+    from .plan import Plan  # the per-kind semantic checks live with the kinds
 
-    studies.check(cfg)
+    Plan(cfg).check()
     return cfg
 
 

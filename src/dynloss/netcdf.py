@@ -175,7 +175,7 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
 
 
 def stored_job_hash(path: str | os.PathLike) -> str | None:
-    """The ``job_hash`` a job file was written with (see :func:`dynloss.studies.job_hash`).
+    """The ``job_hash`` a job file was written with (see :func:`dynloss.jobs.job_hash`).
 
     Args:
         path: a job NetCDF.
@@ -321,4 +321,7 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
     out = xr.combine_by_coords(parts, compat="no_conflicts", combine_attrs="drop_conflicts", join="outer")
     if isinstance(out, xr.DataArray):  # pragma: no cover - only with a single variable
         out = out.to_dataset()
+    # the combined dims first, in the order asked (jobs over several widths or grid points have
+    # some of them as dimensions already, in their own order)
+    out = out.transpose(*[d for d in dims if d in out.dims], ...)
     return stamp(out, attrs or {}, sources=sources)

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
-from .studies import fmt
+from .jobs import fmt
 
 
 @dataclass(frozen=True)
@@ -131,45 +131,11 @@ def check_factor(name: str) -> None:
         raise ValueError(f"unknown factor {name!r} (allowed: {', '.join(FACTORS)})")
 
 
-def train_args(cfg: dict, study: str, case: Case) -> list[str]:
-    """``dynloss train`` arguments of one case (without ``--out``).
-
-    Args:
-        cfg: the prepared workflow config.
-        study: the sensitivity study's name.
-        case: one of :func:`cases`.
-
-    Returns:
-        The argument list.
-    """
-    from .studies import _data_args  # the spiral's options, shared with every training job
-
-    st = cfg["studies"][study]
-    v = case.value
-    data = _data_args(cfg)
-    data[data.index("--data-seed") + 1] = str(int(v("data_seed")))
-    args = ["--loss", st["loss"], "--width", str(st["width"]), "--lr", fmt(st["lr"] * v("lr_scale")),
-            "--A", fmt(st["A"]), "--T", fmt(st["T"]), "--steps", str(int(st["steps"] * v("steps_scale"))),
-            "--seeds", f"0-{st['seeds'] - 1}", "--record-every", str(st["record_every"]),
-            "--chunk-steps", str(cfg["chunk_steps"]), "--dtype", str(v("dtype")),
-            "--w-std", f"{fmt(v('W1_std'))},{fmt(v('W2_std'))}", "--b-std", fmt(v("b_std")),
-            "--parameterization", str(v("parameterization")),
-            "--threefry-partitionable", _level_text(v("threefry_partitionable")),
-            "--mse-norm", str(v("mse_norm"))]
-    meta = {"study": study, "scale": cfg["scale"], "study_config": st, "case": case.slug,
-            "factor": case.factor, "level": case.level}
-    return args + data + ["--meta", json.dumps(meta, sort_keys=True)]
-
-
-def run_path(results: str, study: str, case: Case) -> str:
-    return f"{results}/{study}/runs/{case.slug}.nc"
-
-
 def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, config: dict | None = None) -> xr.Dataset:
     """One ``(case, seed)`` dataset of final metrics from the case files, in the order of ``study_cases``.
 
     Each file is matched to its case by the case it records (``config["case"]``, written by the
-    job from :func:`train_args`), or else by its file name (``<slug>.nc``), never by position.
+    job from the plan (dynloss.plan.kinds.Sensitivity)), or else by its file name (``<slug>.nc``), never by position.
 
     Args:
         paths: the job NetCDFs, one per case, in any order.

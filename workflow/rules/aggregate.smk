@@ -1,36 +1,19 @@
-# Combine a study's jobs into one labelled dataset with dims (loss, width, lr, A, T, seed, step).
+# Combine a study's jobs into one labelled dataset with dims (loss, width, lr, A, T, seed, step)
+# (the dims of each kind: dynloss.plan.kinds).
 
 
-rule aggregate_points:
+rule aggregate:
     input:
-        lambda wc: dl.job_files(config, wc.study),
+        lambda wc: PLAN.job_files(wc.study),
     output:
         f"{R}/{{study}}/{{study}}.nc",
     log:
         f"{R}/logs/{{study}}/aggregate.log",
     wildcard_constraints:
-        study=alternatives(studies_of("contour", "curves", "myrtle")),
+        study=alternatives([n for n in PLAN.trained_studies() if PLAN.study(n).aggregate_dims]),
     params:
-        dims=lambda wc: AGGREGATE_DIMS[study_kind(wc.study)],
-        meta=lambda wc: quoted_json(dl.aggregate_meta(config, wc.study)),
-    conda:
-        "../../envs/cpu.yaml"
-    shell:
-        "python -m dynloss aggregate {input} --dims {params.dims} --out {output} --meta {params.meta} > {log} 2>&1"
-
-
-rule aggregate_thresholds:
-    input:
-        lambda wc: dl.job_files(config, wc.study),
-    output:
-        f"{R}/{{study}}/{{study}}.nc",
-    log:
-        f"{R}/logs/{{study}}/aggregate.log",
-    wildcard_constraints:
-        study=alternatives(studies_of("thresholds")),
-    params:
-        dims=AGGREGATE_DIMS["thresholds"],
-        meta=lambda wc: quoted_json(dl.aggregate_meta(config, wc.study)),
+        dims=lambda wc: ",".join(PLAN.study(wc.study).aggregate_dims),
+        meta=lambda wc: quoted_json(PLAN.aggregate_meta(wc.study)),
     conda:
         "../../envs/cpu.yaml"
     shell:

@@ -10,7 +10,7 @@ SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 
 from dynloss import config as dl_config  # noqa: E402
-from dynloss import studies as dl  # noqa: E402
+from dynloss.plan import Plan  # noqa: E402
 
 try:
     for _file in workflow.configfiles:  # Snakemake's own loader keeps the last of duplicate keys
@@ -21,6 +21,7 @@ except dl_config.ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
 config.clear()
 config.update(_prepared)
+PLAN = Plan(config)  # every job, file and target below comes from the plan
 
 R = config["results"]
 NUM = r"[0-9]+(\.[0-9]+)?"
@@ -48,12 +49,8 @@ def alternatives(names):
 TRAIN_ENV = f"../../envs/{config['accelerator']}.yaml"
 
 
-def study_kind(name):
-    return config["studies"][name]["kind"]
-
-
 def studies_of(*kinds):
-    return dl.study_names(config, kinds)
+    return PLAN.studies(*kinds)
 
 
 def quoted_json(obj):
@@ -64,13 +61,11 @@ def shell_args(args):
     return " ".join(shlex.quote(a) for a in args)
 
 
-def train_args(wc):
-    """CLI arguments of one point job, checked against the config."""
+def planned_job(wc):
     try:
-        job = dl.find_point_job(config, wc.study, wc.loss, wc.width, wc.lr, wc.A, wc.T, wc.seeds)
-    except ValueError as exc:
-        raise WorkflowError(str(exc))
-    return shell_args(dl.point_args(config, job))
+        return PLAN.job(wc.study, wc.job)
+    except KeyError as exc:
+        raise WorkflowError(str(exc.args[0]))
 
 
 def caption(name):
@@ -81,68 +76,8 @@ def caption(name):
             f"scale: {config['scale']}; data: {json.dumps(config['data'])}")
 
 
-def dynamics_args(wc):
-    return shell_args(dl.dynamics_args(config, wc.study))
-
-
-def threshold_args(wc):
-    """CLI arguments of one thresholds job: its block of (A, T, seed) runs at one (width, eta)."""
-    match = [j for j in dl.threshold_jobs(config, wc.study)
-             if (str(j.width), dl.fmt(j.lr), str(j.block)) == (wc.width, wc.lr, wc.block)]
-    if not match:
-        raise WorkflowError(f"no thresholds job of {wc.study} has width={wc.width} lr={wc.lr} block={wc.block}")
-    return shell_args(dl.threshold_args(config, match[0]))
-
-
-def cifar_input(wc):
-    """The CIFAR-10 folder of a myrtle study: the synthetic rule's output, or none (a configured
-    folder outside the workflow, checked when the config is prepared)."""
-    if config["studies"][wc.study]["cifar_dir"] == "synthetic":
-        return [dl.cifar_folder(config, wc.study)]
-    return []
-
-
-def myrtle_args(wc):
-    """CLI arguments of one Myrtle5 job (a grid point and a seed block)."""
-    try:
-        job = dl.find_point_job(config, wc.study, wc.loss, wc.width, wc.lr, wc.A, wc.T, wc.seeds)
-    except ValueError as exc:
-        raise WorkflowError(str(exc))
-    return shell_args(dl.myrtle_args(config, job))
-
-
-STUDY_FIGURE, FIGURE_OPTIONS, AGGREGATE_DIMS = dl.STUDY_FIGURE, dl.FIGURE_OPTIONS, dl.AGGREGATE_DIMS
-
-
-def figure_names():
-    """Every figure this configuration renders (figures without training, then studies)."""
-    names = [n for n, f in config["figures"].items()
-             if f["kind"] != "density" or f["study"] in studies_of("dynamics")]
-    return names + studies_of(*STUDY_FIGURE)
-
-
 def figure_spec(name):
     return config["studies"].get(name) or config["figures"][name]
-
-
-def figure_kind(name):
-    if name in config["studies"]:
-        return STUDY_FIGURE[study_kind(name)]
-    return config["figures"][name]["kind"]
-
-
-def figure_inputs(wc):
-    if wc.name in config["studies"]:
-        return [dl.dataset_path(config, wc.name)]
-    fig = config["figures"][wc.name]
-    if fig["kind"] == "density":
-        return [dl.dataset_path(config, fig["study"])]
-    return []
-
-
-def figure_options(wc):
-    extra = FIGURE_OPTIONS.get(study_kind(wc.name), {}) if wc.name in config["studies"] else {}
-    return quoted_json({**figure_spec(wc.name), **extra, "data": config["data"], "scale": config["scale"]})
 
 
 def reproduction_studies():
@@ -158,24 +93,17 @@ def reproduction_fits():
     from dynloss.reproduction import LAW_CLAIMS
 
     wanted = {c.study for c in LAW_CLAIMS}
-    return {n: f"{R}/{n}/{n}_fit.csv" for n in studies_of("thresholds") if n in wanted}
+    return {n: PLAN.study(n).fit_csv() for n in studies_of("thresholds") if n in wanted}
 
 
 def synthetic_studies():
     return [n for n in studies_of("myrtle") if config["studies"][n]["cifar_dir"] == "synthetic"]
 
 
-def extra_targets(name):
-    """Files a figure's named target builds beside the figure (the fit of a thresholds study)."""
-    if name in config["studies"] and study_kind(name) == "thresholds":
-        return [f"{R}/{name}/{name}_fit.csv"]
-    return []
-
-
 def all_targets():
     targets = [f"{R}/reproduction.csv", f"{R}/reproduction.html"]
-    for name in figure_names():
-        targets += dl.figure_files(config, name) + extra_targets(name)
+    for name in PLAN.figure_names():
+        targets += PLAN.figure_files(name) + PLAN.extra_targets(name)
     return targets
 
 

@@ -3,18 +3,18 @@
 
 rule figure:
     input:
-        figure_inputs,
+        lambda wc: PLAN.figure_inputs(wc.name),
     output:
         pdf=f"{R}/figures/{{name}}.pdf",
         png=report(f"{R}/figures/{{name}}.png", caption="../report/figure.rst", category="Figures"),
     log:
         f"{R}/logs/figures/{{name}}.log",
     wildcard_constraints:
-        name=alternatives(figure_names()),
+        name=alternatives(PLAN.figure_names()),
     params:
-        kind=lambda wc: figure_kind(wc.name),
+        kind=lambda wc: PLAN.figure_kind(wc.name),
         title=lambda wc: shlex.quote(figure_spec(wc.name).get("title") or wc.name),
-        options=figure_options,
+        options=lambda wc: quoted_json(PLAN.figure_options(wc.name)),
         caption=lambda wc: caption(wc.name),
     conda:
         "../../envs/cpu.yaml"
@@ -23,11 +23,11 @@ rule figure:
         "--title {params.title} --options {params.options} > {log} 2>&1"
 
 
-for _name in figure_names():
+for _name in PLAN.figure_names():
 
     rule:
         name:
             _name
         input:
-            dl.figure_files(config, _name) + extra_targets(_name),
+            PLAN.figure_files(_name) + PLAN.extra_targets(_name),
         default_target: False

@@ -4,7 +4,7 @@
 
 rule reproduction:
     input:
-        unpack(lambda wc: {name: dl.dataset_path(config, name) for name in reproduction_studies()}),
+        unpack(lambda wc: {name: PLAN.dataset(name) for name in reproduction_studies()}),
         unpack(lambda wc: {f"fit_{n}": p for n, p in reproduction_fits().items()}),
     output:
         csv=report(f"{R}/reproduction.csv", caption="../report/reproduction.rst", category="Reproduction"),
@@ -29,8 +29,8 @@ rule publish:
     input:
         f"{R}/reproduction.csv",
         f"{R}/reproduction.md",
-        lambda wc: [f"{R}/{n}/{n}_fit.csv" for n in studies_of("thresholds")],
-        lambda wc: [f"{R}/figures/{n}.png" for n in figure_names()],
+        lambda wc: [PLAN.study(n).fit_csv() for n in studies_of("thresholds")],
+        lambda wc: [f"{R}/figures/{n}.png" for n in PLAN.figure_names()],
     output:
         f"{config['publish_dir']}/README.md",
     log:

@@ -1,31 +1,12 @@
-# The sensitivity studies (issue 15): one training job per case, a (case, seed) dataset per study,
+# The sensitivity studies (issue 15): one training job per case (rule train_job), a (case, seed) dataset per study,
 # the infinite-width reference (neural-tangents), a figure per study, the table and the conclusion.
 #   snakemake sensitivity_mse --cores 2       snakemake fig4_1_infinite --cores 2
 # Input functions: workflow/rules/sensitivity_common.smk.
 
 
-rule train_sensitivity:
-    output:
-        f"{R}/{{study}}/runs/{{case}}.nc",
-    log:
-        f"{R}/logs/{{study}}/{{case}}.log",
-    wildcard_constraints:
-        study=alternatives(SENS),
-        case=alternatives(sorted({c.slug for n in SENS for c in sens_cases(n)})),
-    params:
-        args=sens_args,
-    resources:
-        gpu=1,
-    threads: 1
-    conda:
-        TRAIN_ENV
-    shell:
-        "python -m dynloss train {params.args} --out {output} > {log} 2>&1"
-
-
 rule aggregate_sensitivity:
     input:
-        sens_runs,
+        lambda wc: PLAN.job_files(wc.study),
     output:
         f"{R}/{{study}}/{{study}}.nc",
     log:
@@ -59,7 +40,7 @@ rule infinite_width:
 
 rule figure_sensitivity:
     input:
-        lambda wc: [dl.dataset_path(config, wc.study)] + infinite_of(wc.study),
+        lambda wc: PLAN.figure_inputs(wc.study),
     output:
         pdf=f"{R}/figures/{{study}}.pdf",
         png=report(f"{R}/figures/{{study}}.png", caption="../report/sensitivity.rst", category="Sensitivity"),
@@ -79,7 +60,7 @@ rule figure_sensitivity:
 
 rule figure_curves_infinite:
     input:
-        lambda wc: [dl.dataset_path(config, wc.study), f"{R}/{wc.study}/{wc.study}_infinite.nc"],
+        lambda wc: [PLAN.dataset(wc.study), f"{R}/{wc.study}/{wc.study}_infinite.nc"],
     output:
         pdf=f"{R}/figures/{{study}}_infinite.pdf",
         png=report(f"{R}/figures/{{study}}_infinite.png", caption="../report/sensitivity.rst",
@@ -100,7 +81,7 @@ rule figure_curves_infinite:
 
 rule sensitivity_report:
     input:
-        unpack(lambda wc: {**{n: dl.dataset_path(config, n) for n in SENS},
+        unpack(lambda wc: {**{n: PLAN.dataset(n) for n in SENS},
                            **{f"inf_{n}": f"{R}/{n}/{n}_infinite.nc" for n in SENS if config["studies"][n]["infinite"]}}),
     output:
         csv=report(f"{SENS_DIR}/sensitivity.csv", caption="../report/sensitivity.rst", category="Sensitivity"),

@@ -1,23 +1,8 @@
 # Input functions and target lists of workflow/rules/sensitivity.smk (the sensitivity studies).
-from dynloss import sensitivity as dl_sens  # noqa: E402
+from dynloss.jobs import fmt  # noqa: E402
 
 SENS = studies_of("sensitivity")
 SENS_DIR = f"{R}/sensitivity"
-
-
-def sens_cases(study):
-    return dl_sens.cases(config["studies"][study])
-
-
-def sens_runs(wc):
-    return [dl_sens.run_path(R, wc.study, c) for c in sens_cases(wc.study)]
-
-
-def sens_args(wc):
-    match = [c for c in sens_cases(wc.study) if c.slug == wc.case]
-    if not match:
-        raise WorkflowError(f"no case {wc.case!r} in sensitivity study {wc.study!r}")
-    return shell_args(dl_sens.train_args(config, wc.study, match[0]))
 
 
 def infinite_studies():
@@ -31,18 +16,14 @@ def infinite_args(wc):
     st = config["studies"][wc.study]
     widths = st["widths"] if "widths" in st else [st["width"]]
     meta = {"study": wc.study, "scale": config["scale"], "study_config": st}
-    return shell_args(["--widths", ",".join(map(str, widths)), "--lr", dl.fmt(st["lr"]), "--steps", str(st["steps"]),
+    return shell_args(["--widths", ",".join(map(str, widths)), "--lr", fmt(st["lr"]), "--steps", str(st["steps"]),
                        "--seeds", str(st["seeds"]), "--data", json.dumps(config["data"]), "--meta", json.dumps(meta)])
-
-
-def infinite_of(study):
-    return [f"{R}/{study}/{study}_infinite.nc"] if study in infinite_studies() else []
 
 
 def sens_targets():
     out = [f"{SENS_DIR}/sensitivity.csv", f"{SENS_DIR}/sensitivity.md", f"{SENS_DIR}/conclusion.md"]
     for n in SENS:
-        out += dl.figure_files(config, n)
+        out += PLAN.figure_files(n)
     return out
 
 

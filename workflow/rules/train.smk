@@ -1,28 +1,28 @@
-# Training jobs: one per (study, loss, width, lr, A, T, seed block); seeds are vmapped inside.
+# Training jobs: the plan (dynloss.plan) lists every job of every study; one rule runs any of them.
+# A job is one (A, T) point or a whole grid of one width (config key granularity), a seed block
+# vmapped inside; thresholds jobs are blocks of (A, T, seed) runs at one eta.
 
 
-rule train_point:
+rule train_job:
+    input:
+        lambda wc: list(planned_job(wc).inputs),
     output:
-        f"{R}/{{study}}/runs/{{loss}}_w{{width}}_lr{{lr}}_A{{A}}_T{{T}}_s{{seeds}}.nc",
+        f"{R}/{{study}}/runs/{{job}}.nc",
     log:
-        f"{R}/logs/{{study}}/{{loss}}_w{{width}}_lr{{lr}}_A{{A}}_T{{T}}_s{{seeds}}.log",
+        f"{R}/logs/{{study}}/{{job}}.log",
     wildcard_constraints:
-        study=alternatives(studies_of("contour", "curves")),
-        loss="[a-z0-9]+",
-        width=r"\d+",
-        lr=NUM,
-        A=NUM,
-        T=NUM,
-        seeds=r"\d+-\d+",
+        study=alternatives(PLAN.trained_studies()),
+        job=r"[^/]+",
     params:
-        args=train_args,
+        command=lambda wc: planned_job(wc).command,
+        args=lambda wc: shell_args(planned_job(wc).argv()),
     resources:
         gpu=1,
     threads: 1
     conda:
         TRAIN_ENV
     shell:
-        "python -m dynloss train {params.args} --out {output} > {log} 2>&1"
+        "python -m dynloss {params.command} {params.args} --out {output} > {log} 2>&1"
 
 
 rule dynamics:
@@ -33,7 +33,7 @@ rule dynamics:
     wildcard_constraints:
         study=alternatives(studies_of("dynamics")),
     params:
-        args=dynamics_args,
+        args=lambda wc: shell_args(PLAN.jobs(wc.study)[0].argv()),
     resources:
         gpu=1,
     # the spectra are measured on a second thread while the next chunk trains (dynloss.train)
@@ -42,28 +42,6 @@ rule dynamics:
         TRAIN_ENV
     shell:
         "python -m dynloss train {params.args} --out {output} > {log} 2>&1"
-
-
-rule thresholds_job:
-    output:
-        f"{R}/{{study}}/runs/{{loss}}_w{{width}}_lr{{lr}}_b{{block}}.nc",
-    log:
-        f"{R}/logs/{{study}}/{{loss}}_w{{width}}_lr{{lr}}_b{{block}}.log",
-    wildcard_constraints:
-        study=alternatives(studies_of("thresholds")),
-        loss="[a-z0-9]+",
-        width=r"\d+",
-        lr=NUM,
-        block=r"\d+",
-    params:
-        args=threshold_args,
-    resources:
-        gpu=1,
-    threads: 1
-    conda:
-        TRAIN_ENV
-    shell:
-        "python -m dynloss thresholds {params.args} --out {output} > {log} 2>&1"
 
 
 rule synthetic_cifar:
@@ -82,34 +60,8 @@ rule synthetic_cifar:
         "--num-train-per-batch {params.size[num_train_per_batch]} --num-test {params.size[num_test]} > {log} 2>&1"
 
 
-rule myrtle_job:
-    input:
-        cifar_input,
-    output:
-        f"{R}/{{study}}/runs/{{loss}}_w{{width}}_lr{{lr}}_A{{A}}_T{{T}}_s{{seeds}}.nc",
-    log:
-        f"{R}/logs/{{study}}/{{loss}}_w{{width}}_lr{{lr}}_A{{A}}_T{{T}}_s{{seeds}}.log",
-    wildcard_constraints:
-        study=alternatives(studies_of("myrtle")),
-        loss="[a-z0-9]+",
-        width=r"\d+",
-        lr=NUM,
-        A=NUM,
-        T=NUM,
-        seeds=r"\d+-\d+",
-    params:
-        args=myrtle_args,
-    resources:
-        gpu=1,
-    threads: 1
-    conda:
-        TRAIN_ENV
-    shell:
-        "python -m dynloss myrtle {params.args} --out {output} > {log} 2>&1"
-
-
 # A myrtle study without its CIFAR-10 folder is skipped; asking for it by name says which key to set.
-for _name in studies_without_cifar():
+for _name in [n for n, st in config["studies"].items() if st["kind"] == "myrtle" and not st.get("cifar_dir")]:
 
     rule:
         name:

@@ -99,12 +99,18 @@ def int_list(name: str, minimum: int | None = None, allow_empty: bool = True):
     return parse
 
 
-def float_list(name: str):
+def float_list(name: str, check: Callable[[float], bool] | None = None, allowed: str = ""):
+    """A comma list of numbers, each passing ``check`` (``allowed`` words the rule)."""
     def parse(text: str) -> tuple[float, ...]:
         try:
-            return tuple(float(v) for v in text.split(",") if v.strip())
+            values = tuple(float(v) for v in text.split(",") if v.strip())
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"{text!r} is empty (allowed: {allowed or 'numbers'})")
+        if check is not None and not all(check(v) for v in values):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed ({allowed})")
+        return values
     return parse
 
 

@@ -35,6 +35,7 @@ def run(a: argparse.Namespace) -> int:
     import numpy as np
 
     from .. import netcdf, thresholds, train
+    from ..spec import spec_from_dict
     from .args import CliError, check_out
 
     for flag, path in (("job", a.job), ("--traces", a.traces)):
@@ -44,7 +45,7 @@ def run(a: argparse.Namespace) -> int:
     if "L" not in tr or "run" not in tr.dims:
         raise CliError(f"--traces: {a.traces!r} is not a thresholds traces file (no L(run, step))")
     try:
-        spec = train.spec_from_dict(json.loads(tr.attrs["config"])["train_spec"])
+        spec = spec_from_dict(json.loads(tr.attrs["config"])["train_spec"])
     except (KeyError, ValueError, TypeError) as exc:
         raise CliError(f"--traces: {a.traces!r} has no training spec in its config attribute ({exc})") from None
     if tr.sizes["step"] != spec.steps:

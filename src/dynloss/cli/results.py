@@ -17,22 +17,29 @@ def _add_fit(sub) -> None:
     p.set_defaults(func=_run_fit)
 
 
-def _run_fit(a: argparse.Namespace) -> int:
+def write_fit_csv(ds, path: str, level: float = 0.95) -> list[dict]:
+    """The eta-law fits of a combined thresholds dataset (:func:`dynloss.thresholds.fit`) as a CSV."""
     import csv
     import io as _io
 
-    from .. import files, netcdf, thresholds
+    from .. import files, thresholds
 
-    if not os.path.exists(a.input):
-        raise CliError(f"input: missing {a.input!r}; run its thresholds study first")
-    rows = thresholds.fit(netcdf.open_dataset(a.input), a.level)
+    rows = thresholds.fit(ds, level)
     cols = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
     buf = _io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols)
     w.writeheader()
     w.writerows(rows)
-    files.write_text(buf.getvalue(), a.csv)
-    for r in rows:
+    files.write_text(buf.getvalue(), path)
+    return rows
+
+
+def _run_fit(a: argparse.Namespace) -> int:
+    from .. import netcdf
+
+    if not os.path.exists(a.input):
+        raise CliError(f"input: missing {a.input!r}; run its thresholds study first")
+    for r in write_fit_csv(netcdf.open_dataset(a.input), a.csv, a.level):
         logging.getLogger("dynloss").info("fit %s", r)
     return 0
 

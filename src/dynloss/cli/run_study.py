@@ -1,4 +1,8 @@
-"""``dynloss run-study``: one study end to end in this process, without Snakemake."""
+"""``dynloss run-study``: one study end to end in this process, without Snakemake.
+
+It runs the same jobs as the Snakemake rules, taken from the same plan (:mod:`dynloss.plan`),
+through the Python API (:func:`dynloss.jobs.run`), then combines, fits and draws.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +10,7 @@ import logging
 import os
 
 from .args import CliError, int_list
+from .results import write_fit_csv
 
 
 def _add_run_study(sub) -> None:
@@ -15,6 +20,8 @@ def _add_run_study(sub) -> None:
     p.add_argument("--config", default=None, help="config file (default: the repository's config.yaml)")
     p.add_argument("--scale", default=None, help="scale (default: the config's)")
     p.add_argument("--results", default=None, help="results folder (default: the config's)")
+    p.add_argument("--granularity", default=None, choices=("auto", "point", "width", "study"),
+                   help="(A, T) points per contour job (default: the config's)")
     p.add_argument("--widths", type=int_list("--widths"), default=None,
                    help="only the jobs of these widths (comma list)")
     p.set_defaults(func=_run_run_study)
@@ -24,60 +31,73 @@ def _run_run_study(a: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .. import config as cfgmod
-    from .. import netcdf, studies
+    from .. import jobs, netcdf
     from ..figures import renderer
     from ..figures.common import save
-    from . import main
+    from ..plan import Plan
 
-    overrides = {k: v for k, v in (("scale", a.scale), ("results", a.results)) if v is not None}
+    overrides = {k: v for k, v in (("scale", a.scale), ("results", a.results), ("granularity", a.granularity))
+                 if v is not None}
     try:
         cfg = cfgmod.load_config(Path(a.config) if a.config else cfgmod.CONFIG_PATH, **overrides)
     except cfgmod.ConfigError as exc:
         raise CliError(str(exc)) from None
     if a.name not in cfg["studies"]:
         raise CliError(f"name: no study {a.name!r} (allowed: {', '.join(cfg['studies'])})")
-    st, name = cfg["studies"][a.name], a.name
+    plan = Plan(cfg)
+    name, kind = a.name, plan.study(a.name)
+    if not kind.enabled:
+        raise CliError(f"name: study {name!r} needs studies.{name}.cifar_dir")
     os.environ["DYNLOSS_MAX_MEMORY_GB"] = str(cfg["max_memory_gb"])
-    kind = st["kind"]
-    keep = (lambda w: True) if a.widths is None else (lambda w: int(w) in a.widths)
-    jobs: list[tuple[str, list[str], str]] = []
-    if kind in ("contour", "curves"):
-        jobs = [("train", studies.point_args(cfg, j), j.path(cfg["results"]))
-                for j in studies.point_jobs(cfg, name) if keep(j.width)]
-    elif kind == "thresholds":
-        jobs = [("thresholds", studies.threshold_args(cfg, j), j.path(cfg["results"]))
-                for j in studies.threshold_jobs(cfg, name) if keep(j.width)]
-    elif kind == "dynamics":
-        jobs = [("train", studies.dynamics_args(cfg, name), studies.dataset_path(cfg, name))]
-    elif kind == "myrtle":
-        if not st["cifar_dir"]:
-            raise CliError(f"name: study {name!r} needs studies.{name}.cifar_dir")
-        if st["cifar_dir"] == "synthetic" and not Path(studies.cifar_folder(cfg, name)).is_dir():
+    keep = (lambda j: True) if a.widths is None else (
+        lambda j: all(int(w) in a.widths for w in _widths_of(j.request)))
+    todo = [j for j in plan.jobs(name) if keep(j)]
+    log = logging.getLogger("dynloss")
+    for folder in {i for j in todo for i in j.inputs}:
+        if not Path(folder).is_dir():  # the synthetic CIFAR-10 folder of a myrtle study
             from .. import cifar
 
-            cifar.write_synthetic_cifar(studies.cifar_folder(cfg, name), **st["synthetic"])
-        jobs = [("myrtle", studies.myrtle_args(cfg, j), j.path(cfg["results"])) for j in studies.point_jobs(cfg, name)]
-    log = logging.getLogger("dynloss")
-    for i, (cmd, args, out) in enumerate(jobs, 1):
-        if os.path.exists(out):
-            stored = netcdf.stored_job_hash(out)
-            if stored == studies.job_hash(cmd, args):
-                log.info("%s: job %d/%d done already (%s)", name, i, len(jobs), out)
+            cifar.write_synthetic_cifar(folder, **cfg["studies"][name]["synthetic"])
+    for i, job in enumerate(todo, 1):
+        if os.path.exists(job.out):
+            stored = netcdf.stored_job_hash(job.out)
+            if stored == job.hash:
+                log.info("%s: job %d/%d done already (%s)", name, i, len(todo), job.out)
                 continue
             log.info("%s: job %d/%d: %s was made by a different job spec (hash %s); rerunning it",
-                     name, i, len(jobs), out, stored)
-        log.info("%s: job %d/%d -> %s", name, i, len(jobs), out)
-        if main([cmd, *args, "--out", out]) != 0:
-            raise CliError(f"name: job {i} of study {name!r} failed ({out})")
-    dataset = studies.dataset_path(cfg, name)
-    if kind != "dynamics":
-        ds = netcdf.combine([out for _, _, out in jobs], dims=studies.AGGREGATE_DIMS[kind].split(","),
-                        attrs=studies.aggregate_meta(cfg, name))
+                     name, i, len(todo), job.out, stored)
+        log.info("%s: job %d/%d -> %s", name, i, len(todo), job.out)
+        if job.command == "myrtle":
+            _run_myrtle(job)
+        else:
+            jobs.run(job.request, job.out)
+    dataset = kind.dataset()
+    if kind.aggregate_dims:
+        ds = netcdf.combine([j.out for j in todo], dims=kind.aggregate_dims, attrs=plan.aggregate_meta(name))
         netcdf.write_netcdf(ds, dataset)
-    if kind == "thresholds":
-        main(["fit-thresholds", dataset, "--csv", f"{cfg['results']}/{name}/{name}_fit.csv"])
-    options = {**st, **studies.FIGURE_OPTIONS.get(kind, {}), "data": cfg["data"], "scale": cfg["scale"]}
-    fig = renderer(studies.STUDY_FIGURE[kind])([dataset], options, st.get("title") or name)
-    save(fig, *studies.figure_files(cfg, name))
-    log.info("%s: done: %s and %s", name, dataset, ", ".join(studies.figure_files(cfg, name)))
+    elif kind.name == "sensitivity":
+        from .. import sensitivity
+
+        ds = sensitivity.combine([j.out for j in todo], kind.cases(), {}, plan.aggregate_meta(name))
+        netcdf.write_netcdf(ds, dataset)
+    if kind.name == "thresholds":
+        write_fit_csv(netcdf.open_dataset(dataset), kind.fit_csv())
+    fig = renderer(kind.figure)(kind.figure_inputs() if kind.name != "sensitivity" else [dataset],
+                                plan.figure_options(name), cfg["studies"][name].get("title") or name)
+    save(fig, *plan.figure_files(name))
+    log.info("%s: done: %s and %s", name, dataset, ", ".join(plan.figure_files(name)))
     return 0
+
+
+def _widths_of(request) -> tuple[int, ...]:
+    if hasattr(request, "all_widths"):
+        return request.all_widths()
+    return (request.spec.width,) if hasattr(request, "spec") else ()
+
+
+def _run_myrtle(job) -> None:
+    """A Myrtle5 job (its command line parsed by the ``myrtle`` command's own parser)."""
+    from . import main
+
+    if main(["myrtle", *job.argv(), "--out", job.out]) != 0:
+        raise CliError(f"name: job {job.stem} of study {job.study!r} failed ({job.out})")

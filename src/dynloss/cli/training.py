@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
+from dataclasses import replace
 
 from ..errors import SpecError
-from .args import add_budget_arg, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs, vars_for_json
+from .args import add_budget_arg, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
 
 
 def _add_train(sub) -> None:
@@ -16,14 +16,15 @@ def _add_train(sub) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--loss", required=True, metavar="{" + ",".join(LOSSES) + "}",
                    help="loss name: " + "; ".join(f"{k}: {v.description}" for k, v in LOSSES.items()))
-    g.add_argument("--width", required=True, type=number(int, "--width", lambda v: v > 0, "an integer > 0"),
-                   help="hidden-layer width")
+    g.add_argument("--width", required=True, type=int_list("--width", 1, False),
+                   help="hidden-layer width; a comma list trains each width in turn into one file")
     g.add_argument("--lr", required=True, type=number(float, "--lr", lambda v: 0 < v < float("inf"), "a number > 0"),
                    help="learning rate eta")
-    g.add_argument("--A", type=number(float, "--A", lambda v: 1 <= v < float("inf"), "a number >= 1"),
-                   default=1.0, help="amplitude A >= 1 (default 1: static)")
-    g.add_argument("--T", type=number(float, "--T", lambda v: 0 < v < float("inf"), "a number > 0"),
-                   default=1000.0, help="period T in steps (default 1000)")
+    g.add_argument("--A", type=float_list("--A", lambda v: 1 <= v < float("inf"), "numbers >= 1"),
+                   default=(1.0,), help="amplitude A >= 1 (default 1: static); a comma list trains the grid "
+                   "A x T (every seed at every point) in this one job")
+    g.add_argument("--T", type=float_list("--T", lambda v: 0 < v < float("inf"), "numbers > 0"),
+                   default=(1000.0,), help="period T in steps (default 1000); a comma list: see --A")
     g.add_argument("--steps", required=True, type=number(int, "--steps", lambda v: v > 0, "an integer > 0"),
                    help="number of GD steps")
     g.add_argument("--seeds", required=True, help="seed range: N, N-M (inclusive) or a comma list")
@@ -71,93 +72,51 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_run_train)
 
 
-def _run_train(a: argparse.Namespace) -> int:
-    from .. import netcdf, train
+def train_job(a: argparse.Namespace):
+    """The :class:`dynloss.jobs.TrainJob` that ``dynloss train`` arguments describe."""
+    from .. import jobs
+    from ..spec import SpectraSpec, TrainSpec
 
     check_loss(a.loss)
     seeds = parse_seeds(a.seeds)
     meta = parse_meta(a.meta)
-    spectra = train.SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order, hess_k=a.hess_k,
-                                ntk_every=a.ntk_every, ntk_points=a.ntk_points,
-                                density_steps=tuple(a.density_steps), density_order=a.density_order,
-                                density_vectors=a.density_vectors)
+    spectra = SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order, hess_k=a.hess_k,
+                          ntk_every=a.ntk_every, ntk_points=a.ntk_points,
+                          density_steps=tuple(a.density_steps), density_order=a.density_order,
+                          density_vectors=a.density_vectors)
     record_every = a.record_every or default_record_every(a.steps)
-    spec = train.TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=record_every,
-                           chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
-                           num_classes=a.classes, test_seeds=tuple(a.test_seeds),
-                           data_seed=a.data_seed, noise=a.noise,
-                           stop_last_period=not a.no_stop_last_period, spectra=spectra,
-                           **protocol_kwargs(a))
-    try:
-        spec.validate()
-        batch = train.RunBatch.make(seeds, a.A, a.T, a.lr)
-    except SpecError as exc:
-        raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
-    check_out(a.out)
-    check_budget(a, spec, len(batch))
-
+    if len(set(a.width)) != len(a.width):
+        raise CliError(f"--width: a value is given twice (got {list(a.width)})")
+    spec = TrainSpec(loss=a.loss, width=a.width[0], steps=a.steps, record_every=record_every,
+                     chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
+                     num_classes=a.classes, test_seeds=tuple(a.test_seeds),
+                     data_seed=a.data_seed, noise=a.noise,
+                     stop_last_period=not a.no_stop_last_period, spectra=spectra,
+                     **protocol_kwargs(a))
     if a.onset_window and record_every != 1:
         raise CliError("--onset-window: needs --record-every 1 (the loss at every step)")
+    if len(set(a.A)) != len(a.A) or len(set(a.T)) != len(a.T):
+        raise CliError(f"--A, --T: a value is given twice (got A {list(a.A)}, T {list(a.T)})")
+    onsets = (jobs.Onsets(a.onset_window, a.onset_floor, tuple(a.onset or ())) if a.onset_window else None)
+    job = jobs.TrainJob(spec=spec, seeds=tuple(seeds), lr=a.lr, A=tuple(a.A), T=tuple(a.T), onsets=onsets,
+                        zoom_steps=a.zoom_steps, widths=tuple(a.width) if len(a.width) > 1 else (),
+                        seed_range="-" in a.seeds, meta=meta)
+    try:
+        spec.validate()
+        job.batch()
+    except SpecError as exc:
+        raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
+    return job
 
-    label = f"{a.loss} w={a.width} lr={a.lr:g} A={a.A:g} T={a.T:g} seeds={a.seeds}: "
-    engine, result = _train_logged(spec, batch, label, a.quiet)
-    ds = netcdf.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
-    if a.onset_window:
-        _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
-    if a.onset_window and a.onset:
-        _definitions(engine, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
-    if a.zoom_steps:
-        _zoom_hessian(engine, batch, ds, a.zoom_steps, a.hess_k)
-    netcdf.write_netcdf(ds, a.out)
-    logging.getLogger("dynloss").info("%swrote %s", label, a.out)
+
+def _run_train(a: argparse.Namespace) -> int:
+    from .. import jobs
+
+    job = train_job(a)
+    check_out(a.out)
+    check_budget(a, replace(job.spec, width=max(job.all_widths())), len(job.batch()))  # one width at a time
+    jobs.run(job, a.out, quiet=a.quiet)
     return 0
-
-
-def _train_logged(spec, batch, label: str, quiet: bool):
-    from .. import train
-
-    log = logging.getLogger("dynloss")
-    log.info("%straining %d run(s) x %d steps (%s)", label, len(batch), spec.steps, spec.dtype)
-    engine = train.Engine(spec)
-    progress = None if quiet else train.progress_logger(len(batch), label)
-    result = train.train(spec, batch, progress=progress, engine=engine)
-    n_div = int(result.diverged.sum())
-    log.info("%scompiled in %.1f s, trained in %.1f s (%.0f run-steps/s)%s", label,
-             result.timings["compile_s"], result.timings["run_s"],
-             len(batch) * spec.steps / max(result.timings["run_s"], 1e-9),
-             f"; {n_div} run(s) diverged" if n_div else "")
-    return engine, result
-
-
-def _onsets(engine, result, ds, window: int, floor: float, label: str) -> None:
-    from .. import thresholds
-
-    onsets = thresholds.onset_analysis(engine, result, window=window, floor=floor)
-    thresholds.add_onsets(ds, onsets, window, floor)
-    found = int((onsets["onset_step"] >= 0).sum())
-    logging.getLogger("dynloss").info("%sfirst bifurcation found in %d of %d run(s)", label, found,
-                                      len(result.batch))
-
-
-def _definitions(engine, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
-    from .. import thresholds
-
-    found = thresholds.analyse(engine, batch, loss, names, window=window, floor=floor)
-    thresholds.add_definitions(ds, found, window, floor)
-    counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in names)
-    logging.getLogger("dynloss").info("%sonsets per definition of %d run(s): %s", label, len(batch), counts)
-
-
-def _zoom_hessian(engine, batch, ds, zoom_steps: int, k: int) -> None:
-    from .. import thresholds
-    from ..figures.dynamics import zoom_window
-
-    run = "seed" if "seed" in ds.dims else "run"
-    lo, hi, _ = zoom_window(ds.isel({run: 0}), zoom_steps)
-    steps, eig = thresholds.hessian_window(engine, batch, lo, hi, k=k)
-    ds.coords["step_zoom"] = steps
-    ds["hess_eig_zoom"] = (("step_zoom", "eig"), eig)
-    ds["hess_eig_zoom"].attrs["long_name"] = "top Hessian eigenvalues at every step of the zoom window (replayed; first run)"
 
 
 def _add_thresholds(sub) -> None:
@@ -197,10 +156,10 @@ def _add_thresholds(sub) -> None:
     p.set_defaults(func=_run_thresholds)
 
 
-def _run_thresholds(a: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .. import netcdf, thresholds, train
+def thresholds_job(a: argparse.Namespace):
+    """The :class:`dynloss.jobs.ThresholdsJob` that ``dynloss thresholds`` arguments describe."""
+    from .. import jobs
+    from ..spec import SpectraSpec, TrainSpec
 
     check_loss(a.loss)
     if not (len(a.A) == len(a.T) == len(a.seeds)) or not a.A:
@@ -209,34 +168,30 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     if a.steps % a.trace_every:
         raise CliError(f"--trace-every: {a.trace_every} does not divide --steps {a.steps}")
     meta = parse_meta(a.meta)
-    spec = train.TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=1,
-                           chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
-                           num_classes=a.classes, noise=a.noise, data_seed=a.data_seed,
-                           test_seeds=tuple(a.test_seeds),
-                           spectra=train.SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order))
+    spec = TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=1,
+                     chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
+                     num_classes=a.classes, noise=a.noise, data_seed=a.data_seed,
+                     test_seeds=tuple(a.test_seeds),
+                     spectra=SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order))
+    job = jobs.ThresholdsJob(spec=spec, lr=a.lr, A=tuple(a.A), T=tuple(a.T), seeds=tuple(a.seeds),
+                             onsets=jobs.Onsets(a.onset_window, a.onset_floor, tuple(a.onset or ())),
+                             run_offset=a.run_offset, trace_every=a.trace_every, traces_out=a.traces_out,
+                             meta=meta)
     try:
         spec.validate()
-        batch = train.RunBatch.make(a.seeds, np.asarray(a.A), np.asarray(a.T), a.lr)
+        job.batch()
     except SpecError as exc:
         raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
+    return job
+
+
+def _run_thresholds(a: argparse.Namespace) -> int:
+    from .. import jobs
+
+    job = thresholds_job(a)
     check_out(a.out)
     if a.traces_out:
         check_out(a.traces_out)
-    check_budget(a, spec, len(batch))
-    label = f"{a.loss} w={a.width} lr={a.lr:g} runs={len(batch)}: "
-    engine, result = _train_logged(spec, batch, label, a.quiet)
-    ds = netcdf.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
-    if "seed" in ds.dims:  # a batch that happens to be uniform: keep the run layout
-        ds = ds.rename({"seed": "run"}).assign_coords(seed=("run", batch.seeds))
-    # A, T, seed vary along run; lr is one value per job, so a scalar coordinate to combine over
-    ds = ds.assign_coords(run=np.arange(len(batch)) + a.run_offset, lr=float(a.lr),
-                          A=("run", batch.A), T=("run", batch.T))
-    _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
-    if a.onset:
-        _definitions(engine, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
-    if a.traces_out:
-        netcdf.write_netcdf(thresholds.traces_dataset(ds), a.traces_out)
-    ds = thresholds.compact_dataset(ds, a.trace_every)
-    netcdf.write_netcdf(ds, a.out)
-    logging.getLogger("dynloss").info("%swrote %s", label, a.out)
+    check_budget(a, job.spec, len(job.seeds))
+    jobs.run(job, a.out, quiet=a.quiet)
     return 0

@@ -1,0 +1,169 @@
+"""The plan: a prepared config turned into studies, jobs, file names and targets. JAX-free.
+
+Both the Snakemake rules (``workflow/rules/common.smk`` builds one :class:`Plan`) and
+``dynloss run-study`` consume it, so a job is defined once. File layout under ``results``::
+
+    {study}/runs/{stem}.nc              one training job (stems: see each kind in dynloss.plan.kinds)
+    {study}/{study}.nc                  the study's combined dataset
+    {study}/{study}_fit.csv             the eta-law fit of a thresholds study
+    figures/{figure}.pdf, .png          the figure
+
+Granularity (config key ``granularity``) decides how many (A, T) points a contour/curves job
+trains: ``point`` (one job per point and seed block), ``width`` (every point of a width in one
+vmapped job), ``study`` (every width too, one program per width inside the job); ``auto`` is
+``point`` with ``accelerator: cpu`` and ``width`` otherwise (benchmarks/RESULTS.md: measurements).
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from ..errors import ConfigError
+from .kinds import KINDS, PlannedJob, StudyKind, register  # noqa: F401  (the kind API)
+
+#: Snakemake rule names, which no study or figure may take
+RESERVED_NAMES = ("all", "train_job", "dynamics", "synthetic_cifar", "aggregate", "fit_thresholds", "figure",
+                  "reproduction", "publish", "aggregate_sensitivity", "infinite_width", "figure_curves_infinite",
+                  "sensitivity_report", "sensitivity_mse", "fig4_1_infinite")
+GRANULARITIES = ("auto", "point", "width", "study")
+#: study keys that change how a figure looks, never a number
+COSMETIC_KEYS = ("title",)
+
+
+class Plan:
+    """Jobs, files and targets of a prepared config (:func:`dynloss.config.prepare`).
+
+    Args:
+        cfg: the prepared config.
+        granularity: overrides the config's ``granularity``.
+    """
+
+    def __init__(self, cfg: dict, granularity: Optional[str] = None):
+        self.cfg = cfg
+        self.results = cfg["results"]
+        gran = granularity or cfg.get("granularity", "auto")
+        if gran not in GRANULARITIES:
+            raise ConfigError(f"config key 'granularity': {gran!r} is not one of {', '.join(GRANULARITIES)}")
+        if gran == "auto":
+            gran = "point" if cfg.get("accelerator", "cpu") == "cpu" else "width"
+        self.granularity = gran
+        unknown = {st["kind"] for st in cfg["studies"].values()} - set(KINDS)
+        if unknown:
+            raise ConfigError(f"config key 'studies': unknown study kind {sorted(unknown)[0]!r} "
+                              f"(allowed: {', '.join(KINDS)})")
+        self.kinds: dict[str, StudyKind] = {n: KINDS[st["kind"]](self, n) for n, st in cfg["studies"].items()}
+        self._jobs: dict[str, list[PlannedJob]] = {}
+
+    # -- studies ---------------------------------------------------------------------------
+
+    def study(self, name: str) -> StudyKind:
+        return self.kinds[name]
+
+    def studies(self, *kinds: str) -> list[str]:
+        """Studies that run in this configuration, of the given kinds (all without arguments)."""
+        return [n for n, k in self.kinds.items() if (not kinds or k.name in kinds) and k.enabled]
+
+    def jobs(self, study: Optional[str] = None) -> list[PlannedJob]:
+        """The jobs of one study, or of every study that runs."""
+        if study is None:
+            return [j for n in self.studies() for j in self.jobs(n)]
+        if study not in self._jobs:
+            self._jobs[study] = self.kinds[study].jobs()
+        return self._jobs[study]
+
+    def job(self, study: str, stem: str) -> PlannedJob:
+        """The job a rule's wildcards name; ``KeyError`` naming the study if the plan has none."""
+        index = getattr(self, "_index", None)
+        if index is None:
+            index = self._index = {(j.study, j.stem): j for j in self.jobs()}
+        try:
+            return index[study, stem]
+        except KeyError:
+            raise KeyError(f"study {study!r} has no job {stem!r} in this configuration") from None
+
+    def job_files(self, study: str) -> list[str]:
+        """The job NetCDFs a study combines (none for a study whose job writes the dataset)."""
+        kind = self.kinds[study]
+        return [j.out for j in self.jobs(study)] if kind.name != "dynamics" else []
+
+    def trained_studies(self) -> list[str]:
+        """Studies with jobs under ``runs/`` (every kind but dynamics)."""
+        return [n for n in self.studies() if self.kinds[n].name != "dynamics" and self.jobs(n)]
+
+    # -- files and targets -----------------------------------------------------------------
+
+    def dataset(self, name: str) -> str:
+        return self.kinds[name].dataset()
+
+    def figure_files(self, name: str) -> list[str]:
+        return [f"{self.results}/figures/{name}.{ext}" for ext in ("pdf", "png")]
+
+    def figure_names(self) -> list[str]:
+        """The figures of the default target: the figures section, then the studies."""
+        names = [n for n, f in self.cfg["figures"].items()
+                 if f["kind"] != "density" or f["study"] in self.studies("dynamics")]
+        return names + [n for n in self.studies() if self.kinds[n].figure and self.kinds[n].in_all]
+
+    def figure_kind(self, name: str) -> str:
+        if name in self.kinds:
+            return self.kinds[name].figure
+        return self.cfg["figures"][name]["kind"]
+
+    def figure_inputs(self, name: str) -> list[str]:
+        if name in self.kinds:
+            return self.kinds[name].figure_inputs()
+        fig = self.cfg["figures"][name]
+        return [self.dataset(fig["study"])] if fig["kind"] == "density" else []
+
+    def figure_options(self, name: str) -> dict:
+        spec = self.cfg["studies"].get(name) or self.cfg["figures"][name]
+        extra = self.kinds[name].figure_options if name in self.kinds else {}
+        return {**spec, **extra, "data": self.cfg["data"], "scale": self.cfg["scale"]}
+
+    def extra_targets(self, name: str) -> list[str]:
+        return self.kinds[name].extra_outputs() if name in self.kinds else []
+
+    def aggregate_meta(self, name: str) -> dict:
+        """What a study's combined dataset records of its configuration: everything but the
+        cosmetic keys, so a title edit does not re-combine the study.
+
+        Returns:
+            ``{"study", "scale", "study_config", "data"}``.
+        """
+        st = {k: v for k, v in self.cfg["studies"][name].items() if k not in COSMETIC_KEYS}
+        return {"study": name, "scale": self.cfg["scale"], "study_config": st, "data": self.cfg["data"]}
+
+    def job_counts(self) -> dict[str, int]:
+        """Jobs of the whole plan under each granularity (what ``snakemake -n`` would run)."""
+        return {g: len(Plan(self.cfg, g).jobs()) for g in GRANULARITIES[1:]}
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Checks a schema cannot express; :class:`ConfigError` names the key."""
+        cfg = self.cfg
+        for name in list(cfg["studies"]) + list(cfg["figures"]):
+            section = "studies" if name in cfg["studies"] else "figures"
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+                raise ConfigError(f"config key '{section}.{name}': a name must be a letter followed by letters, "
+                                  "digits or underscores (it becomes a folder and a Snakemake target)")
+            if name in RESERVED_NAMES:
+                raise ConfigError(f"config key '{section}.{name}': {name!r} is the name of a workflow rule "
+                                  f"(reserved: {', '.join(RESERVED_NAMES)}); choose another name")
+        for name in cfg["studies"]:
+            if name in cfg["figures"]:
+                raise ConfigError(f"config key 'studies.{name}': {name!r} is already a figure under 'figures' "
+                                  "(each figure target has one name); choose another name")
+        for kind in self.kinds.values():
+            kind.check()
+        for name, fig in cfg["figures"].items():
+            if fig["kind"] == "density":
+                src = fig.get("study", "")
+                st = cfg["studies"].get(src)
+                if st is None or st["kind"] != "dynamics":
+                    raise ConfigError(f"config key 'figures.{name}.study': {src!r} is not a dynamics study")
+                if not st["density_steps"]:
+                    raise ConfigError(f"config key 'studies.{src}.density_steps': the density figure "
+                                      f"{name!r} needs at least one step")
+
+

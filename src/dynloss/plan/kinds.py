@@ -1,0 +1,361 @@
+"""One class per study kind: its jobs, their specs, how they combine, its figure and its checks.
+
+A kind is registered with :func:`register`; the Snakemake rules and ``dynloss run-study`` know
+nothing about kinds but what :class:`dynloss.plan.Plan` asks of them, so adding a kind is one
+class here (or in any module that calls :func:`register`) plus its figure module.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+from ..errors import ConfigError, SpecError
+from ..jobs import Onsets, ThresholdsJob, TrainJob, fmt, job_hash, seed_text
+from ..spec import SpectraSpec, TrainSpec, check_cadences
+
+#: study kind name -> class
+KINDS: dict[str, type["StudyKind"]] = {}
+
+
+def register(cls: type["StudyKind"]) -> type["StudyKind"]:
+    """Class decorator: make ``cls`` the study kind named ``cls.name``."""
+    KINDS[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One job of the plan: its study, file stem, request and output."""
+
+    study: str
+    stem: str
+    request: Any  # a dynloss.jobs request, or MyrtleJob: has .command and .argv()
+    out: str
+    inputs: tuple[str, ...] = ()
+    threads: int = 1
+
+    @property
+    def command(self) -> str:
+        return self.request.command
+
+    def argv(self) -> list[str]:
+        return self.request.argv()
+
+    @property
+    def hash(self) -> str:
+        return job_hash(self.command, self.argv())
+
+
+def seed_blocks(n_seeds: int, per_job: int, first: int = 0) -> list[list[int]]:
+    """Seeds ``first .. first + n_seeds - 1`` in blocks of ``per_job``."""
+    return [list(range(lo, min(lo + per_job, first + n_seeds))) for lo in range(first, first + n_seeds, per_job)]
+
+
+def train_spec(plan, st: dict, **fields: Any) -> TrainSpec:
+    """The spec of a spiral training job of study config ``st`` (data and dtype from the plan)."""
+    d = plan.cfg["data"]
+    base = dict(loss=st["loss"], width=int(st.get("width", 1)), steps=int(st["steps"]),
+                record_every=int(st.get("record_every", 100)), chunk_steps=int(plan.cfg["chunk_steps"]),
+                dtype=plan.cfg["dtype"], points_per_class=int(d["points_per_class"]),
+                num_classes=int(d["num_classes"]), data_seed=int(d["train_seed"]), noise=d["noise"],
+                test_seeds=tuple(int(s) for s in d["test_seeds"]))
+    base.update(fields)
+    return TrainSpec(**base)
+
+
+class StudyKind:
+    """A study of one kind: override what differs. ``plan`` is the :class:`dynloss.plan.Plan`."""
+
+    name: ClassVar[str] = ""
+    #: figure kind (``dynloss figure <kind>``) and the options this kind adds to the study config
+    figure: ClassVar[Optional[str]] = None
+    figure_options: ClassVar[dict] = {}
+    #: scalar coordinates that become dimensions when the jobs combine (None: nothing to combine)
+    aggregate_dims: ClassVar[Optional[tuple[str, ...]]] = None
+    #: the command that combines the jobs (``aggregate`` or ``sensitivity-combine``)
+    combine_command: ClassVar[str] = "aggregate"
+    #: whether the default target (``snakemake`` with no target) draws the study's figure
+    in_all: ClassVar[bool] = True
+
+    def __init__(self, plan, study: str):
+        self.plan, self.study = plan, study
+        self.st = plan.cfg["studies"][study]
+
+    @property
+    def results(self) -> str:
+        return self.plan.results
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the study runs in this configuration."""
+        return True
+
+    def jobs(self) -> list[PlannedJob]:
+        return []
+
+    def check(self) -> None:
+        """Semantic checks a schema cannot express; raise :class:`ConfigError` naming the key."""
+
+    def dataset(self) -> str:
+        return f"{self.results}/{self.study}/{self.study}.nc"
+
+    def extra_outputs(self) -> list[str]:
+        """Files the study's named target builds beside its figure."""
+        return []
+
+    def figure_inputs(self) -> list[str]:
+        return [self.dataset()]
+
+    def labels(self) -> dict:
+        return {"study": self.study, "scale": self.plan.cfg["scale"]}
+
+    def run_path(self, stem: str) -> str:
+        return f"{self.results}/{self.study}/runs/{stem}.nc"
+
+    def key(self, field_name: str) -> str:
+        return f"config key 'studies.{self.study}.{field_name}'"
+
+
+@register
+class Contour(StudyKind):
+    """Accuracy over (A, T) per width: figures 3.4, 4.2, 4.6."""
+
+    name = "contour"
+    figure = "contour"
+    aggregate_dims = ("loss", "width", "lr", "A", "T")
+
+    def grid(self) -> tuple[list[float], list[float]]:
+        return [float(a) for a in self.st["A"]], [float(t) for t in self.st["T"]]
+
+    def jobs(self) -> list[PlannedJob]:
+        st, out = self.st, []
+        A, T = self.grid()
+        gran = self.plan.granularity
+        widths = [int(w) for w in st["widths"]]
+        for seeds in seed_blocks(st["seeds"], st["seeds_per_job"]):
+            s = seed_text(seeds)
+            if gran == "point" or len(A) * len(T) == 1:
+                for w, a, t in itertools.product(widths, A, T):
+                    stem = f"{st['loss']}_w{w}_lr{fmt(st['lr'])}_A{fmt(a)}_T{fmt(t)}_s{s}"
+                    out.append(self._job(stem, [w], [a], [t], seeds))
+            elif gran == "width":
+                for w in widths:
+                    out.append(self._job(f"{st['loss']}_w{w}_lr{fmt(st['lr'])}_grid_s{s}", [w], A, T, seeds))
+            else:  # study
+                out.append(self._job(f"{st['loss']}_lr{fmt(st['lr'])}_grid_s{s}", widths, A, T, seeds))
+        return out
+
+    def _job(self, stem: str, widths, A, T, seeds) -> PlannedJob:
+        spec = train_spec(self.plan, self.st, width=int(widths[0]))
+        job = TrainJob(spec=spec, seeds=tuple(seeds), lr=float(self.st["lr"]), A=tuple(A), T=tuple(T),
+                       widths=tuple(widths) if len(widths) > 1 else (), meta=self.labels())
+        return PlannedJob(self.study, stem, job, self.run_path(stem))
+
+    def check(self) -> None:
+        if self.st["steps"] % self.st["record_every"]:
+            raise ConfigError(f"{self.key('steps')}: {self.st['steps']} is not a multiple of "
+                              f"record_every={self.st['record_every']}")
+
+
+@register
+class Curves(Contour):
+    """Training curves per width at one (A, T): figure 4.1."""
+
+    name = "curves"
+    figure = "curves"
+
+    def grid(self) -> tuple[list[float], list[float]]:
+        return [float(self.st["A"])], [float(self.st["T"])]
+
+
+@register
+class Dynamics(StudyKind):
+    """One run at every step with Hessian/NTK spectra and onsets: figures 3.5, 4.3, 4.7."""
+
+    name = "dynamics"
+    figure = "dynamics"
+
+    def jobs(self) -> list[PlannedJob]:
+        st = self.st
+        spectra = SpectraSpec(hess_every=int(st["hess_every"]), hess_order=int(st["hess_order"]),
+                              hess_k=int(st["hess_k"]), ntk_every=int(st["ntk_every"]),
+                              ntk_points=st["ntk_points"] or None,
+                              density_steps=tuple(int(s) for s in st["density_steps"]),
+                              density_order=int(st["density_order"]), density_vectors=int(st["density_vectors"]))
+        spec = train_spec(self.plan, st, width=int(st["width"]), record_every=1, spectra=spectra)
+        job = TrainJob(spec=spec, seeds=(int(st["seed"]),), lr=float(st["lr"]), A=(float(st["A"]),),
+                       T=(float(st["T"]),), onsets=Onsets(int(st["onset_window"]), st["onset_floor"],
+                                                          tuple(st["onset"])),
+                       zoom_steps=int(st["zoom_steps"]) if st["zoom_hessian"] else None, seed_range=False,
+                       meta=self.labels())
+        # the spectra run on a second thread beside the training (dynloss.train)
+        return [PlannedJob(self.study, self.study, job, self.dataset(), threads=2)]
+
+    def check(self) -> None:
+        st = self.st
+        try:
+            check_cadences(st["steps"], 1, st["hess_every"], st["ntk_every"], st["density_steps"])
+        except SpecError as exc:
+            raise ConfigError(f"{self.key(exc.field)}: {exc}") from None
+
+
+@register
+class Thresholds(StudyKind):
+    """lambda_th at the first bifurcation against eta: figures 3.6, 4.4, 4.8."""
+
+    name = "thresholds"
+    figure = "thresholds"
+    aggregate_dims = ("loss", "width", "lr")
+
+    def runs(self) -> list[tuple[float, float, int]]:
+        """The (A, T, seed) runs of one eta, in job order."""
+        st = self.st
+        return [(float(A), float(T), int(s)) for A in st["A"] for T in st["T"] for s in range(st["seeds"])]
+
+    def jobs(self) -> list[PlannedJob]:
+        st, runs = self.st, self.runs()
+        k = st["runs_per_job"]
+        out = []
+        for w in st["widths"]:
+            for lr in st["lrs"]:
+                for b in range(-(-len(runs) // k)):
+                    A, T, seeds = zip(*runs[b * k:(b + 1) * k])
+                    stem = f"{st['loss']}_w{int(w)}_lr{fmt(lr)}_b{b}"
+                    spec = train_spec(self.plan, st, width=int(w), record_every=1,
+                                      spectra=SpectraSpec(hess_every=int(st["hess_every"]),
+                                                          hess_order=int(st["hess_order"])))
+                    traces = f"{self.results}/{self.study}/traces/{stem}.nc" if st.get("keep_traces") else None
+                    job = ThresholdsJob(spec=spec, lr=float(lr), A=A, T=T, seeds=seeds,
+                                        onsets=Onsets(int(st["onset_window"]), st["onset_floor"], tuple(st["onset"])),
+                                        run_offset=b * k, trace_every=int(st["hess_every"]), traces_out=traces,
+                                        meta=self.labels())
+                    out.append(PlannedJob(self.study, stem, job, self.run_path(stem)))
+        return out
+
+    def extra_outputs(self) -> list[str]:
+        return [self.fit_csv()]
+
+    def fit_csv(self) -> str:
+        return f"{self.results}/{self.study}/{self.study}_fit.csv"
+
+    def check(self) -> None:
+        if self.st["steps"] % self.st["hess_every"]:
+            raise ConfigError(f"{self.key('steps')}: {self.st['steps']} is not a multiple of "
+                              f"hess_every={self.st['hess_every']}")
+
+
+@dataclass(frozen=True)
+class MyrtleJob:
+    """``dynloss myrtle`` of one grid point and seed block (its arguments, built by the kind)."""
+
+    args: tuple[str, ...]
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    command = "myrtle"
+
+    def argv(self) -> list[str]:
+        import json
+
+        if not self.meta:
+            return list(self.args)
+        meta = {**self.meta, "job_hash": job_hash(self.command, list(self.args))}
+        return list(self.args) + ["--meta", json.dumps(meta, sort_keys=True)]
+
+
+@register
+class Myrtle(StudyKind):
+    """Myrtle5 on CIFAR-10: figure 3.2 (needs its CIFAR-10 folder, or ``synthetic``)."""
+
+    name = "myrtle"
+    figure = "contour"
+    figure_options = {"train_var": "final_train_acc", "test_var": "final_test_acc", "width_dim": "channels"}
+    aggregate_dims = ("loss", "channels", "A", "T")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.st.get("cifar_dir"))
+
+    def cifar_folder(self) -> str:
+        st = self.st
+        return f"{self.results}/cifar_synthetic/{self.study}" if st["cifar_dir"] == "synthetic" else st["cifar_dir"]
+
+    def jobs(self) -> list[PlannedJob]:
+        st, out = self.st, []
+        inputs = (self.cifar_folder(),) if st["cifar_dir"] == "synthetic" else ()
+        for A in st["A"]:
+            for T in st["T"]:
+                for seeds in seed_blocks(st["seeds"], st["seeds_per_job"]):
+                    stem = (f"{st['loss']}_w{int(st['channels'])}_lr{fmt(st['peak_lr'])}_A{fmt(A)}_T{fmt(T)}"
+                            f"_s{seed_text(seeds)}")
+                    args = ["--cifar-dir", self.cifar_folder(), "--loss", st["loss"], "--A", fmt(A), "--T", fmt(T),
+                            "--seeds", seed_text(seeds), "--channels", str(st["channels"]), "--epochs",
+                            str(st["epochs"]), "--batch-size", str(st["batch_size"]), "--peak-lr", str(st["peak_lr"]),
+                            "--peak-epoch", str(st["peak_epoch"]), "--final-lr", str(st["final_lr"]),
+                            "--stop-epoch", str(st["stop_epoch"]), "--eval-every", str(st["eval_every"]),
+                            "--dtype", st["dtype"], "--checkpoint-every", str(st["checkpoint_every"])]
+                    if st["num_train"]:
+                        args += ["--num-train", str(st["num_train"])]
+                    # the checkpoint's name carries the job's hash: only the job that wrote it resumes it
+                    digest = job_hash("myrtle", args)
+                    args += ["--checkpoint", f"{self.results}/{self.study}/checkpoints/{stem}-{digest}.npz"]
+                    job = MyrtleJob(tuple(args), meta=self.labels())
+                    out.append(PlannedJob(self.study, stem, job, self.run_path(stem), inputs=inputs))
+        return out
+
+    def check(self) -> None:
+        st = self.st
+        if st["cifar_dir"] in (None, "synthetic"):
+            return
+        if not Path(st["cifar_dir"]).is_dir():
+            raise ConfigError(f"{self.key('cifar_dir')}: no folder {st['cifar_dir']!r} (the CIFAR-10 "
+                              "python version: data_batch_1..5 and test_batch; set null to skip the study)")
+        from ..cifar import TEST_FILE, TRAIN_FILES  # numpy only
+
+        missing = [f for f in (*TRAIN_FILES, TEST_FILE) if not (Path(st["cifar_dir"]) / f).is_file()]
+        if missing:
+            raise ConfigError(f"{self.key('cifar_dir')}: folder {st['cifar_dir']!r} has no "
+                              f"{', '.join(missing)} (the CIFAR-10 python version: data_batch_1..5 and "
+                              "test_batch; set null to skip the study)")
+
+
+@register
+class Sensitivity(StudyKind):
+    """Protocol factors varied one at a time around the thesis's protocol (dynloss.sensitivity)."""
+
+    name = "sensitivity"
+    figure = "sensitivity"
+    combine_command = "sensitivity-combine"
+    in_all = False  # its own target: snakemake sensitivity_mse
+
+    def cases(self):
+        from .. import sensitivity
+
+        return sensitivity.cases(self.st)
+
+    def jobs(self) -> list[PlannedJob]:
+        st, out = self.st, []
+        for case in self.cases():
+            v = case.value
+            spec = train_spec(self.plan, st, width=int(st["width"]), steps=int(st["steps"] * v("steps_scale")),
+                              dtype=str(v("dtype")), data_seed=int(v("data_seed")),
+                              W_std=(float(v("W1_std")), float(v("W2_std"))), b_std=float(v("b_std")),
+                              parameterization=str(v("parameterization")),
+                              threefry_partitionable=bool(v("threefry_partitionable")), mse_norm=str(v("mse_norm")))
+            job = TrainJob(spec=spec, seeds=tuple(range(st["seeds"])), lr=float(st["lr"] * v("lr_scale")),
+                           A=(float(st["A"]),), T=(float(st["T"]),),
+                           meta={**self.labels(), "case": case.slug, "factor": case.factor, "level": case.level})
+            out.append(PlannedJob(self.study, case.slug, job, self.run_path(case.slug)))
+        return out
+
+    def infinite(self) -> Optional[str]:
+        return f"{self.results}/{self.study}/{self.study}_infinite.nc" if self.st["infinite"] else None
+
+    def figure_inputs(self) -> list[str]:
+        return [self.dataset()] + ([self.infinite()] if self.st["infinite"] else [])
+
+    def check(self) -> None:
+        from ..sensitivity import check_study
+
+        check_study(self.plan.cfg, self.study)
