@@ -67,6 +67,14 @@ def check_names(names: Sequence[str], key: str = "onset") -> tuple[str, ...]:
 
     Returns:
         The distinct names, in the order of :data:`NAMES`.
+
+    Raises:
+        ValueError: an unknown name, or no names.
+
+    Example:
+
+    >>> check_names(["mode", "visible", "mode"])
+    ('visible', 'mode')
     """
     names = list(names)
     bad = [n for n in names if n not in NAMES]
@@ -85,6 +93,16 @@ def visible(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start: int 
 
     Returns:
         The onset step, -1 if none.
+
+    Raises:
+        ValueError: ``window < 3``, ``floor < 0`` or ``start < 0``.
+
+    Example (a steady alternation of amplitude 1e-3 from step 100):
+
+    >>> import numpy as np
+    >>> t = np.arange(300)
+    >>> visible(1.0 + 1e-3 * (-1.0) ** t * (t >= 100))
+    100
     """
     return bifurcation.detect_onset(loss, window=window, floor=floor, start=start)
 
@@ -113,6 +131,20 @@ def growing(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start: int 
 
     Returns:
         The onset step, -1 if none.
+
+    Raises:
+        ValueError: ``min_rate <= 0``, ``level`` outside (0, 1), ``window < 3``, ``floor < 0``,
+            ``start < 0`` or ``tol <= 0``.
+
+    Example: a steady alternation is not growing; one that decays by ``e^-0.05`` per step until
+    step 150 and grows at that rate after it has its onset at the turn:
+
+    >>> import numpy as np
+    >>> t = np.arange(300)
+    >>> growing(1.0 + 1e-3 * (-1.0) ** t * (t >= 100))
+    -1
+    >>> growing(1.0 + 1e-3 * (-1.0) ** t * np.exp(0.05 * np.abs(t - 150)) * (t >= 100))
+    150
     """
     if not min_rate > 0:
         raise ValueError(f"min_rate must be > 0 (got {min_rate})")
@@ -159,6 +191,15 @@ def mode(proj: np.ndarray, run: int = RUN, start: int = 0) -> int:
 
     Returns:
         The index (into ``proj``) of the run's first update, -1 if none.
+
+    Raises:
+        ValueError: ``run < 1``.
+
+    Example (three same-sign values, then alternation of constant size from index 3):
+
+    >>> import numpy as np
+    >>> mode(np.array([0.1, 0.2, 0.3] + [(-1.0) ** k for k in range(10)]), run=8)
+    3
     """
     if run < 1:
         raise ValueError(f"run must be >= 1 (got {run})")
@@ -196,12 +237,26 @@ class ModeTrack:
     v: jnp.ndarray
 
     def onset(self, run: int = RUN) -> int:
-        """:func:`mode` on the projections, as a step (``t0 + index``), -1 if none."""
+        """:func:`mode` on the projections, as a step (``t0 + index``), -1 if none.
+
+        Args:
+            run: as in :func:`mode`.
+
+        Returns:
+            The onset step, -1 if none.
+        """
         i = mode(self.proj, run)
         return self.t0 + i if i >= 0 else -1
 
     def lam_at(self, step: int) -> float:
-        """The tracked top eigenvalue before update ``step`` (NaN outside the stretch)."""
+        """The tracked top eigenvalue before update ``step`` (NaN outside the stretch).
+
+        Args:
+            step: a training step.
+
+        Returns:
+            ``lam[step - t0]`` as a float, NaN outside ``t0 .. t0 + n - 1``.
+        """
         i = step - self.t0
         return float(self.lam[i]) if 0 <= i < self.lam.size else float("nan")
 
@@ -256,6 +311,9 @@ def make_tracker(grad_fn: Callable, n_steps: int, *, loss_fn: Callable | None = 
         ``track(theta0, t0, lr, args, v0, r) -> ModeTrack``: updates ``t0 .. t0 + n_steps - 1``
         of ``theta <- theta - lr grad_fn(theta, t, args)`` from ``theta0``; ``v0`` starts the
         tracking (e.g. a converged Lanczos vector or a random vector), ``r`` is the mixed-in one.
+
+    Raises:
+        ValueError: ``order < 2`` or ``n_steps < 1``.
     """
     if order < 2:
         raise ValueError(f"order must be >= 2 (got {order})")

@@ -1,4 +1,4 @@
-"""Class-weight schedules of the dynamical losses (thesis eqs. 3.2-3.5, SPEC "Class weights").
+"""Class-weight schedules of the dynamical losses (thesis section 3.3, eqs. 3.2-3.5).
 
 Time is the gradient-descent step ``t = 0, 1, ...``. Within a period of ``T`` steps the
 emphasised class ``i(t) = floor(t / T) mod C`` gets the triangle-wave weight ``g(t mod T)``
@@ -10,10 +10,12 @@ emphasised class ``i(t) = floor(t / T) mod C`` gets the triangle-wave weight ``g
 
 ``A`` and ``T`` are array arguments (one compiled program serves a whole sweep); the number of
 classes is static. With ``total_steps`` given, the oscillations stop in the last period: for
-``t >= total_steps - T`` the amplitude is 1 (SPEC).
+``t >= total_steps - T`` the amplitude is 1 (thesis section 3.4.2, text of figure 3.4: "se han
+parado las oscilaciones (A = 1) en el ultimo periodo").
 
-Difference from the thesis code: its listing restarts its period clock when ``t > T``, so its
-periods last ``T + 1`` steps; here the period is exactly ``t mod T`` (SPEC).
+Difference from the thesis code: its training loop (thesis section 5.10) restarts its period clock
+when ``t > T``, so its periods last ``T + 1`` steps; here the period is exactly ``t mod T``, as in
+eq. 3.2.
 """
 from __future__ import annotations
 
@@ -28,13 +30,39 @@ Array = jnp.ndarray
 
 def triangle(t_mod: Array, A: Array, T: Array) -> Array:
     """Triangle wave g(t_T) of eq. 3.3: ``1 + m t_T`` for ``t_T < T/2``, else ``2A - m t_T - 1``,
-    with slope ``m = 2 (A - 1) / T``."""
+    with slope ``m = 2 (A - 1) / T``.
+
+    Args:
+        t_mod: time within the period, ``t_T = t mod T`` (eq. 3.2).
+        A: amplitude (the peak value, reached at ``t_T = T/2``).
+        T: period in steps.
+
+    Returns:
+        ``g(t_T)``, broadcast over the arguments.
+
+    Example (``A = 3``, ``T = 4``, so ``m = 1``):
+
+    >>> import jax.numpy as jnp
+    >>> [round(float(g), 6) for g in triangle(jnp.arange(4.0), 3.0, 4.0)]
+    [1.0, 2.0, 3.0, 2.0]
+    """
     m = 2.0 * (A - 1.0) / T
     return jnp.where(t_mod < T / 2.0, 1.0 + m * t_mod, 2.0 * A - m * t_mod - 1.0)
 
 
 def effective_amplitude(t: Array, A: Array, T: Array, total_steps: int | None) -> Array:
-    """``A``, or 1 in the last period (``t >= total_steps - T``) when ``total_steps`` is given."""
+    """``A``, or 1 in the last period (``t >= total_steps - T``) when ``total_steps`` is given.
+
+    Args:
+        t: step(s).
+        A: amplitude(s).
+        T: period(s) in steps.
+        total_steps: number of steps of the run, or ``None`` for oscillations to the end.
+
+    Returns:
+        ``A`` itself when ``total_steps`` is ``None``, else an array: ``A`` before the last period,
+        1 in it.
+    """
     if total_steps is None:
         return A
     return jnp.where(t >= total_steps - T, jnp.ones_like(A), A)
@@ -42,9 +70,26 @@ def effective_amplitude(t: Array, A: Array, T: Array, total_steps: int | None) -
 
 def raw_weights(t: Array, A: Array, T: Array, num_classes: int,
                 total_steps: int | None = None) -> Array:
-    """Raw weights ``G^_k(t)`` (eq. 3.4), shape ``broadcast(t, A, T).shape + (C,)``.
+    """Raw weights ``G^_k(t)`` (eq. 3.4): ``g(t mod T)`` for the class ``floor(t / T) mod C``, 1 for
+    the others.
 
-    ``t`` may be an integer or float array; ``A``, ``T`` broadcast against it.
+    Args:
+        t: step(s), integer or float.
+        A: amplitude(s), broadcast against ``t``.
+        T: period(s) in steps, broadcast against ``t``.
+        num_classes: C (static).
+        total_steps: if given, ``A = 1`` for ``t >= total_steps - T`` (:func:`effective_amplitude`).
+
+    Returns:
+        Array of shape ``broadcast(t, A, T).shape + (C,)``, floating (the dtype of ``A`` and ``T``, or
+        the default float for integers).
+
+    Example (step 6 of periods of 4: class 1 emphasised, half-way through the period):
+
+    >>> [round(float(g), 6) for g in raw_weights(6, 3.0, 4.0, 3)]
+    [1.0, 3.0, 1.0]
+    >>> [round(float(g), 6) for g in raw_weights(6, 3.0, 4.0, 3, total_steps=8)]
+    [1.0, 1.0, 1.0]
     """
     A = jnp.asarray(A)
     dtype = jnp.result_type(A.dtype, jnp.asarray(T).dtype, float)
@@ -61,7 +106,19 @@ def raw_weights(t: Array, A: Array, T: Array, num_classes: int,
 
 def normalised_weights(t: Array, A: Array, T: Array, num_classes: int,
                        total_steps: int | None = None) -> Array:
-    """Normalised weights ``Gamma_k(t) = C G^_k / sum_j G^_j`` (eq. 3.5); they sum to C."""
+    """Normalised weights ``Gamma_k(t) = C G^_k / sum_j G^_j`` (eq. 3.5); they sum to C.
+
+    Args:
+        t, A, T, num_classes, total_steps: as in :func:`raw_weights`.
+
+    Returns:
+        Array of shape ``broadcast(t, A, T).shape + (C,)``.
+
+    Example (the raw weights ``[1, 3, 1]`` above, times ``3 / 5``):
+
+    >>> [round(float(g), 6) for g in normalised_weights(6, 3.0, 4.0, 3)]
+    [0.6, 1.8, 0.6]
+    """
     g = raw_weights(t, A, T, num_classes, total_steps)
     return num_classes * g / jnp.sum(g, axis=-1, keepdims=True)
 
@@ -73,7 +130,31 @@ def make_schedule(A: float, T: float, num_classes: int, total_steps: int | None 
                   kind: str = "normalised") -> Callable[[Array], Array]:
     """Return ``weights(t)`` for fixed ``A``, ``T`` (validated here, only ``jnp`` inside).
 
-    ``kind`` is ``"normalised"`` (Gamma, eq. 3.5) or ``"raw"`` (G^, eq. 3.4).
+    Args:
+        A: amplitude (>= 1, finite).
+        T: period in steps (> 0, finite).
+        num_classes: C (>= 1).
+        total_steps: if given, the oscillations stop in the last period.
+        kind: ``"normalised"`` (Gamma, eq. 3.5) or ``"raw"`` (G^, eq. 3.4).
+
+    Returns:
+        ``weights(t)``: :func:`normalised_weights` or :func:`raw_weights` at step(s) ``t``.
+
+    Raises:
+        dynloss.errors.SpecError: ``A`` or ``T`` out of range (the error's ``field`` names it).
+        ValueError: unknown ``kind``, or ``num_classes < 1``.
+
+    Example:
+
+    >>> weights = make_schedule(3.0, 4.0, 3)
+    >>> [round(float(g), 6) for g in weights(2)]
+    [1.8, 0.6, 0.6]
+    >>> [round(float(g), 6) for g in make_schedule(3.0, 4.0, 3, kind="raw")(2)]
+    [3.0, 1.0, 1.0]
+    >>> make_schedule(0.5, 4.0, 3)
+    Traceback (most recent call last):
+        ...
+    dynloss.errors.SpecError: A must be a finite number >= 1 (got 0.5)
     """
     check_schedule_args(A, T)
     if kind not in KINDS:
