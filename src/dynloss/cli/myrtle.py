@@ -21,7 +21,7 @@ def add_cli(sub) -> None:
 
     pos_int = lambda name: number(int, name, lambda v: v > 0, "an integer > 0")  # noqa: E731
     nonneg = lambda name: number(float, name, lambda v: 0 <= v < float("inf"), "a number >= 0")  # noqa: E731
-    p = sub.add_parser("myrtle", help="train Myrtle5 on CIFAR-10 (vmapped over seeds) into one NetCDF",
+    p = sub.add_parser("myrtle", help="train Myrtle5 on CIFAR-10 (seeds in one program) into one NetCDF",
                        description="Minibatch SGD with Nesterov momentum on CIFAR-10 (figure 3.2).")
     g = p.add_argument_group("run")
     g.add_argument("--cifar-dir", required=True,

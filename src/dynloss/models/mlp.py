@@ -1,5 +1,5 @@
-"""The one-hidden-layer ReLU network of the spiral experiments as an ``(init, apply)`` pair in
-plain JAX (the thesis's network, chapters 3-5; ``../shared/SPEC.md`` "Model" pins its details).
+"""The one-hidden-layer ReLU network of the thesis's spiral experiments (figure 3.3; the code of
+chapter 5) as an ``(init, apply)`` pair in plain JAX.
 
 :func:`mlp` is Dense(width) -> ReLU -> Dense(C) in neural-tangents' "standard"
 parameterisation: ``W ~ N(0, W_std^2 / fan_in)`` and a trainable bias initialised to

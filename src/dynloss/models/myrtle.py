@@ -12,8 +12,8 @@ initial parameters and the outputs with neural-tangents):
   rates (in the NTK parameterisation the same rates would mean a different step);
 - ``W_std = sqrt(2)`` on every layer (He initialisation: each ReLU halves the second moment) as in
   the neural-tangents Myrtle of Shankar et al.; the read-out uses it too, like theirs;
-- ``b_std = 0``: zero, trainable biases, as the thesis's spiral network (``../shared/SPEC.md``
-  "Model" pins it).
+- ``b_std = 0``: zero, trainable biases, as in the thesis's spiral network (the neural-tangents
+  of the thesis had ``b_std = 0``; later releases drop the bias by default).
 - Shankar et al. end with three 2x2 average pools and a flatten, which on 32x32 inputs is exactly
   a global average over the final 8x8 map; the global pool used here is the same on CIFAR and
   makes the network size-agnostic (tests train it on 8x8 images).

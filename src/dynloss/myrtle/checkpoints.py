@@ -5,8 +5,8 @@ Checkpoints are ``.npz`` files (no pickle) written atomically: parameters, optim
 description of the run (its *identity*), which must match on resume. CPU runs resume bit for bit;
 on GPUs that needs ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` (cuDNN may otherwise pick
 non-deterministic convolution algorithms), which :func:`ensure_deterministic_xla` sets and the
-``myrtle`` command calls first (on an H200 the flag also made training faster;
-benchmarks/RESULTS.md, "Myrtle5").
+``myrtle`` command calls first (the flag also made GPU training faster; benchmarks/RESULTS.md,
+"Myrtle5").
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Minibatch SGD of Myrtle5 on CIFAR-10 with a dynamical loss (thesis section 3.4.1, figure 3.2).
 
-Training (figure 3.2; ``../shared/SPEC.md`` maps it to the thesis): SGD with Nesterov momentum 0.9
+Training (thesis section 3.4.1, figure 3.2): SGD with Nesterov momentum 0.9
 (:func:`optax.sgd`), batch 512, the learning rate piecewise linear in the epoch
 ``e = t / steps_per_epoch``: 0 at e = 0, ``peak_lr`` at ``peak_epoch``, ``final_lr`` at ``epochs``
 (:func:`make_lr_schedule`, optax's linear schedules). ``steps_per_epoch = floor(num_train /
