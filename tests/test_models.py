@@ -1,3 +1,5 @@
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -96,3 +98,107 @@ def test_ntk_equals_neural_tangents_empirical_ntk(nt):
     k_nt = nt.empirical_ntk_fn(apply_nt)(x, None, p)  # traced over outputs by default
     # neural-tangents' trace over the logit axis divides by its size: a mean over outputs
     np.testing.assert_allclose(m.ntk(p, x) / 3, k_nt, rtol=1e-9)
+
+
+def _leaves(tree):
+    return [np.asarray(a) for a in jax.tree_util.tree_leaves(tree)]
+
+
+# ------------------------------------------------------------------------------------------
+# Myrtle5 (dynloss.models.myrtle)
+
+
+def test_myrtle5_output_shape_any_image_size():
+    model = models.myrtle5(channels=8)
+    params = model.init(jax.random.PRNGKey(0), 3, jnp.float32)
+    shapes = [tuple(a.shape) for a in jax.tree_util.tree_leaves(params)]
+    assert shapes == [(3, 3, 3, 8), (1, 1, 1, 8), (3, 3, 8, 8), (1, 1, 1, 8), (3, 3, 8, 8),
+                      (1, 1, 1, 8), (3, 3, 8, 8), (1, 1, 1, 8), (8, 10), (1, 10)]
+    assert len(params) == len(models.MYRTLE5_LAYERS)
+    for size in (32, 8):
+        f = model.apply(params, jnp.ones((2, size, size, 3), jnp.float32))
+        assert f.shape == (2, 10) and f.dtype == jnp.float32
+    assert model.num_outputs == 10
+    with pytest.raises(ValueError, match="channels"):
+        models.myrtle5(channels=0)
+
+
+def _nt_myrtle5(channels):
+    stax = pytest.importorskip("neural_tangents").stax
+    W_std, b_std = np.sqrt(2.0), 0.0
+    make = {
+        "conv": lambda: stax.Conv(channels, (3, 3), padding="SAME", W_std=W_std, b_std=b_std,
+                                  parameterization="standard"),
+        "relu": stax.Relu,
+        "avgpool": lambda: stax.AvgPool((2, 2), strides=(2, 2)),
+        "gap": stax.GlobalAvgPool,
+        "dense": lambda: stax.Dense(10, W_std=W_std, b_std=b_std, parameterization="standard"),
+    }
+    return stax.serial(*[make[name]() for name in models.MYRTLE5_LAYERS])
+
+
+@pytest.mark.nt
+def test_myrtle5_matches_neural_tangents():
+    channels, key = 6, jax.random.PRNGKey(7)
+    nt_init, nt_apply, _ = _nt_myrtle5(channels)
+    ours = models.myrtle5(channels)
+    # same key -> same parameters (float64: the conftest enables x64, as neural-tangents' init
+    # then draws float64)
+    _, nt_params = nt_init(key, (1, 8, 8, 3))
+    p64 = ours.init(key, 3, jnp.float64)
+    assert jax.tree_util.tree_structure(nt_params) == jax.tree_util.tree_structure(p64)
+    for a, b in zip(_leaves(nt_params), _leaves(p64)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+    # same parameters -> same outputs, float32 and float64, on 32x32 and 9x9 (odd pools) images
+    rng = np.random.RandomState(0)
+    for size in (32, 9):
+        x = rng.randn(4, size, size, 3)
+        for dtype, atol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+            params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), p64)
+            want = np.asarray(nt_apply(params, jnp.asarray(x, dtype)))
+            got = np.asarray(ours.apply(params, jnp.asarray(x, dtype)))
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, want, rtol=0, atol=atol * max(1.0, np.abs(want).max()))
+
+
+def test_conv_matmul_vjp_equals_autodiff():
+    rng = np.random.RandomState(1)
+    x = jnp.asarray(rng.randn(3, 7, 6, 4))
+    w = jnp.asarray(rng.randn(3, 3, 4, 5))
+    dy = jnp.asarray(rng.randn(3, 7, 6, 5))
+    ref = jax.vjp(models.CONV_VJPS["xla"], x, w)
+    ours = jax.vjp(models.conv_matmul_vjp, x, w)
+    np.testing.assert_array_equal(ours[0], ref[0])
+    for a, b in zip(ours[1](dy), ref[1](dy)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    # through the whole network, float32
+    model = models.myrtle5(channels=4)
+    params = model.init(jax.random.PRNGKey(0), 3, jnp.float32)
+    xs = jnp.asarray(rng.randn(5, 8, 8, 3), jnp.float32)
+
+    def grads(conv):
+        return jax.grad(lambda p: jnp.sum(models.myrtle5_apply(p, xs, conv) ** 2))(params)
+
+    for a, b in zip(_leaves(grads(models.conv_matmul_vjp)), _leaves(grads(models.CONV_VJPS["xla"]))):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+
+
+def test_myrtle5_init_statistics_are_standard_parameterisation():
+    params = models.myrtle5(channels=64).init(jax.random.PRNGKey(0), 3, jnp.float32)
+    (w1, b1), (w2, _) = params[0], params[2]
+    np.testing.assert_allclose(np.std(np.asarray(w1)), np.sqrt(2 / 27), rtol=0.1)
+    np.testing.assert_allclose(np.std(np.asarray(w2)), np.sqrt(2 / (9 * 64)), rtol=0.05)
+    assert not np.any(np.asarray(b1))  # b_std = 0: zero, trainable biases
+
+
+def test_resolve_conv_vjp():
+    assert models.resolve_conv_vjp("xla") == "xla" and models.resolve_conv_vjp("matmul") == "matmul"
+    assert models.resolve_conv_vjp("auto") == ("matmul" if jax.default_backend() == "cpu" else "xla")
+
+
+def test_package_reexports_what_models_py_exported():
+    mlp_module = importlib.import_module("dynloss.models.mlp")  # ``models.mlp`` is the function
+
+    for name in ("Model", "mlp", "ntk_from_jacobian", "PARAMETERIZATIONS", "Params"):
+        assert getattr(models, name) is getattr(mlp_module, name)

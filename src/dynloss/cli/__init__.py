@@ -32,7 +32,7 @@ LOG_FORMAT = "[dynloss %(asctime)s] %(message)s"
 
 
 def _add_myrtle(sub) -> None:
-    from .. import myrtle
+    from . import myrtle
 
     myrtle.add_cli(sub)
 

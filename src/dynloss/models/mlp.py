@@ -1,4 +1,5 @@
-"""Models as ``(init, apply)`` pairs in plain JAX (SPEC "Model").
+"""The one-hidden-layer ReLU network of the thesis's spiral experiments (figure 3.3; the code of
+chapter 5) as an ``(init, apply)`` pair in plain JAX.
 
 :func:`mlp` is Dense(width) -> ReLU -> Dense(C) in neural-tangents' "standard"
 parameterisation: ``W ~ N(0, W_std^2 / fan_in)`` and a trainable bias initialised to
@@ -38,7 +39,15 @@ class Model:
     ntk: Optional[Callable] = field(default=None, compare=False)
 
     def pullback(self, params: Params, x: jnp.ndarray):
-        """``(f, vjp)`` at ``params``: the model's fast path if it has one, else ``jax.vjp``."""
+        """Outputs and their pullback at ``params``: the model's fast path if it has one, else ``jax.vjp``.
+
+        Args:
+            params: the model's parameters.
+            x: inputs (n, in_dim).
+
+        Returns:
+            ``(f, vjp)``: outputs (n, num_outputs) and ``vjp(delta) -> (grads,)``.
+        """
         if self.forward_vjp is not None:
             return self.forward_vjp(params, x)
         return jax.vjp(lambda p: self.apply(p, x), params)
@@ -56,7 +65,7 @@ def _dense_init(key, fan_in: int, fan_out: int, W_std: float, b_std: float, dtyp
     return w, b
 
 
-from .spec import PARAMETERIZATIONS  # noqa: E402  (re-exported)
+from ..spec import PARAMETERIZATIONS  # noqa: E402  (re-exported)
 
 
 def mlp(width: int, num_outputs: int = 3, W_std: float | tuple[float, float] = 1.0, b_std: float = 0.0,
@@ -123,8 +132,8 @@ def _mlp_forward_vjp(params: Params, x: jnp.ndarray):
       ``dW2 = sum_i W1[i] * G_i + b1 * G_b`` are O(width) work.
 
     The only (P, width) arrays are the mask and the two products that read it: one pass to build
-    it instead of the five or so elementwise passes of ``jax.vjp(apply)`` (measured 1.7x faster
-    per step on CPU at width 100, float64). Mathematically identical; the tests compare it with
+    it instead of the five or so elementwise passes of ``jax.vjp(apply)`` (the measured speed-up is
+    in benchmarks/RESULTS.md, "Myrtle5" section). Mathematically identical; the tests compare it with
     autodiff. For a large input dimension it falls back to the plain formulation.
     """
     (w1, b1), _, (w2, b2) = params
@@ -150,7 +159,7 @@ def _mlp_forward_vjp(params: Params, x: jnp.ndarray):
 
 def _preactivation(x: jnp.ndarray, w1: jnp.ndarray, b1: jnp.ndarray) -> jnp.ndarray:
     """``x W1 + b1``; for a low input dimension as a fused elementwise sum over the inputs (on CPU
-    a matrix product with inner size 2 costs ~10 us more per step at width 100)."""
+    a matrix product with an inner size of 2 is slower than the fused sum; benchmarks/RESULTS.md)."""
     if x.shape[1] > 4:
         return x @ w1 + b1
     return b1 + sum(x[:, i:i + 1] * w1[i] for i in range(x.shape[1]))
@@ -180,11 +189,19 @@ def _mlp_ntk(params: Params, x: jnp.ndarray) -> jnp.ndarray:
 
 
 def ntk_from_jacobian(apply: Callable, params: Params, x: jnp.ndarray) -> jnp.ndarray:
-    """Generic empirical NTK traced over outputs, ``sum_k J_k J_k^T``, from the full Jacobian."""
+    """Generic empirical NTK traced over outputs, ``sum_k J_k J_k^T``, from the full Jacobian.
+
+    Args:
+        apply: ``apply(params, x) -> f`` (n, C).
+        params: the parameters at which to linearise.
+        x: inputs (n, ...).
+
+    Returns:
+        The (n, n) kernel matrix.
+    """
     flat, unravel = jax.flatten_util.ravel_pytree(params)
     jac = jax.jacrev(lambda p: apply(unravel(p), x))(flat)  # (n, C, P)
     return jnp.einsum("ikp,jkp->ij", jac, jac)
-
 
 
 def _mlp_ntk_param(width: int, num_outputs: int, w1_std: float, w2_std: float, b_std: float) -> Model:

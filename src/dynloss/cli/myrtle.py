@@ -1,0 +1,120 @@
+"""``dynloss myrtle``: train Myrtle5 on CIFAR-10 into one NetCDF (thesis figure 3.2).
+
+Thin: parse, build the :class:`~dynloss.myrtle.MyrtleSpec`, call
+:func:`~dynloss.myrtle.train_myrtle`, write. Every bad input is one :class:`CliError` naming the flag.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..errors import SpecError
+from ..spec import BATCH_MODES, DTYPES
+from .args import CliError, check_loss, check_path, flag_of, number, parse_meta, parse_seeds, vars_for_json
+
+log = logging.getLogger("dynloss")
+
+
+def add_cli(sub) -> None:
+    """Register the ``myrtle`` subcommand on an ``argparse`` subparsers object."""
+    from ..losses import LOSSES
+
+    pos_int = lambda name: number(int, name, lambda v: v > 0, "an integer > 0")  # noqa: E731
+    nonneg = lambda name: number(float, name, lambda v: 0 <= v < float("inf"), "a number >= 0")  # noqa: E731
+    p = sub.add_parser("myrtle", help="train Myrtle5 on CIFAR-10 (seeds in one program) into one NetCDF",
+                       description="Minibatch SGD with Nesterov momentum on CIFAR-10 (figure 3.2).")
+    g = p.add_argument_group("run")
+    g.add_argument("--cifar-dir", required=True,
+                   help="the CIFAR-10 python version folder (data_batch_1..5, test_batch)")
+    g.add_argument("--loss", required=True, metavar="{" + ",".join(LOSSES) + "}",
+                   help="loss name: " + "; ".join(f"{k}: {v.description}" for k, v in LOSSES.items()))
+    g.add_argument("--A", type=number(float, "--A", lambda v: 1 <= v < float("inf"), "a number >= 1"),
+                   default=1.0, help="amplitude A >= 1 (default 1: static)")
+    g.add_argument("--T", type=number(float, "--T", lambda v: 0 < v < float("inf"), "a number > 0"),
+                   default=100.0, help="period T in SGD steps (default 100)")
+    g.add_argument("--seeds", default="0", help="seeds: N, N-M or a comma-separated list (default 0)")
+    g.add_argument("--out", required=True, help="output NetCDF (written atomically)")
+    o = p.add_argument_group("model and optimiser (defaults: the thesis)")
+    o.add_argument("--channels", type=pos_int("--channels"), default=64)
+    o.add_argument("--epochs", type=pos_int("--epochs"), default=700)
+    o.add_argument("--batch-size", type=pos_int("--batch-size"), default=512)
+    o.add_argument("--peak-lr", type=nonneg("--peak-lr"), default=0.02)
+    o.add_argument("--peak-epoch", type=number(float, "--peak-epoch", lambda v: 0 < v < float("inf"),
+                                                "a number > 0"), default=300.0)
+    o.add_argument("--final-lr", type=nonneg("--final-lr"), default=0.002)
+    o.add_argument("--momentum", default=0.9, help="Nesterov momentum (default 0.9)",
+                   type=number(float, "--momentum", lambda v: 0 <= v < 1, "a number in [0, 1)"))
+    o.add_argument("--stop-epoch", type=nonneg("--stop-epoch"), default=600.0,
+                   help="A = 1 from this epoch on (default 600)")
+    o.add_argument("--num-train", type=pos_int("--num-train"), default=None,
+                   help="use the first N training images (default: all 50000)")
+    o.add_argument("--dtype", choices=DTYPES, default="float32")
+    o.add_argument("--batch", choices=BATCH_MODES, default="auto",
+                   help="how seeds share the program: map (one after the other; auto), vmap (side by side)")
+    e = p.add_argument_group("evaluation and checkpoints")
+    e.add_argument("--eval-every", type=number(int, "--eval-every", lambda v: v >= 0, "an integer >= 0"),
+                   default=10, help="train/test accuracy every N epochs (0: only at the end)")
+    e.add_argument("--eval-batch-size", type=pos_int("--eval-batch-size"), default=1000)
+    e.add_argument("--checkpoint", default=None, help="checkpoint file (.npz); resumed if it exists")
+    e.add_argument("--checkpoint-every", type=pos_int("--checkpoint-every"), default=10,
+                   help="epochs between checkpoints (default 10)")
+    e.add_argument("--no-resume", action="store_true", help="start over even if --checkpoint exists")
+    p.add_argument("--meta", default=None, help="JSON object stored in the file's config attribute")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=run)
+
+
+def run(a: argparse.Namespace) -> int:
+    """The ``myrtle`` subcommand: validate, load CIFAR-10, train, write the NetCDF."""
+    from .. import myrtle
+
+    deterministic = myrtle.ensure_deterministic_xla()  # first: bitwise resume on GPUs (and faster there)
+    import jax
+    import numpy as np
+
+    from .. import cifar, netcdf
+
+    check_loss(a.loss)
+    seeds = parse_seeds(a.seeds)
+    meta = parse_meta(a.meta)
+    spec = myrtle.MyrtleSpec(loss=a.loss, A=a.A, T=a.T, channels=a.channels, epochs=a.epochs,
+                             batch_size=a.batch_size, peak_lr=a.peak_lr, peak_epoch=a.peak_epoch,
+                             final_lr=a.final_lr, momentum=a.momentum, stop_epoch=a.stop_epoch,
+                             eval_every=a.eval_every, eval_batch_size=a.eval_batch_size, dtype=a.dtype,
+                             batch=a.batch)
+    try:
+        spec.validate()
+    except SpecError as exc:
+        raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
+    for flag, path in (("--out", a.out), ("--checkpoint", a.checkpoint)):
+        if path is not None:
+            check_path(flag, path)
+    try:
+        data = cifar.load_cifar10(a.cifar_dir, num_train=a.num_train)
+    except cifar.CifarError as exc:
+        raise CliError(f"--cifar-dir: {exc}") from None
+    except ValueError as exc:  # num_train beyond the images in the folder
+        raise CliError(f"--num-train: {exc}") from None
+    if spec.batch_size > len(data[1]):
+        raise CliError(f"--batch-size: {spec.batch_size} is more than the {len(data[1])} "
+                       "training images (allowed: 1..number of training images)")
+
+    label = f"myrtle5 c={a.channels} {a.loss} A={a.A:g} T={a.T:g} seeds={a.seeds}: "
+    log.info("%straining %d seed(s) x %d epochs on %d images (%s, %s%s)", label, len(seeds),
+             a.epochs, len(data[1]), a.dtype, myrtle.resolve_batch(spec.batch),
+             "" if deterministic or jax.default_backend() == "cpu"
+             else f"; without {myrtle.DETERMINISTIC_FLAG} in XLA_FLAGS a resumed run may differ")
+    progress = None if a.quiet else myrtle.epoch_progress_logger(len(seeds), len(data[1]), label)
+    try:
+        result = myrtle.train_myrtle(spec, seeds, data, checkpoint=a.checkpoint,
+                                     checkpoint_every=a.checkpoint_every, resume=not a.no_resume,
+                                     progress=progress)
+    except myrtle.CheckpointError as exc:
+        raise CliError(f"--checkpoint: {exc}") from None
+    log.info("%sfinal test accuracy %s (first epoch %.1f s incl. compile, %.1f s total)", label,
+             np.array2string(result.final("test_acc"), precision=4),
+             result.timings["first_epoch_s"], result.timings["run_s"])
+    ds = myrtle.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
+    netcdf.write_netcdf(ds, a.out)
+    log.info("%swrote %s", label, a.out)
+    return 0
