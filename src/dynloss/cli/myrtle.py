@@ -10,7 +10,7 @@ import logging
 
 from ..errors import SpecError
 from ..spec import BATCH_MODES, DTYPES
-from .args import CliError, check_loss, check_path, flag_of, number, parse_meta, parse_seeds, vars_for_json
+from .args import CliError, check_loss, check_path, flag_of, number, parse_meta, parse_seeds
 
 log = logging.getLogger("dynloss")
 
@@ -64,57 +64,42 @@ def add_cli(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(a: argparse.Namespace) -> int:
-    """The ``myrtle`` subcommand: validate, load CIFAR-10, train, write the NetCDF."""
-    from .. import myrtle
-
-    deterministic = myrtle.ensure_deterministic_xla()  # first: bitwise resume on GPUs (and faster there)
-    import jax
-    import numpy as np
-
-    from .. import cifar, netcdf
+def myrtle_job(a: argparse.Namespace):
+    """The :class:`dynloss.jobs.MyrtleJob` that ``dynloss myrtle`` arguments describe."""
+    from ..jobs import MyrtleJob
 
     check_loss(a.loss)
-    seeds = parse_seeds(a.seeds)
-    meta = parse_meta(a.meta)
-    spec = myrtle.MyrtleSpec(loss=a.loss, A=a.A, T=a.T, channels=a.channels, epochs=a.epochs,
-                             batch_size=a.batch_size, peak_lr=a.peak_lr, peak_epoch=a.peak_epoch,
-                             final_lr=a.final_lr, momentum=a.momentum, stop_epoch=a.stop_epoch,
-                             eval_every=a.eval_every, eval_batch_size=a.eval_batch_size, dtype=a.dtype,
-                             batch=a.batch)
+    return MyrtleJob(cifar_dir=a.cifar_dir, loss=a.loss, seeds=tuple(parse_seeds(a.seeds)), A=a.A, T=a.T,
+                     channels=a.channels, epochs=a.epochs, batch_size=a.batch_size, peak_lr=a.peak_lr,
+                     peak_epoch=a.peak_epoch, final_lr=a.final_lr, momentum=a.momentum, stop_epoch=a.stop_epoch,
+                     eval_every=a.eval_every, eval_batch_size=a.eval_batch_size, dtype=a.dtype, batch=a.batch,
+                     num_train=a.num_train, checkpoint=a.checkpoint, checkpoint_every=a.checkpoint_every,
+                     resume=not a.no_resume, meta=parse_meta(a.meta))
+
+
+def run(a: argparse.Namespace) -> int:
+    """The ``myrtle`` subcommand: validate, load CIFAR-10, train, write the NetCDF."""
+    from .. import cifar, myrtle
+    from ..jobs import myrtle as run_job
+
+    job = myrtle_job(a)
     try:
-        spec.validate()
+        run_job.myrtle_spec(job)
     except SpecError as exc:
         raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
     for flag, path in (("--out", a.out), ("--checkpoint", a.checkpoint)):
         if path is not None:
             check_path(flag, path)
     try:
-        data = cifar.load_cifar10(a.cifar_dir, num_train=a.num_train)
+        data = run_job.load_data(job)
     except cifar.CifarError as exc:
         raise CliError(f"--cifar-dir: {exc}") from None
+    except SpecError as exc:  # a batch larger than the training images
+        raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
     except ValueError as exc:  # num_train beyond the images in the folder
         raise CliError(f"--num-train: {exc}") from None
-    if spec.batch_size > len(data[1]):
-        raise CliError(f"--batch-size: {spec.batch_size} is more than the {len(data[1])} "
-                       "training images (allowed: 1..number of training images)")
-
-    label = f"myrtle5 c={a.channels} {a.loss} A={a.A:g} T={a.T:g} seeds={a.seeds}: "
-    log.info("%straining %d seed(s) x %d epochs on %d images (%s, %s%s)", label, len(seeds),
-             a.epochs, len(data[1]), a.dtype, myrtle.resolve_batch(spec.batch),
-             "" if deterministic or jax.default_backend() == "cpu"
-             else f"; without {myrtle.DETERMINISTIC_FLAG} in XLA_FLAGS a resumed run may differ")
-    progress = None if a.quiet else myrtle.epoch_progress_logger(len(seeds), len(data[1]), label)
     try:
-        result = myrtle.train_myrtle(spec, seeds, data, checkpoint=a.checkpoint,
-                                     checkpoint_every=a.checkpoint_every, resume=not a.no_resume,
-                                     progress=progress)
+        run_job.run_myrtle(job, a.out, quiet=a.quiet, data=data)
     except myrtle.CheckpointError as exc:
         raise CliError(f"--checkpoint: {exc}") from None
-    log.info("%sfinal test accuracy %s (first epoch %.1f s incl. compile, %.1f s total)", label,
-             np.array2string(result.final("test_acc"), precision=4),
-             result.timings["first_epoch_s"], result.timings["run_s"])
-    ds = myrtle.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
-    netcdf.write_netcdf(ds, a.out)
-    log.info("%swrote %s", label, a.out)
     return 0

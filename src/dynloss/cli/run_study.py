@@ -67,10 +67,7 @@ def _run_run_study(a: argparse.Namespace) -> int:
             log.info("%s: job %d/%d: %s was made by a different job spec (hash %s); rerunning it",
                      name, i, len(todo), job.out, stored)
         log.info("%s: job %d/%d -> %s", name, i, len(todo), job.out)
-        if job.command == "myrtle":
-            _run_myrtle(job)
-        else:
-            jobs.run(job.request, job.out)
+        jobs.run(job.request, job.out)
     dataset = kind.dataset()
     if kind.aggregate_dims:
         ds = netcdf.combine([j.out for j in todo], dims=kind.aggregate_dims, attrs=plan.aggregate_meta(name))
@@ -93,11 +90,3 @@ def _widths_of(request) -> tuple[int, ...]:
     if hasattr(request, "all_widths"):
         return request.all_widths()
     return (request.spec.width,) if hasattr(request, "spec") else ()
-
-
-def _run_myrtle(job) -> None:
-    """A Myrtle5 job (its command line parsed by the ``myrtle`` command's own parser)."""
-    from . import main
-
-    if main(["myrtle", *job.argv(), "--out", job.out]) != 0:
-        raise CliError(f"name: job {job.stem} of study {job.study!r} failed ({job.out})")

@@ -7,12 +7,12 @@ class here (or in any module that calls :func:`register`) plus its figure module
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 from ..errors import ConfigError, SpecError
-from ..jobs import Onsets, ThresholdsJob, TrainJob, fmt, job_hash, seed_text
+from ..jobs import MyrtleJob, Onsets, ThresholdsJob, TrainJob, fmt, hash_of, job_hash, seed_text
 from ..spec import SpectraSpec, TrainSpec, check_cadences
 
 #: study kind name -> class
@@ -31,7 +31,7 @@ class PlannedJob:
 
     study: str
     stem: str
-    request: Any  # a dynloss.jobs request, or MyrtleJob: has .command and .argv()
+    request: Any  # a dynloss.jobs request (TrainJob, ThresholdsJob, MyrtleJob)
     out: str
     inputs: tuple[str, ...] = ()
     threads: int = 1
@@ -246,24 +246,6 @@ class Thresholds(StudyKind):
                               f"hess_every={self.st['hess_every']}")
 
 
-@dataclass(frozen=True)
-class MyrtleJob:
-    """``dynloss myrtle`` of one grid point and seed block (its arguments, built by the kind)."""
-
-    args: tuple[str, ...]
-    meta: dict = field(default_factory=dict, compare=False, hash=False)
-
-    command = "myrtle"
-
-    def argv(self) -> list[str]:
-        import json
-
-        if not self.meta:
-            return list(self.args)
-        meta = {**self.meta, "job_hash": job_hash(self.command, list(self.args))}
-        return list(self.args) + ["--meta", json.dumps(meta, sort_keys=True)]
-
-
 @register
 class Myrtle(StudyKind):
     """Myrtle5 on CIFAR-10: figure 3.2 (needs its CIFAR-10 folder, or ``synthetic``)."""
@@ -289,18 +271,15 @@ class Myrtle(StudyKind):
                 for seeds in seed_blocks(st["seeds"], st["seeds_per_job"]):
                     stem = (f"{st['loss']}_w{int(st['channels'])}_lr{fmt(st['peak_lr'])}_A{fmt(A)}_T{fmt(T)}"
                             f"_s{seed_text(seeds)}")
-                    args = ["--cifar-dir", self.cifar_folder(), "--loss", st["loss"], "--A", fmt(A), "--T", fmt(T),
-                            "--seeds", seed_text(seeds), "--channels", str(st["channels"]), "--epochs",
-                            str(st["epochs"]), "--batch-size", str(st["batch_size"]), "--peak-lr", str(st["peak_lr"]),
-                            "--peak-epoch", str(st["peak_epoch"]), "--final-lr", str(st["final_lr"]),
-                            "--stop-epoch", str(st["stop_epoch"]), "--eval-every", str(st["eval_every"]),
-                            "--dtype", st["dtype"], "--checkpoint-every", str(st["checkpoint_every"])]
-                    if st["num_train"]:
-                        args += ["--num-train", str(st["num_train"])]
+                    job = MyrtleJob(cifar_dir=self.cifar_folder(), loss=st["loss"], seeds=tuple(seeds), A=float(A),
+                                    T=float(T), channels=int(st["channels"]), epochs=int(st["epochs"]),
+                                    batch_size=int(st["batch_size"]), peak_lr=st["peak_lr"],
+                                    peak_epoch=st["peak_epoch"], final_lr=st["final_lr"], stop_epoch=st["stop_epoch"],
+                                    eval_every=int(st["eval_every"]), dtype=st["dtype"],
+                                    num_train=st["num_train"] or None, checkpoint_every=int(st["checkpoint_every"]))
                     # the checkpoint's name carries the job's hash: only the job that wrote it resumes it
-                    digest = job_hash("myrtle", args)
-                    args += ["--checkpoint", f"{self.results}/{self.study}/checkpoints/{stem}-{digest}.npz"]
-                    job = MyrtleJob(tuple(args), meta=self.labels())
+                    ckpt = f"{self.results}/{self.study}/checkpoints/{stem}-{hash_of(job)}.npz"
+                    job = replace(job, checkpoint=ckpt, meta=self.labels())
                     out.append(PlannedJob(self.study, stem, job, self.run_path(stem), inputs=inputs))
         return out
 

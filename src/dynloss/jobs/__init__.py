@@ -4,7 +4,7 @@ A job is a request: :class:`TrainJob` (``dynloss train``: a batch of runs, optio
 of (A, T) points, spectra, onsets) or :class:`ThresholdsJob` (``dynloss thresholds``: runs of
 varied (A, T) at one eta, and the curvature at each run's first bifurcation). The planning layer
 (:mod:`dynloss.plan`) builds them from the config; the command line parses its flags into the
-same objects; :func:`run` executes one in this process. ``job.argv()`` is the command line of a
+same objects; :func:`run` executes one in this process (:mod:`dynloss.jobs.execute`). ``job.argv()`` is the command line of a
 job (what a Snakemake rule runs) and the command line parses it back into an equal job, so both
 routes train the same runs (``tests/test_plan.py`` checks it for every job of the paper plan).
 
@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .spec import RunBatch, TrainSpec
+from ..spec import RunBatch, TrainSpec
 
 log = logging.getLogger("dynloss")
 
@@ -187,7 +187,66 @@ class ThresholdsJob:
         return f"{self.spec.loss} w={self.spec.width} lr={self.lr:g} runs={len(self.seeds)}: "
 
 
-Job = Union[TrainJob, ThresholdsJob]
+@dataclass(frozen=True)
+class MyrtleJob:
+    """``dynloss myrtle``: Myrtle5 on CIFAR-10 at one (A, T) for a block of seeds (figure 3.2).
+
+    Plain values only (the :class:`dynloss.myrtle.MyrtleSpec` is built when the job runs, since
+    that module needs JAX); defaults are the thesis's.
+    """
+
+    cifar_dir: str
+    loss: str
+    seeds: tuple[int, ...]
+    A: float = 1.0
+    T: float = 100.0
+    channels: int = 64
+    epochs: int = 700
+    batch_size: int = 512
+    peak_lr: float = 0.02
+    peak_epoch: float = 300.0
+    final_lr: float = 0.002
+    momentum: float = 0.9
+    stop_epoch: Optional[float] = 600.0
+    eval_every: int = 10
+    eval_batch_size: int = 1000
+    dtype: str = "float32"
+    batch: str = "auto"
+    num_train: Optional[int] = None
+    checkpoint: Optional[str] = None
+    checkpoint_every: int = 10
+    resume: bool = True
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    command = "myrtle"
+
+    def argv(self) -> list[str]:
+        args = ["--cifar-dir", self.cifar_dir, "--loss", self.loss, "--A", fmt(self.A), "--T", fmt(self.T),
+                "--seeds", seed_text(self.seeds), "--channels", str(self.channels), "--epochs", str(self.epochs),
+                "--batch-size", str(self.batch_size), "--peak-lr", fmt(self.peak_lr),
+                "--peak-epoch", fmt(self.peak_epoch), "--final-lr", fmt(self.final_lr),
+                "--stop-epoch", fmt(self.stop_epoch) if self.stop_epoch is not None else "None",
+                "--eval-every", str(self.eval_every), "--dtype", self.dtype,
+                "--checkpoint-every", str(self.checkpoint_every)]
+        if self.momentum != 0.9:
+            args += ["--momentum", fmt(self.momentum)]
+        if self.eval_batch_size != 1000:
+            args += ["--eval-batch-size", str(self.eval_batch_size)]
+        if self.batch != "auto":
+            args += ["--batch", self.batch]
+        if self.num_train:
+            args += ["--num-train", str(self.num_train)]
+        if self.checkpoint:
+            args += ["--checkpoint", self.checkpoint]
+        if not self.resume:
+            args += ["--no-resume"]
+        return args + _meta_argv(self)
+
+    def label(self) -> str:
+        return f"myrtle5 c={self.channels} {self.loss} A={self.A:g} T={self.T:g} seeds={seed_text(self.seeds)}: "
+
+
+Job = Union[TrainJob, ThresholdsJob, MyrtleJob]
 
 #: arguments that do not determine a job's numbers (each takes one value)
 NOT_HASHED = ("--out", "--meta", "--checkpoint", "--checkpoint-every")
@@ -237,150 +296,13 @@ def with_meta(job: Job, **labels: Any) -> Job:
 
 
 def hash_of(job: Any) -> str:
-    """The :func:`job_hash` of a job object (any request with ``command`` and ``argv()``)."""
-    return job_hash(job.command, job.argv())
-
-
-# --------------------------------------------------------------------------------------------
-# Running a job in this process (the engine is imported here, not at module import)
+    """The :func:`job_hash` of a job (what ``--meta`` carries and a file is reused by)."""
+    return job_hash(job.command, replace(job, meta={}).argv())
 
 
 def run(job: Job, out: str, quiet: bool = False, config: Optional[dict] = None) -> None:
-    """Train ``job`` and write its NetCDF to ``out`` atomically.
+    """Run ``job`` in this process and write its NetCDF to ``out`` atomically
+    (:func:`dynloss.jobs.execute.run`; the engine is imported there)."""
+    from .execute import run as execute
 
-    Args:
-        job: a :class:`TrainJob` or :class:`ThresholdsJob`.
-        out: the output path.
-        quiet: no progress lines.
-        config: extra entries of the file's ``config`` attribute (the job's meta is always there).
-    """
-    if isinstance(job, ThresholdsJob):
-        _run_thresholds(job, out, quiet, config)
-    else:
-        _run_train(job, out, quiet, config)
-
-
-def _file_config(job: Job, config: Optional[dict]) -> dict:
-    meta = dict(job.meta)
-    if meta:
-        meta["job_hash"] = hash_of(replace(job, meta={}))
-    return {"job": {"command": job.command, "argv": job.argv()}, **(config or {}), **meta}
-
-
-def _run_train(job: TrainJob, out: str, quiet: bool, config: Optional[dict]) -> None:
-    from . import netcdf
-
-    if len(job.all_widths()) > 1:  # a per-study job: one program per width, one file
-        import xarray as xr
-
-        parts = [_train_dataset(replace(job, spec=replace(job.spec, width=w), widths=()), quiet, config)
-                 .expand_dims("width") for w in job.all_widths()]
-        ds = xr.concat(parts, dim="width", combine_attrs="drop_conflicts")
-        ds.attrs = dict(parts[0].attrs)
-    else:
-        ds = _train_dataset(job, quiet, config)
-    netcdf.write_netcdf(ds, out)
-    log.info("%swrote %s", job.label(), out)
-
-
-def _train_dataset(job: TrainJob, quiet: bool, config: Optional[dict]):
-    from . import netcdf
-
-    batch = job.batch()
-    label = job.label()
-    engine, result = _train_logged(job.spec, batch, label, quiet)
-    ds = netcdf.result_to_dataset(result, _file_config(job, config))
-    if job.onsets is not None:
-        _onsets(engine, result, ds, job.onsets.window, job.onsets.floor, label)
-        if job.onsets.names:
-            _definitions(engine, batch, result.loss, ds, job.onsets.names, job.onsets.window,
-                         job.onsets.floor, label)
-    if job.zoom_steps:
-        _zoom_hessian(engine, batch, ds, job.zoom_steps, job.spec.spectra.hess_k)
-    return grid_dataset(ds, job) if job.grid else ds
-
-
-def grid_dataset(ds, job: TrainJob):
-    """A grid job's dataset (a ``run`` dimension, A-major, then T, then seed) with dims
-    ``(A, T, seed, ...)``: what the per-point jobs of the same grid combine into."""
-    import xarray as xr
-
-    nA, nT, nS = len(job.A), len(job.T), len(job.seeds)
-    data = {}
-    for name, var in ds.data_vars.items():
-        if var.dims and var.dims[0] == "run":
-            data[name] = (("A", "T", "seed") + var.dims[1:], var.values.reshape((nA, nT, nS) + var.shape[1:]),
-                          var.attrs)
-        else:
-            data[name] = var
-    coords = {k: v for k, v in ds.coords.items() if "run" not in v.dims}
-    coords.update({"A": np.asarray(job.A, float), "T": np.asarray(job.T, float),
-                   "seed": np.asarray(job.seeds, np.int64), "lr": float(job.lr)})
-    return xr.Dataset(data, coords=coords, attrs=ds.attrs)
-
-
-def _run_thresholds(job: ThresholdsJob, out: str, quiet: bool, config: Optional[dict]) -> None:
-    from . import netcdf, thresholds
-
-    batch = job.batch()
-    label = job.label()
-    engine, result = _train_logged(job.spec, batch, label, quiet)
-    ds = netcdf.result_to_dataset(result, _file_config(job, config))
-    if "seed" in ds.dims:  # a batch that happens to be uniform: keep the run layout
-        ds = ds.rename({"seed": "run"}).assign_coords(seed=("run", batch.seeds))
-    # A, T, seed vary along run; lr is one value per job, so a scalar coordinate to combine over
-    ds = ds.assign_coords(run=np.arange(len(batch)) + job.run_offset, lr=float(job.lr),
-                          A=("run", batch.A), T=("run", batch.T))
-    _onsets(engine, result, ds, job.onsets.window, job.onsets.floor, label)
-    if job.onsets.names:
-        _definitions(engine, batch, result.loss, ds, job.onsets.names, job.onsets.window, job.onsets.floor, label)
-    if job.traces_out:
-        netcdf.write_netcdf(thresholds.traces_dataset(ds), job.traces_out)
-    ds = thresholds.compact_dataset(ds, job.trace_every)
-    netcdf.write_netcdf(ds, out)
-    log.info("%swrote %s", label, out)
-
-
-def _train_logged(spec, batch, label: str, quiet: bool):
-    from . import train
-
-    log.info("%straining %d run(s) x %d steps (%s)", label, len(batch), spec.steps, spec.dtype)
-    engine = train.Engine(spec)
-    progress = None if quiet else train.progress_logger(len(batch), label)
-    result = train.train(spec, batch, progress=progress, engine=engine)
-    n_div = int(result.diverged.sum())
-    log.info("%scompiled in %.1f s, trained in %.1f s (%.0f run-steps/s)%s", label,
-             result.timings["compile_s"], result.timings["run_s"],
-             len(batch) * spec.steps / max(result.timings["run_s"], 1e-9),
-             f"; {n_div} run(s) diverged" if n_div else "")
-    return engine, result
-
-
-def _onsets(engine, result, ds, window: int, floor: float, label: str) -> None:
-    from . import thresholds
-
-    onsets = thresholds.onset_analysis(engine, result, window=window, floor=floor)
-    thresholds.add_onsets(ds, onsets, window, floor)
-    found = int((onsets["onset_step"] >= 0).sum())
-    log.info("%sfirst bifurcation found in %d of %d run(s)", label, found, len(result.batch))
-
-
-def _definitions(engine, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
-    from . import thresholds
-
-    found = thresholds.analyse(engine, batch, loss, names, window=window, floor=floor)
-    thresholds.add_definitions(ds, found, window, floor)
-    counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in names)
-    log.info("%sonsets per definition of %d run(s): %s", label, len(batch), counts)
-
-
-def _zoom_hessian(engine, batch, ds, zoom_steps: int, k: int) -> None:
-    from . import thresholds
-    from .figures.dynamics import zoom_window
-
-    run = "seed" if "seed" in ds.dims else "run"
-    lo, hi, _ = zoom_window(ds.isel({run: 0}), zoom_steps)
-    steps, eig = thresholds.hessian_window(engine, batch, lo, hi, k=k)
-    ds.coords["step_zoom"] = steps
-    ds["hess_eig_zoom"] = (("step_zoom", "eig"), eig)
-    ds["hess_eig_zoom"].attrs["long_name"] = "top Hessian eigenvalues at every step of the zoom window (replayed; first run)"
+    execute(job, out, quiet=quiet, config=config)

@@ -1,0 +1,76 @@
+"""Running a Myrtle5 job (:class:`dynloss.jobs.MyrtleJob`): load CIFAR-10, train, write the NetCDF."""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from . import MyrtleJob
+
+log = logging.getLogger("dynloss")
+
+
+def myrtle_spec(job: MyrtleJob):
+    """The :class:`dynloss.myrtle.MyrtleSpec` of a job (validated: :class:`SpecError` names the field)."""
+    from .. import myrtle
+
+    spec = myrtle.MyrtleSpec(loss=job.loss, A=job.A, T=job.T, channels=job.channels, epochs=job.epochs,
+                             batch_size=job.batch_size, peak_lr=job.peak_lr, peak_epoch=job.peak_epoch,
+                             final_lr=job.final_lr, momentum=job.momentum, stop_epoch=job.stop_epoch,
+                             eval_every=job.eval_every, eval_batch_size=job.eval_batch_size, dtype=job.dtype,
+                             batch=job.batch)
+    spec.validate()
+    return spec
+
+
+def load_data(job: MyrtleJob):
+    """The job's CIFAR-10 arrays; :class:`SpecError` (``batch_size``) when the batch is larger than
+    the training set, ``ValueError`` when ``num_train`` is."""
+    from .. import cifar
+    from ..errors import SpecError
+
+    data = cifar.load_cifar10(job.cifar_dir, num_train=job.num_train)
+    if job.batch_size > len(data[1]):
+        raise SpecError("batch_size", f"{job.batch_size} is more than the {len(data[1])} training images "
+                        "(allowed: 1..number of training images)")
+    return data
+
+
+def run_myrtle(job: MyrtleJob, out: str, quiet: bool = False, config: Optional[dict] = None, data=None) -> None:
+    """Train a Myrtle5 job and write its NetCDF to ``out`` atomically.
+
+    Args:
+        job: the job.
+        out: the output path.
+        quiet: no progress lines.
+        config: extra entries of the file's ``config`` attribute.
+        data: its CIFAR-10 arrays if already loaded (:func:`load_data`).
+
+    Raises:
+        SpecError, dynloss.cifar.CifarError, dynloss.myrtle.CheckpointError: bad input, before any
+        training (a checkpoint of another run is refused when it is opened).
+    """
+    from .. import myrtle
+
+    deterministic = myrtle.ensure_deterministic_xla()  # first: bitwise resume on GPUs (and faster there)
+    import jax
+    import numpy as np
+
+    from .. import netcdf
+    from .execute import file_config
+
+    spec = myrtle_spec(job)
+    data = load_data(job) if data is None else data
+    label = job.label()
+    log.info("%straining %d seed(s) x %d epochs on %d images (%s, %s%s)", label, len(job.seeds),
+             job.epochs, len(data[1]), job.dtype, myrtle.resolve_batch(spec.batch),
+             "" if deterministic or jax.default_backend() == "cpu"
+             else f"; without {myrtle.DETERMINISTIC_FLAG} in XLA_FLAGS a resumed run may differ")
+    progress = None if quiet else myrtle.epoch_progress_logger(len(job.seeds), len(data[1]), label)
+    result = myrtle.train_myrtle(spec, list(job.seeds), data, checkpoint=job.checkpoint,
+                                 checkpoint_every=job.checkpoint_every, resume=job.resume, progress=progress)
+    log.info("%sfinal test accuracy %s (first epoch %.1f s incl. compile, %.1f s total)", label,
+             np.array2string(result.final("test_acc"), precision=4),
+             result.timings["first_epoch_s"], result.timings["run_s"])
+    ds = myrtle.result_to_dataset(result, file_config(job, config))
+    netcdf.write_netcdf(ds, out)
+    log.info("%swrote %s", label, out)
