@@ -156,11 +156,12 @@ def test_memory_budget_is_configurable(monkeypatch):
 
 def test_every_configured_job_fits_the_default_budget():
     """The budget refuses typos, not the thesis: every job at every scale fits 8 GB (as on a GPU)."""
-    from dynloss import budget, config, studies, train
+    from dynloss import budget, config, train
+    from dynloss.plan import Plan
 
     for scale in ("paper", "quick", "tiny"):
         cfg = config.load_config(scale=scale)
-        for name in studies.study_names(cfg, ["contour", "curves", "thresholds"]):
+        for name in Plan(cfg).studies("contour", "curves", "thresholds"):
             st = cfg["studies"][name]
             runs = st.get("seeds_per_job") or st["runs_per_job"]
             for w in st["widths"]:

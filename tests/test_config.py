@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from dynloss import config, studies
+from dynloss import config
+from dynloss.jobs import fmt, seed_text
+from dynloss.plan import RESERVED_NAMES, Plan
+from dynloss.plan.kinds import seed_blocks
 
 
 @pytest.fixture(scope="module")
@@ -105,17 +108,22 @@ def test_scale_override_of_unknown_study_is_named(base):
 
 def test_job_expansion_counts(base):
     cfg = config.prepare(dict(base, scale="paper"))
-    assert len(studies.point_jobs(cfg, "fig3_4")) == 2 * 10 * 10  # widths x A x T, 50 seeds per job
-    jobs = studies.point_jobs(cfg, "fig4_2")
-    assert len(jobs) == 2 * 8 * 9 and {j.seeds for j in jobs} == {"0-2"}
-    assert len(studies.threshold_runs(cfg["studies"]["fig4_4"])) == 40
+    plan = Plan(cfg, "point")
+    assert len(plan.jobs("fig3_4")) == 2 * 10 * 10  # widths x A x T, 50 seeds per job
+    jobs = plan.jobs("fig4_2")
+    assert len(jobs) == 2 * 8 * 9 and {j.request.seeds for j in jobs} == {(0, 1, 2)}
+    assert len(plan.study("fig4_4").runs()) == 40
+    # the same grid in one job per width, or one per study
+    assert len(Plan(cfg, "width").jobs("fig3_4")) == 2 and len(Plan(cfg, "study").jobs("fig3_4")) == 1
 
 
 def test_fmt_and_seed_blocks():
-    assert studies.fmt(1.0) == "1" and studies.fmt(0.075) == "0.075" and studies.fmt(2500) == "2500"
-    assert studies.seed_blocks(50, 50) == ["0-49"]
-    assert studies.seed_blocks(5, 2) == ["0-1", "2-3", "4-4"]
-    assert studies.seed_blocks(3, 1) == ["0-0", "1-1", "2-2"]
+    assert fmt(1.0) == "1" and fmt(0.075) == "0.075" and fmt(2500) == "2500"
+    blocks = lambda *a: [seed_text(b) for b in seed_blocks(*a)]  # noqa: E731
+    assert blocks(50, 50) == ["0-49"]
+    assert blocks(5, 2) == ["0-1", "2-3", "4-4"]
+    assert blocks(3, 1) == ["0-0", "1-1", "2-2"]
+    assert seed_text([4], as_range=False) == "4" and seed_text([0, 3, 7]) == "0,3,7"
 
 
 # --- issue 12 item 8: the user's explicit values win over the scale's --------------------------
@@ -154,7 +162,7 @@ def test_results_are_per_scale(base):
            for s in ("paper", "quick", "tiny")}
     assert got == {"paper": "out/paper", "quick": "out/quick", "tiny": "out/tiny"}
     tiny = config.prepare(dict(copy.deepcopy(base), scale="tiny", results="out"))
-    assert all(p.startswith("out/tiny/") for p in studies.job_files(tiny, "fig3_6"))
+    assert all(p.startswith("out/tiny/") for p in Plan(tiny).job_files("fig3_6"))
 
 
 # --- issue 12 item 10: bad input refused up front -----------------------------------------------
@@ -201,29 +209,30 @@ def test_one_value_grid_is_accepted(base):
     """One value of A (or T) is a line, not a contour: accepted (the figure draws it as a line)."""
     cfg = copy.deepcopy(base)
     cfg["studies"]["fig4_2"]["A"] = [5]
-    assert len(studies.point_jobs(config.prepare(cfg), "fig4_2")) == 2 * 9
+    assert len(Plan(config.prepare(cfg), "point").jobs("fig4_2")) == 2 * 9
 
 
 # --- issue 12 items 6 and 7: a job's arguments are what determines its numbers ------------------
 
 
 def test_job_arguments_ignore_cosmetic_and_grid_edits(base):
-    cfg = config.prepare(dict(copy.deepcopy(base), scale="tiny"))
-    job = studies.point_jobs(cfg, "fig4_2")[0]
+    def argv(cfg, stem):
+        return Plan(config.prepare(dict(cfg, scale="tiny")), "point").job("fig4_2", stem).argv()
+
+    stem = Plan(config.prepare(dict(copy.deepcopy(base), scale="tiny")), "point").jobs("fig4_2")[0].stem
     edited = copy.deepcopy(base)
     edited["studies"]["fig4_2"]["title"] = "another title"
     edited["scales"]["tiny"]["studies"]["fig4_2"]["A"] = [1, 5, 9]
-    assert studies.point_args(config.prepare(dict(edited, scale="tiny")), job) == studies.point_args(cfg, job)
+    assert argv(edited, stem) == argv(copy.deepcopy(base), stem)
     steps = copy.deepcopy(base)
     steps["scales"]["tiny"]["studies"]["fig4_2"]["steps"] = 400
-    assert studies.point_args(config.prepare(dict(steps, scale="tiny")), job) != studies.point_args(cfg, job)
+    assert argv(steps, stem) != argv(copy.deepcopy(base), stem)
 
 
 def test_myrtle_checkpoint_is_keyed_by_the_job(base):
     def checkpoint(cfg):
         cfg = config.prepare(dict(cfg, scale="tiny"))
-        args = studies.myrtle_args(cfg, studies.point_jobs(cfg, "fig3_2")[0])
-        return args[args.index("--checkpoint") + 1]
+        return Plan(cfg).jobs("fig3_2")[0].request.checkpoint
 
     same = checkpoint(copy.deepcopy(base))
     assert checkpoint(copy.deepcopy(base)) == same
@@ -239,9 +248,7 @@ def test_every_workflow_rule_name_is_reserved():
     """A study named like any rule of the workflow is refused (RESERVED_NAMES must list them all)."""
     import re
 
-    from dynloss import studies
-
     root = Path(__file__).resolve().parents[1]
     text = "\n".join(p.read_text() for p in [root / "Snakefile", *sorted((root / "workflow/rules").glob("*.smk"))])
     rules = set(re.findall(r"^rule (\w+):", text, flags=re.M))
-    assert rules and rules <= set(studies.RESERVED_NAMES), sorted(rules - set(studies.RESERVED_NAMES))
+    assert rules and rules <= set(RESERVED_NAMES), sorted(rules - set(RESERVED_NAMES))

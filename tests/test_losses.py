@@ -104,3 +104,10 @@ def test_register_adds_a_loss():
 def test_accuracy():
     assert float(losses.accuracy(jnp.asarray(F), jnp.asarray(Y))) == pytest.approx(1.0)
     assert float(losses.accuracy(jnp.asarray(-F), jnp.asarray(Y))) == pytest.approx(0.0)
+
+
+def test_the_jax_free_table_of_static_twins_matches_the_registry():
+    from dynloss.losses import LOSSES
+    from dynloss.spec import LOSS_STATIC
+
+    assert LOSS_STATIC == {name: loss.static for name, loss in LOSSES.items()}

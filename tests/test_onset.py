@@ -130,7 +130,8 @@ def test_window_fits_reproduce_visible():
 def test_config_onset_key_is_validated_and_reaches_the_job():
     import copy
 
-    from dynloss import config, studies
+    from dynloss import config
+    from dynloss.plan import Plan
 
     raw = config.load_yaml()
     cfg = copy.deepcopy(raw)
@@ -141,9 +142,9 @@ def test_config_onset_key_is_validated_and_reaches_the_job():
     cfg = config.prepare(copy.deepcopy(raw))
     st = cfg["studies"]["fig4_4"]
     assert st["onset"] == ["visible", "growing", "mode"] and st["keep_traces"] is False
-    job = studies.threshold_jobs(cfg, "fig4_4")[0]
-    args = studies.threshold_args(cfg, job)
+    args = Plan(cfg).jobs("fig4_4")[0].argv()
     assert args[args.index("--onset") + 1] == "visible,growing,mode" and "--traces-out" not in args
     cfg["studies"]["fig4_4"]["keep_traces"] = True
-    args = studies.threshold_args(cfg, job)
-    assert args[args.index("--traces-out") + 1] == job.traces_path(cfg["results"])
+    job = Plan(cfg).jobs("fig4_4")[0]
+    args = job.argv()
+    assert args[args.index("--traces-out") + 1] == f"{cfg['results']}/fig4_4/traces/{job.stem}.nc"

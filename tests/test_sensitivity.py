@@ -166,18 +166,22 @@ def test_sensitivity_target_dry_run(tmp_path):
     text = out.stdout + out.stderr
     cfg = load_config(scale="tiny")
     n_cases = sum(len(sensitivity.cases(st)) for st in cfg["studies"].values() if st["kind"] == "sensitivity")
-    assert re.search(rf"train_sensitivity\s+{n_cases}\b", text)
+    from dynloss.plan import Plan
+
+    n_curves = len(Plan(cfg).jobs("fig4_1"))  # fig4_1_infinite draws figure 4.1's own runs too
+    assert re.search(rf"train_job\s+{n_cases + n_curves}\b", text)
     for rule in ("aggregate_sensitivity", "infinite_width", "figure_sensitivity", "sensitivity_report",
                  "figure_curves_infinite"):
         assert rule in text
 
 
 def test_train_args_apply_each_factor(paper):
-    st = paper["studies"]["sens_mse_w100"]
-    by = {c.slug: c for c in sensitivity.cases(st)}
+    from dynloss.plan import Plan
+
+    plan = Plan(paper)
 
     def arg(slug, flag):
-        a = sensitivity.train_args(paper, "sens_mse_w100", by[slug])
+        a = plan.job("sens_mse_w100", slug).argv()
         return a[a.index(flag) + 1]
 
     assert arg("base", "--lr") == "0.075" and arg("lr_scale-8", "--lr") == "0.6"
@@ -187,10 +191,11 @@ def test_train_args_apply_each_factor(paper):
     assert arg("threefry_partitionable-false", "--threefry-partitionable") == "false"
     assert arg("data_seed-6", "--data-seed") == "6" and arg("base", "--data-seed") == "0"
     assert arg("mse_norm-half", "--mse-norm") == "half"
-    # the arguments parse and build the spec they name
-    a = cli.build_parser().parse_args(["train", *sensitivity.train_args(paper, "sens_mse_w100", by["W1_std-2"]),
-                                       "--out", "x.nc"])
+    # the arguments parse and build the job they name
+    job = plan.job("sens_mse_w100", "W1_std-2")
+    a = cli.build_parser().parse_args(["train", *job.argv(), "--out", "x.nc"])
     assert cli.args.protocol_kwargs(a)["W_std"] == (2.0, 1.0)
+    assert cli.training.train_job(a) == job.request
 
 
 def _with_study(paper, **changes):
@@ -207,10 +212,10 @@ def _with_study(paper, **changes):
     ({"factors": {"steps_scale": [1, 2]}, "steps": 150}, "factors.steps_scale"),
 ])
 def test_config_errors_name_the_key(paper, changes, key):
-    from dynloss import studies
+    from dynloss.plan import Plan
 
     with pytest.raises(ConfigError, match=f"studies.sens_mse_w100.{key}'"):
-        studies.check(_with_study(paper, **changes))
+        Plan(_with_study(paper, **changes)).check()
 
 
 # --- combine, table, conclusion -------------------------------------------------------------------

@@ -17,11 +17,11 @@ import yaml
 from test_workflow import ROOT, snakemake
 
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
-#: one training job (train_point, gpu=1), one dynamics job (gpu=1), an aggregation and two figures
+#: one training job (train_job, gpu=1), one dynamics job (gpu=1), an aggregation and two figures
 TARGETS = ("fig4_1", "fig4_7")
 #: the account and partition tests/slurm/start.sh adds beside the defaults (root, debug)
 ACCOUNT, PARTITION = "dynloss", "gpu"
-GPU_RULES = ("train_point", "dynamics", "thresholds_job")
+GPU_RULES = ("train_job", "dynamics")
 
 
 def load_profile() -> dict:

@@ -39,21 +39,20 @@ def test_lint_is_clean():
 
 
 def expected_jobs(scale):
-    from dynloss import config, studies
+    from dynloss import config
+    from dynloss.plan import Plan
 
     cfg = config.load_config(scale=scale)
-    kinds = {k: [n for n in studies.study_names(cfg, [k])]
-             for k in ("contour", "curves", "dynamics", "thresholds", "myrtle")}
+    plan = Plan(cfg)
+    kinds = {k: plan.studies(k) for k in ("contour", "curves", "dynamics", "thresholds", "myrtle")}
     n_figures = len(cfg["figures"]) + sum(len(v) for v in kinds.values())
     synthetic = [n for n in kinds["myrtle"] if cfg["studies"][n]["cifar_dir"] == "synthetic"]
+    trained = kinds["contour"] + kinds["curves"] + kinds["myrtle"] + kinds["thresholds"]
     return {
-        "train_point": sum(len(studies.point_jobs(cfg, n)) for n in kinds["contour"] + kinds["curves"]),
-        "myrtle_job": sum(len(studies.point_jobs(cfg, n)) for n in kinds["myrtle"]),
+        "train_job": sum(len(plan.jobs(n)) for n in trained),
         "synthetic_cifar": len(synthetic),
-        "thresholds_job": sum(len(studies.threshold_jobs(cfg, n)) for n in kinds["thresholds"]),
         "dynamics": len(kinds["dynamics"]),
-        "aggregate_points": len(kinds["contour"] + kinds["curves"] + kinds["myrtle"]),
-        "aggregate_thresholds": len(kinds["thresholds"]),
+        "aggregate": len(kinds["contour"] + kinds["curves"] + kinds["myrtle"] + kinds["thresholds"]),
         "fit_thresholds": len(kinds["thresholds"]),
         "figure": n_figures,
         "reproduction": 1,
@@ -76,9 +75,9 @@ def test_paper_scale_dag_builds_quickly(tmp_path):
     elapsed = time.perf_counter() - t0
     counts = job_counts(out.stdout)
     want = expected_jobs("paper")
-    assert counts["train_point"] == 200 + 2 + 144 + 144 == want["train_point"]
-    assert counts["thresholds_job"] == 8 + 4 + 4 == want["thresholds_job"]
-    assert counts.get("myrtle_job", 0) == 0 == want["myrtle_job"]  # no CIFAR-10 folder configured
+    # contour/curves points (200 + 2 + 144 + 144) and thresholds blocks (8 + 4 + 4); no Myrtle5 job
+    # (no CIFAR-10 folder configured)
+    assert counts["train_job"] == 200 + 2 + 144 + 144 + 8 + 4 + 4 == want["train_job"]
     assert counts["total"] == sum(want.values())
     assert elapsed < 30, f"paper-scale DAG took {elapsed:.1f} s"
 
@@ -214,12 +213,12 @@ def test_a_cosmetic_edit_reruns_nothing(tiny_run, tmp_path):
     title = tmp_path / "title.yaml"
     title.write_text(yaml.safe_dump({"studies": {"fig4_2": {"title": "A new title"}}}))
     counts = job_counts(snakemake("-n", "--configfile", str(title), *args).stdout)
-    assert counts.get("train_point", 0) == 0 and counts.get("aggregate_points", 0) == 0
+    assert counts.get("train_job", 0) == 0 and counts.get("aggregate", 0) == 0
     assert counts.get("figure") == 1, counts
     more = tmp_path / "more.yaml"
     more.write_text(yaml.safe_dump({"scales": {"tiny": {"studies": {"fig4_2": {"A": [1, 5, 7]}}}}}))
     counts = job_counts(snakemake("-n", "--configfile", str(more), *args).stdout)
-    assert counts.get("train_point") == 2  # the two new (A = 7, T) points, nothing else
+    assert counts.get("train_job") == 2  # the two new (A = 7, T) points, nothing else
     runs = {p.name for p in planned_outputs("--configfile", str(more), *args, force=False)
             if p.parent.name == "runs"}
     assert runs and all("_A7_" in n for n in runs), runs

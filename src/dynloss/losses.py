@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from . import schedules
+from .spec import LOSS_STATIC
 
 Array = jnp.ndarray
 LossFn = Callable[[Array, Array, Array], Array]
@@ -93,6 +94,7 @@ def register(name: str, *, weights: str, static: str, description: str) -> Calla
 
     def deco(fn: LossFn) -> LossFn:
         LOSSES[name] = Loss(name, fn, weights, static, description)
+        LOSS_STATIC[name] = static  # the JAX-free table the spec checks read
         return fn
 
     return deco

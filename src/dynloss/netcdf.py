@@ -323,5 +323,10 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
         out = out.to_dataset()
     # the combined dims first, in the order asked (jobs over several widths or grid points have
     # some of them as dimensions already, in their own order)
-    out = out.transpose(*[d for d in dims if d in out.dims], ...)
+    lead = [d for d in dims if d in out.dims]
+    for name in list(out.data_vars):
+        var = out[name]
+        order = [d for d in lead if d in var.dims] + [d for d in var.dims if d not in lead]
+        if list(var.dims) != order:
+            out[name] = var.transpose(*order)
     return stamp(out, attrs or {}, sources=sources)

@@ -185,7 +185,7 @@ def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, conf
 def check_study(cfg: dict, name: str) -> None:
     """Checks of a sensitivity study a schema cannot express; ``ConfigError`` names the key."""
     from .errors import ConfigError
-    from .losses import get_loss
+    from .spec import LOSS_STATIC
 
     st = cfg["studies"][name]
     key = f"config key 'studies.{name}"
@@ -193,7 +193,7 @@ def check_study(cfg: dict, name: str) -> None:
         if (st["steps"] * s) % st["record_every"]:
             raise ConfigError(f"{key}.factors.steps_scale': steps x {s} is not a multiple of "
                               f"record_every={st['record_every']}")
-    if get_loss(st["loss"]).static != "mse" and any(v != "listing" for v in st["factors"].get("mse_norm", [])):
+    if LOSS_STATIC.get(st["loss"]) != "mse" and any(v != "listing" for v in st["factors"].get("mse_norm", [])):
         raise ConfigError(f"{key}.factors.mse_norm': applies to the MSE losses only (loss {st['loss']!r})")
     clash = set(st["factors"].get("data_seed", [])) & set(cfg["data"]["test_seeds"])
     if clash:
@@ -205,6 +205,6 @@ def check_study(cfg: dict, name: str) -> None:
         for f in pair:
             if f not in st["factors"]:
                 raise ConfigError(f"{key}.cross': {f!r} is not one of its factors ({', '.join(st['factors'])})")
-    if st["infinite"] and get_loss(st["loss"]).name != "mse":
+    if st["infinite"] and st["loss"] != "mse":
         raise ConfigError(f"{key}.infinite': the infinite-width reference is for static MSE (loss 'mse'), "
                           f"not {st['loss']!r}")

@@ -99,18 +99,25 @@ def int_list(name: str, minimum: int | None = None, allow_empty: bool = True):
     return parse
 
 
-def float_list(name: str, check: Callable[[float], bool] | None = None, allowed: str = ""):
-    """A comma list of numbers, each passing ``check`` (``allowed`` words the rule)."""
+def number_list(kind: Callable, name: str, check: Callable[[float], bool], allowed: str):
+    """A comma list of numbers, each parsed and checked like :func:`number` (the message names
+    the first value that is not allowed)."""
+    one = number(kind, name, check, allowed)
+
+    def parse(text: str) -> tuple:
+        parts = [t.strip() for t in text.split(",") if t.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError(f"{text!r} is empty (allowed: {allowed})")
+        return tuple(one(p) for p in parts)
+    return parse
+
+
+def float_list(name: str):
     def parse(text: str) -> tuple[float, ...]:
         try:
-            values = tuple(float(v) for v in text.split(",") if v.strip())
+            return tuple(float(v) for v in text.split(",") if v.strip())
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-        if not values:
-            raise argparse.ArgumentTypeError(f"{text!r} is empty (allowed: {allowed or 'numbers'})")
-        if check is not None and not all(check(v) for v in values):
-            raise argparse.ArgumentTypeError(f"{text!r} is not allowed ({allowed})")
-        return values
     return parse
 
 

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import replace
 
 from ..errors import SpecError
-from .args import add_budget_arg, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
+from .args import number_list, add_budget_arg, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
 
 
 def _add_train(sub) -> None:
@@ -16,14 +16,14 @@ def _add_train(sub) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--loss", required=True, metavar="{" + ",".join(LOSSES) + "}",
                    help="loss name: " + "; ".join(f"{k}: {v.description}" for k, v in LOSSES.items()))
-    g.add_argument("--width", required=True, type=int_list("--width", 1, False),
+    g.add_argument("--width", required=True, type=number_list(int, "--width", lambda v: v > 0, "an integer > 0"),
                    help="hidden-layer width; a comma list trains each width in turn into one file")
     g.add_argument("--lr", required=True, type=number(float, "--lr", lambda v: 0 < v < float("inf"), "a number > 0"),
                    help="learning rate eta")
-    g.add_argument("--A", type=float_list("--A", lambda v: 1 <= v < float("inf"), "numbers >= 1"),
+    g.add_argument("--A", type=number_list(float, "--A", lambda v: 1 <= v < float("inf"), "a number >= 1"),
                    default=(1.0,), help="amplitude A >= 1 (default 1: static); a comma list trains the grid "
                    "A x T (every seed at every point) in this one job")
-    g.add_argument("--T", type=float_list("--T", lambda v: 0 < v < float("inf"), "numbers > 0"),
+    g.add_argument("--T", type=number_list(float, "--T", lambda v: 0 < v < float("inf"), "a number > 0"),
                    default=(1000.0,), help="period T in steps (default 1000); a comma list: see --A")
     g.add_argument("--steps", required=True, type=number(int, "--steps", lambda v: v > 0, "an integer > 0"),
                    help="number of GD steps")

@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import Job, MyrtleJob, ThresholdsJob, TrainJob, hash_of
+from .requests import Job, MyrtleJob, ThresholdsJob, TrainJob, file_config
 
 log = logging.getLogger("dynloss")
 
@@ -32,14 +32,6 @@ def run(job: Job, out: str, quiet: bool = False, config: Optional[dict] = None) 
         run_myrtle(job, out, quiet, config)
     else:
         _run_train(job, out, quiet, config)
-
-
-def file_config(job: Job, config: Optional[dict]) -> dict:
-    """The ``config`` attribute of a job's file: its command line, labels and hash."""
-    meta = dict(job.meta)
-    if meta:
-        meta["job_hash"] = hash_of(job)
-    return {"job": {"command": job.command, "argv": job.argv()}, **(config or {}), **meta}
 
 
 def _run_train(job: TrainJob, out: str, quiet: bool, config: Optional[dict]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from . import MyrtleJob
+from .requests import MyrtleJob, file_config
 
 log = logging.getLogger("dynloss")
 
@@ -56,7 +56,6 @@ def run_myrtle(job: MyrtleJob, out: str, quiet: bool = False, config: Optional[d
     import numpy as np
 
     from .. import netcdf
-    from .execute import file_config
 
     spec = myrtle_spec(job)
     data = load_data(job) if data is None else data

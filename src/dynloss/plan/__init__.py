@@ -23,7 +23,8 @@ from .kinds import KINDS, PlannedJob, StudyKind, register  # noqa: F401  (the ki
 
 #: Snakemake rule names, which no study or figure may take
 RESERVED_NAMES = ("all", "train_job", "dynamics", "synthetic_cifar", "aggregate", "fit_thresholds", "figure",
-                  "reproduction", "publish", "aggregate_sensitivity", "infinite_width", "figure_curves_infinite",
+                  "reproduction", "publish", "aggregate_sensitivity", "infinite_width", "figure_sensitivity",
+                  "figure_curves_infinite",
                   "sensitivity_report", "sensitivity_mse", "fig4_1_infinite")
 GRANULARITIES = ("auto", "point", "width", "study")
 #: study keys that change how a figure looks, never a number

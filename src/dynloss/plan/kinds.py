@@ -179,11 +179,11 @@ class Dynamics(StudyKind):
 
     def jobs(self) -> list[PlannedJob]:
         st = self.st
+        density = {"density_steps": tuple(int(s) for s in st["density_steps"]),
+                   "density_order": int(st["density_order"]), "density_vectors": int(st["density_vectors"])}
         spectra = SpectraSpec(hess_every=int(st["hess_every"]), hess_order=int(st["hess_order"]),
                               hess_k=int(st["hess_k"]), ntk_every=int(st["ntk_every"]),
-                              ntk_points=st["ntk_points"] or None,
-                              density_steps=tuple(int(s) for s in st["density_steps"]),
-                              density_order=int(st["density_order"]), density_vectors=int(st["density_vectors"]))
+                              ntk_points=st["ntk_points"] or None, **(density if st["density_steps"] else {}))
         spec = train_spec(self.plan, st, width=int(st["width"]), record_every=1, spectra=spectra)
         job = TrainJob(spec=spec, seeds=(int(st["seed"]),), lr=float(st["lr"]), A=(float(st["A"]),),
                        T=(float(st["T"]),), onsets=Onsets(int(st["onset_window"]), st["onset_floor"],

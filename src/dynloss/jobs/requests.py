@@ -1,0 +1,297 @@
+"""The job requests (plain data, JAX-free): see :mod:`dynloss.jobs`."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from ..spec import RunBatch, TrainSpec
+
+log = logging.getLogger("dynloss")
+
+
+def fmt(x: float) -> str:
+    """Numbers in file names and command lines: ``1`` -> ``"1"``, ``0.075`` -> ``"0.075"``."""
+    return np.format_float_positional(float(x), trim="-")
+
+
+def seed_text(seeds: Sequence[int], as_range: bool = True) -> str:
+    """``[0, 1, 2]`` -> ``"0-2"`` (``[4]`` -> ``"4-4"``; ``"4"`` with ``as_range=False``); a list
+    that is not a contiguous range as a comma list (what ``--seeds`` parses)."""
+    seeds = [int(s) for s in seeds]
+    if seeds == list(range(seeds[0], seeds[-1] + 1)) and (as_range or len(seeds) > 1):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+@dataclass(frozen=True)
+class Onsets:
+    """Onset detection of a job: the window and floor of ``visible``, the definitions to store."""
+
+    window: int
+    floor: float = 1e-6
+    names: tuple[str, ...] = ()
+
+
+def _data_argv(spec: TrainSpec) -> list[str]:
+    return ["--points-per-class", str(spec.points_per_class), "--classes", str(spec.num_classes),
+            "--noise", str(spec.noise), "--data-seed", str(spec.data_seed),
+            "--test-seeds", ",".join(map(str, spec.test_seeds))]
+
+
+def _protocol_argv(spec: TrainSpec) -> list[str]:
+    """The protocol flags that differ from the thesis's defaults (the sensitivity factors)."""
+    out = []
+    if tuple(spec.W_std) != (1.0, 1.0):
+        out += ["--w-std", ",".join(fmt(v) for v in spec.W_std)]
+    if spec.b_std != 0.0:
+        out += ["--b-std", fmt(spec.b_std)]
+    if spec.parameterization != "standard":
+        out += ["--parameterization", spec.parameterization]
+    if spec.threefry_partitionable is not None:
+        out += ["--threefry-partitionable", "true" if spec.threefry_partitionable else "false"]
+    if spec.mse_norm != "listing":
+        out += ["--mse-norm", spec.mse_norm]
+    return out
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """``dynloss train``: every seed at every (A, T) point of ``A x T`` (one point: a sweep's job;
+    several: a whole-grid job), at one learning rate.
+
+    Runs are ordered A-major, then T, then seed; a one-point job writes dims ``(seed, step)`` with
+    scalar A and T, a grid job ``(A, T, seed, step)``. Either combines into the same study dataset.
+    """
+
+    spec: TrainSpec
+    seeds: tuple[int, ...]
+    lr: float
+    A: tuple[float, ...] = (1.0,)
+    T: tuple[float, ...] = (1000.0,)
+    onsets: Optional[Onsets] = None
+    zoom_steps: Optional[int] = None
+    #: several widths (a per-study job): one program per width, written along a ``width`` dimension
+    widths: tuple[int, ...] = ()
+    #: write one seed as ``--seeds 4-4`` (a seed block) rather than ``--seeds 4``
+    seed_range: bool = True
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    command = "train"
+
+    @property
+    def grid(self) -> bool:
+        return len(self.A) * len(self.T) > 1
+
+    def all_widths(self) -> tuple[int, ...]:
+        return self.widths or (self.spec.width,)
+
+    def runs(self) -> int:
+        """Training runs of the job (over every width)."""
+        return len(self.A) * len(self.T) * len(self.seeds) * len(self.all_widths())
+
+    def batch(self) -> RunBatch:
+        points = list(itertools.product(self.A, self.T))
+        runs = [(a, t, s) for a, t in points for s in self.seeds]
+        A, T, seeds = zip(*runs)
+        if not self.grid:
+            return RunBatch.make(list(seeds), self.A[0], self.T[0], self.lr)
+        return RunBatch.make(list(seeds), np.asarray(A), np.asarray(T), self.lr)
+
+    def argv(self) -> list[str]:
+        """The ``dynloss train`` arguments of this job (without ``--out``, with ``--meta``)."""
+        s, sp = self.spec, self.spec.spectra
+        args = ["--loss", s.loss, "--width", ",".join(map(str, self.all_widths())), "--lr", fmt(self.lr),
+                "--A", ",".join(fmt(a) for a in self.A), "--T", ",".join(fmt(t) for t in self.T),
+                "--steps", str(s.steps), "--seeds", seed_text(self.seeds, self.seed_range), "--record-every", str(s.record_every),
+                "--chunk-steps", str(s.chunk_steps), "--dtype", s.dtype]
+        if sp.hess_every:
+            args += ["--hess-every", str(sp.hess_every), "--hess-order", str(sp.hess_order), "--hess-k", str(sp.hess_k)]
+        if sp.ntk_every:
+            args += ["--ntk-every", str(sp.ntk_every)]
+        if self.onsets is not None:
+            args += ["--onset-window", str(self.onsets.window), "--onset-floor", str(self.onsets.floor)]
+            if self.onsets.names:
+                args += ["--onset", ",".join(self.onsets.names)]
+        if self.zoom_steps:
+            args += ["--zoom-steps", str(self.zoom_steps)]
+        if sp.ntk_points:
+            args += ["--ntk-points", str(sp.ntk_points)]
+        if sp.density_steps:
+            args += ["--density-steps", ",".join(map(str, sp.density_steps)), "--density-order",
+                     str(sp.density_order), "--density-vectors", str(sp.density_vectors)]
+        if not s.stop_last_period:
+            args += ["--no-stop-last-period"]
+        args += _protocol_argv(s) + _data_argv(s)
+        return args + _meta_argv(self)
+
+    def label(self) -> str:
+        where = (f"A={fmt(self.A[0])} T={fmt(self.T[0])}" if not self.grid
+                 else f"{len(self.A) * len(self.T)} (A, T) points")
+        w = ",".join(map(str, self.all_widths()))
+        return f"{self.spec.loss} w={w} lr={self.lr:g} {where} seeds={seed_text(self.seeds)}: "
+
+
+@dataclass(frozen=True)
+class ThresholdsJob:
+    """``dynloss thresholds``: runs of given (A, T, seed) at one eta, with their first bifurcations."""
+
+    spec: TrainSpec
+    lr: float
+    A: tuple[float, ...]
+    T: tuple[float, ...]
+    seeds: tuple[int, ...]
+    onsets: Onsets
+    run_offset: int = 0
+    trace_every: int = 100
+    traces_out: Optional[str] = None
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    command = "thresholds"
+
+    def batch(self) -> RunBatch:
+        return RunBatch.make(list(self.seeds), np.asarray(self.A), np.asarray(self.T), self.lr)
+
+    def argv(self) -> list[str]:
+        s = self.spec
+        args = ["--loss", s.loss, "--width", str(s.width), "--lr", fmt(self.lr), "--steps", str(s.steps),
+                "--A", ",".join(fmt(a) for a in self.A), "--T", ",".join(fmt(t) for t in self.T),
+                "--seeds", ",".join(map(str, self.seeds)), "--run-offset", str(self.run_offset),
+                "--hess-every", str(s.spectra.hess_every), "--hess-order", str(s.spectra.hess_order),
+                "--onset-window", str(self.onsets.window), "--onset-floor", str(self.onsets.floor)]
+        if self.onsets.names:
+            args += ["--onset", ",".join(self.onsets.names)]
+        args += ["--trace-every", str(self.trace_every), "--chunk-steps", str(s.chunk_steps),
+                "--dtype", s.dtype] + _data_argv(s)
+        if self.traces_out:
+            args += ["--traces-out", self.traces_out]
+        return args + _meta_argv(self)
+
+    def label(self) -> str:
+        return f"{self.spec.loss} w={self.spec.width} lr={self.lr:g} runs={len(self.seeds)}: "
+
+
+@dataclass(frozen=True)
+class MyrtleJob:
+    """``dynloss myrtle``: Myrtle5 on CIFAR-10 at one (A, T) for a block of seeds (figure 3.2).
+
+    Plain values only (the :class:`dynloss.myrtle.MyrtleSpec` is built when the job runs, since
+    that module needs JAX); defaults are the thesis's.
+    """
+
+    cifar_dir: str
+    loss: str
+    seeds: tuple[int, ...]
+    A: float = 1.0
+    T: float = 100.0
+    channels: int = 64
+    epochs: int = 700
+    batch_size: int = 512
+    peak_lr: float = 0.02
+    peak_epoch: float = 300.0
+    final_lr: float = 0.002
+    momentum: float = 0.9
+    stop_epoch: Optional[float] = 600.0
+    eval_every: int = 10
+    eval_batch_size: int = 1000
+    dtype: str = "float32"
+    batch: str = "auto"
+    num_train: Optional[int] = None
+    checkpoint: Optional[str] = None
+    checkpoint_every: int = 10
+    resume: bool = True
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    command = "myrtle"
+
+    def argv(self) -> list[str]:
+        args = ["--cifar-dir", self.cifar_dir, "--loss", self.loss, "--A", fmt(self.A), "--T", fmt(self.T),
+                "--seeds", seed_text(self.seeds), "--channels", str(self.channels), "--epochs", str(self.epochs),
+                "--batch-size", str(self.batch_size), "--peak-lr", fmt(self.peak_lr),
+                "--peak-epoch", fmt(self.peak_epoch), "--final-lr", fmt(self.final_lr),
+                "--stop-epoch", fmt(self.stop_epoch) if self.stop_epoch is not None else "None",
+                "--eval-every", str(self.eval_every), "--dtype", self.dtype,
+                "--checkpoint-every", str(self.checkpoint_every)]
+        if self.momentum != 0.9:
+            args += ["--momentum", fmt(self.momentum)]
+        if self.eval_batch_size != 1000:
+            args += ["--eval-batch-size", str(self.eval_batch_size)]
+        if self.batch != "auto":
+            args += ["--batch", self.batch]
+        if self.num_train:
+            args += ["--num-train", str(self.num_train)]
+        if self.checkpoint:
+            args += ["--checkpoint", self.checkpoint]
+        if not self.resume:
+            args += ["--no-resume"]
+        return args + _meta_argv(self)
+
+    def label(self) -> str:
+        return f"myrtle5 c={self.channels} {self.loss} A={self.A:g} T={self.T:g} seeds={seed_text(self.seeds)}: "
+
+
+Job = Union[TrainJob, ThresholdsJob, MyrtleJob]
+
+#: arguments that do not determine a job's numbers (each takes one value)
+NOT_HASHED = ("--out", "--meta", "--checkpoint", "--checkpoint-every")
+
+
+def job_hash(command: str, args: Sequence[str]) -> str:
+    """Content hash of one job: its command and every argument that determines its numbers.
+
+    ``--out``, ``--meta``, ``--checkpoint`` and ``--checkpoint-every`` (where a result goes,
+    labels, a resumable cache) are left out, so the hash changes exactly when the job's numbers
+    can change. It is stored in the job file (``config`` attribute, key ``job_hash``) and compared
+    before a file is reused.
+
+    Args:
+        command: the ``dynloss`` command (``train``, ``thresholds``, ``myrtle``).
+        args: its arguments.
+
+    Returns:
+        16 hex digits of a SHA-256.
+    """
+    kept, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in NOT_HASHED:
+            skip = True
+            continue
+        kept.append(a)
+    return hashlib.sha256(json.dumps([command, *kept]).encode()).hexdigest()[:16]
+
+
+def _meta_argv(job: Any) -> list[str]:
+    """``--meta``: the job's labels (study, scale) and the hash of its arguments, nothing else, so
+    a cosmetic config edit leaves every job's command line, and Snakemake's rerun decision,
+    unchanged."""
+    if not job.meta:
+        return []
+    args = replace(job, meta={}).argv()  # the arguments without --meta
+    meta = {**job.meta, "job_hash": job_hash(job.command, args)}
+    return ["--meta", json.dumps(meta, sort_keys=True)]
+
+
+def with_meta(job: Job, **labels: Any) -> Job:
+    """``job`` labelled (``study``, ``scale``): its ``--meta`` then carries the labels and its hash."""
+    return replace(job, meta=dict(labels))
+
+
+def hash_of(job: Any) -> str:
+    """The :func:`job_hash` of a job (what ``--meta`` carries and a file is reused by)."""
+    return job_hash(job.command, replace(job, meta={}).argv())
+
+
+def file_config(job: Job, config: Optional[dict] = None) -> dict:
+    """The ``config`` attribute of a job's file: its command line, labels and hash."""
+    meta = dict(job.meta)
+    if meta:
+        meta["job_hash"] = hash_of(job)
+    return {"job": {"command": job.command, "argv": job.argv()}, **(config or {}), **meta}

@@ -1,0 +1,237 @@
+"""The planning layer (dynloss.plan, dynloss.jobs): JAX-free, one definition of every job, open to
+new study kinds; and the package's shape (no import cycle, no oversized module)."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dynloss import cli, config, jobs
+from dynloss.cli.myrtle import myrtle_job
+from dynloss.cli.training import thresholds_job, train_job
+from dynloss.plan import GRANULARITIES, Plan
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "dynloss"
+
+
+def test_planning_does_not_import_jax():
+    """Preparing the config and listing every job of the paper plan never starts JAX (Snakemake
+    evaluates the DAG with this code)."""
+    code = ("import sys\n"
+            "from dynloss import config, jobs\n"
+            "from dynloss.plan import Plan\n"
+            "cfg = config.load_config(scale='paper')\n"
+            "for g in ('point', 'width', 'study'):\n"
+            "    plan = Plan(cfg, g)\n"
+            "    assert plan.jobs() and all(j.argv() for j in plan.jobs())\n"
+            "    plan.figure_names(); [plan.figure_options(n) for n in plan.figure_names()]\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'matplotlib'))\n"
+            "print(bad[:5])\n"
+            "sys.exit(1 if bad else 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
+def _parse(job) -> object:
+    args = cli.build_parser().parse_args([job.command, *job.argv(), "--out", "x.nc"])
+    return {"train": train_job, "thresholds": thresholds_job, "myrtle": myrtle_job}[job.command](args)
+
+
+@pytest.mark.parametrize("scale", ["paper", "tiny"])
+def test_every_job_parses_back_from_its_command_line(scale):
+    """A rule runs ``dynloss <command> <argv>``; run-study runs the request itself: the command
+    line must describe exactly that request, for every job of every granularity."""
+    cfg = config.load_config(scale=scale)
+    n = 0
+    for g in GRANULARITIES[1:]:
+        for job in Plan(cfg, g).jobs():
+            assert _parse(job) == job.request, (job.study, job.stem)
+            assert jobs.hash_of(_parse(job)) == job.hash
+            n += 1
+    assert n > 90  # every job of every kind (myrtle: tiny scale, synthetic CIFAR-10)
+
+
+def test_granularity_changes_the_job_count_not_the_runs():
+    cfg = config.load_config(scale="paper")
+    counts = Plan(cfg).job_counts()
+    assert counts["point"] > counts["width"] > counts["study"]
+    for name in Plan(cfg).studies("contour", "curves"):
+        runs = {g: sum(j.request.runs() for j in Plan(cfg, g).jobs(name)) for g in GRANULARITIES[1:]}
+        assert len(set(runs.values())) == 1, (name, runs)
+    assert Plan(dict(cfg, accelerator="cpu")).granularity == "point"
+    assert Plan(dict(cfg, accelerator="cuda12")).granularity == "width"
+    with pytest.raises(config.ConfigError, match="granularity.*'pixel' is not one of"):
+        Plan(cfg, "pixel")
+
+
+def test_granularity_is_a_validated_config_key():
+    raw = config.load_yaml()
+    with pytest.raises(config.ConfigError, match="'granularity'"):
+        config.prepare(dict(raw, granularity="pixel"))
+    assert config.prepare(dict(raw, granularity="width"))["granularity"] == "width"
+
+
+# -- a new study kind is one class ---------------------------------------------------------------
+
+
+def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
+    """A kind defined here (a learning-rate sweep at one (A, T)) plugs into the plan: jobs, runs,
+    combination and figure, with nothing else changed."""
+    from dynloss import netcdf
+    from dynloss.figures import renderer
+    from dynloss.plan import kinds
+
+    @kinds.register
+    class LrSweep(kinds.StudyKind):
+        name = "toy_lr_sweep"
+        figure = "curves"
+        aggregate_dims = ("loss", "width", "lr", "A", "T")
+
+        def jobs(self):
+            out = []
+            for lr in self.st["lrs"]:
+                spec = kinds.train_spec(self.plan, self.st, width=self.st["width"])
+                job = jobs.TrainJob(spec=spec, seeds=(0, 1), lr=float(lr), meta=self.labels())
+                stem = f"{self.st['loss']}_lr{jobs.fmt(lr)}"
+                out.append(kinds.PlannedJob(self.study, stem, job, self.run_path(stem)))
+            return out
+
+    try:
+        cfg = config.load_config(scale="tiny", results=str(tmp_path))
+        cfg["studies"]["toy"] = {"kind": "toy_lr_sweep", "loss": "ce", "width": 8, "steps": 40,
+                                 "record_every": 20, "lrs": [0.5, 1.0]}
+        plan = Plan(cfg)
+        assert "toy" in plan.studies("toy_lr_sweep") and "toy" in plan.figure_names()
+        todo = plan.jobs("toy")
+        assert [j.stem for j in todo] == ["ce_lr0.5", "ce_lr1"]
+        for job in todo:
+            jobs.run(job.request, job.out, quiet=True)
+        kind = plan.study("toy")
+        ds = netcdf.combine([j.out for j in todo], dims=kind.aggregate_dims, attrs=plan.aggregate_meta("toy"))
+        assert ds["train_acc"].sizes == {"loss": 1, "width": 1, "lr": 2, "A": 1, "T": 1, "seed": 2, "step": 2}
+        netcdf.write_netcdf(ds, kind.dataset())
+        fig = renderer(kind.figure)([kind.dataset()], plan.figure_options("toy"), "toy")
+        assert fig.axes
+    finally:
+        kinds.KINDS.pop("toy_lr_sweep", None)
+
+
+# -- the same runs at every granularity ------------------------------------------------------------
+
+
+def test_a_whole_width_job_equals_its_per_point_jobs(tmp_path):
+    """Issue 16: one job over every (A, T) point of a width gives the same per-run numbers as one
+    job per point (same seeds), and both combine into the same study dataset."""
+    cfg = config.load_config(scale="tiny", results=str(tmp_path))
+    cfg["studies"]["fig3_4"].update(widths=[8], steps=60, record_every=20, A=[1, 5], T=[20, 50])
+    combined = {}
+    for g in ("point", "width"):
+        plan = Plan(dict(cfg, results=str(tmp_path / g)), g)
+        todo = plan.jobs("fig3_4")
+        assert len(todo) == (4 if g == "point" else 1)
+        for job in todo:
+            jobs.run(job.request, job.out, quiet=True)
+        from dynloss import netcdf
+
+        combined[g] = netcdf.combine([j.out for j in todo], dims=plan.study("fig3_4").aggregate_dims)
+    a, b = combined["point"], combined["width"]
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in a.data_vars:
+        assert a[name].dims == b[name].dims, name
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    for name in a.coords:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+# -- the package's shape -----------------------------------------------------------------------------
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The package modules ``path`` imports anywhere (also inside functions)."""
+    me = _module_name(path)
+    package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                out.add(sub if sub in modules else target)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    out = {m for m in out if m in modules and m != me}
+    # importing a.b.c runs the __init__ of a.b first (unless the importer lives inside a.b)
+    for m in list(out):
+        parts = m.split(".")
+        for i in range(2, len(parts)):
+            parent = ".".join(parts[:i])
+            if not (me == parent or me.startswith(parent + ".")):
+                out.add(parent)
+    return out - {"dynloss"}
+
+
+def test_no_import_cycle_inside_the_package():
+    files = sorted(SRC.rglob("*.py"))
+    modules = {_module_name(p) for p in files}
+    graph = {_module_name(p): _imports(p, modules) for p in files}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m):
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == 1:
+                cycle = stack[stack.index(n):] + [n]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path):
+    """The check above can fail: two modules that import each other are reported."""
+    (tmp_path / "a.py").write_text("from . import b\n")
+    (tmp_path / "b.py").write_text("def f():\n    from .a import x\n")
+    modules = {"dynloss.a", "dynloss.b"}
+    global SRC
+    old, SRC = SRC, tmp_path / "dynloss"
+    try:
+        SRC.mkdir()
+        for n in ("a", "b"):
+            (SRC / f"{n}.py").write_text((tmp_path / f"{n}.py").read_text())
+        ga = _imports(SRC / "a.py", modules)
+        gb = _imports(SRC / "b.py", modules)
+    finally:
+        SRC = old
+    assert ga == {"dynloss.b"} and gb == {"dynloss.a"}
+
+
+def test_no_module_is_over_400_lines():
+    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
