@@ -242,3 +242,14 @@ def spec_to_dict(spec: Any) -> dict:
             return [plain(x) for x in v]
         return v
     return plain(asdict(spec))
+
+
+def spec_from_dict(d: dict) -> TrainSpec:
+    """The :class:`TrainSpec` of its :func:`spec_to_dict` form (a job file's ``train_spec``)."""
+    d = dict(d)
+    sp = dict(d.pop("spectra", {}) or {})
+    sp["density_steps"] = tuple(sp.get("density_steps", ()))
+    d["test_seeds"] = tuple(d.get("test_seeds", DEFAULT_TEST_SEEDS))
+    if "W_std" in d:
+        d["W_std"] = tuple(d["W_std"])
+    return TrainSpec(spectra=SpectraSpec(**sp), **d)

@@ -72,25 +72,27 @@ def _add_train(sub) -> None:
 
 
 def _run_train(a: argparse.Namespace) -> int:
-    from .. import netcdf, train
+    from .. import netcdf
+    from ..engine import Replay
+    from ..spec import RunBatch, SpectraSpec, TrainSpec
 
     check_loss(a.loss)
     seeds = parse_seeds(a.seeds)
     meta = parse_meta(a.meta)
-    spectra = train.SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order, hess_k=a.hess_k,
-                                ntk_every=a.ntk_every, ntk_points=a.ntk_points,
-                                density_steps=tuple(a.density_steps), density_order=a.density_order,
-                                density_vectors=a.density_vectors)
+    spectra = SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order, hess_k=a.hess_k,
+                          ntk_every=a.ntk_every, ntk_points=a.ntk_points,
+                          density_steps=tuple(a.density_steps), density_order=a.density_order,
+                          density_vectors=a.density_vectors)
     record_every = a.record_every or default_record_every(a.steps)
-    spec = train.TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=record_every,
-                           chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
-                           num_classes=a.classes, test_seeds=tuple(a.test_seeds),
-                           data_seed=a.data_seed, noise=a.noise,
-                           stop_last_period=not a.no_stop_last_period, spectra=spectra,
-                           **protocol_kwargs(a))
+    spec = TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=record_every,
+                     chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
+                     num_classes=a.classes, test_seeds=tuple(a.test_seeds),
+                     data_seed=a.data_seed, noise=a.noise,
+                     stop_last_period=not a.no_stop_last_period, spectra=spectra,
+                     **protocol_kwargs(a))
     try:
         spec.validate()
-        batch = train.RunBatch.make(seeds, a.A, a.T, a.lr)
+        batch = RunBatch.make(seeds, a.A, a.T, a.lr)
     except SpecError as exc:
         raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
     check_out(a.out)
@@ -100,61 +102,63 @@ def _run_train(a: argparse.Namespace) -> int:
         raise CliError("--onset-window: needs --record-every 1 (the loss at every step)")
 
     label = f"{a.loss} w={a.width} lr={a.lr:g} A={a.A:g} T={a.T:g} seeds={a.seeds}: "
-    engine, result = _train_logged(spec, batch, label, a.quiet)
+    problem, result = _train_logged(spec, batch, label, a.quiet)
+    replay = Replay(problem)
     ds = netcdf.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
     if a.onset_window:
-        _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
+        _onsets(problem, replay, result, ds, a.onset_window, a.onset_floor, label)
     if a.onset_window and a.onset:
-        _definitions(engine, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
+        _definitions(problem, replay, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
     if a.zoom_steps:
-        _zoom_hessian(engine, batch, ds, a.zoom_steps, a.hess_k)
+        _zoom_hessian(problem, replay, batch, ds, a.zoom_steps, a.hess_k)
     netcdf.write_netcdf(ds, a.out)
     logging.getLogger("dynloss").info("%swrote %s", label, a.out)
     return 0
 
 
 def _train_logged(spec, batch, label: str, quiet: bool):
-    from .. import train
+    from .. import engine
+    from ..progress import progress_logger
 
     log = logging.getLogger("dynloss")
     log.info("%straining %d run(s) x %d steps (%s)", label, len(batch), spec.steps, spec.dtype)
-    engine = train.Engine(spec)
-    progress = None if quiet else train.progress_logger(len(batch), label)
-    result = train.train(spec, batch, progress=progress, engine=engine)
+    problem = engine.make_problem(spec)
+    progress = None if quiet else progress_logger(len(batch), label)
+    result = engine.train(spec, batch, progress=progress)
     n_div = int(result.diverged.sum())
     log.info("%scompiled in %.1f s, trained in %.1f s (%.0f run-steps/s)%s", label,
              result.timings["compile_s"], result.timings["run_s"],
              len(batch) * spec.steps / max(result.timings["run_s"], 1e-9),
              f"; {n_div} run(s) diverged" if n_div else "")
-    return engine, result
+    return problem, result
 
 
-def _onsets(engine, result, ds, window: int, floor: float, label: str) -> None:
+def _onsets(problem, replay, result, ds, window: int, floor: float, label: str) -> None:
     from .. import thresholds
 
-    onsets = thresholds.onset_analysis(engine, result, window=window, floor=floor)
+    onsets = thresholds.onset_analysis(problem, result, window=window, floor=floor, replay=replay)
     thresholds.add_onsets(ds, onsets, window, floor)
     found = int((onsets["onset_step"] >= 0).sum())
     logging.getLogger("dynloss").info("%sfirst bifurcation found in %d of %d run(s)", label, found,
                                       len(result.batch))
 
 
-def _definitions(engine, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
+def _definitions(problem, replay, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
     from .. import thresholds
 
-    found = thresholds.analyse(engine, batch, loss, names, window=window, floor=floor)
+    found = thresholds.analyse(problem, batch, loss, names, window=window, floor=floor, replay=replay)
     thresholds.add_definitions(ds, found, window, floor)
     counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in names)
     logging.getLogger("dynloss").info("%sonsets per definition of %d run(s): %s", label, len(batch), counts)
 
 
-def _zoom_hessian(engine, batch, ds, zoom_steps: int, k: int) -> None:
+def _zoom_hessian(problem, replay, batch, ds, zoom_steps: int, k: int) -> None:
     from .. import thresholds
     from ..figures.dynamics import zoom_window
 
     run = "seed" if "seed" in ds.dims else "run"
     lo, hi, _ = zoom_window(ds.isel({run: 0}), zoom_steps)
-    steps, eig = thresholds.hessian_window(engine, batch, lo, hi, k=k)
+    steps, eig = thresholds.hessian_window(problem, batch, lo, hi, k=k, replay=replay)
     ds.coords["step_zoom"] = steps
     ds["hess_eig_zoom"] = (("step_zoom", "eig"), eig)
     ds["hess_eig_zoom"].attrs["long_name"] = "top Hessian eigenvalues at every step of the zoom window (replayed; first run)"
@@ -200,7 +204,9 @@ def _add_thresholds(sub) -> None:
 def _run_thresholds(a: argparse.Namespace) -> int:
     import numpy as np
 
-    from .. import netcdf, thresholds, train
+    from .. import netcdf, thresholds
+    from ..engine import Replay
+    from ..spec import RunBatch, SpectraSpec, TrainSpec
 
     check_loss(a.loss)
     if not (len(a.A) == len(a.T) == len(a.seeds)) or not a.A:
@@ -209,14 +215,14 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     if a.steps % a.trace_every:
         raise CliError(f"--trace-every: {a.trace_every} does not divide --steps {a.steps}")
     meta = parse_meta(a.meta)
-    spec = train.TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=1,
-                           chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
-                           num_classes=a.classes, noise=a.noise, data_seed=a.data_seed,
-                           test_seeds=tuple(a.test_seeds),
-                           spectra=train.SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order))
+    spec = TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=1,
+                     chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
+                     num_classes=a.classes, noise=a.noise, data_seed=a.data_seed,
+                     test_seeds=tuple(a.test_seeds),
+                     spectra=SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order))
     try:
         spec.validate()
-        batch = train.RunBatch.make(a.seeds, np.asarray(a.A), np.asarray(a.T), a.lr)
+        batch = RunBatch.make(a.seeds, np.asarray(a.A), np.asarray(a.T), a.lr)
     except SpecError as exc:
         raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
     check_out(a.out)
@@ -224,16 +230,17 @@ def _run_thresholds(a: argparse.Namespace) -> int:
         check_out(a.traces_out)
     check_budget(a, spec, len(batch))
     label = f"{a.loss} w={a.width} lr={a.lr:g} runs={len(batch)}: "
-    engine, result = _train_logged(spec, batch, label, a.quiet)
+    problem, result = _train_logged(spec, batch, label, a.quiet)
+    replay = Replay(problem)
     ds = netcdf.result_to_dataset(result, {"cli": vars_for_json(a), **meta})
     if "seed" in ds.dims:  # a batch that happens to be uniform: keep the run layout
         ds = ds.rename({"seed": "run"}).assign_coords(seed=("run", batch.seeds))
     # A, T, seed vary along run; lr is one value per job, so a scalar coordinate to combine over
     ds = ds.assign_coords(run=np.arange(len(batch)) + a.run_offset, lr=float(a.lr),
                           A=("run", batch.A), T=("run", batch.T))
-    _onsets(engine, result, ds, a.onset_window, a.onset_floor, label)
+    _onsets(problem, replay, result, ds, a.onset_window, a.onset_floor, label)
     if a.onset:
-        _definitions(engine, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
+        _definitions(problem, replay, batch, result.loss, ds, a.onset, a.onset_window, a.onset_floor, label)
     if a.traces_out:
         netcdf.write_netcdf(thresholds.traces_dataset(ds), a.traces_out)
     ds = thresholds.compact_dataset(ds, a.trace_every)
