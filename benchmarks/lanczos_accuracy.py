@@ -1,20 +1,23 @@
 """Lanczos accuracy vs dense eigh (width 100, float64): python benchmarks/lanczos_accuracy.py
 
-The numbers quoted in dynloss.spectra come from this script.
+The numbers quoted in benchmarks/RESULTS.md (section spectra) come from this script.
 """
 import jax, jax.numpy as jnp, numpy as np
 jax.config.update("jax_enable_x64", True)
 from jax.flatten_util import ravel_pytree
-from dynloss import train, spectra
+from dynloss import spectra
+from dynloss.engine import initial_carry, make_problem, run_args
+from dynloss.engine.program import chunk_program
+from dynloss.spec import RunBatch, TrainSpec
 for loss, A, T, lr in [("dce", 10.0, 500.0, 1.0), ("dmse1", 40.0, 500.0, 0.045), ("dmse2", 5.0, 500.0, 0.075)]:
-    spec = train.TrainSpec(loss=loss, width=100, steps=1200, record_every=100, chunk_steps=1200)
-    eng = train.Engine(spec)
-    b = train.RunBatch.make([0], A, T, lr)
-    carry = eng.initial_carry(b)
-    carry, _ = eng.chunk_fn(1200)(carry, jnp.int32(0), eng.args(b))
-    params = jax.tree_util.tree_map(lambda a: a[0], carry[0])
+    spec = TrainSpec(loss=loss, width=100, steps=1200, record_every=100, chunk_steps=1200)
+    problem = make_problem(spec)
+    b = RunBatch.make([0], A, T, lr)
+    carry = initial_carry(problem, b)
+    carry, _ = chunk_program(problem, 1200, (), "map")(carry, jnp.int32(0), run_args(problem, b))
+    params = jax.tree_util.tree_map(lambda a: a[0], carry.params)
     t = 1199
-    fun, unravel = spectra.loss_at(eng, t, A, T)
+    fun, unravel = spectra.loss_at(problem, t, A, T)
     flat, _ = ravel_pytree(params)
     H = jax.hessian(fun)(flat)
     ev = np.sort(np.linalg.eigvalsh(np.asarray(H)))[::-1]

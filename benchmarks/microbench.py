@@ -22,7 +22,9 @@ jax.config.update("jax_enable_x64", True)
 
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
-from dynloss import data, losses, models, spectra, train  # noqa: E402
+from dynloss import data, losses, models, spectra  # noqa: E402
+from dynloss.engine import make_problem  # noqa: E402
+from dynloss.spec import TrainSpec  # noqa: E402
 
 
 def bench(name, body, init, n=300, flops=None):
@@ -76,9 +78,9 @@ def main():
         return loss.fn(m.apply(unravel(v), x), y, w)
 
     bench("Hessian-vector product (603 parameters)", lambda v: v + 1e-9 * spectra.hvp(fun, v)(v), flat)
-    eng = train.Engine(train.TrainSpec(loss="dce", width=100, steps=100))
+    problem = make_problem(TrainSpec(loss="dce", width=100, steps=100))
     bench("  through the MLP's pullback (training's)",
-          lambda v: v + 1e-9 * spectra.hessian_hvp(eng, unravel(v), 0, 10.0, 500.0)[1](v), flat)
+          lambda v: v + 1e-9 * spectra.hessian_hvp(problem, unravel(v), 0, 10.0, 500.0)[1](v), flat)
 
 
 if __name__ == "__main__":

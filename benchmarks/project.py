@@ -30,19 +30,20 @@ def startup_seconds() -> float:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import jax, dynloss.train, dynloss.netcdf; jax.devices()"],
+    subprocess.run([sys.executable, "-c", "import jax, dynloss.engine, dynloss.netcdf; jax.devices()"],
                    check=True, capture_output=True, env=env)
     return time.perf_counter() - t0
 
 
 def measure(loss: str, width: int, runs: int, steps: int, record_every: int, spectra: dict, dtype: str) -> dict:
-    from dynloss import train
+    from dynloss import engine
+    from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
-    spec = train.TrainSpec(loss=loss, width=width, steps=steps, record_every=record_every, chunk_steps=steps,
-                           dtype=dtype, stop_last_period=False, spectra=train.SpectraSpec(**spectra))
+    spec = TrainSpec(loss=loss, width=width, steps=steps, record_every=record_every, chunk_steps=steps,
+                     dtype=dtype, stop_last_period=False, spectra=SpectraSpec(**spectra))
     lr = 1.0 if loss in ("ce", "dce") else 0.075
-    batch = train.RunBatch.make(range(runs), 10.0, 1000.0, lr)
-    r = train.train(spec, batch)
+    batch = RunBatch.make(range(runs), 10.0, 1000.0, lr)
+    r = engine.train(spec, batch)
     return {"rate": runs * steps / r.timings["run_s"], "compile_s": r.timings["compile_s"]}
 
 

@@ -52,22 +52,21 @@ def baseline(script: Path, workload: str, seeds: int, steps: int, width: int, x6
 def engine(workload: str, seeds: int, steps: int, width: int, x64: bool) -> dict:
     import jax
 
-    from dynloss import train
+    from dynloss import engine as dynloss_engine
+    from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
     if workload == "sweep":
-        spec = train.TrainSpec(loss="dce", width=width, steps=steps, record_every=100, chunk_steps=steps,
-                               dtype="float64" if x64 else "float32")
+        spec = TrainSpec(loss="dce", width=width, steps=steps, record_every=100, chunk_steps=steps,
+                         dtype="float64" if x64 else "float32")
     else:
         # default chunking: with measurements the engine pipelines them beside the training
-        spec = train.TrainSpec(loss="dce", width=width, steps=steps, record_every=1,
-                               dtype="float64" if x64 else "float32",
-                               spectra=train.SpectraSpec(ntk_every=1, ntk_points=50, hess_every=100,
-                                                         hess_order=10))
-    batch = train.RunBatch.make(range(seeds), 10.0, 500.0, 1.0)  # the baseline's defaults
-    eng = train.Engine(spec)
+        spec = TrainSpec(loss="dce", width=width, steps=steps, record_every=1,
+                         dtype="float64" if x64 else "float32",
+                         spectra=SpectraSpec(ntk_every=1, ntk_points=50, hess_every=100, hess_order=10))
+    batch = RunBatch.make(range(seeds), 10.0, 500.0, 1.0)  # the baseline's defaults
     # warm-up run, like the baseline's: compiles and executes every program once, untimed
-    compile_s = train.train(spec, batch, engine=eng).timings["compile_s"]
-    r = train.train(spec, batch, engine=eng)
+    compile_s = dynloss_engine.train(spec, batch).timings["compile_s"]
+    r = dynloss_engine.train(spec, batch)
     return {"runs": seeds, "steps": steps, "seconds": r.timings["run_s"], "compile_s": compile_s,
             "run_steps_per_s": seeds * steps / r.timings["run_s"], "backend": jax.default_backend(),
             "final_train_acc": float(r.final_train_acc.mean()), "test_acc": float(r.test_acc.mean())}

@@ -16,7 +16,9 @@ import time
 import numpy as np
 import xarray as xr
 
-from dynloss import train, thresholds
+from dynloss import thresholds
+from dynloss.engine import make_problem
+from dynloss.spec import RunBatch, spec_from_dict
 
 
 def main(argv=None) -> int:
@@ -26,11 +28,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     t0 = time.time()
     tr = xr.open_dataset(a.traces).load()
-    spec = train.spec_from_dict(json.loads(tr.attrs["config"])["train_spec"])
-    engine = train.Engine(dataclasses.replace(spec, chunk_steps=500))
+    spec = spec_from_dict(json.loads(tr.attrs["config"])["train_spec"])
+    problem = make_problem(dataclasses.replace(spec, chunk_steps=500))
     idx = np.array([int(i) for i in a.runs.split(",")])
-    b = train.RunBatch.make(tr["seed"].values[idx], tr["A"].values[idx], tr["T"].values[idx], float(tr["lr"]))
-    out = thresholds.analyse(engine, b, tr["L"].values[idx])
+    b = RunBatch.make(tr["seed"].values[idx], tr["A"].values[idx], tr["T"].values[idx], float(tr["lr"]))
+    out = thresholds.analyse(problem, b, tr["L"].values[idx])
     eta = float(tr["lr"])
     print(f"eta {eta}, runs {idx.tolist()}: A {tr['A'].values[idx].tolist()}, T {tr['T'].values[idx].tolist()}")
     for k, v in out.items():

@@ -31,13 +31,14 @@ def pytest_configure(config):
 
 def grid_job_files(folder, A_values, T_values, seeds=(0, 1)):
     """Small dynamical-CE training jobs, one NetCDF per (A, T), as the workflow writes them."""
-    from dynloss import netcdf, train
+    from dynloss import engine, netcdf
+    from dynloss.spec import RunBatch, TrainSpec
 
-    s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20,
+    s = TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20,
                         points_per_class=10, test_seeds=(1,))
     paths = []
     for A in A_values:
         for T in T_values:
-            r = train.train(s, train.RunBatch.make(list(seeds), A, T, 1.0))
+            r = engine.train(s, RunBatch.make(list(seeds), A, T, 1.0))
             paths.append(netcdf.write_netcdf(netcdf.result_to_dataset(r), folder / f"A{A}_T{T}.nc"))
     return paths

@@ -142,9 +142,10 @@ def test_bad_input_is_one_line_and_exit_2(files, argv, message, capsys, monkeypa
 
 
 def test_memory_budget_is_configurable(monkeypatch):
-    from dynloss import budget, train
+    from dynloss import budget
+    from dynloss.spec import TrainSpec
 
-    spec = train.TrainSpec(loss="dce", width=100_000, steps=1000)
+    spec = TrainSpec(loss="dce", width=100_000, steps=1000)
     need = budget.train_bytes(spec, 4) / 1e9
     assert 1 < need < 100
     budget.check(spec, 4, need * 1.01)
@@ -156,8 +157,9 @@ def test_memory_budget_is_configurable(monkeypatch):
 
 def test_every_configured_job_fits_the_default_budget():
     """The budget refuses typos, not the thesis: every job at every scale fits 8 GB (as on a GPU)."""
-    from dynloss import budget, config, train
+    from dynloss import budget, config
     from dynloss.plan import Plan
+    from dynloss.spec import TrainSpec
 
     for scale in ("paper", "quick", "tiny"):
         cfg = config.load_config(scale=scale)
@@ -165,7 +167,7 @@ def test_every_configured_job_fits_the_default_budget():
             st = cfg["studies"][name]
             runs = st.get("seeds_per_job") or st["runs_per_job"]
             for w in st["widths"]:
-                spec = train.TrainSpec(loss=st["loss"], width=w, steps=st["steps"],
+                spec = TrainSpec(loss=st["loss"], width=w, steps=st["steps"],
                                        record_every=st.get("record_every", 1), chunk_steps=cfg["chunk_steps"])
                 assert budget.train_bytes(spec, runs, "vmap") < budget.DEFAULT_GB * 1e9, (scale, name)
 

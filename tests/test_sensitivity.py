@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dynloss import cli, losses, models, sensitivity, sensitivity_report, train
+from dynloss import cli, engine, losses, models, sensitivity, sensitivity_report
+from dynloss.engine import problem as problem_mod
+from dynloss.spec import RunBatch, TrainSpec
 from dynloss.config import ConfigError, load_config
 
 
@@ -29,8 +31,8 @@ BEFORE = {
 
 @pytest.mark.parametrize("loss", sorted(BEFORE))
 def test_default_spec_gives_the_numbers_of_before(loss):
-    spec = train.TrainSpec(loss=loss, width=16, steps=200, record_every=20, chunk_steps=100)
-    r = train.train(spec, train.RunBatch.make([0, 1], A=5 if loss == "dmse2" else 1, T=50, lr=0.075))
+    spec = TrainSpec(loss=loss, width=16, steps=200, record_every=20, chunk_steps=100)
+    r = engine.train(spec, RunBatch.make([0, 1], A=5 if loss == "dmse2" else 1, T=50, lr=0.075))
     final_L, test = BEFORE[loss]
     assert r.loss[:, -1].tolist() == final_L
     assert r.test_acc.tolist() == test
@@ -40,18 +42,18 @@ def test_default_spec_gives_the_numbers_of_before(loss):
 
 
 def _final(spec, lr=0.075, seeds=(0, 1)):
-    return train.train(spec, train.RunBatch.make(list(seeds), lr=lr))
+    return engine.train(spec, RunBatch.make(list(seeds), lr=lr))
 
 
 def test_mse_norm_is_a_learning_rate_factor():
     """GD on s * L at eta equals GD on L at s * eta: the normalisations only rescale eta."""
     base = dict(loss="mse", width=16, steps=100, record_every=10, chunk_steps=100)
-    half = _final(train.TrainSpec(mse_norm="half", **base), lr=0.1)
-    plain = _final(train.TrainSpec(**base), lr=0.05)
+    half = _final(TrainSpec(mse_norm="half", **base), lr=0.1)
+    plain = _final(TrainSpec(**base), lr=0.05)
     np.testing.assert_allclose(half.loss, 0.5 * plain.loss, rtol=1e-10)
     np.testing.assert_array_equal(half.train_acc, plain.train_acc)
-    mean = _final(train.TrainSpec(mse_norm="mean", **base), lr=0.3)
-    plain3 = _final(train.TrainSpec(**base), lr=0.1)
+    mean = _final(TrainSpec(mse_norm="mean", **base), lr=0.3)
+    plain3 = _final(TrainSpec(**base), lr=0.1)
     np.testing.assert_allclose(mean.loss, plain3.loss / 3, rtol=1e-10)
 
 
@@ -78,7 +80,7 @@ def test_mse_norm_factors():
     ("threefry_partitionable", "yes", "threefry_partitionable"),
 ])
 def test_protocol_options_are_validated(field, value, match):
-    spec = train.TrainSpec(loss="ce", width=8, steps=10, record_every=10, **{field: value})
+    spec = TrainSpec(loss="ce", width=8, steps=10, record_every=10, **{field: value})
     with pytest.raises(ValueError, match=match):
         spec.validate()
 
@@ -92,12 +94,12 @@ def test_w_std_per_layer_and_b_std_scale_the_init():
 
 
 def test_threefry_flag_is_set_per_engine_and_restored():
-    default = train._THREEFRY_DEFAULT
+    default = problem_mod._THREEFRY_DEFAULT
     base = dict(loss="mse", width=8, steps=10, record_every=10, chunk_steps=10, points_per_class=10, test_seeds=(1,))
-    other = train.Engine(train.TrainSpec(threefry_partitionable=not default, **base))
+    other = engine.make_problem(TrainSpec(threefry_partitionable=not default, **base))
     p_other = other.init_params(0)
     assert bool(jax.config.jax_threefry_partitionable) is (not default)
-    again = train.Engine(train.TrainSpec(**base))  # None: this process's default, not the last job's
+    again = engine.make_problem(TrainSpec(**base))  # None: this process's default, not the last job's
     assert bool(jax.config.jax_threefry_partitionable) is default
     p_default = again.init_params(0)
     assert not np.allclose(p_other[0][0], p_default[0][0])
@@ -277,12 +279,12 @@ def test_combine_matches_files_to_cases_not_positions(tmp_path):
 
     st = {"factors": {"lr_scale": [1, 8], "W1_std": [1, 2]}}
     cs = sensitivity.cases(st)
-    spec = train.TrainSpec(loss="mse", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
+    spec = TrainSpec(loss="mse", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
                            test_seeds=(1,))
     paths = {}
     for c in cs:
         case_spec = dataclasses.replace(spec, W_std=(float(c.value("W1_std")), 1.0))
-        r = train.train(case_spec, train.RunBatch.make([0, 1], lr=0.075 * c.value("lr_scale")))
+        r = engine.train(case_spec, RunBatch.make([0, 1], lr=0.075 * c.value("lr_scale")))
         ds = netcdf.result_to_dataset(r, {"case": c.slug})
         paths[c.slug] = str(netcdf.write_netcdf(ds, tmp_path / f"job{len(paths)}.nc"))
     final_L = {k: netcdf.open_dataset(p)["L"].isel(step=-1).values for k, p in paths.items()}

@@ -4,18 +4,21 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from dynloss import models, spectra, train
+from dynloss import engine, models, spectra
+from dynloss.engine.program import chunk_program
+from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
 
 def mid_training(loss="dce", A=10.0, T=40.0, lr=1.0, width=12, steps=200):
-    """An engine and the parameters of one run after ``steps`` GD steps with A > 1 (the engine's
-    run is twice as long, so step ``steps - 1`` is still oscillating)."""
-    s = train.TrainSpec(loss=loss, width=width, steps=2 * steps, record_every=steps, chunk_steps=steps,
+    """A problem and the parameters of one run after ``steps`` GD steps with A > 1 (the
+    problem's run is twice as long, so step ``steps - 1`` is still oscillating)."""
+    s = TrainSpec(loss=loss, width=width, steps=2 * steps, record_every=steps, chunk_steps=steps,
                         points_per_class=15, test_seeds=(1,))
-    eng = train.Engine(s)
-    b = train.RunBatch.make([0], A, T, lr)
-    carry, _ = eng.chunk_fn(steps)(eng.initial_carry(b), jnp.int32(0), eng.args(b))
-    params = jax.tree_util.tree_map(lambda a: a[0], carry[0])
+    eng = engine.make_problem(s)
+    b = RunBatch.make([0], A, T, lr)
+    carry, _ = chunk_program(eng, steps, (), engine.batch_mode(s))(
+        engine.initial_carry(eng, b), jnp.int32(0), engine.run_args(eng, b))
+    params = jax.tree_util.tree_map(lambda a: a[0], carry.params)
     return eng, params, steps - 1
 
 
@@ -125,9 +128,9 @@ def test_ntk_lmax_matches_neural_tangents():
 
 
 def spectra_spec(batch):
-    return train.TrainSpec(loss="dce", width=10, steps=120, record_every=1, chunk_steps=60,
+    return TrainSpec(loss="dce", width=10, steps=120, record_every=1, chunk_steps=60,
                            points_per_class=12, test_seeds=(1,), batch=batch,
-                           spectra=train.SpectraSpec(hess_every=20, hess_order=12, ntk_every=10,
+                           spectra=SpectraSpec(hess_every=20, hess_order=12, ntk_every=10,
                                                      ntk_points=20, density_steps=(59, 119),
                                                      density_order=15, density_vectors=2))
 
@@ -136,13 +139,13 @@ def spectra_spec(batch):
 def test_spectra_in_a_batch_equal_per_run(batch):
     s = spectra_spec(batch)
     seeds, A, T, lr = [0, 1], [3.0, 8.0], [30.0, 40.0], [1.0, 0.5]
-    both = train.train(s, train.RunBatch.make(seeds, A, T, lr))
+    both = engine.train(s, RunBatch.make(seeds, A, T, lr))
     assert both.spectra["hess_eig"].shape == (2, 6, 3)
     assert both.spectra["ntk_lmax"].shape == (2, 12)
     assert both.spectra["ritz_values"].shape == (2, 2, 2, 15)
     np.testing.assert_array_equal(both.spectra_steps["hess_eig"], [19, 39, 59, 79, 99, 119])
     for i in range(2):
-        one = train.train(s, train.RunBatch.make([seeds[i]], A[i], T[i], lr[i]))
+        one = engine.train(s, RunBatch.make([seeds[i]], A[i], T[i], lr[i]))
         for k in both.spectra:
             np.testing.assert_allclose(both.spectra[k][i], one.spectra[k][0], rtol=1e-9, atol=1e-12)
 
@@ -150,11 +153,12 @@ def test_spectra_in_a_batch_equal_per_run(batch):
 def test_spectra_during_training_equal_direct_computation():
     """The Hessian recorded at step t is that of F(., t) at the parameters after update t."""
     s = spectra_spec("map")
-    b = train.RunBatch.make([0], 3.0, 30.0, 1.0)
-    r = train.train(s, b)
-    eng = train.Engine(s)
-    carry, _ = eng.chunk_fn(60)(eng.initial_carry(b), jnp.int32(0), eng.args(b))  # replay 60 steps
-    params = jax.tree_util.tree_map(lambda a: a[0], carry[0])
+    b = RunBatch.make([0], 3.0, 30.0, 1.0)
+    r = engine.train(s, b)
+    eng = engine.make_problem(s)
+    carry, _ = chunk_program(eng, 60, (), engine.batch_mode(s))(  # replay 60 steps
+        engine.initial_carry(eng, b), jnp.int32(0), engine.run_args(eng, b))
+    params = jax.tree_util.tree_map(lambda a: a[0], carry.params)
     t = 59
     _, _, H = dense_hessian(eng, params, t, 3.0, 30.0)
     want = np.sort(np.linalg.eigvalsh(H))[::-1][:3]
@@ -170,12 +174,12 @@ def test_ntk_lanczos_matches_eigh_along_training():
     of a 1000-step dynamical-CE run with bifurcations, on X[:50] and on all 300 points."""
     for n_pts in (50, None):
         sp = dict(ntk_every=25, ntk_points=n_pts)
-        s = train.TrainSpec(loss="dce", width=100, steps=1000, record_every=25, chunk_steps=1000,
-                            test_seeds=(1,), spectra=train.SpectraSpec(**sp))
-        b = train.RunBatch.make([0, 1], [70.0, 20.0], [500.0, 200.0], 1.0)
-        fast = train.train(s, b).spectra["ntk_lmax"]
-        s_exact = train.TrainSpec(**{**s.__dict__, "spectra": train.SpectraSpec(**sp, ntk_method="eigh")})
-        exact = train.train(s_exact, b).spectra["ntk_lmax"]
+        s = TrainSpec(loss="dce", width=100, steps=1000, record_every=25, chunk_steps=1000,
+                            test_seeds=(1,), spectra=SpectraSpec(**sp))
+        b = RunBatch.make([0, 1], [70.0, 20.0], [500.0, 200.0], 1.0)
+        fast = engine.train(s, b).spectra["ntk_lmax"]
+        s_exact = TrainSpec(**{**s.__dict__, "spectra": SpectraSpec(**sp, ntk_method="eigh")})
+        exact = engine.train(s_exact, b).spectra["ntk_lmax"]
         np.testing.assert_allclose(fast, exact, rtol=1e-13)
 
 

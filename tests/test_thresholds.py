@@ -2,19 +2,19 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dynloss import netcdf, thresholds, train
+from dynloss import engine, netcdf, thresholds
+from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
 
 @pytest.fixture(scope="module")
 def onset_run():
     """Dynamical CE, width 100: the first run bifurcates near step 415; the second (small eta,
     static) does not."""
-    s = train.TrainSpec(loss="dce", width=100, steps=600, record_every=1, chunk_steps=300,
+    s = TrainSpec(loss="dce", width=100, steps=600, record_every=1, chunk_steps=300,
                         test_seeds=(1,), stop_last_period=False,
-                        spectra=train.SpectraSpec(hess_every=5))
-    b = train.RunBatch.make([0, 0], [20.0, 1.0], [500.0, 500.0], [1.0, 0.05])
-    eng = train.Engine(s)
-    return eng, train.train(s, b, engine=eng)
+                        spectra=SpectraSpec(hess_every=5))
+    b = RunBatch.make([0, 0], [20.0, 1.0], [500.0, 500.0], [1.0, 0.05])
+    return engine.make_problem(s), engine.train(s, b)
 
 
 def test_onset_analysis_finds_onsets_and_exact_lambda(onset_run):
@@ -37,10 +37,10 @@ def test_onset_analysis_finds_onsets_and_exact_lambda(onset_run):
 
 
 def test_onset_analysis_needs_every_step():
-    s = train.TrainSpec(loss="dce", width=8, steps=20, record_every=10, points_per_class=10, test_seeds=(1,))
-    r = train.train(s, train.RunBatch.make([0], 2.0, 10.0, 1.0))
+    s = TrainSpec(loss="dce", width=8, steps=20, record_every=10, points_per_class=10, test_seeds=(1,))
+    r = engine.train(s, RunBatch.make([0], 2.0, 10.0, 1.0))
     with pytest.raises(ValueError, match="record_every"):
-        thresholds.onset_analysis(train.Engine(s), r)
+        thresholds.onset_analysis(engine.make_problem(s), r)
 
 
 def synthetic_study(slope=-1.0, prefactor=2.0, noise=0.05, seed=0, with_no_onset=True):
@@ -131,7 +131,7 @@ def test_tracker_replays_the_training_trajectory(onset_run):
     from dynloss import onset, spectra
 
     eng, r = onset_run
-    sub = train.RunBatch.make([0], 20.0, 500.0, 1.0)
+    sub = RunBatch.make([0], 20.0, 500.0, 1.0)
     n = 200
     theta0 = ravel_pytree(eng.init_params(0))[0]
 
@@ -140,7 +140,7 @@ def test_tracker_replays_the_training_trajectory(onset_run):
 
     tr = onset.make_tracker(grad_fn, n)(theta0, 0, jnp.float64(1.0), (jnp.float64(20.0), jnp.float64(500.0)),
                                         jnp.ones_like(theta0), jnp.ones_like(theta0))
-    want = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], eng.replay(sub, np.array([n - 1]))))[0]
+    want = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], engine.Replay(eng)(sub, np.array([n - 1]))))[0]
     np.testing.assert_allclose(np.asarray(tr.params), np.asarray(want), rtol=1e-10, atol=1e-12)
 
 

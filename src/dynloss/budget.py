@@ -42,7 +42,7 @@ def default_budget_gb() -> float:
 
 
 def train_bytes(spec, runs: int, batch_mode: str = "map") -> float:
-    """Estimated peak bytes of training ``runs`` runs of ``spec`` (:class:`dynloss.train.TrainSpec`).
+    """Estimated peak bytes of training ``runs`` runs of ``spec`` (:class:`dynloss.spec.TrainSpec`).
 
     Args:
         spec: the job's static choices.
@@ -72,7 +72,7 @@ def train_bytes(spec, runs: int, batch_mode: str = "map") -> float:
         m = (sp.ntk_points or P) * C
         spectra += in_flight * (m * n_params + 2 * m * m) * item
     if sp.enabled:
-        spectra += 256 * 2 ** 20  # the parameter snapshots of a chunk (dynloss.train.SNAPSHOT_BYTES)
+        spectra += 256 * 2 ** 20  # the parameter snapshots of a chunk (dynloss.engine.plan.SNAPSHOT_BYTES)
         n_meas = sum(spec.steps / c for c in (sp.hess_every, sp.ntk_every) if c)
         spectra += 3 * runs * n_meas * max(sp.hess_k, 1) * 8.0
     return params + forward + test + records + spectra

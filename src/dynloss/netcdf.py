@@ -196,13 +196,13 @@ def stored_job_hash(path: str | os.PathLike) -> str | None:
 
 
 def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
-    """The labelled dataset of a trained batch (:class:`dynloss.train.TrainResult`).
+    """The labelled dataset of a trained batch (:class:`dynloss.engine.TrainResult`).
 
     A batch with one (A, T, lr) has dims ``(seed, step, ...)`` and scalar coordinates
     ``loss, width, lr, A, T``; a batch of varied (A, T, lr) has a ``run`` dimension with
     ``seed, A, T, lr`` as coordinates along it.
     """
-    from .train import spec_to_dict
+    from .spec import spec_to_dict
 
     spec, batch = result.spec, result.batch
     run = "seed" if batch.uniform else "run"

@@ -2,7 +2,7 @@
 
 A ``sensitivity`` study is a base configuration (loss, width, eta, steps, A, T, seeds) and a set
 of *factors*, each varied one at a time around the base (and optionally crossed in pairs). Every
-factor is a documented option of the engine (:class:`dynloss.train.TrainSpec`); the base levels
+factor is a documented option of the engine (:class:`dynloss.spec.TrainSpec`); the base levels
 are the thesis's protocol, so the base case is the reproduction itself.
 
 Layout of the combined dataset (``factor``/``level`` rather than one dimension per factor: a

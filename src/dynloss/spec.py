@@ -102,7 +102,7 @@ class TrainSpec:
         """Raise :class:`SpecError` naming the field and what is allowed (JAX-free: the loss name is
         checked against :data:`LOSS_STATIC`, which :func:`dynloss.losses.register` extends)."""
         if self.loss not in LOSS_STATIC:
-            raise SpecError("loss", f"loss must be one of {', '.join(LOSS_STATIC)} (got {self.loss!r})")
+            raise SpecError("loss", f"unknown loss {self.loss!r} (allowed: {', '.join(LOSS_STATIC)})")
         validate_fields(self, LOSS_STATIC[self.loss])
 
 

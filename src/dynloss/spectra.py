@@ -1,11 +1,11 @@
 """Spectra in plain JAX: Hessian eigenvalues of the dynamical loss and the empirical NTK
-(SPEC "Spectra", thesis sections 3.5-3.6, 5.5, 5.8). No neural-tangents needed.
+(thesis sections 3.5-3.6 and 5.5, 5.8: the Hessian of eqs. 3.6-3.7, the NTK of eq. 3.14). No
+neural-tangents needed.
 
 - :func:`hvp`: Hessian-vector products, forward-over-reverse (``jvp`` of ``grad``), linearised
   once per Lanczos run so each product costs one tangent pass; :func:`hessian_hvp` (what training
   uses) takes the forward derivative of the model's own pullback instead of ``grad`` of
-  ``apply``: for the MLP 138 us instead of 248 us for one linearisation plus product at width
-  100 on CPU (``python benchmarks/microbench.py``).
+  ``apply``, which is faster for the MLP (benchmarks/RESULTS.md, "spectra").
 - :func:`lanczos`: fixed-order Lanczos with full re-orthogonalisation (Gram-Schmidt twice
   against every stored vector), ``jit``- and ``vmap``-able; :func:`ritz` gives the Ritz values and
   the weights of the Gaussian-broadened density of Ghorbani et al. (2019), :func:`density`.
@@ -18,16 +18,19 @@
   passes, while the Gram is two small matrix products, and n (all 300 training points by default)
   stays small. For the thesis's cadence (X[:50] every step) this is the difference that matters.
 
-Lanczos accuracy, measured against ``numpy.linalg.eigh`` of the dense Hessian of F on the
-width-100 network (603 parameters, float64) after 1200 GD steps of each dynamical loss with A > 1
-(``python benchmarks/lanczos_accuracy.py``): the largest relative error of the top 3 eigenvalues is
-3e-3 (dce), 3e-6 (dmse1), 3e-7 (dmse2) at order 10 (the thesis's order), and below 1.2e-15 for all
-three losses at order 20 and above. The default order is therefore 20.
+The default Lanczos order is 20: measured against ``numpy.linalg.eigh`` of the dense Hessian,
+the thesis's order 10 leaves a visible error for the dynamical cross-entropy, order 20 is exact
+to rounding for all three dynamical losses (benchmarks/RESULTS.md, "spectra";
+``python benchmarks/lanczos_accuracy.py``).
+
+The functions that take a :class:`dynloss.engine.Problem` (``problem``) evaluate the job's
+dynamical loss F(., t) on its training data; the per-run arguments ``args`` are a
+:class:`dynloss.engine.RunArgs` ``(A, T, lr)``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import jax
 import jax.numpy as jnp
@@ -36,14 +39,35 @@ from jax.flatten_util import ravel_pytree
 
 from . import models as models_mod
 
+if TYPE_CHECKING:
+    from .engine.problem import Problem
+
+
 def hvp(fun: Callable, x: jnp.ndarray) -> Callable[[jnp.ndarray], jnp.ndarray]:
-    """``v -> H(x) v`` for scalar ``fun`` at ``x``: forward-over-reverse, linearised once."""
+    """Hessian-vector products of a scalar function, forward-over-reverse, linearised once.
+
+    Args:
+        fun: scalar function of a flat vector.
+        x: the point (flat).
+
+    Returns:
+        ``v -> H(x) v`` with ``H`` the Hessian of ``fun`` (thesis eq. 3.7).
+    """
     return grad_hvp(jax.grad(fun), x)
 
 
 def grad_hvp(grad: Callable, x: jnp.ndarray) -> Callable[[jnp.ndarray], jnp.ndarray]:
-    """``v -> H(x) v`` from a gradient function: its forward-mode derivative, linearised once
-    (so a Lanczos run pays the forward and backward pass once and one tangent pass per product)."""
+    """Hessian-vector products from a gradient function: its forward-mode derivative,
+    linearised once (so a Lanczos run pays the forward and backward pass once and one tangent
+    pass per product).
+
+    Args:
+        grad: gradient of a scalar function of a flat vector.
+        x: the point (flat).
+
+    Returns:
+        ``v -> H(x) v``.
+    """
     _, lin = jax.linearize(grad, x)
     return lin
 
@@ -52,15 +76,24 @@ def lanczos(matvec: Callable, v0: jnp.ndarray, order: int, unroll: bool = False,
             reorthogonalize: bool = True) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Lanczos tridiagonalisation, by default with full re-orthogonalisation.
 
-    Returns ``(alphas, betas)``, each of length ``order``; the tridiagonal matrix has ``alphas``
-    on the diagonal and ``betas[:-1]`` off it. On breakdown (an invariant subspace, only when
-    ``order`` exceeds the Krylov dimension) the remaining vectors are zero. ``unroll=True``
-    writes the iterations out instead of a ``fori_loop``: for cheap ``matvec`` (a small NTK
-    Gram) the loop's own overhead dominates on CPU (measured 13.6 us unrolled vs 66 us looped for
-    order 8 vs 20 on a 50 x 50 Gram). ``reorthogonalize=False`` is the plain three-term
-    recurrence (0.9 us instead of 14 us for order 10 on a 50 x 50 Gram): its extreme Ritz values
-    are still accurate once converged (Paige), but ghost copies spoil the rest of the spectrum,
-    so use it only for the largest eigenvalue.
+    On breakdown (an invariant subspace, only when ``order`` exceeds the Krylov dimension) the
+    remaining vectors are zero. ``unroll=True`` writes the iterations out instead of a
+    ``fori_loop``: for a cheap ``matvec`` (a small NTK Gram) the loop's own overhead dominates
+    on CPU. ``reorthogonalize=False`` is the plain three-term recurrence, much cheaper still:
+    its extreme Ritz values are accurate once converged (Paige), but ghost copies spoil the
+    rest of the spectrum, so use it only for the largest eigenvalue. (Timings:
+    benchmarks/RESULTS.md, "spectra".)
+
+    Args:
+        matvec: ``v -> M v`` for a symmetric ``M``.
+        v0: start vector (normalised here).
+        order: number of iterations (at most the dimension).
+        unroll: write the iterations out (Python loop) instead of ``lax.fori_loop``.
+        reorthogonalize: full re-orthogonalisation (twice); ``False`` needs ``unroll``.
+
+    Returns:
+        ``(alphas, betas)``, each of length ``order``; the tridiagonal matrix has ``alphas`` on
+        the diagonal and ``betas[:-1]`` off it.
     """
     n = v0.shape[0]
     if order > n:
@@ -97,7 +130,15 @@ def lanczos(matvec: Callable, v0: jnp.ndarray, order: int, unroll: bool = False,
 
 
 def ritz(alphas: jnp.ndarray, betas: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Ritz values (ascending) and their density weights (squared first eigenvector entries)."""
+    """Ritz values and density weights of a Lanczos tridiagonal matrix.
+
+    Args:
+        alphas, betas: the output of :func:`lanczos`.
+
+    Returns:
+        ``(values, weights)``: the Ritz values (ascending) and the squared first entries of
+        their eigenvectors (the weights of :func:`density`, summing to 1).
+    """
     tri = jnp.diag(alphas) + jnp.diag(betas[:-1], 1) + jnp.diag(betas[:-1], -1)
     values, vectors = jnp.linalg.eigh(tri)
     return values, vectors[0] ** 2
@@ -105,7 +146,15 @@ def ritz(alphas: jnp.ndarray, betas: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndar
 
 def top_eigenvalues(matvec: Callable, v0: jnp.ndarray, order: int, k: int, unroll: bool = False,
                     reorthogonalize: bool = True) -> jnp.ndarray:
-    """The ``k`` largest Ritz values, descending."""
+    """The ``k`` largest Ritz values of a Lanczos run.
+
+    Args:
+        matvec, v0, order, unroll, reorthogonalize: as for :func:`lanczos`.
+        k: how many values to keep (``k <= order``).
+
+    Returns:
+        ``(k,)`` Ritz values, descending.
+    """
     values, _ = ritz(*lanczos(matvec, v0, order, unroll, reorthogonalize))
     return values[::-1][:k]
 
@@ -113,9 +162,16 @@ def top_eigenvalues(matvec: Callable, v0: jnp.ndarray, order: int, k: int, unrol
 def density(values: np.ndarray, weights: np.ndarray, grid: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian-broadened spectral density (Ghorbani et al. 2019) on ``grid``.
 
-    ``values``/``weights`` are Ritz values and weights with any leading axes, the last one the
-    Lanczos order; a second-to-last axis of several random start vectors is averaged. The result
-    integrates to 1 (the weights of each run sum to 1).
+    Args:
+        values: Ritz values with any leading axes, the last one the Lanczos order; a
+            second-to-last axis of several random start vectors is averaged.
+        weights: their weights (:func:`ritz`), same shape.
+        grid: (g,) eigenvalues at which to evaluate the density.
+        sigma: width of the Gaussian kernel.
+
+    Returns:
+        The density on ``grid`` (leading axes of ``values`` but the last, then ``g``); it
+        integrates to 1 (the weights of each run sum to 1).
     """
     values = np.asarray(values)[..., None]
     weights = np.asarray(weights)[..., None]
@@ -127,12 +183,21 @@ NTK_TRACES = ("mean", "sum")
 
 
 def ntk_matrix(model: models_mod.Model, params, x: jnp.ndarray, trace: str = "mean") -> jnp.ndarray:
-    """Empirical NTK Gram on ``x`` (n x n), traced over the C outputs.
+    """Empirical NTK Gram on ``x`` (thesis eq. 3.14), traced over the C outputs.
 
     ``trace="mean"`` is ``(1/C) sum_k J_k J_k^T``, exactly what ``neural_tangents.empirical_ntk_fn``
     returns by default (its trace over the logit axis divides by the axis size) and so what the
-    thesis plotted; ``trace="sum"`` is ``sum_k J_k J_k^T``, SPEC's written formula. They differ by
-    the factor C.
+    thesis plotted; ``trace="sum"`` is ``sum_k J_k J_k^T``, the trace of eq. 3.14 over
+    ``k' = k''`` as written. They differ by the factor C.
+
+    Args:
+        model: the network (its closed-form NTK is used when it has one).
+        params: one run's parameters.
+        x: (n, d) inputs.
+        trace: ``"mean"`` or ``"sum"`` over the outputs.
+
+    Returns:
+        The (n, n) Gram matrix.
     """
     if trace not in NTK_TRACES:
         raise ValueError(f"trace must be one of {NTK_TRACES} (got {trace!r})")
@@ -150,9 +215,17 @@ def ntk_lmax(model: models_mod.Model, params, x: jnp.ndarray, method: str = "lan
     ``method="lanczos"`` (default): unrolled Lanczos of ``order`` on the Gram from the all-ones
     vector, plain three-term recurrence (the NTK of a ReLU net has a dominant, positive top mode
     well separated from the rest, so its Ritz value converges first and re-orthogonalising buys
-    nothing for it); ``method="eigh"``: dense ``eigvalsh``, exact but ~4x slower with the Gram for
-    n = 50 and ~100x for n = 300 on CPU. Order 10 matches ``eigh`` to 1e-13 relative along whole
-    training runs (tests/test_spectra.py::test_ntk_lanczos_matches_eigh_along_training).
+    nothing for it); ``method="eigh"``: dense ``eigvalsh``, exact but slower, the more so the
+    more points (benchmarks/RESULTS.md, "spectra"). Order 10 matches ``eigh`` to 1e-13 relative
+    along whole training runs (tests/test_spectra.py::test_ntk_lanczos_matches_eigh_along_training).
+
+    Args:
+        model, params, x, trace: as for :func:`ntk_matrix`.
+        method: ``"lanczos"`` or ``"eigh"``.
+        order: Lanczos order (capped at the number of points).
+
+    Returns:
+        The largest eigenvalue (a scalar).
     """
     gram = ntk_matrix(model, params, x, trace)
     if method == "eigh":
@@ -163,96 +236,151 @@ def ntk_lmax(model: models_mod.Model, params, x: jnp.ndarray, method: str = "lan
 
 
 # --------------------------------------------------------------------------------------------
-# Measurements used inside training (see dynloss.train.Engine)
+# Measurements of a training job (used by dynloss.engine and dynloss.thresholds)
 
 
 @dataclass(frozen=True)
 class Measurement:
+    """A spectrum measured every ``cadence`` steps during training."""
+
     cadence: int
-    fn: Callable  # (params, t, args=(A, T, lr)) -> array
+    fn: Callable  # (params, t, args: RunArgs) -> array, for one run
 
 
-def start_vector(engine, key):
-    """A fixed Gaussian start vector in parameter space (same for every run and step)."""
-    flat, _ = ravel_pytree(engine.init_params(0))
-    return jax.random.normal(key, flat.shape, engine.dtype)
+def start_vector(problem: "Problem", key) -> jnp.ndarray:
+    """A fixed Gaussian start vector in parameter space (same for every run and step).
+
+    Args:
+        problem: the job (for the parameter count and dtype).
+        key: a ``jax.random`` key.
+
+    Returns:
+        A flat vector of the problem's dtype, one entry per parameter.
+    """
+    flat, _ = ravel_pytree(problem.init_params(0))
+    return jax.random.normal(key, flat.shape, problem.dtype)
 
 
-def loss_at(engine, t, A, T) -> tuple[Callable, Callable]:
-    """``(F(flat_params), unravel)`` for the dynamical loss with the weights of step ``t``."""
-    _, unravel = ravel_pytree(engine.init_params(0))
-    w = engine.weights(t, A, T)
+def loss_at(problem: "Problem", t, A, T) -> tuple[Callable, Callable]:
+    """The dynamical loss F(., t) of the job as a function of the flat parameters.
+
+    Args:
+        problem: the job (model, loss, training data).
+        t: the step whose class weights are used.
+        A, T: one run's amplitude and period.
+
+    Returns:
+        ``(F(flat_params), unravel)``, ``unravel`` mapping a flat vector to the parameter pytree.
+    """
+    _, unravel = ravel_pytree(problem.init_params(0))
+    w = problem.weights(t, A, T)
 
     def fun(flat):
-        return engine.loss.fn(engine.model.apply(unravel(flat), engine.x), engine.y, w)
+        return problem.loss.fn(problem.model.apply(unravel(flat), problem.x), problem.y, w)
 
     return fun, unravel
 
 
-def loss_grad_at(engine, t, A, T) -> Callable:
-    """``flat_params -> grad F`` with the weights of step ``t``, through the model's pullback
-    (the fast path training uses, when the model has one); its derivative is the Hessian."""
-    _, unravel = ravel_pytree(engine.init_params(0))
-    w = engine.weights(t, A, T)
+def loss_grad_at(problem: "Problem", t, A, T) -> Callable:
+    """The gradient of F(., t) through the model's pullback (the fast path training uses);
+    its derivative is the Hessian.
+
+    Args:
+        problem, t, A, T: as for :func:`loss_at`.
+
+    Returns:
+        ``flat_params -> grad F`` (flat).
+    """
+    _, unravel = ravel_pytree(problem.init_params(0))
+    w = problem.weights(t, A, T)
 
     def grad(flat):
-        f, pullback = engine.model.pullback(unravel(flat), engine.x)
-        (g,) = pullback(jax.grad(engine.loss.fn)(f, engine.y, w))
+        f, pullback = problem.model.pullback(unravel(flat), problem.x)
+        (g,) = pullback(jax.grad(problem.loss.fn)(f, problem.y, w))
         return ravel_pytree(g)[0]
 
     return grad
 
 
-def hessian_hvp(engine, params, t, A, T) -> tuple[jnp.ndarray, Callable]:
-    """``(flat params, v -> H v)``: the Hessian of F(., t) at ``params`` as a linear map, the
-    forward derivative of the gradient through the model's pullback (for the MLP 138 us instead
-    of 248 us for one linearisation plus product through ``apply``, width 100, float64, CPU,
-    ``python benchmarks/microbench.py``; tests check both against ``jax.hessian``)."""
+def hessian_hvp(problem: "Problem", params, t, A, T) -> tuple[jnp.ndarray, Callable]:
+    """The Hessian of F(., t) at ``params`` (thesis eqs. 3.6-3.7) as a linear map: the forward
+    derivative of the gradient through the model's pullback, faster than through ``apply``
+    (benchmarks/RESULTS.md, "spectra"; tests check both against ``jax.hessian``).
+
+    Args:
+        problem, t, A, T: as for :func:`loss_at`.
+        params: one run's parameters (pytree).
+
+    Returns:
+        ``(flat params, v -> H v)``.
+    """
     flat, _ = ravel_pytree(params)
-    return flat, grad_hvp(loss_grad_at(engine, t, A, T), flat)
+    return flat, grad_hvp(loss_grad_at(problem, t, A, T), flat)
 
 
-def hessian_top(engine, params, t, A, T, order: int, k: int, v0) -> jnp.ndarray:
-    """Top-``k`` eigenvalues of the Hessian of F(., t) at ``params`` (Lanczos of ``order``)."""
-    flat, mv = hessian_hvp(engine, params, t, A, T)
+def hessian_top(problem: "Problem", params, t, A, T, order: int, k: int, v0) -> jnp.ndarray:
+    """Top-``k`` eigenvalues of the Hessian of F(., t) at ``params``.
+
+    Args:
+        problem, params, t, A, T: as for :func:`hessian_hvp`.
+        order: Lanczos order (capped at the parameter count).
+        k: how many eigenvalues.
+        v0: Lanczos start vector (:func:`start_vector`).
+
+    Returns:
+        ``(k,)`` eigenvalues, descending.
+    """
+    flat, mv = hessian_hvp(problem, params, t, A, T)
     return top_eigenvalues(mv, v0, min(order, flat.shape[0]), k)
 
 
-def measurements(engine) -> dict[str, Measurement]:
-    """The cadenced spectra requested by ``engine.spec.spectra``."""
-    sp = engine.spec.spectra
+def measurements(problem: "Problem") -> dict[str, Measurement]:
+    """The cadenced spectra requested by ``problem.spec.spectra``.
+
+    Args:
+        problem: the job.
+
+    Returns:
+        ``{"hess_eig": top Hessian eigenvalues, "ntk_lmax": largest NTK eigenvalue}``, those
+        whose cadence is set, each a per-run :class:`Measurement`.
+    """
+    sp = problem.spec.spectra
     out: dict[str, Measurement] = {}
     if sp.hess_every:
-        v0 = start_vector(engine, jax.random.PRNGKey(sp.lanczos_seed))
+        v0 = start_vector(problem, jax.random.PRNGKey(sp.lanczos_seed))
 
         def hess(params, t, args):
-            A, T, _ = args
-            return hessian_top(engine, params, t, A, T, sp.hess_order, sp.hess_k, v0)
+            return hessian_top(problem, params, t, args.A, args.T, sp.hess_order, sp.hess_k, v0)
 
         out["hess_eig"] = Measurement(sp.hess_every, hess)
     if sp.ntk_every:
-        n = sp.ntk_points or engine.x.shape[0]
+        n = sp.ntk_points or problem.x.shape[0]
 
         def ntk(params, t, args):
-            return ntk_lmax(engine.model, params, engine.x[:n], sp.ntk_method, sp.ntk_order, sp.ntk_trace)
+            return ntk_lmax(problem.model, params, problem.x[:n], sp.ntk_method, sp.ntk_order, sp.ntk_trace)
 
         out["ntk_lmax"] = Measurement(sp.ntk_every, ntk)
     return out
 
 
-def density_fn(engine) -> Callable:
-    """Compiled, vmapped ``(params, t, args) -> {ritz_values, ritz_weights}`` of shape
-    (R, density_vectors, order) for the eigenvalue density."""
-    sp = engine.spec.spectra
+def density_measurement(problem: "Problem") -> Callable:
+    """The Lanczos runs of the Hessian's eigenvalue density, for one run.
+
+    Args:
+        problem: the job (``problem.spec.spectra`` gives the order, start vectors and seed).
+
+    Returns:
+        ``(params, t, args) -> {"ritz_values", "ritz_weights"}``, each (density_vectors, order);
+        :func:`density` turns them into a density.
+    """
+    sp = problem.spec.spectra
     keys = jax.random.split(jax.random.PRNGKey(sp.lanczos_seed + 1), sp.density_vectors)
-    v0s = jax.vmap(lambda k: start_vector(engine, k))(keys)
+    v0s = jax.vmap(lambda k: start_vector(problem, k))(keys)
 
     def single(params, t, args):
-        A, T, _ = args
-        flat, mv = hessian_hvp(engine, params, t, A, T)
+        flat, mv = hessian_hvp(problem, params, t, args.A, args.T)
         order = min(sp.density_order, flat.shape[0])
         vals, wts = jax.vmap(lambda v0: ritz(*lanczos(mv, v0, order)))(v0s)
         return {"ritz_values": vals, "ritz_weights": wts}
 
-    return jax.jit(engine.over_runs(single, (0, None, 0)))
-
+    return single

@@ -1,18 +1,23 @@
 """The curvature threshold lambda_th at the first bifurcation, per run, and its law in eta.
 
-For a batch trained with the loss recorded at every step (:mod:`dynloss.train`):
+For a batch trained with the loss recorded at every step (:func:`dynloss.engine.train`):
 
 1. the onset step ``t*`` of each run is found on its static-loss trace L(t) by
    :func:`dynloss.bifurcation.detect_onsets` (period-2 oscillation; parameters ``window``, ``floor``);
 2. ``lambda_th`` is the largest Hessian eigenvalue of F(., t*) at the parameters after update
    ``t*``, computed exactly there: each run is replayed from its initialisation to ``t*`` with the
-   training step function (:meth:`dynloss.train.Engine.replay`) and Lanczos is run on the replayed
+   training step function (:class:`dynloss.engine.Replay`) and Lanczos is run on the replayed
    state. So ``lambda_th`` carries no error from the spectra cadence; its error is the Lanczos error
    (order 20: ~1e-15 relative, see :mod:`dynloss.spectra`) and the detector's localisation of
    ``t*`` (tested to a few steps on synthetic traces) times the drift of lambda per step. The
    cadence estimate (the last measurement at or before ``t*``) is stored beside it as
    ``lambda_th_cadence``; their difference bounds the cadence error the exact value removes.
-3. :func:`fit` regresses ``log lambda_th = a + b log eta`` over the runs with an onset.
+3. :func:`fit` regresses ``log lambda_th = a + b log eta`` over the runs with an onset (the
+   thesis's ``lambda_th ~ 1/eta``, eq. 3.10).
+
+The analyses take the job's :class:`dynloss.engine.Problem` and, optionally, a
+:class:`dynloss.engine.Replay` of it (one per job shares its compiled replay program; by
+default each call builds its own).
 """
 from __future__ import annotations
 
@@ -25,27 +30,35 @@ import xarray as xr
 
 from . import bifurcation, spectra
 from . import onset as onset_mod
-from .train import Engine, RunBatch, TrainResult
+from .engine import Problem, Replay, TrainResult, batch_mode, over_runs, run_args
+from .spec import RunBatch
 
 
-def _hessian_at(engine: Engine, params, t: np.ndarray, batch: RunBatch, order: int, k: int) -> np.ndarray:
+def _hessian_at(problem: Problem, params, t: np.ndarray, batch: RunBatch, order: int, k: int) -> np.ndarray:
     """Top-``k`` Hessian eigenvalues of F(., t[r]) at ``params[r]`` for each run (batched)."""
-    v0 = spectra.start_vector(engine, jax.random.PRNGKey(engine.spec.spectra.lanczos_seed))
-    args = engine.args(batch)
+    v0 = spectra.start_vector(problem, jax.random.PRNGKey(problem.spec.spectra.lanczos_seed))
+    args = run_args(problem, batch)
 
     def single(p, t_r, a):
-        A, T, _ = a
-        return spectra.hessian_top(engine, p, t_r, A, T, order, k, v0)
+        return spectra.hessian_top(problem, p, t_r, a.A, a.T, order, k, v0)
 
-    fn = jax.jit(engine.over_runs(single, (0, 0, 0)))
+    fn = jax.jit(over_runs(single, (0, 0, 0), batch_mode(problem.spec)))
     return np.asarray(fn(params, jnp.asarray(t, jnp.int32), args))
 
 
-def onset_analysis(engine: Engine, result: TrainResult, window: int = 20, floor: float = 1e-6,
-                   start: int = 0) -> dict[str, np.ndarray]:
+def onset_analysis(problem: Problem, result: TrainResult, window: int = 20, floor: float = 1e-6,
+                   start: int = 0, replay: Optional[Replay] = None) -> dict[str, np.ndarray]:
     """Onset step, exact ``lambda_th`` and the cadence estimate for every run of ``result``.
 
-    Needs the loss at every step (``record_every == 1``). Runs without an onset get -1 and NaN.
+    Args:
+        problem: the job's problem (built from ``result.spec``).
+        result: the trained batch; needs the loss at every step (``record_every == 1``).
+        window, floor, start: of :func:`dynloss.bifurcation.detect_onsets`.
+        replay: the job's replay (default: a new one).
+
+    Returns:
+        ``{"onset_step", "lambda_th", "lambda_th_cadence"}``, each (R,); runs without an
+        onset get -1 and NaN.
     """
     if result.spec.record_every != 1:
         raise ValueError("onset analysis needs the loss at every step (record_every = 1)")
@@ -57,9 +70,9 @@ def onset_analysis(engine: Engine, result: TrainResult, window: int = 20, floor:
     if hit.size:
         b = result.batch
         sub = RunBatch(b.seeds[hit], b.A[hit], b.T[hit], b.lr[hit])
-        params = engine.replay(sub, onsets[hit])
-        order = max(engine.spec.spectra.hess_order, 20)
-        lam[hit] = _hessian_at(engine, params, onsets[hit], sub, order, 1)[:, 0]
+        params = (replay or Replay(problem))(sub, onsets[hit])
+        order = max(problem.spec.spectra.hess_order, 20)
+        lam[hit] = _hessian_at(problem, params, onsets[hit], sub, order, 1)[:, 0]
     if "hess_eig" in result.spectra:
         steps = result.spectra_steps["hess_eig"]
         for r in hit:
@@ -67,37 +80,38 @@ def onset_analysis(engine: Engine, result: TrainResult, window: int = 20, floor:
     return {"onset_step": onsets.astype(np.int64), "lambda_th": lam, "lambda_th_cadence": lam_cad}
 
 
-def _lambda_at(engine: Engine, batch: RunBatch, onsets: np.ndarray) -> np.ndarray:
+def _lambda_at(problem: Problem, replay: Replay, batch: RunBatch, onsets: np.ndarray) -> np.ndarray:
     """Exact top Hessian eigenvalue after update ``onsets[r]`` (NaN where ``onsets[r] < 0``)."""
     lam = np.full(len(batch), np.nan)
     hit = np.flatnonzero(onsets >= 0)
     if hit.size:
         b = batch
         sub = RunBatch(b.seeds[hit], b.A[hit], b.T[hit], b.lr[hit])
-        params = engine.replay(sub, onsets[hit])
-        order = max(engine.spec.spectra.hess_order, 20)
-        lam[hit] = _hessian_at(engine, params, onsets[hit], sub, order, 1)[:, 0]
+        params = replay(sub, onsets[hit])
+        order = max(problem.spec.spectra.hess_order, 20)
+        lam[hit] = _hessian_at(problem, params, onsets[hit], sub, order, 1)[:, 0]
     return lam
 
 
-def mode_tracks(engine: Engine, batch: RunBatch, visible: np.ndarray, before: int = onset_mod.BEFORE,
-                after: int = onset_mod.AFTER) -> list:
+def mode_tracks(problem: Problem, batch: RunBatch, visible: np.ndarray, before: int = onset_mod.BEFORE,
+                after: int = onset_mod.AFTER, replay: Optional[Replay] = None) -> list:
     """Replay each run with a ``visible`` onset and track its top Hessian eigenvector over
     updates ``visible - before .. visible + after`` (clipped to the run; one compiled tracker of
     fixed length for all runs), started from the top Lanczos vector (order 20) there.
 
     Args:
-        engine: the job's engine (its spec is the training spec of the runs).
+        problem: the job's problem (its spec is the training spec of the runs).
         batch: the runs.
         visible: ``visible`` onset per run (-1: not tracked).
         before, after: steps tracked before and after it.
+        replay: the job's replay (default: a new one).
 
     Returns:
         One :class:`dynloss.onset.ModeTrack` per run (``None`` where not tracked).
     """
     from jax.flatten_util import ravel_pytree
 
-    steps = engine.spec.steps
+    steps = problem.spec.steps
     n = min(before + after + 1, steps)
     tracks: list = [None] * len(batch)
     hit = np.flatnonzero(visible >= 0)
@@ -107,17 +121,17 @@ def mode_tracks(engine: Engine, batch: RunBatch, visible: np.ndarray, before: in
     b = batch
     sub = RunBatch(b.seeds[hit], b.A[hit], b.T[hit], b.lr[hit])
     # parameters before update t0: after update t0 - 1 (the initialisation for t0 = 0)
-    init = jax.vmap(engine.init_params)(jnp.asarray(sub.seeds))
-    replayed = engine.replay(sub, np.maximum(t0 - 1, 0)) if np.any(t0 > 0) else init
+    init = jax.vmap(problem.init_params)(jnp.asarray(sub.seeds))
+    replayed = (replay or Replay(problem))(sub, np.maximum(t0 - 1, 0)) if np.any(t0 > 0) else init
     start = jax.tree_util.tree_map(lambda p, q: jnp.where(
         jnp.asarray(t0 > 0).reshape((-1,) + (1,) * (p.ndim - 1)), p, q), replayed, init)
 
     def grad_fn(theta, t, args):
         A, T = args
-        return spectra.loss_grad_at(engine, t, A, T)(theta)
+        return spectra.loss_grad_at(problem, t, A, T)(theta)
 
     track = onset_mod.make_tracker(grad_fn, n)
-    r = spectra.start_vector(engine, jax.random.PRNGKey(engine.spec.spectra.lanczos_seed))
+    r = spectra.start_vector(problem, jax.random.PRNGKey(problem.spec.spectra.lanczos_seed))
 
     @jax.jit
     def first_vector(theta, t, args):
@@ -126,66 +140,69 @@ def mode_tracks(engine: Engine, batch: RunBatch, visible: np.ndarray, before: in
 
     for i, run in enumerate(hit):
         theta = ravel_pytree(jax.tree_util.tree_map(lambda a: a[i], start))[0]
-        args = (jnp.asarray(sub.A[i], engine.dtype), jnp.asarray(sub.T[i], engine.dtype))
+        args = (jnp.asarray(sub.A[i], problem.dtype), jnp.asarray(sub.T[i], problem.dtype))
         v0 = first_vector(theta, jnp.int32(t0[i]), args)
-        tracks[run] = track(theta, int(t0[i]), jnp.asarray(sub.lr[i], engine.dtype), args, v0, r)
+        tracks[run] = track(theta, int(t0[i]), jnp.asarray(sub.lr[i], problem.dtype), args, v0, r)
     return tracks
 
 
-def hessian_window(engine: Engine, batch: RunBatch, lo: int, hi: int, k: int = 3,
-                   order: int = 20) -> tuple[np.ndarray, np.ndarray]:
+def hessian_window(problem: Problem, batch: RunBatch, lo: int, hi: int, k: int = 3,
+                   order: int = 20, replay: Optional[Replay] = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` Hessian eigenvalues of F(., t) after every update ``t = lo .. hi`` of the first
     run of ``batch``, from a replay (so a zoom panel is a curve, not the spectra cadence).
 
     Args:
-        engine: the run's engine.
+        problem: the run's problem.
         batch: the run (only the first is used).
         lo, hi: first and last step (``0 <= lo <= hi < steps``).
         k, order: eigenvalues kept and Lanczos order.
+        replay: the job's replay (default: a new one).
 
     Returns:
         ``(steps (n,), eigenvalues (n, k))``, descending per step.
     """
     from jax.flatten_util import ravel_pytree
 
-    if not 0 <= lo <= hi < engine.spec.steps:
-        raise ValueError(f"window {lo}..{hi} outside 0..{engine.spec.steps - 1}")
+    if not 0 <= lo <= hi < problem.spec.steps:
+        raise ValueError(f"window {lo}..{hi} outside 0..{problem.spec.steps - 1}")
     one = RunBatch(batch.seeds[:1], batch.A[:1], batch.T[:1], batch.lr[:1])
-    params = jax.tree_util.tree_map(lambda a: a[0], engine.replay(one, np.array([lo])))
+    params = jax.tree_util.tree_map(lambda a: a[0], (replay or Replay(problem))(one, np.array([lo])))
     theta, _ = ravel_pytree(params)
-    A, T, lr = (jnp.asarray(v[0], engine.dtype) for v in (one.A, one.T, one.lr))
-    v0 = spectra.start_vector(engine, jax.random.PRNGKey(engine.spec.spectra.lanczos_seed))
+    A, T, lr = (jnp.asarray(v[0], problem.dtype) for v in (one.A, one.T, one.lr))
+    v0 = spectra.start_vector(problem, jax.random.PRNGKey(problem.spec.spectra.lanczos_seed))
     order = min(order, theta.shape[0])
 
     @jax.jit
     def run(theta):
         def body(th, t):
-            grad = spectra.loss_grad_at(engine, t, A, T)
+            grad = spectra.loss_grad_at(problem, t, A, T)
             eig = spectra.top_eigenvalues(spectra.grad_hvp(grad, th), v0, order, k)
             # the next state: update t + 1 with the weights of step t + 1 (the training step)
-            return th - lr * spectra.loss_grad_at(engine, t + 1, A, T)(th), eig
+            return th - lr * spectra.loss_grad_at(problem, t + 1, A, T)(th), eig
         return jax.lax.scan(body, theta, jnp.arange(lo, hi + 1, dtype=jnp.int32))[1]
 
     return np.arange(lo, hi + 1), np.asarray(run(theta))
 
 
-def analyse(engine: Engine, batch: RunBatch, loss: np.ndarray, names=onset_mod.NAMES,
-            window: int = 20, floor: float = 1e-6) -> dict[str, np.ndarray]:
+def analyse(problem: Problem, batch: RunBatch, loss: np.ndarray, names=onset_mod.NAMES,
+            window: int = 20, floor: float = 1e-6, replay: Optional[Replay] = None) -> dict[str, np.ndarray]:
     """Onset step and exact ``lambda_th`` of every run under each named definition.
 
     Args:
-        engine: the job's engine.
+        problem: the job's problem.
         batch: the runs.
         loss: (R, steps) static loss at every step (the training trace).
         names: definitions (:data:`dynloss.onset.NAMES`); ``mode`` replays the runs with a
             ``visible`` onset (:func:`mode_tracks`).
         window, floor: window and floor of ``visible`` and ``growing``.
+        replay: the job's replay (default: a new one, shared by the definitions).
 
     Returns:
         ``{"onset_step_<name>": (R,) int (-1: none), "lambda_th_<name>": (R,) float (NaN: none)}``
         for each name, plus ``lambda_track_mode`` (the tracked eigenvalue at the ``mode`` onset).
     """
     names = onset_mod.check_names(names)
+    replay = replay or Replay(problem)
     loss = np.asarray(loss, dtype=float)
     R = len(batch)
     found: dict[str, np.ndarray] = {}
@@ -196,14 +213,14 @@ def analyse(engine: Engine, batch: RunBatch, loss: np.ndarray, names=onset_mod.N
         found["growing"] = np.array([onset_mod.growing(row, window, floor) for row in loss], dtype=np.int64)
     out: dict[str, np.ndarray] = {}
     if "mode" in names:
-        tracks = mode_tracks(engine, batch, vis)
+        tracks = mode_tracks(problem, batch, vis, replay=replay)
         found["mode"] = np.array([t.onset() if t is not None else -1 for t in tracks], dtype=np.int64)
         out["lambda_track_mode"] = np.array([t.lam_at(int(s)) if t is not None and s >= 0 else np.nan
                                              for t, s in zip(tracks, found["mode"])])
     # one replay for every (definition, run) with an onset: the runs repeated per definition
     stacked = np.concatenate([found[n] for n in names])
     rep = RunBatch(*(np.tile(v, len(names)) for v in (batch.seeds, batch.A, batch.T, batch.lr)))
-    lam = _lambda_at(engine, rep, stacked).reshape(len(names), R)
+    lam = _lambda_at(problem, replay, rep, stacked).reshape(len(names), R)
     for i, name in enumerate(names):
         out[f"onset_step_{name}"] = found[name]
         out[f"lambda_th_{name}"] = lam[i]

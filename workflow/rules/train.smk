@@ -36,7 +36,7 @@ rule dynamics:
         args=lambda wc: shell_args(PLAN.jobs(wc.study)[0].argv()),
     resources:
         gpu=1,
-    # the spectra are measured on a second thread while the next chunk trains (dynloss.train)
+    # the spectra are measured on a second thread while the next chunk trains (dynloss.engine)
     threads: 2
     conda:
         TRAIN_ENV

@@ -34,8 +34,9 @@ def run(a: argparse.Namespace) -> int:
     """Analyse the job's traces and write the job dataset with the per-definition variables."""
     import numpy as np
 
-    from .. import netcdf, thresholds, train
-    from ..spec import spec_from_dict
+    from .. import netcdf, thresholds
+    from ..engine import make_problem
+    from ..spec import RunBatch, spec_from_dict
     from .args import CliError, check_out
 
     for flag, path in (("job", a.job), ("--traces", a.traces)):
@@ -58,10 +59,10 @@ def run(a: argparse.Namespace) -> int:
     if a.replay_chunk < 1:
         raise CliError(f"--replay-chunk: {a.replay_chunk} is not an integer >= 1")
     # a replay runs whole chunks (a fixed trip count): short chunks when the onsets come early
-    engine = train.Engine(dataclasses.replace(spec, chunk_steps=min(spec.chunk_steps, a.replay_chunk)))
-    batch = train.RunBatch.make(tr["seed"].values, tr["A"].values, tr["T"].values, float(tr["lr"].values))
+    problem = make_problem(dataclasses.replace(spec, chunk_steps=min(spec.chunk_steps, a.replay_chunk)))
+    batch = RunBatch.make(tr["seed"].values, tr["A"].values, tr["T"].values, float(tr["lr"].values))
     window, floor = int(tr.attrs.get("onset_window", 20)), float(tr.attrs.get("onset_floor", 1e-6))
-    found = thresholds.analyse(engine, batch, tr["L"].values, a.onset, window=window, floor=floor)
+    found = thresholds.analyse(problem, batch, tr["L"].values, a.onset, window=window, floor=floor)
     thresholds.add_definitions(job, found, window, floor)
     netcdf.write_netcdf(job, out)
     counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in a.onset)

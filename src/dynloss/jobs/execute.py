@@ -53,17 +53,20 @@ def _run_train(job: TrainJob, out: str, quiet: bool, config: Optional[dict]) -> 
 def _train_dataset(job: TrainJob, quiet: bool, config: Optional[dict]):
     from .. import netcdf
 
+    from ..engine import Replay
+
     batch = job.batch()
     label = job.label()
-    engine, result = _train_logged(job.spec, batch, label, quiet)
+    problem, result = _train_logged(job.spec, batch, label, quiet)
+    replay = Replay(problem)
     ds = netcdf.result_to_dataset(result, file_config(job, config))
     if job.onsets is not None:
-        _onsets(engine, result, ds, job.onsets.window, job.onsets.floor, label)
+        _onsets(problem, replay, result, ds, job.onsets.window, job.onsets.floor, label)
         if job.onsets.names:
-            _definitions(engine, batch, result.loss, ds, job.onsets.names, job.onsets.window,
+            _definitions(problem, replay, batch, result.loss, ds, job.onsets.names, job.onsets.window,
                          job.onsets.floor, label)
     if job.zoom_steps:
-        _zoom_hessian(engine, batch, ds, job.zoom_steps, job.spec.spectra.hess_k)
+        _zoom_hessian(problem, replay, batch, ds, job.zoom_steps, job.spec.spectra.hess_k)
     return grid_dataset(ds, job) if job.grid else ds
 
 
@@ -88,19 +91,22 @@ def grid_dataset(ds, job: TrainJob):
 
 def _run_thresholds(job: ThresholdsJob, out: str, quiet: bool, config: Optional[dict]) -> None:
     from .. import netcdf, thresholds
+    from ..engine import Replay
 
     batch = job.batch()
     label = job.label()
-    engine, result = _train_logged(job.spec, batch, label, quiet)
+    problem, result = _train_logged(job.spec, batch, label, quiet)
+    replay = Replay(problem)
     ds = netcdf.result_to_dataset(result, file_config(job, config))
     if "seed" in ds.dims:  # a batch that happens to be uniform: keep the run layout
         ds = ds.rename({"seed": "run"}).assign_coords(seed=("run", batch.seeds))
     # A, T, seed vary along run; lr is one value per job, so a scalar coordinate to combine over
     ds = ds.assign_coords(run=np.arange(len(batch)) + job.run_offset, lr=float(job.lr),
                           A=("run", batch.A), T=("run", batch.T))
-    _onsets(engine, result, ds, job.onsets.window, job.onsets.floor, label)
+    _onsets(problem, replay, result, ds, job.onsets.window, job.onsets.floor, label)
     if job.onsets.names:
-        _definitions(engine, batch, result.loss, ds, job.onsets.names, job.onsets.window, job.onsets.floor, label)
+        _definitions(problem, replay, batch, result.loss, ds, job.onsets.names, job.onsets.window,
+                     job.onsets.floor, label)
     if job.traces_out:
         netcdf.write_netcdf(thresholds.traces_dataset(ds), job.traces_out)
     ds = thresholds.compact_dataset(ds, job.trace_every)
@@ -109,45 +115,46 @@ def _run_thresholds(job: ThresholdsJob, out: str, quiet: bool, config: Optional[
 
 
 def _train_logged(spec, batch, label: str, quiet: bool):
-    from .. import train
+    from .. import engine
+    from ..progress import progress_logger
 
     log.info("%straining %d run(s) x %d steps (%s)", label, len(batch), spec.steps, spec.dtype)
-    engine = train.Engine(spec)
-    progress = None if quiet else train.progress_logger(len(batch), label)
-    result = train.train(spec, batch, progress=progress, engine=engine)
+    problem = engine.make_problem(spec)
+    progress = None if quiet else progress_logger(len(batch), label)
+    result = engine.train(spec, batch, progress=progress)
     n_div = int(result.diverged.sum())
     log.info("%scompiled in %.1f s, trained in %.1f s (%.0f run-steps/s)%s", label,
              result.timings["compile_s"], result.timings["run_s"],
              len(batch) * spec.steps / max(result.timings["run_s"], 1e-9),
              f"; {n_div} run(s) diverged" if n_div else "")
-    return engine, result
+    return problem, result
 
 
-def _onsets(engine, result, ds, window: int, floor: float, label: str) -> None:
+def _onsets(problem, replay, result, ds, window: int, floor: float, label: str) -> None:
     from .. import thresholds
 
-    onsets = thresholds.onset_analysis(engine, result, window=window, floor=floor)
+    onsets = thresholds.onset_analysis(problem, result, window=window, floor=floor, replay=replay)
     thresholds.add_onsets(ds, onsets, window, floor)
     found = int((onsets["onset_step"] >= 0).sum())
     log.info("%sfirst bifurcation found in %d of %d run(s)", label, found, len(result.batch))
 
 
-def _definitions(engine, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
+def _definitions(problem, replay, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
     from .. import thresholds
 
-    found = thresholds.analyse(engine, batch, loss, names, window=window, floor=floor)
+    found = thresholds.analyse(problem, batch, loss, names, window=window, floor=floor, replay=replay)
     thresholds.add_definitions(ds, found, window, floor)
     counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in names)
     log.info("%sonsets per definition of %d run(s): %s", label, len(batch), counts)
 
 
-def _zoom_hessian(engine, batch, ds, zoom_steps: int, k: int) -> None:
+def _zoom_hessian(problem, replay, batch, ds, zoom_steps: int, k: int) -> None:
     from .. import thresholds
     from ..figures.dynamics import zoom_window
 
     run = "seed" if "seed" in ds.dims else "run"
     lo, hi, _ = zoom_window(ds.isel({run: 0}), zoom_steps)
-    steps, eig = thresholds.hessian_window(engine, batch, lo, hi, k=k)
+    steps, eig = thresholds.hessian_window(problem, batch, lo, hi, k=k, replay=replay)
     ds.coords["step_zoom"] = steps
     ds["hess_eig_zoom"] = (("step_zoom", "eig"), eig)
     ds["hess_eig_zoom"].attrs["long_name"] = "top Hessian eigenvalues at every step of the zoom window (replayed; first run)"

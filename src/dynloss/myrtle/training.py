@@ -193,8 +193,8 @@ def epoch_progress_logger(n_runs: int, images_per_epoch: int, label: str = "",
                           emit: Callable[[str], None] | None = None,
                           min_interval: float = 2.0) -> ProgressFn:
     """``progress(epochs_done, epochs, elapsed_s)`` logging epochs/s, images/s and the ETA
-    in the format of :func:`dynloss.train.progress_logger`."""
-    from ..train import progress_logger
+    in the format of :func:`dynloss.progress.progress_logger`."""
+    from ..progress import progress_logger
 
     return progress_logger(n_runs, label, emit or log.info, min_interval, unit="epoch",
                            rate_text=lambda rate: f"{rate:.3g} epochs/s  "

@@ -190,7 +190,7 @@ class Dynamics(StudyKind):
                                                           tuple(st["onset"])),
                        zoom_steps=int(st["zoom_steps"]) if st["zoom_hessian"] else None, seed_range=False,
                        meta=self.labels())
-        # the spectra run on a second thread beside the training (dynloss.train)
+        # the spectra run on a second thread beside the training (dynloss.engine)
         return [PlannedJob(self.study, self.study, job, self.dataset(), threads=2)]
 
     def check(self) -> None:

@@ -1,0 +1,128 @@
+"""The static side of a training job, as one immutable :class:`Problem`, and the per-run state.
+
+A :class:`Problem` is everything a compiled program closes over: the model, the dynamical loss
+and its static counterpart, the training and test data, the class-weight schedule and the dtype.
+It is built from a :class:`dynloss.spec.TrainSpec` by :func:`make_problem` and is what
+:mod:`dynloss.spectra` and :mod:`dynloss.thresholds` receive. What varies across a batch (seed,
+A, T, eta) lives in :class:`RunArgs` and the parameters in :class:`Carry`, both pytrees.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import data as data_mod
+from .. import losses as losses_mod
+from .. import models as models_mod
+from ..spec import RunBatch, TrainSpec
+
+#: ``jax_threefry_partitionable`` as this process started (what ``threefry_partitionable=None`` means)
+_THREEFRY_DEFAULT = bool(jax.config.jax_threefry_partitionable)
+
+
+class RunArgs(NamedTuple):
+    """Per-run hyper-parameters as arrays (one value per run, or one run's scalars)."""
+
+    A: jnp.ndarray
+    T: jnp.ndarray
+    lr: jnp.ndarray
+
+
+class StepArgs(NamedTuple):
+    """:class:`RunArgs` plus the class weights of steps ``first .. first + len(table) - 1``,
+    looked up by the training step (see :func:`dynloss.engine.program.step_args`)."""
+
+    A: jnp.ndarray
+    T: jnp.ndarray
+    lr: jnp.ndarray
+    table: jnp.ndarray  # (n, C) class weights
+    first: jnp.ndarray  # step of table[0]
+
+
+class Carry(NamedTuple):
+    """The state a training program carries from step to step."""
+
+    params: object  # the model's parameter pytree
+    div_step: jnp.ndarray  # first step with a non-finite loss, -1 while finite
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Model, losses, data, class weights and dtype of a job (immutable; see :func:`make_problem`)."""
+
+    spec: TrainSpec
+    model: models_mod.Model
+    loss: losses_mod.Loss  # the dynamical loss F that training descends
+    static_loss: losses_mod.Loss  # its static counterpart L (the recorded loss)
+    x: jnp.ndarray  # (P, d) training inputs
+    y: jnp.ndarray  # (P, C) one-hot training targets
+    x_test: jnp.ndarray  # (n_test, P, d) one spiral per test seed
+    y_test: jnp.ndarray  # (n_test, P, C)
+    dtype: jnp.dtype
+    total: Optional[int]  # steps of the run when the last period stops oscillating, else None
+
+    @property
+    def steps(self) -> int:
+        return self.spec.steps
+
+    @property
+    def num_classes(self) -> int:
+        return self.spec.num_classes
+
+    def weights(self, t, A, T) -> jnp.ndarray:
+        """Class weights Gamma(t) of step(s) ``t`` (thesis eqs. 3.2-3.5; raw weights for dmse2)."""
+        return self.loss.class_weights(t, A, T, self.spec.num_classes, self.total)
+
+    def init_params(self, seed):
+        """Initial parameters of a run from ``PRNGKey(seed)``."""
+        return self.model.init(jax.random.PRNGKey(seed), self.x.shape[1], self.dtype)
+
+    def param_bytes(self) -> int:
+        """Bytes of one run's parameters."""
+        leaves = jax.tree_util.tree_leaves(jax.eval_shape(self.init_params, 0))
+        return sum(math.prod(v.shape) for v in leaves) * self.dtype.itemsize
+
+
+def make_problem(spec: TrainSpec) -> Problem:
+    """Validate ``spec``, set the process-global JAX flags it names and build its :class:`Problem`.
+
+    ``jax_enable_x64`` is switched on for float64 (the thesis ran float64);
+    ``jax_threefry_partitionable`` is part of JAX's jit cache key and so is set before any key is
+    used, to the spec's value or this process's starting default.
+    """
+    spec.validate()
+    if spec.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    threefry = _THREEFRY_DEFAULT if spec.threefry_partitionable is None else spec.threefry_partitionable
+    if bool(jax.config.jax_threefry_partitionable) != threefry:
+        jax.config.update("jax_threefry_partitionable", threefry)
+    dtype = jnp.dtype(spec.dtype)
+    loss = losses_mod.with_mse_norm(losses_mod.get_loss(spec.loss), spec.mse_norm, spec.num_classes)
+    static_loss = losses_mod.with_mse_norm(losses_mod.get_loss(loss.static), spec.mse_norm, spec.num_classes)
+    model = models_mod.mlp(spec.width, spec.num_classes, W_std=tuple(spec.W_std), b_std=spec.b_std,
+                           parameterization=spec.parameterization)
+    train = data_mod.spiral(spec.points_per_class, spec.num_classes, spec.data_seed, spec.noise)
+    tests = data_mod.test_spirals(spec.test_seeds, points_per_class=spec.points_per_class,
+                                  num_classes=spec.num_classes, noise=spec.noise)
+    return Problem(
+        spec=spec, model=model, loss=loss, static_loss=static_loss,
+        x=jnp.asarray(train.x, dtype), y=jnp.asarray(train.onehot, dtype),
+        x_test=jnp.asarray(np.stack([d.x for d in tests]), dtype),
+        y_test=jnp.asarray(np.stack([d.onehot for d in tests]), dtype),
+        dtype=dtype, total=spec.steps if spec.stop_last_period else None)
+
+
+def run_args(problem: Problem, batch: RunBatch) -> RunArgs:
+    """The batch's (A, T, eta) as arrays of the problem's dtype, one value per run."""
+    return RunArgs(*(jnp.asarray(v, problem.dtype) for v in (batch.A, batch.T, batch.lr)))
+
+
+def initial_carry(problem: Problem, batch: RunBatch) -> Carry:
+    """Initial parameters of every run of ``batch`` (from its seeds), none diverged."""
+    params = jax.vmap(problem.init_params)(jnp.asarray(batch.seeds))
+    return Carry(params, jnp.full(len(batch), -1, jnp.int32))
