@@ -28,9 +28,15 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=None)
     ap.add_argument("--widths", default=None, help="comma list of widths to keep")
     ap.add_argument("--parallel", type=int, default=1)
+    ap.add_argument("--onset", default=None,
+                    help="comma list of onset definitions instead of the config's (e.g. visible,growing: "
+                    "mode replays every run and costs several times the training)")
     a = ap.parse_args(argv)
     overrides = {k: v for k, v in (("scale", a.scale), ("results", a.results)) if v is not None}
     cfg = cfgmod.load_config(cfgmod.CONFIG_PATH, **overrides)
+    if a.onset:
+        for name in a.studies:
+            cfg["studies"][name]["onset"] = a.onset.split(",")
     widths = None if a.widths is None else {int(w) for w in a.widths.split(",")}
     todo = []
     plan = Plan(cfg)

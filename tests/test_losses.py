@@ -99,6 +99,7 @@ def test_register_adds_a_loss():
         assert g.shape == F.shape
     finally:
         losses.LOSSES.pop("_test_l1")
+        losses.LOSS_STATIC.pop("_test_l1")
 
 
 def test_accuracy():

@@ -3,6 +3,7 @@ new study kinds; and the package's shape (no import cycle, no oversized module).
 from __future__ import annotations
 
 import ast
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -125,28 +126,45 @@ def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
 # -- the same runs at every granularity ------------------------------------------------------------
 
 
-def test_a_whole_width_job_equals_its_per_point_jobs(tmp_path):
+def test_a_whole_width_job_equals_its_per_point_jobs(tmp_path, monkeypatch, caplog):
     """Issue 16: one job over every (A, T) point of a width gives the same per-run numbers as one
-    job per point (same seeds), and both combine into the same study dataset."""
+    job per point (same seeds), also when the memory budget slices it into batches of runs, and
+    all combine into the same study dataset."""
+    from dynloss import budget, netcdf
+    from dynloss.engine import batch_mode
+
     cfg = config.load_config(scale="tiny", results=str(tmp_path))
     cfg["studies"]["fig3_4"].update(widths=[8], steps=60, record_every=20, A=[1, 5], T=[20, 50])
     combined = {}
-    for g in ("point", "width"):
-        plan = Plan(dict(cfg, results=str(tmp_path / g)), g)
+    for g in ("point", "width", "sliced"):
+        plan = Plan(dict(cfg, results=str(tmp_path / g)), "width" if g == "sliced" else g)
         todo = plan.jobs("fig3_4")
         assert len(todo) == (4 if g == "point" else 1)
-        for job in todo:
-            jobs.run(job.request, job.out, quiet=True)
-        from dynloss import netcdf
-
+        if g == "sliced":  # a budget that fits 3 of the job's 8 runs: batches of 3, 3 and 2
+            spec = todo[0].request.spec
+            gb = budget.train_bytes(spec, 3, batch_mode(spec)) / 1e9
+            monkeypatch.setenv(budget.ENV, repr(gb * 1.000001))
+            assert budget.runs_that_fit(spec, 8, budget.default_budget_gb(), batch_mode(spec)) == 3
+        caplog.clear()
+        logger = logging.getLogger("dynloss")  # it may not propagate (dynloss.cli.main)
+        logger.addHandler(caplog.handler)
+        try:
+            with caplog.at_level("INFO", logger="dynloss"):
+                for job in todo:
+                    jobs.run(job.request, job.out, quiet=True)
+        finally:
+            logger.removeHandler(caplog.handler)
+        assert ("8 runs in 3 batches of at most 3" in caplog.text) == (g == "sliced")
         combined[g] = netcdf.combine([j.out for j in todo], dims=plan.study("fig3_4").aggregate_dims)
-    a, b = combined["point"], combined["width"]
-    assert set(a.data_vars) == set(b.data_vars)
-    for name in a.data_vars:
-        assert a[name].dims == b[name].dims, name
-        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
-    for name in a.coords:
-        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    a = combined["point"]
+    for g in ("width", "sliced"):
+        b = combined[g]
+        assert set(a.data_vars) == set(b.data_vars)
+        for name in a.data_vars:
+            assert a[name].dims == b[name].dims, name
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"{g}: {name}")
+        for name in a.coords:
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"{g}: {name}")
 
 
 # -- the package's shape -----------------------------------------------------------------------------

@@ -96,3 +96,25 @@ def check(spec, runs: int, budget_gb: float, batch_mode: str = "map") -> float:
                           f"{spec.steps} steps, {runs} run(s)), more than the budget of {budget_gb:g} GB; "
                           f"shrink the job or raise --max-memory-gb (or ${ENV}, config key max_memory_gb)")
     return need
+
+
+def runs_that_fit(spec, runs: int, budget_gb: float, batch_mode: str = "map") -> int:
+    """The most runs, at most ``runs``, whose :func:`train_bytes` fits the budget (0: not even one).
+
+    Args:
+        spec: the job's static choices.
+        runs: the runs of the job.
+        budget_gb: the budget in GB.
+        batch_mode: as :func:`train_bytes`.
+
+    Returns:
+        A number of runs in ``0 .. runs``.
+    """
+    lo, hi = 0, runs
+    while lo < hi:  # train_bytes grows with runs
+        mid = (lo + hi + 1) // 2
+        if train_bytes(spec, mid, batch_mode) / 1e9 <= budget_gb:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

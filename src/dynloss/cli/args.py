@@ -206,11 +206,16 @@ def add_budget_arg(p) -> None:
 
 
 def check_budget(a: argparse.Namespace, spec, runs: int) -> None:
-    """Refuse a job whose estimated memory exceeds the budget (issue 12 item 12)."""
+    """Refuse a job whose estimated memory exceeds the budget (issue 12 item 12). ``--max-memory-gb``
+    also becomes this process's budget (``$DYNLOSS_MAX_MEMORY_GB``), by which a grid job is sliced."""
+    import os
+
     import jax
 
     from .. import budget
 
+    if a.max_memory_gb is not None:
+        os.environ[budget.ENV] = repr(float(a.max_memory_gb))
     try:
         limit = a.max_memory_gb if a.max_memory_gb is not None else budget.default_budget_gb()
         mode = spec.batch if spec.batch != "auto" else ("map" if jax.default_backend() == "cpu" else "vmap")

@@ -114,7 +114,9 @@ def _run_train(a: argparse.Namespace) -> int:
 
     job = train_job(a)
     check_out(a.out)
-    check_budget(a, replace(job.spec, width=max(job.all_widths())), len(job.batch()))  # one width at a time
+    # one width at a time; a grid without onsets is trained in slices that fit, so one run must fit
+    sliced = job.grid and job.onsets is None and not job.zoom_steps
+    check_budget(a, replace(job.spec, width=max(job.all_widths())), 1 if sliced else len(job.batch()))
     jobs.run(job, a.out, quiet=a.quiet)
     return 0
 

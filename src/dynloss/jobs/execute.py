@@ -10,6 +10,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..spec import RunBatch
 from .requests import Job, MyrtleJob, ThresholdsJob, TrainJob, file_config
 
 log = logging.getLogger("dynloss")
@@ -52,11 +53,24 @@ def _run_train(job: TrainJob, out: str, quiet: bool, config: Optional[dict]) -> 
 
 def _train_dataset(job: TrainJob, quiet: bool, config: Optional[dict]):
     from .. import netcdf
-
     from ..engine import Replay
 
     batch = job.batch()
     label = job.label()
+    parts = _memory_batches(job, len(batch))
+    if len(parts) > 1:  # a grid too wide for the memory budget: train it in slices of runs
+        log.info("%s%d runs in %d batches of at most %d (memory budget)", label, len(batch), len(parts),
+                 max(len(p) for p in parts))
+        import xarray as xr
+
+        pieces = []
+        for i, part in enumerate(parts, 1):
+            sub = RunBatch(batch.seeds[part], batch.A[part], batch.T[part], batch.lr[part])
+            _, result = _train_logged(job.spec, sub, f"{label}[{i}/{len(parts)}] ", quiet)
+            pieces.append(as_runs(netcdf.result_to_dataset(result, file_config(job, config)), sub, part[0]))
+        ds = xr.concat(pieces, dim="run", data_vars="minimal", coords="minimal", compat="override",
+                       combine_attrs="override")
+        return grid_dataset(ds, job)
     problem, result = _train_logged(job.spec, batch, label, quiet)
     replay = Replay(problem)
     ds = netcdf.result_to_dataset(result, file_config(job, config))
@@ -68,6 +82,29 @@ def _train_dataset(job: TrainJob, quiet: bool, config: Optional[dict]):
     if job.zoom_steps:
         _zoom_hessian(problem, replay, batch, ds, job.zoom_steps, job.spec.spectra.hess_k)
     return grid_dataset(ds, job) if job.grid else ds
+
+
+def _memory_batches(job: TrainJob, runs: int) -> list:
+    """Slices of the job's runs that each fit the memory budget (one slice when all fit; a job
+    with onsets or a zoom replays its runs and is never sliced)."""
+    from .. import budget
+    from ..engine import batch_mode
+
+    if not job.grid or job.onsets is not None or job.zoom_steps:
+        return [slice(0, runs)]
+    per = budget.runs_that_fit(job.spec, runs, budget.default_budget_gb(), batch_mode(job.spec))
+    per = max(per, 1)
+    return [np.arange(lo, min(lo + per, runs)) for lo in range(0, runs, per)]
+
+
+def as_runs(ds, batch: RunBatch, first: int = 0):
+    """``ds`` in the run layout (dims ``run, ...`` with per-run seed, A, T, lr), also when its
+    batch happened to be uniform (one point: dims ``seed, ...``)."""
+    if "seed" in ds.dims:
+        ds = ds.rename({"seed": "run"}).drop_vars(["A", "T", "lr"], errors="ignore")
+        ds = ds.assign_coords(seed=("run", batch.seeds), A=("run", batch.A), T=("run", batch.T),
+                              lr=("run", batch.lr))
+    return ds.assign_coords(run=np.arange(len(batch)) + first)
 
 
 def grid_dataset(ds, job: TrainJob):
