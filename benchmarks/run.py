@@ -20,7 +20,8 @@ Workloads, as issue 6 defines them:
   achieved rate counts the matrix-product FLOPs of forward + backward per step,
   ``2 P W (2 D + 3 C)`` (P points, W width, D = 2 inputs, C = 3 classes).
 
-Writes a table to stdout and ``results/benchmarks/<stamp>.json`` (+ ``latest.json``).
+Writes a table to stdout and ``results/benchmarks/<stamp>.json`` (+ ``latest.json``), and replaces the
+"latest run" section of ``benchmarks/RESULTS.md`` with it (``--no-results-md``: not).
 """
 from __future__ import annotations
 
@@ -111,6 +112,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smaller workloads")
     ap.add_argument("--repeats", type=int, default=2, help="alternating repeats; the best counts")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks"))
+    ap.add_argument("--no-results-md", action="store_true", help="do not update benchmarks/RESULTS.md")
     a = ap.parse_args()
     script = Path(a.baseline)
     if not script.exists():
@@ -171,7 +173,35 @@ def main() -> int:
     for name in (f"{stamp}.json", "latest.json"):
         (out / name).write_text(json.dumps(info, indent=2))
     print(f"wrote {out / (stamp + '.json')}")
+    if not a.no_results_md:
+        update_results_md(info, ROOT / "benchmarks" / "RESULTS.md")
+        print(f"updated {ROOT / 'benchmarks' / 'RESULTS.md'}")
     return 0
+
+
+BEGIN, END = "<!-- benchmarks/run.py: begin -->", "<!-- benchmarks/run.py: end -->"
+
+
+def update_results_md(info: dict, path: Path) -> None:
+    """Replace the section between :data:`BEGIN` and :data:`END` of ``RESULTS.md`` (appended if
+    absent) with this run's table: the measured ratios, machine and command."""
+    lines = [BEGIN, "## Engine against the thesis-style loop (`benchmarks/run.py`, latest run)", "",
+             f"Measured {info['created']} on {info['host']} ({info['cpu_count']} CPUs, JAX {info['jax']}, "
+             f"backend {info['backend']}, {info['devices'][0]}); command `{info['command']}`. Ratios are engine "
+             "run-steps/s over the baseline's, measured in the same run.", "",
+             "| workload | width | dtype | baseline run-steps/s | engine run-steps/s | ratio |", "|---|---|---|---|---|---|"]
+    for r in info["rows"]:
+        lines.append(f"| {r['workload']} | {r['width']} | {r['dtype']} | {r['baseline_run_steps_per_s']:.1f} | "
+                     f"{r['engine_run_steps_per_s']:.1f} | {r['ratio']:.1f} |")
+    lines += ["", f"Dense matmul reference: float32 {info['dense_matmul_gflops']['float32']} GFLOP/s, float64 "
+              f"{info['dense_matmul_gflops']['float64']} GFLOP/s.", END]
+    text = path.read_text() if path.exists() else "# Measured results quoted by the code\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + "\n".join(lines) + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
+    path.write_text(text)
 
 
 if __name__ == "__main__":
