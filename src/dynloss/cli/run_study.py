@@ -79,6 +79,9 @@ def _run_run_study(a: argparse.Namespace) -> int:
         netcdf.write_netcdf(ds, dataset)
     if kind.name == "thresholds":
         write_fit_csv(netcdf.open_dataset(dataset), kind.fit_csv())
+    if not kind.figure:
+        log.info("%s: done: %s", name, dataset)
+        return 0
     fig = renderer(kind.figure)(kind.figure_inputs() if kind.name != "sensitivity" else [dataset],
                                 plan.figure_options(name), cfg["studies"][name].get("title") or name)
     save(fig, *plan.figure_files(name))
