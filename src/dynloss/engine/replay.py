@@ -24,7 +24,7 @@ def replay_program(problem: Problem, mode: str) -> Callable:
 
     A fixed trip count on purpose: a ``fori_loop(0, target + 1)`` per run inside ``lax.map``
     returned the initial parameters when its executable came from JAX's persistent compilation
-    cache on CPU (tests/test_train.py::test_replay_survives_the_cache; benchmarks/RESULTS.md,
+    cache on CPU (tests/test_engine.py::test_replay_survives_the_cache; benchmarks/RESULTS.md,
     "engine", has the version and what is known)."""
     n = problem.spec.chunk_steps
 
