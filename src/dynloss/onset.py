@@ -37,6 +37,7 @@ import numpy as np
 from scipy import stats
 
 from . import bifurcation
+from .errors import SpecError
 
 #: the definitions, in the order they are stored and drawn
 NAMES = ("visible", "growing", "mode")
@@ -69,7 +70,7 @@ def check_names(names: Sequence[str], key: str = "onset") -> tuple[str, ...]:
         The distinct names, in the order of :data:`NAMES`.
 
     Raises:
-        ValueError: an unknown name, or no names.
+        SpecError: an unknown name, or no names (a ``ValueError``; ``field`` is ``key``).
 
     Example:
 
@@ -79,8 +80,8 @@ def check_names(names: Sequence[str], key: str = "onset") -> tuple[str, ...]:
     names = list(names)
     bad = [n for n in names if n not in NAMES]
     if bad or not names:
-        raise ValueError(f"{key}: {', '.join(map(repr, bad)) or 'empty list'} is not an onset "
-                         f"definition (allowed: {', '.join(NAMES)})")
+        raise SpecError(key, f"{key}: {', '.join(map(repr, bad)) or 'empty list'} is not an onset "
+                        f"definition (allowed: {', '.join(NAMES)})")
     return tuple(n for n in NAMES if n in names)
 
 

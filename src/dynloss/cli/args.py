@@ -241,7 +241,9 @@ def add_onset_args(p) -> None:
 def onset_names(text: str) -> tuple[str, ...]:
     from .. import onset
 
-    try:
-        return onset.check_names([v.strip() for v in text.split(",") if v.strip()], "--onset")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [n for n in names if n not in onset.NAMES]
+    if bad or not names:  # argparse prefixes the flag itself
+        raise argparse.ArgumentTypeError(f"{', '.join(map(repr, bad)) or 'empty list'} is not an onset "
+                                         f"definition (allowed: {', '.join(onset.NAMES)})")
+    return onset.check_names(names, "--onset")
