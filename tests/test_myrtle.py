@@ -159,7 +159,12 @@ def test_spec_validation():
 def test_batch_modes_are_the_shared_names_with_auto_map():
     from dynloss import spec as spec_mod
 
-    assert myrtle.spec.BATCH_MODES is spec_mod.BATCH_MODES and myrtle.spec.DTYPES is spec_mod.DTYPES
+    # one definition, beside the spiral's spec, with the shared dtype and batch-mode names
+    assert myrtle.MyrtleSpec is spec_mod.MyrtleSpec
+    with pytest.raises(SpecError, match="batch must be one of auto, vmap, map"):
+        myrtle.MyrtleSpec(batch="wide").validate()
+    with pytest.raises(SpecError, match="dtype must be one of float64, float32"):
+        myrtle.MyrtleSpec(dtype="float16").validate()
     # Myrtle5's auto is map on every backend (the spiral engine's picks vmap on accelerators)
     assert [myrtle.resolve_batch(m) for m in spec_mod.BATCH_MODES] == ["map", "vmap", "map"]
 

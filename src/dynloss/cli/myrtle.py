@@ -67,14 +67,16 @@ def add_cli(sub) -> None:
 def myrtle_job(a: argparse.Namespace):
     """The :class:`dynloss.jobs.MyrtleJob` that ``dynloss myrtle`` arguments describe."""
     from ..jobs import MyrtleJob
+    from ..spec import MyrtleSpec
 
     check_loss(a.loss)
-    return MyrtleJob(cifar_dir=a.cifar_dir, loss=a.loss, seeds=tuple(parse_seeds(a.seeds)), A=a.A, T=a.T,
-                     channels=a.channels, epochs=a.epochs, batch_size=a.batch_size, peak_lr=a.peak_lr,
-                     peak_epoch=a.peak_epoch, final_lr=a.final_lr, momentum=a.momentum, stop_epoch=a.stop_epoch,
-                     eval_every=a.eval_every, eval_batch_size=a.eval_batch_size, dtype=a.dtype, batch=a.batch,
-                     num_train=a.num_train, checkpoint=a.checkpoint, checkpoint_every=a.checkpoint_every,
-                     resume=not a.no_resume, meta=parse_meta(a.meta))
+    spec = MyrtleSpec(loss=a.loss, A=a.A, T=a.T, channels=a.channels, epochs=a.epochs, batch_size=a.batch_size,
+                      peak_lr=a.peak_lr, peak_epoch=a.peak_epoch, final_lr=a.final_lr, momentum=a.momentum,
+                      stop_epoch=a.stop_epoch, eval_every=a.eval_every, eval_batch_size=a.eval_batch_size,
+                      dtype=a.dtype, batch=a.batch)
+    return MyrtleJob(spec=spec, seeds=tuple(parse_seeds(a.seeds)), cifar_dir=a.cifar_dir, num_train=a.num_train,
+                     checkpoint=a.checkpoint, checkpoint_every=a.checkpoint_every, resume=not a.no_resume,
+                     meta=parse_meta(a.meta))
 
 
 def run(a: argparse.Namespace) -> int:
@@ -84,7 +86,7 @@ def run(a: argparse.Namespace) -> int:
 
     job = myrtle_job(a)
     try:
-        run_job.myrtle_spec(job)
+        job.spec.validate()
     except SpecError as exc:
         raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
     for flag, path in (("--out", a.out), ("--checkpoint", a.checkpoint)):

@@ -101,8 +101,13 @@ def train_job(a: argparse.Namespace):
     job = jobs.TrainJob(spec=spec, seeds=tuple(seeds), lr=a.lr, A=tuple(a.A), T=tuple(a.T), onsets=onsets,
                         zoom_steps=a.zoom_steps, widths=tuple(a.width) if len(a.width) > 1 else (),
                         seed_range="-" in a.seeds, meta=meta)
+    return _checked(job)
+
+
+def _checked(job):
+    """``job`` once its spec and runs are valid; else the :class:`CliError` naming the flag."""
     try:
-        spec.validate()
+        job.spec.validate()
         job.batch()
     except SpecError as exc:
         raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
@@ -179,12 +184,7 @@ def thresholds_job(a: argparse.Namespace):
                              onsets=jobs.Onsets(a.onset_window, a.onset_floor, tuple(a.onset or ())),
                              run_offset=a.run_offset, trace_every=a.trace_every, traces_out=a.traces_out,
                              meta=meta)
-    try:
-        spec.validate()
-        job.batch()
-    except SpecError as exc:
-        raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
-    return job
+    return _checked(job)
 
 
 def _run_thresholds(a: argparse.Namespace) -> int:

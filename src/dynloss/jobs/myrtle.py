@@ -9,19 +9,6 @@ from .requests import MyrtleJob, file_config
 log = logging.getLogger("dynloss")
 
 
-def myrtle_spec(job: MyrtleJob):
-    """The :class:`dynloss.myrtle.MyrtleSpec` of a job (validated: :class:`SpecError` names the field)."""
-    from .. import myrtle
-
-    spec = myrtle.MyrtleSpec(loss=job.loss, A=job.A, T=job.T, channels=job.channels, epochs=job.epochs,
-                             batch_size=job.batch_size, peak_lr=job.peak_lr, peak_epoch=job.peak_epoch,
-                             final_lr=job.final_lr, momentum=job.momentum, stop_epoch=job.stop_epoch,
-                             eval_every=job.eval_every, eval_batch_size=job.eval_batch_size, dtype=job.dtype,
-                             batch=job.batch)
-    spec.validate()
-    return spec
-
-
 def load_data(job: MyrtleJob):
     """The job's CIFAR-10 arrays; :class:`SpecError` (``batch_size``) when the batch is larger than
     the training set, ``ValueError`` when ``num_train`` is."""
@@ -29,8 +16,8 @@ def load_data(job: MyrtleJob):
     from ..errors import SpecError
 
     data = cifar.load_cifar10(job.cifar_dir, num_train=job.num_train)
-    if job.batch_size > len(data[1]):
-        raise SpecError("batch_size", f"{job.batch_size} is more than the {len(data[1])} training images "
+    if job.spec.batch_size > len(data[1]):
+        raise SpecError("batch_size", f"{job.spec.batch_size} is more than the {len(data[1])} training images "
                         "(allowed: 1..number of training images)")
     return data
 
@@ -57,11 +44,12 @@ def run_myrtle(job: MyrtleJob, out: str, quiet: bool = False, config: Optional[d
 
     from .. import netcdf
 
-    spec = myrtle_spec(job)
+    spec = job.spec
+    spec.validate()
     data = load_data(job) if data is None else data
     label = job.label()
     log.info("%straining %d seed(s) x %d epochs on %d images (%s, %s%s)", label, len(job.seeds),
-             job.epochs, len(data[1]), job.dtype, myrtle.resolve_batch(spec.batch),
+             spec.epochs, len(data[1]), spec.dtype, myrtle.resolve_batch(spec.batch),
              "" if deterministic or jax.default_backend() == "cpu"
              else f"; without {myrtle.DETERMINISTIC_FLAG} in XLA_FLAGS a resumed run may differ")
     progress = None if quiet else myrtle.epoch_progress_logger(len(job.seeds), len(data[1]), label)

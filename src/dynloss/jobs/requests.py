@@ -10,7 +10,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ..spec import RunBatch, TrainSpec
+from ..spec import MyrtleSpec, RunBatch, TrainSpec
 
 log = logging.getLogger("dynloss")
 
@@ -178,29 +178,11 @@ class ThresholdsJob:
 
 @dataclass(frozen=True)
 class MyrtleJob:
-    """``dynloss myrtle``: Myrtle5 on CIFAR-10 at one (A, T) for a block of seeds (figure 3.2).
+    """``dynloss myrtle``: Myrtle5 on CIFAR-10 at one (A, T) for a block of seeds (figure 3.2)."""
 
-    Plain values only (the :class:`dynloss.myrtle.MyrtleSpec` is built when the job runs, since
-    that module needs JAX); defaults are the thesis's.
-    """
-
-    cifar_dir: str
-    loss: str
+    spec: MyrtleSpec
     seeds: tuple[int, ...]
-    A: float = 1.0
-    T: float = 100.0
-    channels: int = 64
-    epochs: int = 700
-    batch_size: int = 512
-    peak_lr: float = 0.02
-    peak_epoch: float = 300.0
-    final_lr: float = 0.002
-    momentum: float = 0.9
-    stop_epoch: Optional[float] = 600.0
-    eval_every: int = 10
-    eval_batch_size: int = 1000
-    dtype: str = "float32"
-    batch: str = "auto"
+    cifar_dir: str
     num_train: Optional[int] = None
     checkpoint: Optional[str] = None
     checkpoint_every: int = 10
@@ -210,19 +192,18 @@ class MyrtleJob:
     command = "myrtle"
 
     def argv(self) -> list[str]:
-        args = ["--cifar-dir", self.cifar_dir, "--loss", self.loss, "--A", fmt(self.A), "--T", fmt(self.T),
-                "--seeds", seed_text(self.seeds), "--channels", str(self.channels), "--epochs", str(self.epochs),
-                "--batch-size", str(self.batch_size), "--peak-lr", fmt(self.peak_lr),
-                "--peak-epoch", fmt(self.peak_epoch), "--final-lr", fmt(self.final_lr),
-                "--stop-epoch", fmt(self.stop_epoch) if self.stop_epoch is not None else "None",
-                "--eval-every", str(self.eval_every), "--dtype", self.dtype,
-                "--checkpoint-every", str(self.checkpoint_every)]
-        if self.momentum != 0.9:
-            args += ["--momentum", fmt(self.momentum)]
-        if self.eval_batch_size != 1000:
-            args += ["--eval-batch-size", str(self.eval_batch_size)]
-        if self.batch != "auto":
-            args += ["--batch", self.batch]
+        s = self.spec
+        args = ["--cifar-dir", self.cifar_dir, "--loss", s.loss, "--A", fmt(s.A), "--T", fmt(s.T),
+                "--seeds", seed_text(self.seeds), "--channels", str(s.channels), "--epochs", str(s.epochs),
+                "--batch-size", str(s.batch_size), "--peak-lr", fmt(s.peak_lr), "--peak-epoch", fmt(s.peak_epoch),
+                "--final-lr", fmt(s.final_lr), "--stop-epoch", fmt(s.stop_epoch) if s.stop_epoch is not None else "None",
+                "--eval-every", str(s.eval_every), "--dtype", s.dtype, "--checkpoint-every", str(self.checkpoint_every)]
+        if s.momentum != 0.9:
+            args += ["--momentum", fmt(s.momentum)]
+        if s.eval_batch_size != 1000:
+            args += ["--eval-batch-size", str(s.eval_batch_size)]
+        if s.batch != "auto":
+            args += ["--batch", s.batch]
         if self.num_train:
             args += ["--num-train", str(self.num_train)]
         if self.checkpoint:
@@ -232,7 +213,8 @@ class MyrtleJob:
         return args + _meta_argv(self)
 
     def label(self) -> str:
-        return f"myrtle5 c={self.channels} {self.loss} A={self.A:g} T={self.T:g} seeds={seed_text(self.seeds)}: "
+        s = self.spec
+        return f"myrtle5 c={s.channels} {s.loss} A={s.A:g} T={s.T:g} seeds={seed_text(self.seeds)}: "
 
 
 Job = Union[TrainJob, ThresholdsJob, MyrtleJob]

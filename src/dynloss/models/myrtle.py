@@ -24,7 +24,6 @@ The convolutions can be differentiated two ways (:data:`CONV_VJP_MODES`): by XLA
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import jax
@@ -33,14 +32,10 @@ import numpy as np
 
 from .mlp import Model, Params, _serial_keys
 
-SQRT2 = math.sqrt(2.0)
+from ..spec import CONV_VJP_MODES, SQRT2  # noqa: E402  (JAX-free, shared with MyrtleSpec)
 #: the layers of Myrtle5 in ``stax.serial`` order (ReLU and pools own empty parameter tuples)
 MYRTLE5_LAYERS = ("conv", "relu", "conv", "relu", "avgpool",
                   "conv", "relu", "avgpool", "conv", "relu", "gap", "dense")
-#: how training differentiates the convolutions: ``xla`` (autodiff; cuDNN on GPUs), ``matmul``
-#: (:func:`conv_matmul_vjp`, fast inside ``lax.scan`` on CPUs), ``auto`` picks by backend
-#: (:func:`resolve_conv_vjp`).
-CONV_VJP_MODES = ("auto", "xla", "matmul")
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Optional
 
 from ..errors import ConfigError, SpecError
 from ..jobs import MyrtleJob, Onsets, ThresholdsJob, TrainJob, fmt, hash_of, job_hash, seed_text
-from ..spec import SpectraSpec, TrainSpec, check_cadences
+from ..spec import MyrtleSpec, SpectraSpec, TrainSpec, check_cadences
 
 #: study kind name -> class
 KINDS: dict[str, type["StudyKind"]] = {}
@@ -117,6 +117,12 @@ class StudyKind:
     def key(self, field_name: str) -> str:
         return f"config key 'studies.{self.study}.{field_name}'"
 
+    def steps_multiple_of(self, cadence: str) -> None:
+        """:class:`ConfigError` on ``steps`` unless it is a multiple of the study's ``cadence`` key."""
+        if self.st["steps"] % self.st[cadence]:
+            raise ConfigError(f"{self.key('steps')}: {self.st['steps']} is not a multiple of "
+                              f"{cadence}={self.st[cadence]}")
+
 
 @register
 class Contour(StudyKind):
@@ -154,9 +160,7 @@ class Contour(StudyKind):
         return PlannedJob(self.study, stem, job, self.run_path(stem))
 
     def check(self) -> None:
-        if self.st["steps"] % self.st["record_every"]:
-            raise ConfigError(f"{self.key('steps')}: {self.st['steps']} is not a multiple of "
-                              f"record_every={self.st['record_every']}")
+        self.steps_multiple_of("record_every")
 
 
 @register
@@ -241,9 +245,7 @@ class Thresholds(StudyKind):
         return f"{self.results}/{self.study}/{self.study}_fit.csv"
 
     def check(self) -> None:
-        if self.st["steps"] % self.st["hess_every"]:
-            raise ConfigError(f"{self.key('steps')}: {self.st['steps']} is not a multiple of "
-                              f"hess_every={self.st['hess_every']}")
+        self.steps_multiple_of("hess_every")
 
 
 @register
@@ -271,11 +273,11 @@ class Myrtle(StudyKind):
                 for seeds in seed_blocks(st["seeds"], st["seeds_per_job"]):
                     stem = (f"{st['loss']}_w{int(st['channels'])}_lr{fmt(st['peak_lr'])}_A{fmt(A)}_T{fmt(T)}"
                             f"_s{seed_text(seeds)}")
-                    job = MyrtleJob(cifar_dir=self.cifar_folder(), loss=st["loss"], seeds=tuple(seeds), A=float(A),
-                                    T=float(T), channels=int(st["channels"]), epochs=int(st["epochs"]),
-                                    batch_size=int(st["batch_size"]), peak_lr=st["peak_lr"],
-                                    peak_epoch=st["peak_epoch"], final_lr=st["final_lr"], stop_epoch=st["stop_epoch"],
-                                    eval_every=int(st["eval_every"]), dtype=st["dtype"],
+                    spec = MyrtleSpec(loss=st["loss"], A=float(A), T=float(T), channels=int(st["channels"]),
+                                      epochs=int(st["epochs"]), batch_size=int(st["batch_size"]), peak_lr=st["peak_lr"],
+                                      peak_epoch=st["peak_epoch"], final_lr=st["final_lr"],
+                                      stop_epoch=st["stop_epoch"], eval_every=int(st["eval_every"]), dtype=st["dtype"])
+                    job = MyrtleJob(spec=spec, seeds=tuple(seeds), cifar_dir=self.cifar_folder(),
                                     num_train=st["num_train"] or None, checkpoint_every=int(st["checkpoint_every"]))
                     # the checkpoint's name carries the job's hash: only the job that wrote it resumes it
                     ckpt = f"{self.results}/{self.study}/checkpoints/{stem}-{hash_of(job)}.npz"
