@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--thresholds", action="append", default=[], metavar="STUDY=DIR")
     ap.add_argument("--out", default="docs/reproduction")
     ap.add_argument("--work", default=None, help="folder for the combined thresholds data (default: --contours)")
+    ap.add_argument("--readme", default=None, help="README whose verdict section to replace (e.g. README.md)")
     a = ap.parse_args(argv)
     work = Path(a.work or a.contours)
     cfg = config.load_config(scale="paper")
@@ -81,8 +81,53 @@ def main(argv=None) -> int:
             "--md", f"{table}.md", "--html", f"{table}.html", "--scale", "paper (width 100, CPU)")
     items = [f"{table}.csv", f"{table}.md"] + [f.split("=", 1)[1] for f in fits] + sorted(set(figures))
     dynloss("publish", *items, "--out", a.out, "--scale", "paper (width 100, CPU)")
-    os.makedirs(a.out, exist_ok=True)
+    if a.readme:
+        update_readme(Path(f"{table}.csv"), Path(a.readme), Path(a.out))
     return 0
+
+
+BEGIN, END = "<!-- verdicts: begin -->", "<!-- verdicts: end -->"
+
+
+def _why_not_run(row: dict) -> str:
+    note = row.get("note", "")
+    if row.get("study") == "fig3_2":
+        return "not run (needs the CIFAR-10 folder and a GPU)"
+    if "not in the study" in note or "not run" in note:
+        return "not run (needs a GPU)"
+    return "not run"
+
+
+def update_readme(table_csv: Path, readme: Path, out: Path) -> None:
+    """The verdict table (one line per claim, with the measured value) between :data:`BEGIN` and
+    :data:`END` of the README, linking to the published table and figures."""
+    import csv
+
+    rows = list(csv.DictReader(open(table_csv)))
+    counts = {}
+    lines = [BEGIN, "", "| verdict | claim | thesis | measured | figure |", "|---|---|---|---|---|"]
+    for r in rows:
+        verdict = r["verdict"] if r["verdict"] != "not run" else _why_not_run(r)
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        m = r.get("measured", "")
+        if m:
+            m = f"{float(m):.3g}" + (f" ± {float(r['spread_sd']):.2g}" if r.get("spread_sd") else "") + \
+                (f" [{float(r['ci_lo']):.3g}, {float(r['ci_hi']):.3g}]" if r.get("ci_lo") else "")
+        fig = out / "figures" / f"{r['study']}.png"
+        link = f"[{r['study']}]({fig.as_posix()})" if fig.is_file() else r["study"]
+        bold = f"**{verdict}**" if verdict in ("reproduced", "not reproduced") else verdict
+        lines.append(f"| {bold} | {r['claim'].replace('|', '&#124;')} | {r['thesis']} | {m} | {link} |")
+    lines += ["", f"{counts.get('reproduced', 0)} reproduced, {counts.get('not reproduced', 0)} not reproduced, "
+              f"{counts.get('not run', 0)} not run. Full table with comparators, sources, seed counts and stamps: "
+              f"[{(out / 'README.md').as_posix()}]({(out / 'README.md').as_posix()}).", "", END]
+    text = readme.read_text()
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + "\n".join(lines) + rest.split(END, 1)[1]
+    else:
+        raise SystemExit(f"--readme: {readme} has no {BEGIN} ... {END} section")
+    readme.write_text(text)
+    print(f"verdict table -> {readme}")
 
 
 if __name__ == "__main__":
