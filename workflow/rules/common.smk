@@ -22,6 +22,9 @@ except dl_config.ConfigError as exc:
 config.clear()
 config.update(_prepared)
 PLAN = Plan(config)  # every job, file and target below comes from the plan
+_counts = PLAN.job_counts()
+print(f"dynloss: granularity {PLAN.granularity}; training jobs of the default target per granularity: "
+      + ", ".join(f"{g} {n}" for g, n in _counts.items()), file=sys.stderr)
 
 R = config["results"]
 NUM = r"[0-9]+(\.[0-9]+)?"

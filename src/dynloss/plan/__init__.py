@@ -135,8 +135,11 @@ class Plan:
         return {"study": name, "scale": self.cfg["scale"], "study_config": st, "data": self.cfg["data"]}
 
     def job_counts(self) -> dict[str, int]:
-        """Jobs of the whole plan under each granularity (what ``snakemake -n`` would run)."""
-        return {g: len(Plan(self.cfg, g).jobs()) for g in GRANULARITIES[1:]}
+        """Training jobs of the default target (every study but those with their own target, such as
+        the sensitivity studies) under each granularity: what ``snakemake -n`` reports."""
+        def count(plan):
+            return sum(len(plan.jobs(n)) for n in plan.studies() if plan.kinds[n].in_all)
+        return {g: count(Plan(self.cfg, g)) for g in GRANULARITIES[1:]}
 
     # -- checks ----------------------------------------------------------------------------
 
