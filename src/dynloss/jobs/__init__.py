@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .requests import (NOT_HASHED, Job, MyrtleJob, Onsets, ThresholdsJob, TrainJob, file_config, fmt,  # noqa: F401
-                       hash_of, job_hash, seed_text, with_meta)
+                       hash_of, job_hash, seed_text)
 
 
 def run(job: Job, out: str, quiet: bool = False, config: Optional[dict] = None) -> None:

@@ -261,11 +261,6 @@ def _meta_argv(job: Any) -> list[str]:
     return ["--meta", json.dumps(meta, sort_keys=True)]
 
 
-def with_meta(job: Job, **labels: Any) -> Job:
-    """``job`` labelled (``study``, ``scale``): its ``--meta`` then carries the labels and its hash."""
-    return replace(job, meta=dict(labels))
-
-
 def hash_of(job: Any) -> str:
     """The :func:`job_hash` of a job (what ``--meta`` carries and a file is reused by)."""
     return job_hash(job.command, replace(job, meta={}).argv())
