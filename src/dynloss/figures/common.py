@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless: jobs run on clusters without a display
@@ -59,7 +61,15 @@ def log_ticks_at(ax, values: Iterable[float], axis: str = "x") -> None:
     getattr(ax, f"set_{axis}scale")("log")
     a = getattr(ax, f"{axis}axis")
     a.set_major_locator(FixedLocator(vals))
-    a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    # a tick closer than a tenth of the span (in log) to the last labelled one keeps its mark but no
+    # label, so crowded values (5000, 7500, 10000, 12500 of a 100..12500 axis) do not overprint
+    gap = np.log10(vals[-1] / vals[0]) / 10 if len(vals) > 1 else 0.0
+    labelled, last = set(), None
+    for v in vals:
+        if last is None or np.log10(v / last) >= gap:
+            labelled.add(v)
+            last = v
+    a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}" if float(v) in labelled else ""))
     a.set_minor_locator(NullLocator())
 
 
