@@ -126,17 +126,19 @@ def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
 def test_a_whole_width_job_equals_its_per_point_jobs(tmp_path, monkeypatch, caplog):
     """Issue 16: one job over every (A, T) point of a width gives the same per-run numbers as one
     job per point (same seeds), also when the memory budget slices it into batches of runs, and
-    all combine into the same study dataset."""
+    all combine into the same study dataset. A = 1 (the static loss, the same run for every T)
+    is trained once, at the first T, and shared by the combined dataset."""
     from dynloss import budget, netcdf
     from dynloss.engine import batch_mode
 
     cfg = config.load_config(scale="tiny", results=str(tmp_path))
-    cfg["studies"]["fig3_4"].update(widths=[8], steps=60, record_every=20, A=[1, 5], T=[20, 50])
+    cfg["studies"]["fig3_4"].update(widths=[8], steps=60, record_every=20, A=[1, 5, 10], T=[20, 50])
     combined = {}
     for g in ("point", "width", "sliced"):
         plan = Plan(dict(cfg, results=str(tmp_path / g)), "width" if g == "sliced" else g)
         todo = plan.jobs("fig3_4")
-        assert len(todo) == (4 if g == "point" else 1)
+        assert len(todo) == (5 if g == "point" else 2)  # A = 1 once (T = 20), then A 5, 10 x T 20, 50
+        assert [(j.request.A, j.request.T) for j in todo if 1.0 in j.request.A] == [((1.0,), (20.0,))]
         if g == "sliced":  # a budget that fits 3 of the job's 8 runs: batches of 3, 3 and 2
             spec = todo[0].request.spec
             gb = budget.train_bytes(spec, 3, batch_mode(spec)) / 1e9
@@ -154,6 +156,9 @@ def test_a_whole_width_job_equals_its_per_point_jobs(tmp_path, monkeypatch, capl
         assert ("8 runs in 3 batches of at most 3" in caplog.text) == (g == "sliced")
         combined[g] = netcdf.combine([j.out for j in todo], dims=plan.study("fig3_4").aggregate_dims)
     a = combined["point"]
+    assert a.attrs["static_trained_T"] == 20.0
+    acc = a["final_train_acc"].sel(A=1.0).squeeze()
+    np.testing.assert_array_equal(acc.sel(T=50.0).values, acc.sel(T=20.0).values)
     for g in ("width", "sliced"):
         b = combined[g]
         assert set(a.data_vars) == set(b.data_vars)

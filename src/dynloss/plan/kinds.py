@@ -136,21 +136,38 @@ class Contour(StudyKind):
         return [float(a) for a in self.st["A"]], [float(t) for t in self.st["T"]]
 
     def jobs(self) -> list[PlannedJob]:
+        """The study's jobs. A = 1 is the static loss whatever T is (every class weight is 1), so
+        it is trained once per width and seed block, at the first T of the grid, as a point job
+        of its own; :func:`dynloss.netcdf.share_static_row` gives it to the other T when the jobs
+        combine, and the verdicts count it once."""
         st, out = self.st, []
-        A, T = self.grid()
+        own = {int(g["width"]): g for g in st.get("grids", ())}
+        shared = [int(w) for w in st["widths"] if int(w) not in own]
+        groups = ([(shared, *self.grid())] if shared else []) + [
+            ([w], [float(a) for a in g["A"]], [float(t) for t in g["T"]]) for w, g in own.items()]
+        for widths, A, T in groups:
+            out += self._grid_jobs(widths, A, T)
+        return out
+
+    def _grid_jobs(self, widths: list[int], A: list[float], T: list[float]) -> list[PlannedJob]:
+        st, out = self.st, []
         gran = self.plan.granularity
-        widths = [int(w) for w in st["widths"]]
+        dynamic = [a for a in A if a != 1.0]
         for seeds in seed_blocks(st["seeds"], st["seeds_per_job"]):
             s = seed_text(seeds)
-            if gran == "point" or len(A) * len(T) == 1:
-                for w, a, t in itertools.product(widths, A, T):
-                    stem = f"{st['loss']}_w{w}_lr{fmt(st['lr'])}_A{fmt(a)}_T{fmt(t)}_s{s}"
-                    out.append(self._job(stem, [w], [a], [t], seeds))
-            elif gran == "width":
+            points = [(1.0, T[0])] if len(dynamic) < len(A) else []
+            if gran == "point" or len(dynamic) * len(T) <= 1:
+                points += list(itertools.product(dynamic, T))
+            for w, (a, t) in itertools.product(widths, points):
+                stem = f"{st['loss']}_w{w}_lr{fmt(st['lr'])}_A{fmt(a)}_T{fmt(t)}_s{s}"
+                out.append(self._job(stem, [w], [a], [t], seeds))
+            if gran == "point" or len(dynamic) * len(T) <= 1:
+                continue
+            if gran == "width" or len(widths) == 1:
                 for w in widths:
-                    out.append(self._job(f"{st['loss']}_w{w}_lr{fmt(st['lr'])}_grid_s{s}", [w], A, T, seeds))
+                    out.append(self._job(f"{st['loss']}_w{w}_lr{fmt(st['lr'])}_grid_s{s}", [w], dynamic, T, seeds))
             else:  # study
-                out.append(self._job(f"{st['loss']}_lr{fmt(st['lr'])}_grid_s{s}", widths, A, T, seeds))
+                out.append(self._job(f"{st['loss']}_lr{fmt(st['lr'])}_grid_s{s}", widths, dynamic, T, seeds))
         return out
 
     def _job(self, stem: str, widths, A, T, seeds) -> PlannedJob:
@@ -161,6 +178,11 @@ class Contour(StudyKind):
 
     def check(self) -> None:
         self.steps_multiple_of("record_every")
+        widths = [int(w) for w in self.st["widths"]]
+        for i, g in enumerate(self.st.get("grids", ())):
+            if int(g["width"]) not in widths:
+                raise ConfigError(f"{self.key(f'grids[{i}].width')}: {g['width']} is not one of the study's "
+                                  f"widths {widths}")
 
 
 @register
