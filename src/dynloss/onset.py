@@ -21,10 +21,21 @@ different events. Three definitions, each a function here:
   Hessian eigenvector ``v_t`` is tracked (:func:`make_tracker`: warm-started Lanczos each step)
   and each update ``u_t`` is projected on it, ``p_t = <u_t, v_t>``. The onset is the first step
   ``t`` from which ``p`` alternates in sign with ``|p_{i+1} / p_i| >= 1`` for ``run``
-  consecutive pairs. No amplitude floor: it measures the instability itself.
+  consecutive pairs. No amplitude floor: it measures the instability itself. The tracked
+  stretch is anchored on the curvature alone (:func:`mode_anchor`: the first spectra sample
+  with ``eta lambda_max >= MODE_ANCHOR``), not on another definition.
+- ``apparent`` (:func:`apparent`): the first bifurcation a reader of the thesis's loss panel
+  sees: a coherent period-2 alternation of L whose peak-to-peak size ``|e(t)|`` is at least
+  ``APPARENT_LEVEL`` of the loss for ``APPARENT_HOLD`` consecutive steps.
+- ``ceiling`` (:func:`ceiling`): the level at which lambda_max saturates: the first stretch of
+  at least ``CEILING_HOLD`` steps of the spectra cadence where lambda_max stays within
+  ``CEILING_TOL`` of the stretch's median, that median never being exceeded by more than
+  ``CEILING_TOL`` anywhere in the run. Its lambda_th is that level (no replay); a run whose
+  lambda_max has no such ceiling has none.
 
 The parameters are fixed here (chosen on the synthetic systems of :mod:`dynloss.validation`
-before any paper-scale result was looked at) and are stored with every result.
+and on what the thesis's figures resolve, before any paper-scale result was looked at; ``apparent``,
+``ceiling`` and the ``mode`` anchor on 2026-12-02) and are stored with every result.
 """
 from __future__ import annotations
 
@@ -40,9 +51,12 @@ from . import bifurcation
 from .errors import SpecError
 
 #: the definitions, in the order they are stored and drawn
-NAMES = ("visible", "growing", "mode")
-#: definitions that need only the loss trace (``mode`` needs a replay of the run)
-TRACE_ONLY = ("visible", "growing")
+NAMES = ("visible", "growing", "mode", "apparent", "ceiling")
+#: definitions that need only the loss trace (``mode`` needs a replay of the run, ``ceiling`` the
+#: lambda_max of the spectra cadence)
+TRACE_ONLY = ("visible", "growing", "apparent")
+#: definitions whose lambda_th is the exact top eigenvalue at the onset step (from a replay)
+REPLAYED = ("visible", "growing", "mode", "apparent")
 
 #: ``growing``: minimum growth rate of ``log|e|`` per step (a factor e in 1000 steps), and the
 #: one-sided confidence level at which the slope must be positive
@@ -56,6 +70,23 @@ BEFORE, AFTER = 500, 1500
 #: ``mode`` tracker: Lanczos order per step and the weight of a fixed random vector mixed into
 #: each warm start (so a mode that overtakes the tracked one is picked up within a few steps)
 ORDER, MIX = 3, 1e-3
+#: ``mode`` anchor: the tracked stretch is BEFORE steps before, AFTER after, the first spectra
+#: sample with eta * lambda_max >= MODE_ANCHOR (linear theory: the mode grows past 2; 1.9 leaves
+#: room for the cadence, lambda_max moving between two samples)
+MODE_ANCHOR = 1.9
+#: ``apparent``: peak-to-peak alternation |e| >= 1 % of L, held 100 steps. The thesis's loss panels
+#: draw ~70000 steps across ~700 pixels of a ~200-pixel-high axis spanning about the loss itself: a
+#: band becomes visible beside a 1-pixel line at about 2 pixels (1 % of the axis), and is seen only
+#: if it lasts one pixel column (100 steps). (The ``visible`` onset of figure 3.5 sits at 0.25 %,
+#: which no reader of such a panel sees.)
+APPARENT_LEVEL = 0.01
+APPARENT_HOLD = 100
+#: ``ceiling``: lambda_max within 2 % of its level (the thesis's panel (f) resolves about 1 % of its
+#: axis; it mentions noise at the ceiling), for at least 1000 steps (10 samples at the thresholds
+#: studies' cadence of 100 steps: longer than a bifurcation transient, shorter than their shortest
+#: period T = 2500), never exceeded by more than 2 % in the run
+CEILING_TOL = 0.02
+CEILING_HOLD = 1000
 
 
 def check_names(names: Sequence[str], key: str = "onset") -> tuple[str, ...]:
@@ -214,6 +245,122 @@ def mode(proj: np.ndarray, run: int = RUN, start: int = 0) -> int:
     full = np.convolve(ok.astype(int), np.ones(run, int), "valid") == run
     hits = np.flatnonzero(full[start:])
     return int(hits[0] + start) if hits.size else -1
+
+
+def apparent(loss: np.ndarray, level: float = APPARENT_LEVEL, hold: int = APPARENT_HOLD, start: int = 0) -> int:
+    """First step of a period-2 alternation of ``loss`` that a reader of the loss panel sees, or -1.
+
+    ``e(t) = L(t) - (L(t-1) + L(t+1)) / 2`` is the peak-to-peak size of an alternation
+    (``L0 + a (-1)^t`` gives ``|e| = 2a``). The onset is the first ``t >= start`` from which
+    ``hold`` consecutive steps all have ``|e| >= level |L|`` and the same sign of
+    ``(-1)^t e`` (one coherent alternation, not noise).
+
+    Args:
+        loss: 1-D trace L(t); everything from its first non-finite value on is ignored.
+        level: relative peak-to-peak size (> 0).
+        hold: consecutive steps (>= 2).
+        start: first step the stretch may start at.
+
+    Returns:
+        The onset step, -1 if none.
+
+    Raises:
+        ValueError: ``level <= 0`` or ``hold < 2``.
+
+    Example: an alternation of 0.1 % of the loss is not seen; one of 2 % from step 500 is:
+
+    >>> import numpy as np
+    >>> t = np.arange(1000)
+    >>> apparent(2.0 + 1e-3 * (-1.0) ** t)
+    -1
+    >>> apparent(2.0 + 0.02 * (-1.0) ** t * (t >= 500))
+    500
+    """
+    if not level > 0:
+        raise ValueError(f"level must be > 0 (got {level})")
+    if hold < 2:
+        raise ValueError(f"hold must be >= 2 (got {hold})")
+    L = bifurcation._usable(loss)
+    if L.size < hold + 2:
+        return -1
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = L[1:-1] - 0.5 * (L[:-2] + L[2:])
+        sign = np.where(np.arange(1, L.size - 1) % 2 == 0, 1.0, -1.0) * np.sign(e)
+        big = np.abs(e) >= level * np.abs(L[1:-1])
+    ok_pos = big & (sign > 0)
+    ok_neg = big & (sign < 0)
+    kernel = np.ones(hold, int)
+    full = ((np.convolve(ok_pos.astype(int), kernel, "valid") == hold)
+            | (np.convolve(ok_neg.astype(int), kernel, "valid") == hold))
+    hits = np.flatnonzero(full[max(start - 1, 0):])
+    return int(hits[0] + max(start - 1, 0) + 1) if hits.size else -1
+
+
+def ceiling(steps: np.ndarray, lam: np.ndarray, tol: float = CEILING_TOL,
+            hold: int = CEILING_HOLD) -> tuple[int, float]:
+    """The level at which ``lam`` (lambda_max on the spectra cadence) saturates, and the first
+    step it is reached, or ``(-1, nan)``.
+
+    A ceiling is a stretch of samples spanning at least ``hold`` steps in which every value is
+    within ``tol`` (relative) of the stretch's median ``c``, with ``max(lam) <= c (1 + tol)`` over
+    the whole run (lambda_max never passes it). The first such stretch gives the onset step (its
+    first sample) and the level ``c``.
+
+    Args:
+        steps: (n,) increasing steps of the samples.
+        lam: (n,) lambda_max at those steps; non-finite values end the series.
+        tol: relative tolerance (> 0).
+        hold: minimum span of the stretch in steps (> 0).
+
+    Returns:
+        ``(step, level)``; ``(-1, nan)`` without a ceiling.
+
+    Raises:
+        ValueError: ``tol <= 0``, ``hold <= 0`` or shapes that differ.
+
+    Example: lambda_max rising to 10 and staying there from step 3000 (cadence 100):
+
+    >>> import numpy as np
+    >>> s = np.arange(0, 10000, 100)
+    >>> ceiling(s, np.minimum(s / 300.0, 10.0))
+    (3000, 10.0)
+    >>> ceiling(s, s / 300.0)  # still rising: no ceiling
+    (-1, nan)
+    """
+    if not tol > 0 or not hold > 0:
+        raise ValueError(f"tol and hold must be > 0 (got {tol}, {hold})")
+    steps, lam = np.asarray(steps), np.asarray(lam, dtype=float)
+    if steps.shape != lam.shape:
+        raise ValueError(f"steps and lam differ in shape: {steps.shape} vs {lam.shape}")
+    lam = bifurcation._usable(lam)
+    steps = steps[: lam.size]
+    if lam.size < 2:
+        return -1, float("nan")
+    top = float(np.max(lam))
+    for i in range(lam.size):
+        if lam[i] < top / (1 + tol) ** 2:  # too low to be within tol of a level >= top / (1 + tol)
+            continue
+        j = int(np.searchsorted(steps, steps[i] + hold))
+        if j >= lam.size:
+            break
+        seg = lam[i : j + 1]
+        c = float(np.median(seg))
+        if np.all(np.abs(seg - c) <= tol * c) and top <= c * (1 + tol):
+            return int(steps[i]), c
+    return -1, float("nan")
+
+
+def mode_anchor(steps: np.ndarray, lam: np.ndarray, eta: float, at: float = MODE_ANCHOR) -> int:
+    """First sample step with ``eta * lam >= at`` (where ``mode`` centres its tracking), or -1.
+
+    Example:
+
+    >>> import numpy as np
+    >>> mode_anchor(np.arange(0, 1000, 100), np.linspace(0.0, 30.0, 10), eta=0.1)  # lam 20 at 600
+    600
+    """
+    hit = np.flatnonzero(eta * np.asarray(lam, dtype=float) >= at)
+    return int(np.asarray(steps)[hit[0]]) if hit.size else -1
 
 
 # --------------------------------------------------------------------------------------------

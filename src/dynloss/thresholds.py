@@ -93,16 +93,16 @@ def _lambda_at(problem: Problem, replay: Replay, batch: RunBatch, onsets: np.nda
     return lam
 
 
-def mode_tracks(problem: Problem, batch: RunBatch, visible: np.ndarray, before: int = onset_mod.BEFORE,
+def mode_tracks(problem: Problem, batch: RunBatch, centre: np.ndarray, before: int = onset_mod.BEFORE,
                 after: int = onset_mod.AFTER, replay: Optional[Replay] = None) -> list:
-    """Replay each run with a ``visible`` onset and track its top Hessian eigenvector over
-    updates ``visible - before .. visible + after`` (clipped to the run; one compiled tracker of
-    fixed length for all runs), started from the top Lanczos vector (order 20) there.
+    """Replay each run with an anchor step and track its top Hessian eigenvector over updates
+    ``centre - before .. centre + after`` (clipped to the run; one compiled tracker of fixed
+    length for all runs), started from the top Lanczos vector (order 20) there.
 
     Args:
         problem: the job's problem (its spec is the training spec of the runs).
         batch: the runs.
-        visible: ``visible`` onset per run (-1: not tracked).
+        centre: anchor step per run (:func:`dynloss.onset.mode_anchor`; -1: not tracked).
         before, after: steps tracked before and after it.
         replay: the job's replay (default: a new one).
 
@@ -114,10 +114,10 @@ def mode_tracks(problem: Problem, batch: RunBatch, visible: np.ndarray, before: 
     steps = problem.spec.steps
     n = min(before + after + 1, steps)
     tracks: list = [None] * len(batch)
-    hit = np.flatnonzero(visible >= 0)
+    hit = np.flatnonzero(centre >= 0)
     if not hit.size:
         return tracks
-    t0 = np.clip(visible[hit] - before, 0, steps - n)
+    t0 = np.clip(centre[hit] - before, 0, steps - n)
     b = batch
     sub = RunBatch(b.seeds[hit], b.A[hit], b.T[hit], b.lr[hit])
     # parameters before update t0: after update t0 - 1 (the initialisation for t0 = 0)
@@ -185,46 +185,90 @@ def hessian_window(problem: Problem, batch: RunBatch, lo: int, hi: int, k: int =
 
 
 def analyse(problem: Problem, batch: RunBatch, loss: np.ndarray, names=onset_mod.NAMES,
-            window: int = 20, floor: float = 1e-6, replay: Optional[Replay] = None) -> dict[str, np.ndarray]:
-    """Onset step and exact ``lambda_th`` of every run under each named definition.
+            window: int = 20, floor: float = 1e-6, replay: Optional[Replay] = None,
+            lam_steps: Optional[np.ndarray] = None, lam_max: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+    """Onset step and ``lambda_th`` of every run under each named definition.
 
     Args:
         problem: the job's problem.
         batch: the runs.
         loss: (R, steps) static loss at every step (the training trace).
-        names: definitions (:data:`dynloss.onset.NAMES`); ``mode`` replays the runs with a
-            ``visible`` onset (:func:`mode_tracks`).
+        names: definitions (:data:`dynloss.onset.NAMES`). ``mode`` replays the runs around
+            :func:`dynloss.onset.mode_anchor` (:func:`mode_tracks`); ``mode`` and ``ceiling``
+            need the spectra cadence (``lam_steps``, ``lam_max``).
         window, floor: window and floor of ``visible`` and ``growing``.
         replay: the job's replay (default: a new one, shared by the definitions).
+        lam_steps, lam_max: (n,) steps and (R, n) lambda_max of the spectra cadence.
 
     Returns:
         ``{"onset_step_<name>": (R,) int (-1: none), "lambda_th_<name>": (R,) float (NaN: none)}``
-        for each name, plus ``lambda_track_mode`` (the tracked eigenvalue at the ``mode`` onset).
+        for each name (exact, replayed lambda_max at the onset; for ``ceiling`` its level), plus
+        ``lambda_track_mode`` (the tracked eigenvalue at the ``mode`` onset).
+
+    Raises:
+        ValueError: ``mode`` or ``ceiling`` without the spectra cadence.
     """
     names = onset_mod.check_names(names)
+    if ({"mode", "ceiling"} & set(names)) and lam_max is None:
+        raise ValueError("onset definitions mode and ceiling need lambda_max on the spectra cadence (hess_eig)")
     replay = replay or Replay(problem)
     loss = np.asarray(loss, dtype=float)
     R = len(batch)
     found: dict[str, np.ndarray] = {}
-    vis = np.array([onset_mod.visible(row, window, floor) for row in loss], dtype=np.int64)
+    out: dict[str, np.ndarray] = {}
     if "visible" in names:
-        found["visible"] = vis
+        found["visible"] = np.array([onset_mod.visible(row, window, floor) for row in loss], dtype=np.int64)
     if "growing" in names:
         found["growing"] = np.array([onset_mod.growing(row, window, floor) for row in loss], dtype=np.int64)
-    out: dict[str, np.ndarray] = {}
+    if "apparent" in names:
+        found["apparent"] = np.array([onset_mod.apparent(row) for row in loss], dtype=np.int64)
     if "mode" in names:
-        tracks = mode_tracks(problem, batch, vis, replay=replay)
+        anchor = np.array([onset_mod.mode_anchor(lam_steps, lam_max[r], float(batch.lr[r])) for r in range(R)])
+        tracks = mode_tracks(problem, batch, anchor, replay=replay)
         found["mode"] = np.array([t.onset() if t is not None else -1 for t in tracks], dtype=np.int64)
         out["lambda_track_mode"] = np.array([t.lam_at(int(s)) if t is not None and s >= 0 else np.nan
                                              for t, s in zip(tracks, found["mode"])])
-    # one replay for every (definition, run) with an onset: the runs repeated per definition
-    stacked = np.concatenate([found[n] for n in names])
-    rep = RunBatch(*(np.tile(v, len(names)) for v in (batch.seeds, batch.A, batch.T, batch.lr)))
-    lam = _lambda_at(problem, replay, rep, stacked).reshape(len(names), R)
-    for i, name in enumerate(names):
-        out[f"onset_step_{name}"] = found[name]
-        out[f"lambda_th_{name}"] = lam[i]
+    replayed = [n for n in names if n in onset_mod.REPLAYED]
+    if replayed:  # one replay for every (definition, run) with an onset: the runs repeated per definition
+        stacked = np.concatenate([found[n] for n in replayed])
+        rep = RunBatch(*(np.tile(v, len(replayed)) for v in (batch.seeds, batch.A, batch.T, batch.lr)))
+        lam = _lambda_at(problem, replay, rep, stacked).reshape(len(replayed), R)
+        for i, name in enumerate(replayed):
+            out[f"onset_step_{name}"] = found[name]
+            out[f"lambda_th_{name}"] = lam[i]
+    if "ceiling" in names:
+        pairs = [onset_mod.ceiling(lam_steps, lam_max[r]) for r in range(R)]
+        out["onset_step_ceiling"] = np.array([p[0] for p in pairs], dtype=np.int64)
+        out["lambda_th_ceiling"] = np.array([p[1] for p in pairs])
+    out = {k: out[k] for k in [f"{p}_{n}" for n in names for p in ("onset_step", "lambda_th")]
+           + [k for k in out if k.startswith("lambda_track")]}
     assert all(v.shape == (R,) for v in out.values())
+    return out
+
+
+def cadence_of(ds: xr.Dataset) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """``(steps (n,), lambda_max (R, n))`` of a job dataset's spectra cadence (``(None, None)``
+    without ``hess_eig``), runs in the order of its run (or seed) dimension."""
+    if "hess_eig" not in ds:
+        return None, None
+    h = ds["hess_eig"].isel(eig=0)
+    run = "seed" if "seed" in h.dims else "run"
+    return ds["step_hess"].values, h.transpose(run, "step_hess").values
+
+
+def analyse_dataset(problem: Problem, batch: RunBatch, loss: np.ndarray, ds: xr.Dataset, names,
+                    window: int, floor: float, replay: Optional[Replay] = None) -> dict[str, np.ndarray]:
+    """:func:`analyse` with the spectra cadence of a job dataset ``ds``; ``visible`` is the job's
+    ``onset_step``/``lambda_th`` (the same rule, already replayed exactly) where it has them."""
+    steps, lam = cadence_of(ds)
+    names = onset_mod.check_names(names)
+    known = "visible" in names and "onset_step" in ds and "lambda_th" in ds
+    rest = [n for n in names if n != "visible" or not known]
+    out = analyse(problem, batch, loss, rest, window=window, floor=floor, replay=replay,
+                  lam_steps=steps, lam_max=lam) if rest else {}
+    if known:  # the training's onset_step/lambda_th are the visible rule, exact: not replayed again
+        out = {"onset_step_visible": ds["onset_step"].values.astype(np.int64),
+               "lambda_th_visible": ds["lambda_th"].values.astype(float), **out}
     return out
 
 
@@ -243,12 +287,17 @@ def add_definitions(ds: xr.Dataset, found: dict[str, np.ndarray], window: int, f
     for key, values in found.items():
         ds[key] = ((run,), values)
         name = key.rsplit("_", 1)[1]
-        ds[key].attrs["long_name"] = (DEFINITION_DOCS.get(key.rsplit("_", 1)[0], "")
-                                      + f" ({name} definition, dynloss.onset.{name})")
+        doc = DEFINITION_DOCS.get(key.rsplit("_", 1)[0], "")
+        if key == "lambda_th_ceiling":
+            doc = "level at which lambda_max saturates (spectra cadence)"
+        ds[key].attrs["long_name"] = doc + f" ({name} definition, dynloss.onset.{name})"
     ds.attrs["onset_definitions"] = ",".join(k[len("onset_step_"):] for k in found if k.startswith("onset_step_"))
     ds.attrs["onset_params"] = (f"window={window} floor={floor} growing: min_rate={onset_mod.MIN_RATE} "
                                 f"level={onset_mod.LEVEL}; mode: run={onset_mod.RUN} before={onset_mod.BEFORE} "
-                                f"after={onset_mod.AFTER} order={onset_mod.ORDER} mix={onset_mod.MIX}")
+                                f"after={onset_mod.AFTER} order={onset_mod.ORDER} mix={onset_mod.MIX} "
+                                f"anchor={onset_mod.MODE_ANCHOR}; apparent: level={onset_mod.APPARENT_LEVEL} "
+                                f"hold={onset_mod.APPARENT_HOLD}; ceiling: tol={onset_mod.CEILING_TOL} "
+                                f"hold={onset_mod.CEILING_HOLD}")
     return ds
 
 

@@ -69,3 +69,25 @@ for _name in [n for n, st in config["studies"].items() if st["kind"] == "myrtle"
         input:
             needs_cifar_dir(_name),
         default_target: False
+
+
+# The onset definitions a thresholds study computes after training (config key analyse_onsets), from the
+# job's kept traces: a definition added or changed reruns this, never the training.
+rule onsets:
+    input:
+        lambda wc: planned_job(wc).out,
+    output:
+        f"{R}/{{study}}/onsets/{{job}}.nc",
+    log:
+        f"{R}/logs/{{study}}/onsets_{{job}}.log",
+    wildcard_constraints:
+        study=alternatives([n for n in studies_of("thresholds") if config["studies"][n].get("analyse_onsets")]),
+        job=r"[^/]+",
+    params:
+        traces=lambda wc: shlex.quote(planned_job(wc).request.traces_out),
+        names=lambda wc: ",".join(config["studies"][wc.study]["analyse_onsets"]),
+    threads: 1
+    conda:
+        TRAIN_ENV
+    shell:
+        "python -m dynloss onsets {input:q} --traces {params.traces} --onset {params.names} --out {output:q} > {log:q} 2>&1"

@@ -232,7 +232,9 @@ def add_onset_args(p) -> None:
     g.add_argument("--onset-floor", type=number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"),
                    default=1e-6, help="relative amplitude floor of the onset detector (default 1e-6)")
     g.add_argument("--onset", type=onset_names, default=None,
-                   help="also store these onset definitions (comma list of visible, growing, mode)")
+                   help="also store these onset definitions (comma list of visible, growing, mode, apparent, ceiling)")
+    g.add_argument("--onset-primary", default="", metavar="NAME",
+                   help="the definition the zoom centres on (one of --onset; default: visible)")
     g.add_argument("--zoom-steps", type=number(int, "--zoom-steps", lambda v: v >= 10, "an integer >= 10"),
                    default=None, help="store the top Hessian eigenvalues at every step of the zoom window "
                    "(this many steps around the first onset) as hess_eig_zoom, from a replay")

@@ -68,9 +68,18 @@ def _run_run_study(a: argparse.Namespace) -> int:
                      name, i, len(todo), job.out, stored)
         log.info("%s: job %d/%d -> %s", name, i, len(todo), job.out)
         jobs.run(job.request, job.out)
+    analysed = cfg["studies"][name].get("analyse_onsets")
+    if analysed:
+        from ..jobs.onsets import analyse_job
+
+        for job in todo:
+            target = kind.onsets_path(job.stem)
+            if not (os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(job.out)):
+                analyse_job(job.out, job.request.traces_out, analysed, target)
     dataset = kind.dataset()
     if kind.aggregate_dims:
-        ds = netcdf.combine([j.out for j in todo], dims=kind.aggregate_dims, attrs=plan.aggregate_meta(name))
+        inputs = [kind.onsets_path(j.stem) for j in todo] if analysed else [j.out for j in todo]
+        ds = netcdf.combine(inputs, dims=kind.aggregate_dims, attrs=plan.aggregate_meta(name))
         netcdf.write_netcdf(ds, dataset)
     elif kind.name == "sensitivity":
         from .. import sensitivity

@@ -97,7 +97,10 @@ def train_job(a: argparse.Namespace):
         raise CliError("--onset-window: needs --record-every 1 (the loss at every step)")
     if len(set(a.A)) != len(a.A) or len(set(a.T)) != len(a.T):
         raise CliError(f"--A, --T: a value is given twice (got A {list(a.A)}, T {list(a.T)})")
-    onsets = (jobs.Onsets(a.onset_window, a.onset_floor, tuple(a.onset or ())) if a.onset_window else None)
+    if a.onset_primary and a.onset_primary not in (a.onset or ()):
+        raise CliError(f"--onset-primary: {a.onset_primary!r} is not one of --onset ({','.join(a.onset or ()) or 'none'})")
+    onsets = (jobs.Onsets(a.onset_window, a.onset_floor, tuple(a.onset or ()), a.onset_primary)
+              if a.onset_window else None)
     job = jobs.TrainJob(spec=spec, seeds=tuple(seeds), lr=a.lr, A=tuple(a.A), T=tuple(a.T), onsets=onsets,
                         zoom_steps=a.zoom_steps, widths=tuple(a.width) if len(a.width) > 1 else (),
                         seed_range="-" in a.seeds, meta=meta)
@@ -154,7 +157,7 @@ def _add_thresholds(sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--onset", type=onset_names, default=None,
                    help="onset definitions to store per run as onset_step_<name>, lambda_th_<name> "
-                   "(comma list of visible, growing, mode; onset_step/lambda_th stay the visible ones)")
+                   "(comma list of visible, growing, mode, apparent, ceiling; onset_step/lambda_th stay the visible ones)")
     p.add_argument("--traces-out", default=None,
                    help="also write the full-resolution loss traces here (for re-analysis without retraining)")
     add_budget_arg(p)

@@ -27,10 +27,13 @@ def _one_run(ds: xr.Dataset) -> xr.Dataset:
 
 
 def zoom_window(ds: xr.Dataset, width: int) -> tuple[int, int, int | None]:
-    """(start, stop, onset): a window of ``width`` steps around the first onset, or around the
-    largest period-2 amplitude when no onset was detected."""
+    """(start, stop, onset): a window of ``width`` steps around the onset of the primary
+    definition (attribute ``primary_onset``; ``visible`` without it), or around the largest
+    period-2 amplitude when that definition found none."""
     steps = ds["step"].values
-    onset = int(ds["onset_step"]) if "onset_step" in ds and int(ds["onset_step"]) >= 0 else None
+    primary = ds.attrs.get("primary_onset", "")
+    var = f"onset_step_{primary}" if f"onset_step_{primary}" in ds else "onset_step"
+    onset = int(ds[var]) if var in ds and int(ds[var]) >= 0 else None
     if onset is not None:
         centre = onset
     else:
@@ -43,7 +46,8 @@ def zoom_window(ds: xr.Dataset, width: int) -> tuple[int, int, int | None]:
 
 
 #: how each onset definition is marked (colour, line style)
-ONSET_STYLE = {"visible": ("red", "--"), "growing": ("darkorange", "-."), "mode": ("purple", ":")}
+ONSET_STYLE = {"visible": ("red", "--"), "growing": ("darkorange", "-."), "mode": ("purple", ":"),
+               "apparent": ("green", "-"), "ceiling": ("saddlebrown", (0, (5, 1)))}
 
 
 def onsets(ds: xr.Dataset) -> dict[str, tuple[int, float]]:

@@ -79,6 +79,8 @@ def _train_dataset(job: TrainJob, quiet: bool, config: Optional[dict]):
         if job.onsets.names:
             _definitions(problem, replay, batch, result.loss, ds, job.onsets.names, job.onsets.window,
                          job.onsets.floor, label)
+    if job.onsets is not None and job.onsets.primary:
+        ds.attrs["primary_onset"] = job.onsets.primary
     if job.zoom_steps:
         _zoom_hessian(problem, replay, batch, ds, job.zoom_steps, job.spec.spectra.hess_k)
     return grid_dataset(ds, job) if job.grid else ds
@@ -179,7 +181,7 @@ def _onsets(problem, replay, result, ds, window: int, floor: float, label: str) 
 def _definitions(problem, replay, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
     from .. import thresholds
 
-    found = thresholds.analyse(problem, batch, loss, names, window=window, floor=floor, replay=replay)
+    found = thresholds.analyse_dataset(problem, batch, loss, ds, names, window, floor, replay=replay)
     thresholds.add_definitions(ds, found, window, floor)
     counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in names)
     log.info("%sonsets per definition of %d run(s): %s", label, len(batch), counts)

@@ -36,6 +36,8 @@ class Onsets:
     window: int
     floor: float = 1e-6
     names: tuple[str, ...] = ()
+    #: the definition the zoom of a dynamics job centres on (empty: ``visible``)
+    primary: str = ""
 
 
 def _data_argv(spec: TrainSpec) -> list[str]:
@@ -118,6 +120,8 @@ class TrainJob:
             args += ["--onset-window", str(self.onsets.window), "--onset-floor", str(self.onsets.floor)]
             if self.onsets.names:
                 args += ["--onset", ",".join(self.onsets.names)]
+            if self.onsets.primary:
+                args += ["--onset-primary", self.onsets.primary]
         if self.zoom_steps:
             args += ["--zoom-steps", str(self.zoom_steps)]
         if sp.ntk_points:

@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from .kinds import KINDS, PlannedJob, StudyKind, register  # noqa: F401  (the kind API)
 
 #: Snakemake rule names, which no study or figure may take
-RESERVED_NAMES = ("all", "train_job", "dynamics", "synthetic_cifar", "aggregate", "fit_thresholds", "figure",
+RESERVED_NAMES = ("all", "train_job", "onsets", "dynamics", "synthetic_cifar", "aggregate", "fit_thresholds", "figure",
                   "reproduction", "publish", "aggregate_sensitivity", "infinite_width", "figure_sensitivity",
                   "figure_curves_infinite",
                   "sensitivity_report", "sensitivity_mse", "fig4_1_infinite")
@@ -84,8 +84,7 @@ class Plan:
 
     def job_files(self, study: str) -> list[str]:
         """The job NetCDFs a study combines (none for a study whose job writes the dataset)."""
-        kind = self.kinds[study]
-        return [j.out for j in self.jobs(study)] if kind.name != "dynamics" else []
+        return self.kinds[study].combine_inputs()
 
     def trained_studies(self) -> list[str]:
         """Studies with jobs under ``runs/`` (every kind but dynamics)."""

@@ -108,6 +108,10 @@ class StudyKind:
     def figure_inputs(self) -> list[str]:
         return [self.dataset()]
 
+    def combine_inputs(self) -> list[str]:
+        """The files the study's combine step reads (its jobs' outputs by default)."""
+        return [j.out for j in self.plan.jobs(self.study)]
+
     def labels(self) -> dict:
         return {"study": self.study, "scale": self.plan.cfg["scale"]}
 
@@ -213,11 +217,14 @@ class Dynamics(StudyKind):
         spec = train_spec(self.plan, st, width=int(st["width"]), record_every=1, spectra=spectra)
         job = TrainJob(spec=spec, seeds=(int(st["seed"]),), lr=float(st["lr"]), A=(float(st["A"]),),
                        T=(float(st["T"]),), onsets=Onsets(int(st["onset_window"]), st["onset_floor"],
-                                                          tuple(st["onset"])),
+                                                          tuple(st["onset"]), st.get("primary_onset", "")),
                        zoom_steps=int(st["zoom_steps"]) if st["zoom_hessian"] else None, seed_range=False,
                        meta=self.labels())
         # the spectra run on a second thread beside the training (dynloss.engine)
         return [PlannedJob(self.study, self.study, job, self.dataset(), threads=2)]
+
+    def combine_inputs(self) -> list[str]:
+        return []  # the job writes the study's dataset itself
 
     def check(self) -> None:
         st = self.st
@@ -225,6 +232,9 @@ class Dynamics(StudyKind):
             check_cadences(st["steps"], 1, st["hess_every"], st["ntk_every"], st["density_steps"])
         except SpecError as exc:
             raise ConfigError(f"{self.key(exc.field)}: {exc}") from None
+        if st.get("primary_onset") and st["primary_onset"] not in st["onset"]:
+            raise ConfigError(f"{self.key('primary_onset')}: {st['primary_onset']!r} is not one of "
+                              f"onset {st['onset']}")
 
 
 @register
@@ -266,8 +276,33 @@ class Thresholds(StudyKind):
     def fit_csv(self) -> str:
         return f"{self.results}/{self.study}/{self.study}_fit.csv"
 
+    def onsets_path(self, stem: str) -> str:
+        """A training job's file with the ``analyse_onsets`` definitions added (rule ``onsets``)."""
+        return f"{self.results}/{self.study}/onsets/{stem}.nc"
+
+    def combine_inputs(self) -> list[str]:
+        jobs = self.plan.jobs(self.study)
+        if self.st.get("analyse_onsets"):
+            return [self.onsets_path(j.stem) for j in jobs]
+        return [j.out for j in jobs]
+
+    def definitions(self) -> list[str]:
+        """Every definition the combined dataset holds (in training and from the traces)."""
+        return list(dict.fromkeys(list(self.st["onset"]) + list(self.st.get("analyse_onsets", ()))))
+
     def check(self) -> None:
         self.steps_multiple_of("hess_every")
+        st = self.st
+        if st.get("analyse_onsets") and not st.get("keep_traces"):
+            raise ConfigError(f"{self.key('analyse_onsets')}: needs keep_traces: true (the definitions are "
+                              "computed from the kept traces)")
+        both = set(st["onset"]) & set(st.get("analyse_onsets", ()))
+        if both:
+            raise ConfigError(f"{self.key('analyse_onsets')}: {sorted(both)} already in onset (computed in training)")
+        primary = st.get("primary_onset", "visible")
+        if primary != "visible" and primary not in self.definitions():
+            raise ConfigError(f"{self.key('primary_onset')}: {primary!r} is computed neither in training (onset) "
+                              "nor from the traces (analyse_onsets)")
 
 
 @register
