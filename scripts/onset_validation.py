@@ -23,12 +23,14 @@ def main(argv=None) -> int:
     print(f"Stamp: commit {provenance.git_commit()}; scale: none (toy systems, not a workflow scale); {now}\n")
     results = [validation.run_case(c) for c in validation.CASES]
     print(validation.table(results))
+    print("Synthetic traces with a known answer for the reader-level and ceiling definitions:\n")
+    print(validation.trace_table())
     print("| case | system |\n|---|---|")
     for c in validation.CASES:
         print(f"| {c.name} | {c.note} (eta = {c.eta}, eta*lam_i0 = {c.lam0}, eta*r_i = {c.rate}) |")
     rates = validation.noise_rates(a.noise)
     print("\n| definition | false windows on i.i.d. noise | window starts tested | rate per start |\n|---|---|---|---|")
-    for name in onset.NAMES:
+    for name in rates:
         hits, starts = rates[name]
         rate = f"{hits / starts:.1e}" if hits else f"< {1 / starts:.1e}"
         print(f"| {name} | {hits} | {starts} | {rate} |")

@@ -42,11 +42,18 @@ class Case:
     kick_every: int = 0
     kick: float = 0.0
     note: str = ""
+    cap: float = float("inf")  # eta * lam_i saturates at cap (a ceiling)
 
     def lam_at(self, t: np.ndarray) -> np.ndarray:
         """Curvatures ``lam_i(t)``, shape (len(t), d)."""
         t = np.asarray(t, dtype=float)[:, None]
-        return (np.asarray(self.lam0)[None] + np.asarray(self.rate)[None] * t) / self.eta
+        return np.minimum(np.asarray(self.lam0)[None] + np.asarray(self.rate)[None] * t, self.cap) / self.eta
+
+    def ceiling_truth(self) -> int:
+        """First step at which ``eta max_i lam_i`` reaches ``cap`` (-1: never in the run)."""
+        lam = self.lam_at(np.arange(self.steps)).max(axis=1) * self.eta
+        hit = np.flatnonzero(lam >= self.cap)
+        return int(hit[0]) if hit.size else -1
 
     def truth(self) -> int:
         """First step with ``eta max_i lam_i(t) >= 2``, -1 if none within ``steps``."""
@@ -61,7 +68,7 @@ def loss_fn(case: Case):
     rate = jnp.asarray(case.rate) / case.eta
 
     def L(theta, t, args):
-        lam = lam0 + rate * t
+        lam = jnp.minimum(lam0 + rate * t, case.cap / case.eta)
         force = 0.0
         if case.kick_every:
             force = jnp.where(t % case.kick_every == 0, case.kick, 0.0)
@@ -109,10 +116,17 @@ def run_case(case: Case, window: int = 20, floor: float = 1e-6) -> CaseResult:
     v0 = np.ones(d) / np.sqrt(d)
     r = np.random.RandomState(0).randn(d)
     tr = track(jnp.asarray(case.x0, jnp.float64), 0, jnp.float64(case.eta), (), jnp.asarray(v0), jnp.asarray(r))
+    cadence = np.arange(0, case.steps, CADENCE)
     found = {"visible": onset.visible(tr.loss, window, floor),
              "growing": onset.growing(tr.loss, window, floor),
-             "mode": tr.onset()}
+             "mode": tr.onset(),
+             "apparent": onset.apparent(tr.loss),
+             "ceiling": onset.ceiling(cadence, tr.lam[cadence])[0]}
     return CaseResult(case, case.truth(), found)
+
+
+#: spectra cadence of the thresholds studies (steps between lambda_max samples), used for ``ceiling``
+CADENCE = 100
 
 
 #: the validation cases (parameters fixed before any training result was looked at)
@@ -132,7 +146,72 @@ CASES = (
          "whose update projections alternate with ratio exactly -1"),
     Case("two-mode", eta=0.1, lam0=(1.99, 1.97), rate=(1e-6, 3e-5), x0=(0.05, 0.05), steps=2500,
          note="the second mode (faster ramp) overtakes the first at step 690 and crosses 2 first"),
+    Case("saturating", eta=0.1, lam0=(1.0,), rate=(2e-4,), x0=(0.05,), steps=10000, cap=1.9,
+         note="eta lam ramps from 1 and saturates at 1.9 from step 4500: a ceiling, no instability"),
+    Case("rising", eta=0.1, lam0=(0.5,), rate=(1.4e-4,), x0=(0.05,), steps=10000,
+         note="eta lam ramps from 0.5 through 2 at step 10714 (after the run): no ceiling, no instability"),
 )
+
+
+@dataclass(frozen=True)
+class TraceCase:
+    """A synthetic loss trace or lambda_max series with a known answer for ``apparent`` or ``ceiling``."""
+
+    name: str
+    definition: str  # apparent | ceiling
+    truth: int  # the step it must fire at (-1: it must not fire)
+    note: str
+    within: int = 0  # steps the onset may be off the truth (ceiling: the tolerance band's width)
+
+
+def _trace(case: TraceCase):
+    t = np.arange(4000)
+    if case.name == "sub-level alternation":
+        return t, 2.0 + 0.0025 * (-1.0) ** t * (t >= 500)
+    if case.name == "brief alternation":
+        return t, 2.0 + 0.02 * (-1.0) ** t * ((t >= 500) & (t < 550))
+    if case.name == "sustained alternation":
+        return t, 2.0 - 1e-4 * t + 0.02 * (-1.0) ** t * (t >= 500)
+    s = np.arange(0, 20000, CADENCE)
+    if case.name == "plateau":
+        return s, np.minimum(5.0 + s / 1000.0, 15.0)
+    if case.name == "steady rise":
+        return s, 5.0 + s / 1000.0
+    if case.name == "spikes over a level":  # CE-like: lambda_max jumps past the level at bifurcations
+        lam = np.minimum(5.0 + s / 1000.0, 15.0)
+        return s, np.where(s % 5000 == 4000, 19.0, lam)
+    raise KeyError(case.name)
+
+
+TRACE_CASES = (
+    TraceCase("sub-level alternation", "apparent", -1, "alternation of 0.25 % of L from step 500 (below the level)"),
+    TraceCase("brief alternation", "apparent", -1, "alternation of 2 % of L for 50 steps (not held)"),
+    TraceCase("sustained alternation", "apparent", 500, "alternation of 2 % of a falling L from step 500"),
+    TraceCase("plateau", "ceiling", 10000, "lambda_max rises from 5 (slope 1e-3 per step) and stays at 15 from "
+              "step 10000; the 2 % band is entered 300 steps before", within=300),
+    TraceCase("steady rise", "ceiling", -1, "lambda_max rises through the run"),
+    TraceCase("spikes over a level", "ceiling", -1, "as plateau, but jumps to 19 once per 5000 steps"),
+)
+
+
+def run_trace_case(case: TraceCase) -> tuple[int, float]:
+    """``(step, value)`` found by the case's definition (value: the ceiling level, or NaN)."""
+    steps, y = _trace(case)
+    if case.definition == "apparent":
+        return onset.apparent(y), float("nan")
+    return onset.ceiling(steps, y)
+
+
+def trace_table() -> str:
+    """Markdown table of :data:`TRACE_CASES`: truth, found, and whether they agree."""
+    rows = ["| definition | case | must | found | agrees |", "|---|---|---|---|---|"]
+    for c in TRACE_CASES:
+        step, value = run_trace_case(c)
+        must = "not fire" if c.truth < 0 else f"fire at {c.truth}" + (f" +- {c.within}" if c.within else "")
+        got = "none" if step < 0 else f"{step}" + (f" (level {value:.4g})" if np.isfinite(value) else "")
+        ok = step == c.truth if c.truth < 0 or step < 0 else abs(step - c.truth) <= c.within
+        rows.append(f"| {c.definition} | {c.name}: {c.note} | {must} | {got} | {'yes' if ok else 'NO'} |")
+    return "\n".join(rows) + "\n"
 
 
 def noise_rates(n: int = 2_000_000, window: int = 20, floor: float = 1e-6, seed: int = 0) -> dict:
@@ -159,8 +238,9 @@ def noise_rates(n: int = 2_000_000, window: int = 20, floor: float = 1e-6, seed:
             trace = 1.0 + np.exp(-t / 5000.0) + 1e-3 * rng.randn(m)
             s = 0
             while True:
-                f = onset.visible(trace, window, floor, s) if name == "visible" else \
-                    onset.growing(trace, window, floor, s)
+                f = {"visible": lambda: onset.visible(trace, window, floor, s),
+                     "growing": lambda: onset.growing(trace, window, floor, s),
+                     "apparent": lambda: onset.apparent(trace, start=s)}[name]()
                 if f < 0:
                     starts += m - window - s
                     break

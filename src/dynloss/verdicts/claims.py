@@ -1,0 +1,190 @@
+"""Every claim of the thesis's results that a number can check, with its source and type.
+
+A claim names a protocol (loss, width, learning rate, steps), a quantity (final train or test
+accuracy), where it is read (``static``: A = 1; ``best`` / ``worst``: a grid point of a region,
+chosen on the study's seeds and judged on fresh ones; ``gain``: the best point minus A = 1, paired
+by fresh seed; ``trend``: a named statistic; ``final``: the last step of a dynamics run) and a
+band (docs/verdicts.md): ``approx`` "~v", ``lower`` "reaches / up to / > v", ``gain`` an increase
+of ``v`` accuracy points, ``sign`` a trend's direction. The thesis's wording is quoted in each
+``source``; the type follows from it, not from the numbers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """What makes two runs comparable: the loss family at A = 1 is the static loss."""
+
+    loss: str
+    width: int
+    lr: float
+    steps: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    text: str
+    figure: str  # the figure (and study name) the claim belongs to
+    protocol: Optional[Protocol]  # None: a protocol this project cannot run here (CIFAR-10)
+    quantity: str  # final_train_acc | test_acc
+    where: str  # static | best | worst | gain | trend | final
+    band: str  # approx | lower | gain | sign
+    value: float  # v (approx, lower, gain) or the sign (-1 falls, +1 rises)
+    thesis: str
+    source: str
+    thesis_seeds: int
+    A: tuple[float, float] = (1.0, 1.0)
+    T: tuple[float, float] = (0.0, INF)
+    shares: str = ""  # another claim this one shares its measurement with (said in the row)
+
+
+TRAIN, TEST = "final_train_acc", "test_acc"
+CE = dict(lr=1.0, steps=35000)
+MSE = dict(lr=0.075, steps=50000)
+S34 = "thesis sec. 3.4.2 (fig. 3.4)"
+S32 = "thesis sec. 3.4.1 (fig. 3.2)"
+S41 = "thesis sec. 4.1 (fig. 4.1)"
+S42 = "thesis sec. 4.2.2 (fig. 4.2)"
+S46 = "thesis sec. 4.3.2 (fig. 4.6)"
+GAIN = "a quoted increase read as accuracy points (the thesis's Myrtle5 pair 0.73 -> 0.79 is its '~6 %')"
+
+CLAIMS: tuple[Claim, ...] = (
+    # -- dynamical CE on the spiral (figure 3.4) --
+    Claim("ce_w100_A1_train", "CE, width 100, A = 1: train accuracy", "fig3_4", Protocol("dce", 100, **CE), TRAIN,
+          "static", "approx", 0.65, "~0.65", f"{S34}: 'precisiones de entrenamiento y validacion de ~0,65'", 50),
+    Claim("ce_w100_A1_test", "CE, width 100, A = 1: test accuracy", "fig3_4", Protocol("dce", 100, **CE), TEST,
+          "static", "approx", 0.65, "~0.65", f"{S34}: 'precisiones de entrenamiento y validacion de ~0,65'", 50),
+    Claim("ce_w100_osc_train", "CE, width 100, 5 <~ A <~ 20, T <~ 300: train accuracy (best point)", "fig3_4",
+          Protocol("dce", 100, **CE), TRAIN, "best", "approx", 1.0, "~1",
+          f"{S34}: 'la precision de entrenamiento es casi perfecta'", 50, (5, 20), (0, 300)),
+    Claim("ce_w100_osc_test", "CE, width 100, 5 <~ A <~ 20, T <~ 300: test accuracy (best point)", "fig3_4",
+          Protocol("dce", 100, **CE), TEST, "best", "lower", 0.9, "reaches ~0.9",
+          f"{S34}: 'la precision de evaluacion alcanza valores de ~0,9'", 50, (5, 20), (0, 300)),
+    Claim("ce_w1000_A1_train", "CE, width 1000, A = 1: train accuracy", "fig3_4", Protocol("dce", 1000, **CE), TRAIN,
+          "static", "lower", 1.0, "reaches ~1",
+          f"{S34}: 'la precision de entrenamiento alcanza valores de ~1 para ... A = 1'", 50),
+    Claim("ce_w1000_gain_test", "CE, width 1000: test accuracy, best of 5 <~ A <~ 25, T <~ 700 minus A = 1",
+          "fig3_4", Protocol("dce", 1000, **CE), TEST, "gain", "sign", 1.0, "> 0 (higher with oscillations)",
+          f"{S34}: 'en una determinada region (5 <~ A <~ 25, T <~ 700) ... la precision de evaluacion es "
+          "superior en la funcion de perdida dinamica'", 50, (5, 25), (0, 700)),
+    Claim("ce_w100_falls_with_A", "CE, width 100, A > 1: train accuracy falls with A (slope over A)", "fig3_4",
+          Protocol("dce", 100, **CE), TRAIN, "trend", "sign", -1.0, "falls with A",
+          f"{S46}: 'Al igual que en las graficas para la entropia cruzada (vease figura 3.4), segun se aumenta "
+          "la amplitud A, la precision de entrenamiento y de evaluacion, en general, disminuyen'", 50, (1.0001, INF)),
+    # -- Myrtle5 on CIFAR-10 (figure 3.2): needs the CIFAR-10 folder --
+    Claim("myrtle_A1_train", "Myrtle5 / CIFAR-10, A = 1: train accuracy", "fig3_2", None, TRAIN, "static",
+          "approx", 1.0, "~1", f"{S32}: 'precision de entrenamiento ~ 1'", 30),
+    Claim("myrtle_A1_test", "Myrtle5 / CIFAR-10, A = 1: test accuracy", "fig3_2", None, TEST, "static",
+          "approx", 0.73, "~0.73", f"{S32}: 'la precision de validacion toma valores mas modestos (~0,73)'", 30),
+    Claim("myrtle_osc_test", "Myrtle5 / CIFAR-10, 25 <~ A <~ 70, T <~ 250: test accuracy", "fig3_2", None, TEST,
+          "best", "lower", 0.79, "reaches ~0.79", f"{S32}: 'precision de validacion que alcanza valores de ~0,79'",
+          30, (25, 70), (0, 250)),
+    Claim("myrtle_gain_test", "Myrtle5 / CIFAR-10: test accuracy gain of that region over A = 1", "fig3_2", None,
+          TEST, "gain", "gain", 0.06, "~6 %", f"{S32}: 'encontramos un incremento del ~6% en la precision de "
+          f"validacion'; {GAIN}", 30, (25, 70), (0, 250)),
+    # -- static MSE (figure 4.1 and the A = 1 columns of 4.2 and 4.6) --
+    Claim("mse_w100_train", "static MSE, width 100: train accuracy", "fig4_1", Protocol("mse", 100, **MSE), TRAIN,
+          "static", "approx", 0.8, "~0.8", f"{S41}: 'no alcanza valores de precision demasiado buenos (~0,8)'", 3),
+    Claim("mse_w100_test", "static MSE, width 100: test accuracy", "fig4_2", Protocol("mse", 100, **MSE), TEST,
+          "static", "approx", 0.8, "~0.8", f"{S42}: 'una precision de evaluacion de ~0,8'; {S46}: 'precisiones de "
+          "entrenamiento y evaluacion ~0,8'", 3),
+    Claim("mse_w700_train_fig41", "static MSE, width 700: train accuracy (text of fig. 4.1)", "fig4_1",
+          Protocol("mse", 700, **MSE), TRAIN, "static", "lower", 1.0, "reaches ~1",
+          f"{S41}: 'alcanza facilmente precisiones de entrenamiento de ~1'", 3),
+    Claim("mse_w700_train_fig42", "static MSE, width 700: train accuracy (A = 1 column of fig. 4.2)", "fig4_2",
+          Protocol("mse", 700, **MSE), TRAIN, "static", "approx", 0.95, "~0.95",
+          f"{S42}: 'con una precision de entrenamiento y de evaluacion ~0,95'", 3, shares="mse_w700_train_fig41"),
+    Claim("mse_w700_test", "static MSE, width 700: test accuracy", "fig4_2", Protocol("mse", 700, **MSE), TEST,
+          "static", "approx", 0.95, "~0.95", f"{S42}: 'con una precision de entrenamiento y de evaluacion ~0,95'", 3),
+    # -- dynamical MSE v1 (figure 4.2) --
+    Claim("v1_w100_several", "MSE v1, width 100, A > 1: train accuracy (best point)", "fig4_2",
+          Protocol("dmse1", 100, **MSE), TRAIN, "best", "lower", 0.9, "> 0.9 in several regions",
+          f"{S42}: 'en varias regiones se alcanzan una precision de entrenamiento elevada, con valores > 0,9'", 3,
+          (1.0001, INF)),
+    Claim("v1_w100_train", "MSE v1, width 100, 10 <~ A <~ 60, 100 <~ T <~ 1000: train accuracy (best point)",
+          "fig4_2", Protocol("dmse1", 100, **MSE), TRAIN, "best", "lower", 0.98, "up to ~0.98",
+          f"{S42}: 'se alcanzan valores de hasta ~0,98'", 3, (10, 60), (100, 1000)),
+    Claim("v1_w100_test", "MSE v1, width 100, same region: test accuracy (best point)", "fig4_2",
+          Protocol("dmse1", 100, **MSE), TEST, "best", "approx", 0.95, "~0.95",
+          f"{S42}: 'buena precision de evaluacion en las mismas regiones, con valores de ~0,95'", 3, (10, 60), (100, 1000)),
+    Claim("v1_w100_gain_test", "MSE v1, width 100: test accuracy gain of that region over A = 1", "fig4_2",
+          Protocol("dmse1", 100, **MSE), TEST, "gain", "gain", 0.12, "~12 %",
+          f"{S42}: 'lo que supone un incremento de ~12%'; {GAIN}", 3, (10, 60), (100, 1000)),
+    Claim("v1_w700_train", "MSE v1, width 700, A > 1: train accuracy (best point)", "fig4_2",
+          Protocol("dmse1", 700, **MSE), TRAIN, "best", "approx", 0.98, "~0.98",
+          f"{S42}: 'se incrementa la precision de entrenamiento, tomando valores de ~0,98'", 3, (1.0001, INF)),
+    Claim("v1_w700_test", "MSE v1, width 700, A > 1: test accuracy (best point)", "fig4_2",
+          Protocol("dmse1", 700, **MSE), TEST, "best", "lower", 0.97, "reaches ~0.97",
+          f"{S42}: 'En la evaluacion ... alcanzando valores de ~0,97'", 3, (1.0001, INF)),
+    # -- dynamical MSE v2 (figure 4.6) --
+    Claim("v2_w100_train", "MSE v2, width 100, A > 1: train accuracy (best point)", "fig4_6",
+          Protocol("dmse2", 100, **MSE), TRAIN, "best", "approx", 0.98, "~0.98",
+          f"{S46}: 'pasando de una precision de ~0,8 a una de ~0,98'", 3, (1.0001, INF)),
+    Claim("v2_w100_anyT_train", "MSE v2, width 100, 10 <~ A <~ 40, any T: train accuracy (worst point)", "fig4_6",
+          Protocol("dmse2", 100, **MSE), TRAIN, "worst", "lower", 0.9, "> 0.9 for any T",
+          f"{S46}: 'la region (10 <~ A <~ 40), donde la precision es > 0,9 para cualquier valor de T'", 3, (10, 40)),
+    Claim("v2_w100_test", "MSE v2, width 100, A ~ 10, T ~ 5000: test accuracy (best point)", "fig4_6",
+          Protocol("dmse2", 100, **MSE), TEST, "best", "lower", 0.97, "reaches ~0.97",
+          f"{S46}: 'una pequena region en (A ~ 10, T ~ 5000), donde se alcanza una precision de ~97'; region read "
+          "as 5 <= A <= 15, 2500 <= T <= 7500", 3, (5, 15), (2500, 7500)),
+    Claim("v2_w100_gain_test", "MSE v2, width 100: test accuracy gain of that region over A = 1", "fig4_6",
+          Protocol("dmse2", 100, **MSE), TEST, "gain", "gain", 0.1225, "12.25 %",
+          f"{S46}: 'lo que supone de nuevo un 12,25 % de mejora'; {GAIN}", 3, (5, 15), (2500, 7500)),
+    Claim("v2_w100_falls_with_A", "MSE v2, width 100, A > 1: train accuracy falls with A (slope over A)", "fig4_6",
+          Protocol("dmse2", 100, **MSE), TRAIN, "trend", "sign", -1.0, "falls with A",
+          f"{S46}: 'segun se aumenta la amplitud A, la precision de entrenamiento y de evaluacion, en general, "
+          "disminuyen en ambas redes'", 3, (1.0001, INF)),
+    Claim("v2_w700_A1_train", "MSE v2, width 700, A = 1: train accuracy", "fig4_6", Protocol("dmse2", 700, **MSE),
+          TRAIN, "static", "approx", 0.95, "~0.95", f"{S46}: 'la precision de entrenamiento de ~0,95'", 3,
+          shares="mse_w700_train_fig42"),
+    Claim("v2_w700_train", "MSE v2, width 700, A ~ 10, 7500 <~ T <~ 12500: train accuracy (best point)", "fig4_6",
+          Protocol("dmse2", 700, **MSE), TRAIN, "best", "approx", 0.97, "~0.97",
+          f"{S46}: 'se ve incrementada ligeramente a ~0,97'; A ~ 10 read as 5 <= A <= 15", 3, (5, 15), (7500, 12500)),
+    Claim("v2_w700_A1_test", "MSE v2, width 700, A = 1: test accuracy", "fig4_6", Protocol("dmse2", 700, **MSE),
+          TEST, "static", "approx", 0.95, "~0.95", f"{S46}: 'aumentando la precision de ~0,95'", 3,
+          shares="mse_w700_test"),
+    Claim("v2_w700_test", "MSE v2, width 700, A ~ 10, 7500 <~ T <~ 12500: test accuracy (best point)", "fig4_6",
+          Protocol("dmse2", 700, **MSE), TEST, "best", "approx", 0.98, "~0.98",
+          f"{S46}: '... a ~0,98'; A ~ 10 read as 5 <= A <= 15", 3, (5, 15), (7500, 12500)),
+    # -- the dynamics figures: one run each (as in the thesis) --
+    Claim("fig3_5_final", "dynamics of fig. 3.5 (CE, A = 70, T = 5000): final train accuracy", "fig3_5", None,
+          TRAIN, "final", "approx", 1.0, "~1", "thesis sec. 3.5: 'la red logra aprender correctamente los datos de "
+          "entrenamiento (precision ~ 1)'", 1),
+    Claim("fig4_3_final", "dynamics of fig. 4.3 (MSE v1, A = 40, T = 7500): final train accuracy", "fig4_3", None,
+          TRAIN, "final", "approx", 1.0, "~1", "thesis sec. 4.2.3: 'se han alcanzado de nuevo valores elevados de "
+          "precision (~ 1)'", 1),
+    Claim("fig4_7_final", "dynamics of fig. 4.7 (MSE v2, A = 5, T = 7500): final train accuracy", "fig4_7", None,
+          TRAIN, "final", "approx", 1.0, "~1", "thesis sec. 4.3.3: 'la red ha aprendido correctamente los datos de "
+          "entrada', panel (e)", 1),
+)
+
+
+@dataclass(frozen=True)
+class LawClaim:
+    """lambda_th proportional to eta^-1 (thesis eq. 3.10) for one thresholds study."""
+
+    study: str
+    text: str
+    source: str
+
+
+LAW_CLAIMS: tuple[LawClaim, ...] = (
+    LawClaim("fig3_6", "dynamical CE, width 100: slope of log mean lambda_th vs log eta",
+             "thesis eq. 3.10 and fig. 3.6: 'lambda_max^Th proporcional a eta^-1'"),
+    LawClaim("fig4_4", "MSE v1, width 100: slope of log mean lambda_th vs log eta",
+             "thesis sec. 4.2.3, fig. 4.4: 'una relacion inversamente proporcional tal que lambda ~ eta^-1'"),
+    LawClaim("fig4_8", "MSE v2, width 100: slope of log mean lambda_th vs log eta",
+             "thesis sec. 4.3.3, fig. 4.8: 'una relacion inversamente proporcional tal que lambda ~ eta^-1'"),
+)
+
+
+def needs_fresh_seeds(claim: Claim) -> bool:
+    """Whether the claim judges a chosen point (on fresh seeds of a ``confirm`` job)."""
+    return claim.protocol is not None and claim.where in ("best", "worst", "gain")

@@ -1,0 +1,95 @@
+"""The reproduction table's files: CSV (every column), a Markdown copy and a styled HTML page with
+coloured verdicts. The rows are made by :mod:`dynloss.verdicts.table`."""
+from __future__ import annotations
+
+import csv
+import html
+import io as _io
+from typing import Sequence
+
+from .stats import EXCEEDS, INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, PARTLY, REPRODUCED
+from .table import COLUMNS
+
+
+def read_fit_csv(path) -> list[dict]:
+    """The rows of a ``<study>_fit.csv`` as dicts of strings."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def summary(rows: Sequence[dict]) -> str:
+    """``"3 reproduced, 1 reproduced - exceeds, ..., 4 partly run"``: the outcome the data give
+    (whatever the coverage), then how many rows ran on fewer seeds or points than the thesis."""
+    order = (REPRODUCED, EXCEEDS, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)
+    counts = [f"{sum(r['outcome'] == v for r in rows)} {v}" for v in order]
+    partly = sum(str(r["verdict"]).startswith(PARTLY) for r in rows)
+    return ", ".join(counts) + f" (of which {partly} partly run)"
+
+
+#: the columns of the Markdown and HTML copies (the CSV has every column)
+SHOWN = ["verdict", "claim", "thesis", "band", "estimate", "ci_lo", "ci_hi", "interval", "n_seeds", "at_A", "at_T",
+         "chosen_on", "seeds_to_decide", "data", "note"]
+
+
+def _cell(v) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(rows: list[dict], note: str = "") -> str:
+    """A Markdown copy of the table (the thesis source of each claim listed below it)."""
+    lines = ([note, ""] if note else []) + [f"Outcomes: {summary(rows)}.", ""]
+    lines += ["| " + " | ".join(SHOWN) + " |", "|" + "---|" * len(SHOWN)]
+    for r in rows:
+        v = str(r["verdict"])
+        r = dict(r, verdict=f"**{v}**" if v in (REPRODUCED, EXCEEDS, NOT_REPRODUCED) else v)
+        lines.append("| " + " | ".join(_cell(r[c]) for c in SHOWN) + " |")
+    lines += ["", "Sources in the thesis:", ""]
+    lines += [f"- {_cell(r['claim'])}: {_cell(r['source'])}" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.5em; vertical-align: top; }
+th { background: #f0f0f0; position: sticky; top: 0; }
+tr:nth-child(even) td { background: #fafafa; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.v-reproduced { background: #d4f4d4 !important; color: #145214; font-weight: bold; }
+td.v-not-reproduced { background: #f8d0d0 !important; color: #7a1010; font-weight: bold; }
+td.v-inconclusive { background: #fdf3c8 !important; color: #6a5200; }
+td.v-not-run { background: #eeeeee !important; color: #666; }
+td.src { color: #555; font-size: 0.9em; max-width: 30em; }
+"""
+
+_NUMERIC = {"estimate", "ci_lo", "ci_hi", "n_seeds", "at_A", "at_T", "seeds_to_decide"}
+
+
+def _verdict_class(r: dict) -> str:
+    out = str(r["outcome"])
+    return "v-" + ("reproduced" if out in (REPRODUCED, EXCEEDS) else out.replace(" ", "-"))
+
+
+def to_html(rows: list[dict], note: str = "") -> str:
+    """A styled, standalone HTML page of the table, verdicts coloured by the data's outcome."""
+    cols = SHOWN + ["source"]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = []
+    for r in rows:
+        cells = []
+        for c in cols:
+            cls = _verdict_class(r) if c == "verdict" else ("num" if c in _NUMERIC else ("src" if c == "source" else ""))
+            cells.append(f"<td class='{cls}'>{html.escape(str(r[c]))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dynloss reproduction</title>"
+            f"<style>{_CSS}</style></head><body><h1>Reproduction of the thesis's claims</h1>"
+            f"<p>{html.escape(note)}</p><p>Outcomes: {html.escape(summary(rows))}.</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></body></html>\n")
