@@ -86,9 +86,11 @@ class CaseResult:
     found: dict = field(default_factory=dict)  # name -> onset step (-1: none)
 
     def error(self, name: str) -> float:
-        """``found - truth`` in steps (NaN when either is missing)."""
+        """``found - truth`` in steps (NaN when either is missing); ``ceiling`` against the step
+        the curvature reaches its cap."""
         f = self.found[name]
-        return float(f - self.truth) if f >= 0 and self.truth >= 0 else float("nan")
+        truth = self.case.ceiling_truth() if name == "ceiling" else self.truth
+        return float(f - truth) if f >= 0 and truth >= 0 else float("nan")
 
     def eta_lam(self, name: str) -> float:
         """``eta max_i lam_i`` at the found onset (NaN if none)."""
@@ -257,8 +259,9 @@ def noise_rates(n: int = 2_000_000, window: int = 20, floor: float = 1e-6, seed:
 
 def table(results: list[CaseResult]) -> str:
     """Markdown table: per case, the truth and each definition's onset, error and eta*lambda."""
-    head = ("| case | truth (step) | " + " | ".join(f"{n}: step, error, eta*lam" for n in onset.NAMES)
-            + " |\n|---|---|" + "---|" * len(onset.NAMES) + "\n")
+    head = ("| case | truth (step) | ceiling truth (step) | "
+            + " | ".join(f"{n}: step, error, eta*lam" for n in onset.NAMES)
+            + " |\n|---|---|---|" + "---|" * len(onset.NAMES) + "\n")
     rows = []
     for r in results:
         cells = []
@@ -270,5 +273,6 @@ def table(results: list[CaseResult]) -> str:
                 err = r.error(n)
                 cells.append(f"{f}, {'n/a' if np.isnan(err) else f'{err:+.0f}'}, {r.eta_lam(n):.4f}")
         truth = "none" if r.truth < 0 else str(r.truth)
-        rows.append(f"| {r.case.name} | {truth} | " + " | ".join(cells) + " |")
+        cap = r.case.ceiling_truth()
+        rows.append(f"| {r.case.name} | {truth} | {'none' if cap < 0 else cap} | " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"

@@ -83,20 +83,48 @@ def figure_spec(name):
     return config["studies"].get(name) or config["figures"][name]
 
 
-def reproduction_studies():
-    """Studies whose datasets feed the reproduction table."""
-    from dynloss.reproduction import CLAIMS
+def protocol_studies(protocol):
+    """Contour studies that run ``protocol`` (loss, width, lr, steps): what its claims choose from."""
+    out = []
+    for n in studies_of("contour"):
+        st = config["studies"][n]
+        if (st["loss"] == protocol.loss and protocol.width in st["widths"] and float(st["lr"]) == protocol.lr
+                and int(st["steps"]) == protocol.steps):
+            out.append(n)
+    return out
 
-    wanted = {c.study for c in CLAIMS}
-    return [n for n in studies_of("contour", "curves", "myrtle") if n in wanted]
+
+def confirm_keys():
+    """confirm key -> (its claims' protocol, the studies it chooses from) for the protocols this config runs."""
+    from dynloss.verdicts import confirm_jobs
+
+    out = {}
+    for key, claims in confirm_jobs().items():
+        studies = protocol_studies(claims[0].protocol)
+        if studies:
+            out[key] = (claims[0].protocol, studies)
+    return out
 
 
-def reproduction_fits():
-    """Fit tables of the thresholds studies that carry an eta-law claim, by study name."""
-    from dynloss.reproduction import LAW_CLAIMS
+def verdict_inputs():
+    """Named inputs of the reproduction table: every contour/curves, dynamics and thresholds dataset
+    and every confirm file of this config."""
+    inputs = {f"study_{n}": PLAN.dataset(n) for n in studies_of("contour", "curves")}
+    inputs.update({f"dynamics_{n}": PLAN.dataset(n) for n in studies_of("dynamics")})
+    inputs.update({f"thresholds_{n}": PLAN.dataset(n) for n in studies_of("thresholds")})
+    inputs.update({f"confirm_{k}": f"{R}/confirm/{k}.nc" for k in confirm_keys()})
+    return inputs
 
-    wanted = {c.study for c in LAW_CLAIMS}
-    return {n: PLAN.study(n).fit_csv() for n in studies_of("thresholds") if n in wanted}
+
+def verdict_args(input):
+    """The reproduction command's arguments for its named inputs."""
+    args = []
+    for name, path in input.items():
+        flag, _, key = name.partition("_")
+        args += [f"--{flag}", f"{key}={path}"]
+    for n in studies_of("thresholds"):
+        args += ["--primary", f"{n}={config['studies'][n]['primary_onset']}"]
+    return shell_args(args + ["--settings", json.dumps(config["verdicts"], sort_keys=True)])
 
 
 def synthetic_studies():

@@ -4,8 +4,7 @@
 
 rule reproduction:
     input:
-        unpack(lambda wc: {name: PLAN.dataset(name) for name in reproduction_studies()}),
-        unpack(lambda wc: {f"fit_{n}": p for n, p in reproduction_fits().items()}),
+        unpack(lambda wc: verdict_inputs()),
     output:
         csv=report(f"{R}/reproduction.csv", caption="../report/reproduction.rst", category="Reproduction"),
         md=f"{R}/reproduction.md",
@@ -13,14 +12,40 @@ rule reproduction:
     log:
         f"{R}/logs/reproduction.log",
     params:
-        pairs=lambda wc, input: " ".join(f"{k}={v}" for k, v in input.items() if not k.startswith("fit_")),
-        fits=lambda wc, input: " ".join(f"--fit {k[4:]}={v}" for k, v in input.items() if k.startswith("fit_")),
+        args=lambda wc, input: verdict_args(input),
         scale=config["scale"],
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss reproduction {params.pairs} {params.fits} --csv {output.csv} --md {output.md} "
-        "--html {output.html} --scale {params.scale} > {log} 2>&1"
+        "python -m dynloss reproduction {params.args} --csv {output.csv:q} --md {output.md:q} "
+        "--html {output.html:q} --scale {params.scale} > {log:q} 2>&1"
+
+
+# Fresh seeds at the grid point a best/worst/gain claim chooses on its study's seeds (docs/verdicts.md):
+# as many seeds as the study has, from verdicts.fresh_seed_offset on.
+rule confirm:
+    input:
+        studies=lambda wc: [PLAN.dataset(n) for n in confirm_keys()[wc.key][1]],
+        job=lambda wc: next(j.out for n in confirm_keys()[wc.key][1] for j in PLAN.jobs(n)
+                            if j.request.spec.width == confirm_keys()[wc.key][0].width),
+    output:
+        f"{R}/confirm/{{key}}.nc",
+    log:
+        f"{R}/logs/confirm/{{key}}.log",
+    wildcard_constraints:
+        key=alternatives(list(confirm_keys())),
+    params:
+        studies=lambda wc, input: shell_args(
+            [f"--study={n}={p}" for n, p in zip(confirm_keys()[wc.key][1], input.studies)]),
+        seeds=lambda wc: (f"{config['verdicts']['fresh_seed_offset']}-"
+                          f"{config['verdicts']['fresh_seed_offset'] + max(config['studies'][n]['seeds'] for n in confirm_keys()[wc.key][1]) - 1}"),
+    resources:
+        gpu=1,
+    conda:
+        TRAIN_ENV
+    shell:
+        "python -m dynloss confirm {wildcards.key} {params.studies} --job {input.job:q} --seeds {params.seeds} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 # `snakemake publish`: the table, the fit tables and every figure PNG into publish_dir

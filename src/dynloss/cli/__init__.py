@@ -10,6 +10,7 @@ Commands:
   fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
   figure     render a figure (PDF and PNG) from NetCDF data
   reproduction  the thesis's claims beside the measured values, with verdicts (CSV, Markdown, HTML)
+  confirm    fresh seeds at the grid point a claim chose (judged there, not on the seeds that chose it)
   publish    copy the table, fit tables and figure PNGs into docs/reproduction with a stamped index
   sensitivity-combine, infinite, sensitivity-report  the sensitivity study (dynloss.cli.sensitivity)
 
@@ -24,7 +25,7 @@ import sys
 from typing import Callable, Sequence
 
 from .args import CliError, Parser, parse_seeds  # noqa: F401  (the public names)
-from .results import _add_aggregate, _add_figure, _add_fit, _add_reproduction, _add_synthetic_cifar
+from .results import _add_aggregate, _add_figure, _add_fit, _add_synthetic_cifar
 from .run_study import _add_run_study
 from .training import _add_thresholds, _add_train
 
@@ -49,6 +50,12 @@ def _add_sensitivity(sub) -> None:
     sensitivity.add_cli(sub)
 
 
+def _add_verdicts(sub) -> None:
+    from . import verdicts
+
+    verdicts.add(sub)
+
+
 def _add_onsets(sub) -> None:
     from .onsets import add
 
@@ -56,7 +63,7 @@ def _add_onsets(sub) -> None:
 
 
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
-                            _add_reproduction, _add_synthetic_cifar, _add_run_study, _add_publish,
+                            _add_verdicts, _add_synthetic_cifar, _add_run_study, _add_publish,
                             _add_sensitivity, _add_onsets]
 
 

@@ -1,4 +1,4 @@
-"""Commands on results: aggregate, fit-thresholds, figure, reproduction, synthetic-cifar."""
+"""Commands on results: aggregate, fit-thresholds, figure, synthetic-cifar."""
 from __future__ import annotations
 
 import argparse
@@ -154,47 +154,6 @@ def _run_figure(a: argparse.Namespace) -> int:
                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     save(fig, *[p for p in (a.pdf, a.png) if p])
     logging.getLogger("dynloss").info("figure %s -> %s", a.kind, ", ".join(p for p in (a.pdf, a.png) if p))
-    return 0
-
-
-def _add_reproduction(sub) -> None:
-    p = sub.add_parser("reproduction", help="the table of thesis claims beside measured values")
-    p.add_argument("datasets", nargs="*", help="study datasets as NAME=PATH (e.g. fig3_4=results/fig3_4/fig3_4.nc)")
-    p.add_argument("--csv", required=True, help="output CSV")
-    p.add_argument("--html", default=None, help="output HTML table (for the report)")
-    p.add_argument("--md", default=None, help="output Markdown copy of the table")
-    p.add_argument("--fit", action="append", default=[], metavar="NAME=PATH",
-                   help="a thresholds study's fit CSV (eta-law rows); repeatable")
-    p.add_argument("--scale", default="", help="scale label written in every row")
-    p.set_defaults(func=_run_reproduction)
-
-
-def _run_reproduction(a: argparse.Namespace) -> int:
-    from .. import files, netcdf, reproduction
-
-    known = sorted({c.study for c in reproduction.CLAIMS})
-    for flag, path in (("--csv", a.csv), ("--html", a.html), ("--md", a.md)):
-        if path:
-            check_path(flag, path)
-    datasets = {}
-    for name, path in name_path_pairs(a.datasets, "datasets"):
-        if name not in known:
-            raise CliError(f"datasets: no claim uses a study {name!r} (allowed: {', '.join(known)})")
-        try:
-            datasets[name] = netcdf.open_dataset(path)
-        except netcdf.CorruptFileError as exc:
-            raise CliError(f"datasets: {exc}") from None
-    fits = {name: reproduction.read_fit_csv(path)
-            for name, path in name_path_pairs(a.fit, "--fit", exists=os.path.isfile)}
-    rows = reproduction.table(datasets, a.scale, fits=fits)
-    note = (f"scale: {a.scale}; measured = mean over the runs that did not diverge at the selected grid "
-            "point (A = 1 rows pool every T), spread = standard deviation; eta-law rows: fitted slope")
-    files.write_text(reproduction.to_csv(rows), a.csv)  # every output atomic: a failure keeps the old file
-    if a.html:
-        files.write_text(reproduction.to_html(rows, note), a.html)
-    if a.md:
-        files.write_text(reproduction.to_markdown(rows, note), a.md)
-    logging.getLogger("dynloss").info("reproduction table: %d claims -> %s", len(rows), a.csv)
     return 0
 
 
