@@ -52,7 +52,7 @@ class Case:
     def ceiling_truth(self) -> int:
         """First step at which ``eta max_i lam_i`` reaches ``cap`` (-1: never in the run)."""
         lam = self.lam_at(np.arange(self.steps)).max(axis=1) * self.eta
-        hit = np.flatnonzero(lam >= self.cap)
+        hit = np.flatnonzero((lam >= self.cap) | np.isclose(lam, self.cap, rtol=1e-12))
         return int(hit[0]) if hit.size else -1
 
     def truth(self) -> int:
