@@ -9,7 +9,8 @@ MODULES = {
     "dynloss.schedules": 9,
     "dynloss.losses": 20,
     "dynloss.data": 5,
-    "dynloss.onset": 10,
+    "dynloss.onset": 16,
+    "dynloss.verdicts.stats": 7,
 }
 
 

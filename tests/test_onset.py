@@ -113,7 +113,7 @@ def test_noise_false_positive_rates():
 def test_check_names():
     assert onset.check_names(["mode", "visible", "mode"]) == ("visible", "mode")
     with pytest.raises(ValueError, match=r"studies.x.onset: 'bogus' is not an onset definition "
-                                         r"\(allowed: visible, growing, mode\)"):
+                                         r"\(allowed: visible, growing, mode, apparent, ceiling\)"):
         onset.check_names(["visible", "bogus"], "studies.x.onset")
     with pytest.raises(ValueError, match="allowed"):
         onset.check_names([])
@@ -137,14 +137,56 @@ def test_config_onset_key_is_validated_and_reaches_the_job():
     cfg = copy.deepcopy(raw)
     cfg["studies"]["fig4_4"]["onset"] = ["visible", "bogus"]
     with pytest.raises(config.ConfigError, match=r"studies\.fig4_4\.onset.*'bogus' is not one of "
-                                                 r"\['visible', 'growing', 'mode'\]"):
+                                                 r"\['visible', 'growing', 'mode', 'apparent', 'ceiling'\]"):
         config.prepare(cfg)
     cfg = config.prepare(copy.deepcopy(raw))
     st = cfg["studies"]["fig4_4"]
-    assert st["onset"] == ["visible", "growing", "mode"] and st["keep_traces"] is False
+    # the shipped thresholds studies train with no definition and keep their traces; the definitions
+    # are computed from the traces (rule onsets)
+    assert st["onset"] == [] and st["keep_traces"] is True
+    assert st["analyse_onsets"] == ["visible", "growing", "apparent", "ceiling", "mode"]
+    plan = Plan(cfg)
+    job = plan.jobs("fig4_4")[0]
+    assert plan.job_files("fig4_4")[0] == f"{cfg['results']}/fig4_4/onsets/{job.stem}.nc"
+    cfg["studies"]["fig4_4"].update(onset=["visible", "growing", "mode"], analyse_onsets=[])
     args = Plan(cfg).jobs("fig4_4")[0].argv()
-    assert args[args.index("--onset") + 1] == "visible,growing,mode" and "--traces-out" not in args
-    cfg["studies"]["fig4_4"]["keep_traces"] = True
-    job = Plan(cfg).jobs("fig4_4")[0]
+    assert args[args.index("--onset") + 1] == "visible,growing,mode"
     args = job.argv()
     assert args[args.index("--traces-out") + 1] == f"{cfg['results']}/fig4_4/traces/{job.stem}.nc"
+
+
+# -- apparent, ceiling and the mode anchor (fixed 2026-12-02) ---------------------------------------
+
+
+@pytest.mark.parametrize("case", validation.TRACE_CASES, ids=lambda c: c.name)
+def test_reader_level_and_ceiling_known_answers(case):
+    step, level = validation.run_trace_case(case)
+    if case.truth < 0:
+        assert step == -1
+    else:
+        assert abs(step - case.truth) <= case.within
+        if case.definition == "ceiling":
+            assert level == pytest.approx(15.0)
+
+
+def test_ceiling_finds_a_saturating_curvature_and_nothing_on_a_rise():
+    r = validation.run_case(next(c for c in validation.CASES if c.name == "saturating"))
+    assert -200 <= r.error("ceiling") <= 0  # inside the 2 % band before the cap (step 4500)
+    rising = validation.run_case(next(c for c in validation.CASES if c.name == "rising"))
+    assert rising.found["ceiling"] == -1
+
+
+def test_apparent_needs_a_coherent_alternation():
+    t = np.arange(2000)
+    rng = np.random.default_rng(0)
+    noisy = 2.0 + 0.05 * rng.standard_normal(t.size)  # large but incoherent
+    assert onset.apparent(noisy) == -1
+    assert onset.apparent(2.0 + 0.05 * (-1.0) ** t * (t >= 700), start=800) == 800
+
+
+def test_mode_anchor_is_the_first_sample_past_the_level():
+    s = np.arange(0, 5000, 100)
+    lam = np.linspace(10, 25, s.size)
+    i = int(np.flatnonzero(0.1 * lam >= onset.MODE_ANCHOR)[0])
+    assert onset.mode_anchor(s, lam, 0.1) == s[i]
+    assert onset.mode_anchor(s, lam, 0.01) == -1
