@@ -40,7 +40,7 @@ def measure(loss: str, width: int, runs: int, steps: int, record_every: int, spe
     from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
     spec = TrainSpec(loss=loss, width=width, steps=steps, record_every=record_every, chunk_steps=steps,
-                     dtype=dtype, stop_last_period=False, spectra=SpectraSpec(**spectra))
+                     dtype=dtype, stop_rule="never", spectra=SpectraSpec(**spectra))
     lr = 1.0 if loss in ("ce", "dce") else 0.075
     batch = RunBatch.make(range(runs), 10.0, 1000.0, lr)
     r = engine.train(spec, batch)

@@ -21,7 +21,7 @@ def dyn_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("dyn") / "d.nc"
     assert cli.main(["train", "--loss", "dce", "--width", "100", "--lr", "1", "--A", "20", "--T", "500",
                      "--steps", "600", "--seeds", "0", "--record-every", "1", "--chunk-steps", "300",
-                     "--hess-every", "10", "--ntk-every", "10", "--test-seeds", "1", "--no-stop-last-period",
+                     "--hess-every", "10", "--ntk-every", "10", "--test-seeds", "1", "--stop-rule", "never",
                      "--onset-window", "20", "--onset", "visible,growing,mode", "--zoom-steps", "60",
                      "--out", str(out), "-q"]) == 0
     return out

@@ -25,7 +25,7 @@ def reference_loop(s: TrainSpec, seed, A, T, lr):
     p = m.init(jax.random.PRNGKey(seed), 2, jnp.float64)
     loss = losses.get_loss(s.loss)
     static = losses.get_loss(loss.static)
-    total = s.steps if s.stop_last_period else None
+    total = s.steps if s.stop_rule != "never" else None
     out = {"L": [], "F": [], "acc": [], "gamma": []}
     for t in range(s.steps):
         w = loss.class_weights(t, A, T, s.num_classes, total)
@@ -101,7 +101,7 @@ def test_last_period_stops_oscillating():
     r = engine.train(s, RunBatch.make([0], 6.0, 30.0, 1.0))
     np.testing.assert_array_equal(r.gamma[0, 90:], 1.0)
     assert r.gamma[0, :90].max() > 1.5
-    r = engine.train(spec(steps=120, record_every=1, chunk_steps=60, stop_last_period=False),
+    r = engine.train(spec(steps=120, record_every=1, chunk_steps=60, stop_rule="never"),
                     RunBatch.make([0], 6.0, 30.0, 1.0))
     assert r.gamma[0, 90:].max() > 1.5
 

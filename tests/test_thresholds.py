@@ -11,7 +11,7 @@ def onset_run():
     """Dynamical CE, width 100: the first run bifurcates near step 415; the second (small eta,
     static) does not."""
     s = TrainSpec(loss="dce", width=100, steps=600, record_every=1, chunk_steps=300,
-                        test_seeds=(1,), stop_last_period=False,
+                        test_seeds=(1,), stop_rule="never",
                         spectra=SpectraSpec(hess_every=5))
     b = RunBatch.make([0, 0], [20.0, 1.0], [500.0, 500.0], [1.0, 0.05])
     return engine.make_problem(s), engine.train(s, b)

@@ -50,11 +50,11 @@ class Loss:
         return self.weights != "none"
 
     def class_weights(self, t: Array, A: Array, T: Array, num_classes: int,
-                      total_steps: int | None = None) -> Array:
+                      total_steps: int | None = None, aligned: bool = False) -> Array:
         """Class weights at step ``t``: Gamma (normalised), G^ (raw) or ones (static).
 
         Args:
-            t, A, T, num_classes, total_steps: as in :func:`dynloss.schedules.raw_weights`.
+            t, A, T, num_classes, total_steps, aligned: as in :func:`dynloss.schedules.raw_weights`.
 
         Returns:
             Array of shape ``broadcast(t, A, T).shape + (C,)``; all ones for a static loss.
@@ -68,7 +68,7 @@ class Loss:
             shape = jnp.broadcast_shapes(jnp.shape(t), jnp.shape(A), jnp.shape(T))
             dtype = jnp.result_type(jnp.asarray(A).dtype, float)
             return jnp.ones(shape + (num_classes,), dtype)
-        return schedules.KINDS[self.weights](t, A, T, num_classes, total_steps)
+        return schedules.KINDS[self.weights](t, A, T, num_classes, total_steps, aligned)
 
 
 LOSSES: dict[str, Loss] = {}

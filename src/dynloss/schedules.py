@@ -11,7 +11,10 @@ emphasised class ``i(t) = floor(t / T) mod C`` gets the triangle-wave weight ``g
 ``A`` and ``T`` are array arguments (one compiled program serves a whole sweep); the number of
 classes is static. With ``total_steps`` given, the oscillations stop in the last period: for
 ``t >= total_steps - T`` the amplitude is 1 (thesis section 3.4.2, text of figure 3.4: "se han
-parado las oscilaciones (A = 1) en el ultimo periodo").
+parado las oscilaciones (A = 1) en el ultimo periodo"). When ``total_steps`` is not a multiple of
+``T`` that step falls inside a period, where the weights jump to 1; ``aligned=True`` stops instead
+at the start of the period that holds the last step, a period boundary where every weight is 1
+already (the ``period`` stop rule, :data:`dynloss.spec.STOP_RULES`).
 
 Difference from the thesis code: its training loop (thesis section 5.10) restarts its period clock
 when ``t > T``, so its periods last ``T + 1`` steps; here the period is exactly ``t mod T``, as in
@@ -50,26 +53,39 @@ def triangle(t_mod: Array, A: Array, T: Array) -> Array:
     return jnp.where(t_mod < T / 2.0, 1.0 + m * t_mod, 2.0 * A - m * t_mod - 1.0)
 
 
-def effective_amplitude(t: Array, A: Array, T: Array, total_steps: int | None) -> Array:
-    """``A``, or 1 in the last period (``t >= total_steps - T``) when ``total_steps`` is given.
+def effective_amplitude(t: Array, A: Array, T: Array, total_steps: int | None, aligned: bool = False) -> Array:
+    """``A``, or 1 in the last period when ``total_steps`` is given: ``t >= total_steps - T``, or
+    with ``aligned`` ``t >= T floor((total_steps - 1) / T)`` (the start of the period holding the
+    last step).
 
     Args:
         t: step(s).
         A: amplitude(s).
         T: period(s) in steps.
         total_steps: number of steps of the run, or ``None`` for oscillations to the end.
+        aligned: stop at a period boundary.
 
     Returns:
         ``A`` itself when ``total_steps`` is ``None``, else an array: ``A`` before the last period,
         1 in it.
+
+    Example (50000 steps, T = 7500: the last 7500 steps, or from the boundary at 45000):
+
+    >>> import jax.numpy as jnp
+    >>> t = jnp.array([42499, 42500, 44999, 45000])
+    >>> effective_amplitude(t, 10.0, 7500.0, 50000).tolist()
+    [10.0, 1.0, 1.0, 1.0]
+    >>> effective_amplitude(t, 10.0, 7500.0, 50000, aligned=True).tolist()
+    [10.0, 10.0, 10.0, 1.0]
     """
     if total_steps is None:
         return A
-    return jnp.where(t >= total_steps - T, jnp.ones_like(A), A)
+    start = jnp.floor((total_steps - 1) / T) * T if aligned else total_steps - T
+    return jnp.where(t >= start, jnp.ones_like(A), A)
 
 
 def raw_weights(t: Array, A: Array, T: Array, num_classes: int,
-                total_steps: int | None = None) -> Array:
+                total_steps: int | None = None, aligned: bool = False) -> Array:
     """Raw weights ``G^_k(t)`` (eq. 3.4): ``g(t mod T)`` for the class ``floor(t / T) mod C``, 1 for
     the others.
 
@@ -78,7 +94,7 @@ def raw_weights(t: Array, A: Array, T: Array, num_classes: int,
         A: amplitude(s), broadcast against ``t``.
         T: period(s) in steps, broadcast against ``t``.
         num_classes: C (static).
-        total_steps: if given, ``A = 1`` for ``t >= total_steps - T`` (:func:`effective_amplitude`).
+        total_steps, aligned: if given, ``A = 1`` in the last period (:func:`effective_amplitude`).
 
     Returns:
         Array of shape ``broadcast(t, A, T).shape + (C,)``, floating (the dtype of ``A`` and ``T``, or
@@ -96,7 +112,7 @@ def raw_weights(t: Array, A: Array, T: Array, num_classes: int,
     t = jnp.asarray(t).astype(dtype)
     A = A.astype(dtype)
     T = jnp.asarray(T).astype(dtype)
-    amp = effective_amplitude(t, A, T, total_steps)
+    amp = effective_amplitude(t, A, T, total_steps, aligned)
     t_mod = jnp.mod(t, T)
     cls = jnp.mod(jnp.floor(t / T), num_classes).astype(jnp.int32)
     g = triangle(t_mod, amp, T)
@@ -105,11 +121,11 @@ def raw_weights(t: Array, A: Array, T: Array, num_classes: int,
 
 
 def normalised_weights(t: Array, A: Array, T: Array, num_classes: int,
-                       total_steps: int | None = None) -> Array:
+                       total_steps: int | None = None, aligned: bool = False) -> Array:
     """Normalised weights ``Gamma_k(t) = C G^_k / sum_j G^_j`` (eq. 3.5); they sum to C.
 
     Args:
-        t, A, T, num_classes, total_steps: as in :func:`raw_weights`.
+        t, A, T, num_classes, total_steps, aligned: as in :func:`raw_weights`.
 
     Returns:
         Array of shape ``broadcast(t, A, T).shape + (C,)``.
@@ -119,7 +135,7 @@ def normalised_weights(t: Array, A: Array, T: Array, num_classes: int,
     >>> [round(float(g), 6) for g in normalised_weights(6, 3.0, 4.0, 3)]
     [0.6, 1.8, 0.6]
     """
-    g = raw_weights(t, A, T, num_classes, total_steps)
+    g = raw_weights(t, A, T, num_classes, total_steps, aligned)
     return num_classes * g / jnp.sum(g, axis=-1, keepdims=True)
 
 

@@ -50,6 +50,7 @@ FACTORS: dict[str, Factor] = {f.name: f for f in (
     Factor("threefry_partitionable", True, "jax_threefry_partitionable (JAX >= 0.5: true; the thesis's JAX: false)"),
     Factor("mse_norm", "listing", "MSE normalisation: listing (1/P) sum, mean (1/(PC)) sum, half (1/(2P)) sum"),
     Factor("data_seed", 0, "noise seed of the training spiral"),
+    Factor("stop_rule", "last_T", "when the oscillations stop: last_T (t >= steps - T), period (at a period boundary)"),
 )}
 
 

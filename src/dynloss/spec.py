@@ -23,6 +23,11 @@ BATCH_MODES = ("auto", "vmap", "map")
 PARAMETERIZATIONS = ("standard", "ntk")
 #: normalisations of the MSE losses (:func:`dynloss.losses.mse_norm_factor`)
 MSE_NORMS = ("listing", "mean", "half")
+#: when the oscillations stop (A = 1) at the end of a run (:func:`dynloss.schedules.effective_amplitude`):
+#: ``last_T`` for ``t >= steps - T`` (the reading of the thesis's "in the last period"; mid-period when
+#: ``steps`` is not a multiple of ``T``), ``period`` from the start of the period that holds the last
+#: step (always at a period boundary, where every weight is 1), ``never``
+STOP_RULES = ("last_T", "period", "never")
 #: each registered loss's static twin (``dynloss.losses``: ``Loss.static``), for checks that must not
 #: import JAX; :func:`dynloss.losses.register` adds every new loss, tests/test_losses.py keeps the
 #: two equal
@@ -76,7 +81,7 @@ class TrainSpec:
     data_seed: int = 0
     noise: float = 0.2
     test_seeds: tuple[int, ...] = DEFAULT_TEST_SEEDS
-    stop_last_period: bool = True
+    stop_rule: str = "last_T"
     batch: str = "auto"
     spectra: SpectraSpec = field(default_factory=SpectraSpec)
     #: protocol options (the sensitivity study's factors; the defaults are the thesis's network):
@@ -173,6 +178,8 @@ def _check_protocol(spec: TrainSpec, static_loss: str) -> None:
     if spec.threefry_partitionable not in (None, True, False):
         raise SpecError("threefry_partitionable", "threefry_partitionable must be true, false or null "
                         f"(got {spec.threefry_partitionable!r})")
+    if spec.stop_rule not in STOP_RULES:
+        raise SpecError("stop_rule", f"stop_rule must be one of {', '.join(STOP_RULES)} (got {spec.stop_rule!r})")
     if spec.mse_norm not in MSE_NORMS:
         raise SpecError("mse_norm", f"mse_norm must be one of {', '.join(MSE_NORMS)} (got {spec.mse_norm!r})")
     if spec.mse_norm != "listing" and static_loss != "mse":
@@ -251,6 +258,8 @@ def spec_from_dict(d: dict) -> TrainSpec:
     d["test_seeds"] = tuple(d.get("test_seeds", DEFAULT_TEST_SEEDS))
     if "W_std" in d:
         d["W_std"] = tuple(d["W_std"])
+    if "stop_last_period" in d:  # files written before the stop rule had three values
+        d["stop_rule"] = "last_T" if d.pop("stop_last_period") else "never"
     return TrainSpec(spectra=SpectraSpec(**sp), **d)
 
 

@@ -46,8 +46,9 @@ def _add_train(sub) -> None:
                    default=0, help="noise seed of the training spiral (default 0)")
     o.add_argument("--noise", type=number(float, "--noise", lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
                    default=0.2, help="angular noise of the spiral (default 0.2)")
-    o.add_argument("--no-stop-last-period", action="store_true",
-                   help="keep oscillating in the last period (default: A = 1 there)")
+    o.add_argument("--stop-rule", choices=("last_T", "period", "never"), default="last_T",
+                   help="when the oscillations stop: last_T (t >= steps - T, the default), period (from the start "
+                   "of the period holding the last step), never")
     add_protocol_args(p)
     s = p.add_argument_group("spectra")
     s.add_argument("--hess-every", type=number(int, "--hess-every", lambda v: v >= 0, "an integer >= 0"), default=0,
@@ -91,7 +92,7 @@ def train_job(a: argparse.Namespace):
                      chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
                      num_classes=a.classes, test_seeds=tuple(a.test_seeds),
                      data_seed=a.data_seed, noise=a.noise,
-                     stop_last_period=not a.no_stop_last_period, spectra=spectra,
+                     stop_rule=a.stop_rule, spectra=spectra,
                      **protocol_kwargs(a))
     if a.onset_window and record_every != 1:
         raise CliError("--onset-window: needs --record-every 1 (the loss at every step)")

@@ -76,7 +76,7 @@ class Problem:
 
     def weights(self, t, A, T) -> jnp.ndarray:
         """Class weights Gamma(t) of step(s) ``t`` (thesis eqs. 3.2-3.5; raw weights for dmse2)."""
-        return self.loss.class_weights(t, A, T, self.spec.num_classes, self.total)
+        return self.loss.class_weights(t, A, T, self.spec.num_classes, self.total, self.spec.stop_rule == "period")
 
     def init_params(self, seed):
         """Initial parameters of a run from ``PRNGKey(seed)``."""
@@ -114,7 +114,7 @@ def make_problem(spec: TrainSpec) -> Problem:
         x=jnp.asarray(train.x, dtype), y=jnp.asarray(train.onehot, dtype),
         x_test=jnp.asarray(np.stack([d.x for d in tests]), dtype),
         y_test=jnp.asarray(np.stack([d.onehot for d in tests]), dtype),
-        dtype=dtype, total=spec.steps if spec.stop_last_period else None)
+        dtype=dtype, total=spec.steps if spec.stop_rule != "never" else None)
 
 
 def run_args(problem: Problem, batch: RunBatch) -> RunArgs:

@@ -129,8 +129,8 @@ class TrainJob:
         if sp.density_steps:
             args += ["--density-steps", ",".join(map(str, sp.density_steps)), "--density-order",
                      str(sp.density_order), "--density-vectors", str(sp.density_vectors)]
-        if not s.stop_last_period:
-            args += ["--no-stop-last-period"]
+        if s.stop_rule != "last_T":
+            args += ["--stop-rule", s.stop_rule]
         args += _protocol_argv(s) + _data_argv(s)
         return args + _meta_argv(self)
 

@@ -60,7 +60,7 @@ def train_spec(plan, st: dict, **fields: Any) -> TrainSpec:
                 record_every=int(st.get("record_every", 100)), chunk_steps=int(plan.cfg["chunk_steps"]),
                 dtype=plan.cfg["dtype"], points_per_class=int(d["points_per_class"]),
                 num_classes=int(d["num_classes"]), data_seed=int(d["train_seed"]), noise=d["noise"],
-                test_seeds=tuple(int(s) for s in d["test_seeds"]))
+                test_seeds=tuple(int(s) for s in d["test_seeds"]), stop_rule=plan.cfg.get("stop_rule", "last_T"))
     base.update(fields)
     return TrainSpec(**base)
 
@@ -380,7 +380,8 @@ class Sensitivity(StudyKind):
                               dtype=str(v("dtype")), data_seed=int(v("data_seed")),
                               W_std=(float(v("W1_std")), float(v("W2_std"))), b_std=float(v("b_std")),
                               parameterization=str(v("parameterization")),
-                              threefry_partitionable=bool(v("threefry_partitionable")), mse_norm=str(v("mse_norm")))
+                              threefry_partitionable=bool(v("threefry_partitionable")), mse_norm=str(v("mse_norm")),
+                              stop_rule=str(v("stop_rule")))
             job = TrainJob(spec=spec, seeds=tuple(range(st["seeds"])), lr=float(st["lr"] * v("lr_scale")),
                            A=(float(st["A"]),), T=(float(st["T"]),),
                            meta={**self.labels(), "case": case.slug, "factor": case.factor, "level": case.level})
