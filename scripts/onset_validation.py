@@ -11,7 +11,7 @@ import argparse
 import datetime
 import time
 
-from dynloss import onset, provenance, validation
+from dynloss import provenance, validation
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dynloss import cli, netcdf, thresholds
+from dynloss import cli, netcdf
 from dynloss.figures import common, dynamics
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dynloss import bifurcation, onset, validation
+from dynloss import bifurcation, onset, tracker, validation
 
 RESULTS = {}
 
@@ -60,7 +60,7 @@ def test_tracker_eigenvalue_is_the_top_curvature():
 
     jax.config.update("jax_enable_x64", True)
     L = validation.loss_fn(case)
-    tr = onset.make_tracker(jax.grad(L), 1500)(jnp.asarray(case.x0), 0, jnp.float64(case.eta), (),
+    tr = tracker.make_tracker(jax.grad(L), 1500)(jnp.asarray(case.x0), 0, jnp.float64(case.eta), (),
                                                 jnp.ones(2), jnp.asarray([0.3, -1.0]))
     # the Hessian is diag(lam_i (1 + 2 kappa theta_i)); from step 800 on |theta| < 1e-4
     top = case.lam_at(np.arange(1500)).max(axis=1)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dynloss import engine, netcdf, thresholds
+from dynloss import engine, netcdf, threshold_law, thresholds, tracker
 from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
 
@@ -60,7 +60,7 @@ def synthetic_study(slope=-1.0, prefactor=2.0, noise=0.05, seed=0, with_no_onset
 
 
 def test_fit_recovers_the_law_and_counts_runs():
-    rows = thresholds.fit(synthetic_study())
+    rows = threshold_law.fit(synthetic_study())
     (row,) = rows
     assert row["n_onset"] == 38 and row["n_no_onset"] == 2 and row["n_runs"] == 40
     assert row["slope_lo"] <= -1.0 <= row["slope_hi"]
@@ -69,7 +69,7 @@ def test_fit_recovers_the_law_and_counts_runs():
 
 
 def test_per_eta_means():
-    pts = thresholds.per_eta(synthetic_study(noise=0.0), 100)
+    pts = threshold_law.per_eta(synthetic_study(noise=0.0), 100)
     assert [p[0] for p in pts] == [0.05, 0.075, 0.1, 0.125]
     assert pts[1][1] == pytest.approx(2.0 / 0.075)
     assert pts[0][4] == 8
@@ -90,7 +90,7 @@ def test_thresholds_cli_end_to_end(tmp_path):
     assert ds.sizes["step"] == 1500 // 50  # traces thinned to the spectra cadence
     combined = netcdf.combine(outs, dims=("loss", "width", "lr"))
     assert combined["lambda_th"].dims == ("loss", "width", "lr", "run")
-    rows = thresholds.fit(combined)
+    rows = threshold_law.fit(combined)
     assert rows[0]["n_runs"] == 4
 
 
@@ -107,7 +107,8 @@ def test_definitions_on_a_training_run(onset_run):
     each definition is the exact Hessian after its onset update."""
     eng, r = onset_run
     old = thresholds.onset_analysis(eng, r)
-    out = thresholds.analyse(eng, r.batch, r.loss)
+    steps, lam = r.spectra_steps["hess_eig"], r.spectra["hess_eig"][:, :, 0]
+    out = thresholds.analyse(eng, r.batch, r.loss, ("visible", "growing", "mode"), lam_steps=steps, lam_max=lam)
     assert np.array_equal(out["onset_step_visible"], old["onset_step"])
     np.testing.assert_allclose(out["lambda_th_visible"], old["lambda_th"], rtol=1e-10)
     for name in ("growing", "mode"):
@@ -119,6 +120,8 @@ def test_definitions_on_a_training_run(onset_run):
     # (measured 2.06 for this run)
     eta = r.batch.lr[0]
     assert 2.0 <= eta * out["lambda_track_mode"][0] <= 2.2
+    with pytest.raises(ValueError, match="need lambda_max on the spectra cadence"):
+        thresholds.analyse(eng, r.batch, r.loss, ("ceiling",))
 
 
 def test_tracker_replays_the_training_trajectory(onset_run):
@@ -128,7 +131,7 @@ def test_tracker_replays_the_training_trajectory(onset_run):
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
-    from dynloss import onset, spectra
+    from dynloss import spectra
 
     eng, r = onset_run
     sub = RunBatch.make([0], 20.0, 500.0, 1.0)
@@ -138,7 +141,7 @@ def test_tracker_replays_the_training_trajectory(onset_run):
     def grad_fn(theta, t, args):
         return spectra.loss_grad_at(eng, t, *args)(theta)
 
-    tr = onset.make_tracker(grad_fn, n)(theta0, 0, jnp.float64(1.0), (jnp.float64(20.0), jnp.float64(500.0)),
+    tr = tracker.make_tracker(grad_fn, n)(theta0, 0, jnp.float64(1.0), (jnp.float64(20.0), jnp.float64(500.0)),
                                         jnp.ones_like(theta0), jnp.ones_like(theta0))
     want = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], engine.Replay(eng)(sub, np.array([n - 1]))))[0]
     np.testing.assert_allclose(np.asarray(tr.params), np.asarray(want), rtol=1e-10, atol=1e-12)
@@ -150,12 +153,12 @@ def test_fit_has_one_row_per_definition():
     ds["onset_step_visible"] = ds["onset_step"]
     ds["lambda_th_mode"] = 2 * ds["lambda_th"]
     ds["onset_step_mode"] = ds["onset_step"]
-    rows = thresholds.fit(ds)
+    rows = threshold_law.fit(ds)
     assert [r["onset"] for r in rows] == ["visible", "mode"]
     assert rows[1]["prefactor"] == pytest.approx(2 * rows[0]["prefactor"])
     assert rows[1]["slope"] == pytest.approx(rows[0]["slope"])
     # a dataset from before the definitions: one visible row from onset_step/lambda_th
-    assert [r["onset"] for r in thresholds.fit(synthetic_study())] == ["visible"]
+    assert [r["onset"] for r in threshold_law.fit(synthetic_study())] == ["visible"]
 
 
 def test_onset_flag_rejects_unknown_names(capsys, tmp_path):

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from . import bifurcation, spectra
+from . import bifurcation, spectra, tracker
 from . import onset as onset_mod
 from .engine import Problem, Replay, TrainResult, batch_mode, over_runs, run_args
 from .spec import RunBatch
@@ -107,7 +107,7 @@ def mode_tracks(problem: Problem, batch: RunBatch, centre: np.ndarray, before: i
         replay: the job's replay (default: a new one).
 
     Returns:
-        One :class:`dynloss.onset.ModeTrack` per run (``None`` where not tracked).
+        One :class:`dynloss.tracker.ModeTrack` per run (``None`` where not tracked).
     """
     from jax.flatten_util import ravel_pytree
 
@@ -130,13 +130,13 @@ def mode_tracks(problem: Problem, batch: RunBatch, centre: np.ndarray, before: i
         A, T = args
         return spectra.loss_grad_at(problem, t, A, T)(theta)
 
-    track = onset_mod.make_tracker(grad_fn, n)
+    track = tracker.make_tracker(grad_fn, n)
     r = spectra.start_vector(problem, jax.random.PRNGKey(problem.spec.spectra.lanczos_seed))
 
     @jax.jit
     def first_vector(theta, t, args):
         lin = jax.linearize(lambda th: grad_fn(th, t, args), theta)[1]
-        return onset_mod.top_pair(lin, r, 20)[1]
+        return tracker.top_pair(lin, r, 20)[1]
 
     for i, run in enumerate(hit):
         theta = ravel_pytree(jax.tree_util.tree_map(lambda a: a[i], start))[0]
@@ -349,77 +349,3 @@ def compact_dataset(ds: xr.Dataset, trace_every: int) -> xr.Dataset:
     keep_steps = ds["step"].values[trace_every - 1::trace_every]
     out = ds.sel(step=keep_steps)
     return out.drop_vars([v for v in ("dL",) if v in out])
-
-
-# --------------------------------------------------------------------------------------------
-# The law in eta
-
-
-def definitions(ds: xr.Dataset) -> list[str]:
-    """The onset definitions a thresholds dataset holds, in :data:`dynloss.onset.NAMES` order
-    (``["visible"]`` for a dataset with only the original ``onset_step``/``lambda_th``)."""
-    have = [n for n in onset_mod.NAMES if f"lambda_th_{n}" in ds and f"onset_step_{n}" in ds]
-    return have or ["visible"]
-
-
-def _vars(ds: xr.Dataset, name: str) -> tuple[str, str]:
-    """(lambda, onset) variable names of definition ``name`` (the plain ones for ``visible``
-    when the per-definition variables are absent: they are the same rule)."""
-    if f"lambda_th_{name}" in ds:
-        return f"lambda_th_{name}", f"onset_step_{name}"
-    return "lambda_th", "onset_step"
-
-
-def fit(ds: xr.Dataset, level: float = 0.95) -> list[dict]:
-    """One power-law fit per (width, onset definition), and over all widths when there are several.
-
-    ``ds`` is a combined thresholds study (dims ``width, lr, run``). Returns rows with the
-    definition (``onset``), the slope, prefactor, their confidence intervals, R^2 and the run
-    counts (with and without an onset).
-    """
-    rows = []
-    widths = list(np.atleast_1d(ds["width"].values))
-    groups = [(str(int(w)), ds.sel(width=w)) for w in widths]
-    if len(widths) > 1:
-        groups.append(("all", ds))
-    for label, sub in groups:
-        for name in definitions(ds):
-            lam_var, onset_var = _vars(sub, name)
-            lam = sub[lam_var]
-            eta = xr.broadcast(sub["lr"], lam)[0]
-            lam_v, eta_v = lam.values.ravel(), eta.values.ravel()
-            onset = sub[onset_var].values.ravel() >= 0
-            diverged = (sub["diverged"].values.ravel().astype(bool) if "diverged" in sub
-                        else np.zeros_like(onset))
-            row = {"loss": str(ds["loss"].values.ravel()[0]) if "loss" in ds.coords else "",
-                   "width": label, "n_runs": int(onset.size), "n_onset": int(onset.sum()),
-                   "n_no_onset": int((~onset).sum()), "n_diverged": int(diverged.sum())}
-            try:
-                f = bifurcation.fit_power_law(eta_v, lam_v, level=level)
-                row.update({"slope": f.slope, "slope_lo": f.slope_ci[0], "slope_hi": f.slope_ci[1],
-                            "prefactor": f.prefactor, "prefactor_lo": f.prefactor_ci[0],
-                            "prefactor_hi": f.prefactor_ci[1], "r2": f.r2, "n_fit": f.n, "level": level})
-            except ValueError as exc:
-                row.update({"note": str(exc)})
-            with np.errstate(invalid="ignore"):
-                el = eta_v * lam_v
-            el = el[np.isfinite(el)]
-            row["eta_lambda_median"] = float(np.median(el)) if el.size else float("nan")
-            row["onset"] = name
-            rows.append(row)
-    return rows
-
-
-def per_eta(ds: xr.Dataset, width: Optional[float] = None, level: float = 0.95,
-            onset: str = "visible") -> list[tuple]:
-    """(eta, mean, lo, hi, n) of lambda_th (definition ``onset``) over the runs with an onset, per eta."""
-    sub = ds.sel(width=width) if width is not None and "width" in ds.dims else ds
-    lam_var = _vars(sub, onset)[0]
-    out = []
-    for lr in np.atleast_1d(sub["lr"].values):
-        v = sub[lam_var].sel(lr=lr).values.ravel()
-        v = v[np.isfinite(v)]
-        if v.size:
-            m, lo, hi = bifurcation.mean_ci(v, level)
-            out.append((float(lr), m, lo, hi, int(v.size)))
-    return out

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import onset
+from . import onset, tracker
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def run_case(case: Case, window: int = 20, floor: float = 1e-6) -> CaseResult:
     jax.config.update("jax_enable_x64", True)
     L = loss_fn(case)
     grad = jax.grad(L)
-    track = onset.make_tracker(grad, case.steps, loss_fn=L)
+    track = tracker.make_tracker(grad, case.steps, loss_fn=L)
     d = len(case.x0)
     v0 = np.ones(d) / np.sqrt(d)
     r = np.random.RandomState(0).randn(d)

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 
-from .args import check_out, check_path, CliError, name_path_pairs, number, parse_meta
+from .args import check_out, check_path, CliError, number, parse_meta
 
 
 def _add_fit(sub) -> None:
@@ -18,13 +18,13 @@ def _add_fit(sub) -> None:
 
 
 def write_fit_csv(ds, path: str, level: float = 0.95) -> list[dict]:
-    """The eta-law fits of a combined thresholds dataset (:func:`dynloss.thresholds.fit`) as a CSV."""
+    """The eta-law fits of a combined thresholds dataset (:func:`dynloss.threshold_law.fit`) as a CSV."""
     import csv
     import io as _io
 
-    from .. import files, thresholds
+    from .. import files, threshold_law
 
-    rows = thresholds.fit(ds, level)
+    rows = threshold_law.fit(ds, level)
     cols = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
     buf = _io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols)

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import bifurcation, thresholds
+from .. import bifurcation, threshold_law
 from .common import log_ticks_at, panel_label, plain_log_axis
 
 STYLE = {"visible": ("o", "C0"), "growing": ("s", "C1"), "mode": ("^", "C3")}
@@ -20,8 +20,8 @@ STYLE = {"visible": ("o", "C0"), "growing": ("s", "C1"), "mode": ("^", "C3")}
 
 def render(ds: xr.Dataset, title: str = ""):
     widths = list(np.atleast_1d(ds["width"].values))
-    names = thresholds.definitions(ds)
-    rows = {(r["width"], r["onset"]): r for r in thresholds.fit(ds)}
+    names = threshold_law.definitions(ds)
+    rows = {(r["width"], r["onset"]): r for r in threshold_law.fit(ds)}
     fig, axes = plt.subplots(len(widths), 2, figsize=(11.5, 4.6 * len(widths)), squeeze=False,
                              constrained_layout=True, gridspec_kw={"width_ratios": [1.35, 1]})
     for i, w in enumerate(widths):
@@ -37,7 +37,7 @@ def render(ds: xr.Dataset, title: str = ""):
             use = np.isfinite(lam)
             ax.scatter(eta[use] * spread[k], lam[use], s=7, marker=marker, color=colour, alpha=0.25,
                        linewidths=0)
-            pts = thresholds.per_eta(ds, w, onset=name)
+            pts = threshold_law.per_eta(ds, w, onset=name)
             if pts:
                 e, m, lo, hi, _ = map(np.asarray, zip(*pts))
                 err = np.vstack([m - np.where(np.isfinite(lo), lo, m), np.where(np.isfinite(hi), hi, m) - m])
@@ -82,7 +82,7 @@ def render(ds: xr.Dataset, title: str = ""):
 
 
 def _pairs(sub: xr.Dataset, name: str = "visible"):
-    lam = sub[thresholds._vars(sub, name)[0]]
+    lam = sub[threshold_law.variables(sub, name)[0]]
     eta = xr.broadcast(sub["lr"], lam)[0]
     return eta.values.ravel(), lam.values.ravel()
 
