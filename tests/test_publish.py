@@ -27,7 +27,7 @@ def test_publish_copies_and_stamps(tmp_path):
     assert "1 reproduced" in index
 
 
-@pytest.mark.parametrize("name", ["missing.png", "x.nc"])
+@pytest.mark.parametrize("name", ["missing.png", "x.txt"])
 def test_publish_refuses_bad_items(tmp_path, name, capsys):
     p = tmp_path / name
     if name.endswith(".nc"):
@@ -35,3 +35,41 @@ def test_publish_refuses_bad_items(tmp_path, name, capsys):
     assert cli.main(["publish", str(p), "--out", str(tmp_path / "o"), "--scale", "tiny"]) == 2
     assert "items:" in capsys.readouterr().err
     assert not (tmp_path / "o" / "README.md").exists()
+
+
+def test_a_publication_of_another_label_is_not_replaced_without_overwrite(tmp_path, capsys):
+    """A tiny run publishing into the folder of the paper-settings publication is refused, naming
+    both labels and the way to replace it; with --overwrite it goes ahead."""
+    (tmp_path / "t.csv").write_text("claim,verdict\n")
+    out = tmp_path / "pub"
+    base = ["publish", str(tmp_path / "t.csv"), "--out", str(out)]
+    assert cli.main(base + ["--scale", "paper", "--label", "scale paper, configuration aaa"]) == 0
+    before = (out / "README.md").read_text()
+    assert cli.main(base + ["--scale", "tiny", "--label", "scale tiny, configuration bbb"]) == 2
+    err = capsys.readouterr().err
+    assert "holds the publication 'scale paper, configuration aaa'" in err and "publish_overwrite=true" in err
+    assert (out / "README.md").read_text() == before
+    assert cli.main(base + ["--scale", "paper", "--label", "scale paper, configuration aaa"]) == 0  # same label
+    assert cli.main(base + ["--scale", "tiny", "--label", "scale tiny, configuration bbb", "--overwrite"]) == 0
+    assert publish.existing_label(out) == "scale tiny, configuration bbb"
+
+
+def test_reduce_keeps_a_contour_study_s_final_metrics_compressed(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    from dynloss import netcdf
+
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset({"final_train_acc": (("A", "T", "seed"), rng.random((2, 3, 4))),
+                     "L": (("A", "T", "seed", "step"), rng.random((2, 3, 4, 500)))},
+                    coords={"A": [1.0, 5.0], "T": [10.0, 20.0, 30.0], "seed": np.arange(4), "step": np.arange(500)})
+    src, out = tmp_path / "s.nc", tmp_path / "r.nc"
+    netcdf.write_netcdf(ds, src)
+    assert cli.main(["reduce", str(src), "--kind", "contour", "--out", str(out)]) == 0
+    red = netcdf.open_dataset(out)
+    assert list(red.data_vars) == ["final_train_acc"] and "step" not in red.dims
+    np.testing.assert_array_equal(red["final_train_acc"].values, ds["final_train_acc"].values)
+    assert red["final_train_acc"].encoding.get("zlib") or red["final_train_acc"].encoding.get("compression") == "zlib"
+    assert cli.main(["reduce", str(src), "--kind", "curves", "--out", str(out)]) == 0
+    assert "L" in netcdf.open_dataset(out)

@@ -136,22 +136,23 @@ class CorruptFileError(ValueError):
 CHECKSUM = {"fletcher32": True}
 
 
-def _encoding(ds: xr.Dataset) -> dict:
+def _encoding(ds: xr.Dataset, compress: bool = False) -> dict:
     """A Fletcher-32 checksum on every numeric array (HDF5 filters need chunked, non-scalar,
-    fixed-size data: strings and scalars go without)."""
+    fixed-size data: strings and scalars go without), and zlib level 9 with the shuffle filter
+    when ``compress``."""
     out = {}
     for name, var in ds.variables.items():
         if var.ndim and var.dtype.kind in "biufc" and var.size:
-            out[name] = dict(CHECKSUM)
+            out[name] = dict(CHECKSUM, **({"zlib": True, "complevel": 9, "shuffle": True} if compress else {}))
     return out
 
 
-def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, compress: bool = False) -> Path:
     """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename), every
-    numeric array with an HDF5 Fletcher-32 checksum (issue 12 item 5)."""
+    numeric array with an HDF5 Fletcher-32 checksum, compressed (zlib) when ``compress``."""
     describe(ds)
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds))
+        ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds, compress))
     return Path(path)
 
 

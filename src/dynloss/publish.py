@@ -1,6 +1,11 @@
 """The published reproduction (``snakemake publish``): the reproduction table (CSV and Markdown), the
-threshold fit tables and every figure as PNG copied into one folder (``docs/reproduction/`` by
-default) with an index ``README.md`` that stamps each item with its scale, commit and date.
+threshold fit tables, every figure as PNG and the reduced data behind them (``data/``, compressed
+NetCDF: :func:`reduce`) copied into one folder (``docs/reproduction/`` by default) with an index
+``README.md`` that stamps each item with its scale, commit and date.
+
+A publication carries a label (the scale and a hash of the configuration that made it); publishing
+another label into the same folder is refused unless asked (``overwrite``), so a quick or tiny run
+never replaces the committed paper-settings publication by accident.
 
 A figure's stamp is the one drawn on it (stored in the PNG's ``Comment`` text chunk by
 ``figures.common.save``: the scale, commit and date of the data it plots); a table's is the scale of
@@ -15,6 +20,34 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import files, provenance
+
+#: the marker line of an index README that holds the publication's label
+LABEL_MARK = "<!-- publication: "
+
+
+class PublishError(ValueError):
+    """A publication that would replace one of another label without ``overwrite``."""
+
+
+def existing_label(out: str | os.PathLike) -> Optional[str]:
+    """The label of the publication in ``out`` (``None``: none there, or none recorded)."""
+    index = Path(out) / "README.md"
+    if not index.is_file():
+        return None
+    for line in index.read_text().splitlines():
+        if line.startswith(LABEL_MARK):
+            return line[len(LABEL_MARK):].rsplit(" -->", 1)[0]
+    return None
+
+
+def reduce(ds, kind: str):
+    """The part of a study dataset a publication keeps: for contour studies the final metrics per
+    (width, A, T, seed) (no per-step curves); every other kind whole (curves and dynamics figures
+    draw their traces; thresholds datasets are thinned already)."""
+    if kind != "contour":
+        return ds
+    sub = ds[[n for n, v in ds.data_vars.items() if "step" not in v.dims]]
+    return sub.drop_vars([c for c in sub.coords if "step" in sub[c].dims])
 
 
 def png_stamp(path: str | os.PathLike) -> Optional[str]:
@@ -37,18 +70,29 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, tmp)
 
 
-def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: str) -> Path:
-    """Copy tables and figure PNGs into ``out`` (figures under ``out/figures``) and write its index.
+def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: str, label: str = "",
+            overwrite: bool = False) -> Path:
+    """Copy tables, figure PNGs and data into ``out`` (figures under ``out/figures``, data under
+    ``out/data``) and write its index.
 
     Args:
-        items: files to publish: ``.csv``/``.md`` tables and ``.png`` figures.
+        items: files to publish: ``.csv``/``.md`` tables, ``.png`` figures, ``.nc`` reduced data.
         out: the publication folder (created if missing; other files in it are left alone).
         scale: the scale of the run, for the tables' stamps.
+        label: what makes this publication (scale and configuration); recorded in the index.
+        overwrite: replace a publication of another label.
 
     Returns:
         The path of the index ``README.md``.
+
+    Raises:
+        PublishError: ``out`` holds a publication of another label and ``overwrite`` is false.
     """
     out = Path(out)
+    have = existing_label(out)
+    if have is not None and label and have != label and not overwrite:
+        raise PublishError(f"{out}: holds the publication '{have}', not '{label}'; publish elsewhere (config key "
+                           "publish_dir) or replace it with --config publish_overwrite=true")
     rows, verdicts = [], ""
     for item in map(Path, items):
         if not item.is_file():
@@ -56,22 +100,31 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
         if item.suffix == ".png":
             dst = out / "figures" / item.name
             stamp = png_stamp(item) or file_stamp(item, scale)
+        elif item.suffix == ".nc":
+            dst = out / "data" / item.name
+            stamp = file_stamp(item, scale)
         elif item.suffix in (".csv", ".md"):
             dst = out / item.name
             stamp = file_stamp(item, scale)
             if item.name == "reproduction.md":
                 verdicts = item.read_text()
         else:
-            raise ValueError(f"items: {str(item)!r} is not a .csv, .md or .png file")
+            raise ValueError(f"items: {str(item)!r} is not a .csv, .md, .png or .nc file")
         _copy(item, dst)
         rows.append((dst.relative_to(out).as_posix(), stamp))
-    lines = ["# dynloss: the published reproduction", "",
-             "Generated by `dynloss publish` (`snakemake publish`, or `scripts/publish_cpu_paper.py` for the "
-             "CPU run at paper settings: see commands.md beside this file when present). Each item is stamped with the "
-             "scale of the run, the git commit and the date (figures: of the data they plot, as drawn in "
-             "their footer; tables: of the code that published them and the table's date).", ""]
+    lines = ["# dynloss: the published reproduction", "", f"{LABEL_MARK}{label} -->", "",
+             "Generated by `snakemake publish` (commands.md beside this file: how, and how long). Each item is "
+             "stamped with the scale of the run, the git commit and the date (figures: of the data they plot, as "
+             "drawn in their footer; tables and data: of the code that published them and the file's date). The "
+             "rules behind the verdicts: [../verdicts.md](../verdicts.md).", ""]
     if verdicts:
         lines += ["## Verdicts", "", verdicts, ""]
+    data = [out / "data" / Path(i).name for i in items if Path(i).suffix == ".nc"]
+    if data:
+        size = sum(p.stat().st_size for p in data) / 1e6
+        lines += ["## Data", "", f"The reduced data behind every table and figure: {len(data)} compressed NetCDF files, "
+                  f"{size:.1f} MB in all (budget: 50 MB). `snakemake publish --config publish_from=data` re-renders "
+                  "everything from them without training.", ""]
     lines += ["## Items", "", "| item | stamp |", "|---|---|"]
     lines += [f"| [{name}]({name}) | {stamp.replace('|', '&#124;')} |" for name, stamp in rows]
     figs = [name for name, _ in rows if name.endswith(".png")]

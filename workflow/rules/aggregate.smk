@@ -22,7 +22,7 @@ rule aggregate:
 
 rule fit_thresholds:
     input:
-        f"{R}/{{study}}/{{study}}.nc",
+        lambda wc: source(PLAN.dataset(wc.study)),
     output:
         report(f"{R}/{{study}}/{{study}}_fit.csv", caption="../report/fit.rst", category="Thresholds"),
     log:

@@ -56,6 +56,34 @@ def studies_of(*kinds):
     return PLAN.studies(*kinds)
 
 
+# The published reduced data (snakemake publish): publish_from=data reads them instead of the results.
+DATA = f"{config['publish_dir']}/data"
+FROM_DATA = config["publish_from"] == "data"
+
+
+def published_datasets():
+    """Results dataset -> its reduced copy under publish_dir/data, for every study a publication keeps."""
+    out = {PLAN.dataset(n): f"{DATA}/{n}.nc" for n in studies_of("contour", "curves", "dynamics", "thresholds")}
+    out.update({f"{R}/confirm/{k}.nc": f"{DATA}/confirm_{k}.nc" for k in confirm_keys()})
+    return out
+
+
+def source(path):
+    """Where a rule reads a study dataset: the results, or (publish_from=data) its published copy."""
+    return published_datasets().get(path, path) if FROM_DATA else path
+
+
+def publication_label():
+    """The scale and a hash of what decides the numbers (every study but its title, the data, the
+    protocol keys): a publication of another label is not replaced without publish_overwrite."""
+    import hashlib
+
+    studies = {n: {k: v for k, v in st.items() if k != "title"} for n, st in config["studies"].items()}
+    what = {"studies": studies, "data": config["data"], "dtype": config["dtype"], "stop_rule": config["stop_rule"]}
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"scale {config['scale']}, configuration {digest}"
+
+
 def quoted_json(obj):
     return shlex.quote(json.dumps(obj, sort_keys=True))
 
@@ -113,7 +141,7 @@ def verdict_inputs():
     inputs.update({f"dynamics_{n}": PLAN.dataset(n) for n in studies_of("dynamics")})
     inputs.update({f"thresholds_{n}": PLAN.dataset(n) for n in studies_of("thresholds")})
     inputs.update({f"confirm_{k}": f"{R}/confirm/{k}.nc" for k in confirm_keys()})
-    return inputs
+    return {k: source(v) for k, v in inputs.items()}
 
 
 def verdict_args(input):

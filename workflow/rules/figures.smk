@@ -3,7 +3,7 @@
 
 rule figure:
     input:
-        lambda wc: PLAN.figure_inputs(wc.name),
+        lambda wc: [source(p) for p in PLAN.figure_inputs(wc.name)],
     output:
         pdf=f"{R}/figures/{{name}}.pdf",
         png=report(f"{R}/figures/{{name}}.png", caption="../report/figure.rst", category="Figures"),

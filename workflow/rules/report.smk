@@ -48,22 +48,48 @@ rule confirm:
         "--out {output:q} > {log:q} 2>&1"
 
 
-# `snakemake publish`: the table, the fit tables and every figure PNG into publish_dir
-# (docs/reproduction by default) with an index README.md stamping each item.
+# `snakemake publish`: the table, the fit tables, every figure PNG and the reduced data into publish_dir
+# (docs/reproduction by default) with an index README.md stamping each item. publish_from=data re-renders
+# from the reduced data already there, without training.
 rule publish:
     input:
         f"{R}/reproduction.csv",
         f"{R}/reproduction.md",
         lambda wc: [PLAN.study(n).fit_csv() for n in studies_of("thresholds")],
         lambda wc: [f"{R}/figures/{n}.png" for n in PLAN.figure_names()],
+        lambda wc: list(published_datasets().values()),
     output:
         f"{config['publish_dir']}/README.md",
     log:
         f"{R}/logs/publish.log",
     params:
-        out=lambda wc, output: str(Path(output[0]).parent),
+        out=lambda wc, output: shlex.quote(str(Path(output[0]).parent)),
         scale=config["scale"],
+        label=shlex.quote(publication_label()),
+        overwrite="--overwrite" if config["publish_overwrite"] else "",
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss publish {input} --out {params.out} --scale {params.scale} > {log} 2>&1"
+        "python -m dynloss publish {input:q} --out {params.out} --scale {params.scale} --label {params.label} "
+        "{params.overwrite} > {log:q} 2>&1"
+
+
+if not FROM_DATA:
+
+    # A study dataset reduced to what the publication keeps (contour studies: the final metrics), compressed.
+    rule reduce:
+        input:
+            lambda wc: {v: k for k, v in published_datasets().items()}[f"{DATA}/{wc.name}.nc"],
+        output:
+            f"{DATA}/{{name}}.nc",
+        log:
+            f"{R}/logs/reduce/{{name}}.log",
+        wildcard_constraints:
+            name=alternatives([Path(p).stem for p in published_datasets().values()]),
+        params:
+            kind=lambda wc: PLAN.study(wc.name).name if wc.name in config["studies"] else "confirm",
+        localrule: True
+        conda:
+            "../../envs/cpu.yaml"
+        shell:
+            "python -m dynloss reduce {input:q} --kind {params.kind} --out {output:q} > {log:q} 2>&1"

@@ -3,24 +3,50 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from .. import publish
-from .args import CliError
+from .args import CliError, check_out
 
 
 def add_cli(sub) -> None:
     p = sub.add_parser("publish", help="copy the reproduction table, fit tables and figure PNGs into one "
                                        "folder with a stamped index README.md")
-    p.add_argument("items", nargs="+", help="tables (.csv, .md) and figures (.png) to publish")
+    p.add_argument("items", nargs="+", help="tables (.csv, .md), figures (.png) and reduced data (.nc) to publish")
     p.add_argument("--out", required=True, help="publication folder (e.g. docs/reproduction)")
     p.add_argument("--scale", required=True, help="scale of the run (for the tables' stamps)")
+    p.add_argument("--label", default="", help="what makes this publication (scale and configuration)")
+    p.add_argument("--overwrite", action="store_true", help="replace a publication of another label in --out")
     p.set_defaults(func=_run)
+
+    r = sub.add_parser("reduce", help="the part of a study dataset a publication keeps, compressed")
+    r.add_argument("input", help="a combined study dataset")
+    r.add_argument("--kind", required=True, help="the study's kind (contour datasets lose their per-step curves)")
+    r.add_argument("--out", required=True, help="output NetCDF")
+    r.set_defaults(func=_run_reduce)
 
 
 def _run(a: argparse.Namespace) -> int:
     try:
-        index = publish.publish(a.items, a.out, a.scale)
+        index = publish.publish(a.items, a.out, a.scale, a.label, a.overwrite)
+    except publish.PublishError as exc:
+        raise CliError(f"--out: {exc}") from None
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     logging.getLogger("dynloss").info("published %d item(s) -> %s", len(a.items), index)
+    return 0
+
+
+def _run_reduce(a: argparse.Namespace) -> int:
+    from .. import netcdf
+
+    if not os.path.isfile(a.input):
+        raise CliError(f"input: missing {a.input!r}")
+    check_out(a.out)
+    try:
+        ds = netcdf.open_dataset(a.input)
+    except netcdf.CorruptFileError as exc:
+        raise CliError(f"input: {exc}") from None
+    netcdf.write_netcdf(publish.reduce(ds, a.kind).load(), a.out, compress=True)
+    logging.getLogger("dynloss").info("reduced %s -> %s (%.2f MB)", a.input, a.out, os.path.getsize(a.out) / 1e6)
     return 0
