@@ -31,9 +31,13 @@ def fit(ds: xr.Dataset, level: float = 0.95) -> list[dict]:
     """One power-law fit per (width, onset definition), and over all widths when there are several.
 
     ``ds`` is a combined thresholds study (dims ``width, lr, run``). Returns rows with the
-    definition (``onset``), the slope, prefactor, their confidence intervals, R^2 and the run
-    counts (with and without an onset).
+    definition (``onset``), the per-run OLS slope, prefactor, their confidence intervals, R^2, the
+    run counts (with and without an onset), the verdict's estimand (``law_slope`` with its paired
+    bootstrap interval and lack of fit ``lof``, :func:`dynloss.verdicts.law.law_estimate`; per width)
+    and the median eta * lambda_th per eta.
     """
+    from .verdicts.law import law_estimate
+
     rows = []
     widths = list(np.atleast_1d(ds["width"].values))
     groups = [(str(int(w)), ds.sel(width=w)) for w in widths]
@@ -62,6 +66,14 @@ def fit(ds: xr.Dataset, level: float = 0.95) -> list[dict]:
                 el = eta_v * lam_v
             el = el[np.isfinite(el)]
             row["eta_lambda_median"] = float(np.median(el)) if el.size else float("nan")
+            if label != "all":
+                law = law_estimate(sub, name)
+                row.update({"law_slope": law["slope"].value, "law_lo": law["slope"].lo, "law_hi": law["slope"].hi,
+                            "lof": law["lof"].value})
+                with np.errstate(invalid="ignore"):
+                    med = [np.nanmedian(lr * sub[lam_var].sel(lr=lr).values) for lr in sub["lr"].values]
+                row["eta_lambda_median_by_eta"] = " ".join(f"{float(lr):g}:{m:.3f}" for lr, m in
+                                                           zip(sub["lr"].values, med))
             row["onset"] = name
             rows.append(row)
     return rows

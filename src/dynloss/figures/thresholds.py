@@ -5,7 +5,9 @@ Left panel, log-log with ticks at the plotted eta: for every onset definition th
 lambda_th faint, the mean and 95% CI per eta (definitions side by side around each eta), the
 fitted law lambda_th = c eta^b with its 95% confidence band, and 2/eta (the stability limit of GD
 on a quadratic). Right panel: the distribution of eta * lambda_th per definition, with 1 and 2
-marked (a mode flips sign above 1 and grows above 2)."""
+marked (a mode flips sign above 1 and grows above 2). The lambda axis spans the 1st to 99th
+percentile of every definition's runs (a few early onsets at tiny curvature would squash it); the
+title counts the runs outside it."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -15,7 +17,8 @@ import xarray as xr
 from .. import bifurcation, threshold_law
 from .common import log_ticks_at, panel_label, plain_log_axis
 
-STYLE = {"visible": ("o", "C0"), "growing": ("s", "C1"), "mode": ("^", "C3")}
+STYLE = {"visible": ("o", "C0"), "growing": ("s", "C1"), "mode": ("^", "C3"), "apparent": ("v", "C2"),
+         "ceiling": ("D", "C5")}
 
 
 def render(ds: xr.Dataset, title: str = ""):
@@ -30,11 +33,12 @@ def render(ds: xr.Dataset, title: str = ""):
         lrs = np.atleast_1d(sub["lr"].values).astype(float)
         grid = np.geomspace(lrs.min() * 0.9, lrs.max() * 1.1, 50)
         spread = np.exp(0.025 * (np.arange(len(names)) - 0.5 * (len(names) - 1)))  # side by side
-        counts = []
+        counts, shown = [], []
         for k, name in enumerate(names):
             marker, colour = STYLE.get(name, ("D", f"C{k + 4}"))
             eta, lam = _pairs(sub, name)
             use = np.isfinite(lam)
+            shown.append(lam[use])
             ax.scatter(eta[use] * spread[k], lam[use], s=7, marker=marker, color=colour, alpha=0.25,
                        linewidths=0)
             pts = threshold_law.per_eta(ds, w, onset=name)
@@ -59,11 +63,13 @@ def render(ds: xr.Dataset, title: str = ""):
                         color=colour, lw=1.4, label=f"{name} (median {np.median(el):.2f}, n {el.size})")
         ax.plot(grid, 2.0 / grid, ":", color="0.4", lw=1, label=r"$2/\eta$")
         log_ticks_at(ax, lrs, "x")
+        outside = _limit_lambda_axis(ax, np.concatenate(shown + [2.0 / grid]))
         plain_log_axis(ax, "y")
         ax.set_xlabel(r"learning rate $\eta$")
         ax.set_ylabel(r"$\lambda_{th}$ (top Hessian eigenvalue at the onset)")
         n_runs = next((r["n_runs"] for (wl, _), r in rows.items() if wl == str(int(w))), 0)
-        ax.set_title(f"width {int(w)}, {n_runs} runs; onsets: " + ", ".join(counts), fontsize=9)
+        ax.set_title(f"width {int(w)}, {n_runs} runs; onsets: " + ", ".join(counts)
+                     + (f"; {outside} outside the axis" if outside else ""), fontsize=9)
         ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=1, frameon=False)
         panel_label(ax, "abcdefgh"[2 * i])
         for x in (1.0, 2.0):
@@ -79,6 +85,17 @@ def render(ds: xr.Dataset, title: str = ""):
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _limit_lambda_axis(ax, values: np.ndarray) -> int:
+    """Log y limits from the 1st to 99th percentile of ``values`` (with a margin); the number of
+    values outside them."""
+    v = values[np.isfinite(values) & (values > 0)]
+    if v.size < 10:
+        return 0
+    lo, hi = np.percentile(v, [1, 99])
+    ax.set_ylim(lo / 1.15, hi * 1.15)
+    return int(((v < lo / 1.15) | (v > hi * 1.15)).sum())
 
 
 def _pairs(sub: xr.Dataset, name: str = "visible"):

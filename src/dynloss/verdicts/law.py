@@ -75,9 +75,13 @@ def law_estimate(ds: xr.Dataset, name: str, settings: stats.Settings = stats.Set
         ``n_onset`` and the mean lambda_th per eta (``means``).
     """
     var = f"lambda_th_{name}" if f"lambda_th_{name}" in ds else "lambda_th"
-    lam = ds[var].transpose("run", "lr").values.astype(float)
+
+    def table(v: xr.DataArray) -> np.ndarray:  # (run, lr), other length-1 dims dropped
+        return v.squeeze([d for d in v.dims if d not in ("run", "lr")]).transpose("run", "lr").values
+
+    lam = table(ds[var]).astype(float)
     if "diverged" in ds:
-        lam = np.where(ds["diverged"].transpose("run", "lr").values.astype(bool), np.nan, lam)
+        lam = np.where(table(ds["diverged"]).astype(bool), np.nan, lam)
     eta = ds["lr"].values.astype(float)
     slope, lof = slope_interval(eta, lam, settings)
     with np.errstate(invalid="ignore"):
