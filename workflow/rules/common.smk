@@ -70,14 +70,14 @@ def shell_args(args):
 
 
 def job_mem_mb(job_of):
-    """The ``mem_mb`` resource of a training rule whose job is ``job_of(wildcards)``: host memory
-    from the dynloss.budget estimate (dynloss.resources)."""
+    """The ``mem_mb`` resource of the training job that ``job_of(wildcards)`` plans, in MB of host
+    memory from the dynloss.budget estimate (dynloss.resources)."""
     return lambda wc: resources.mem_mb(job_of(wc).request, config["accelerator"], float(config["max_memory_gb"]))
 
 
 def job_runtime(job_of):
-    """The ``runtime`` resource (minutes) of a training rule whose job is ``job_of(wildcards)``: from
-    the measured rates (dynloss.resources), longer on each retry."""
+    """The ``runtime`` resource of the training job that ``job_of(wildcards)`` plans, in minutes
+    from the measured rates (dynloss.resources), longer on each retry."""
     return lambda wc, attempt: resources.runtime_min(job_of(wc).request, config["accelerator"], attempt)
 
 
