@@ -229,3 +229,21 @@ def test_every_rules_env_has_what_its_command_imports():
             assert dists & listed, f"rule {name} ({command.group(0)}) imports {module}, not in {env}"
         checked += 1
     assert checked >= 12
+
+
+def test_version_license_and_citation_agree():
+    import tomllib
+
+    import dynloss
+
+    root = ENVS.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    assert project["version"] == dynloss.__version__ == str(cff["version"])
+    assert re.search(rf"^## {re.escape(dynloss.__version__)} ", (root / "CHANGELOG.md").read_text(), re.M)
+    assert project["license"] == cff["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert (root / "LICENSE").read_text().startswith("MIT License")
+    cited = {ref["type"]: ref for ref in cff["references"]}
+    assert cited["thesis"]["authors"][0]["family-names"] == "Lavín Pallero" and cited["thesis"]["year"] == 2021
+    assert cited["conference-paper"]["title"].startswith("Tilting the playing field")
+    assert cited["conference-paper"]["volume"] == 139
