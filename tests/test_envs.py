@@ -1,9 +1,13 @@
 """The pins (envs/pins.txt), the locks (envs/lock-*.txt) and the conda files (envs/*.yaml) agree,
 and every rule's conda env has what the code its rule runs imports."""
+import argparse
 import ast
 import importlib.metadata
+import os
 import re
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -205,8 +209,6 @@ PLANNED_COMMANDS = ("train", "thresholds", "myrtle")
 
 
 def test_every_rules_env_has_what_its_command_imports():
-    import argparse
-
     from dynloss.cli import build_parser
     from test_accelerator import load_workflow
 
@@ -232,8 +234,6 @@ def test_every_rules_env_has_what_its_command_imports():
 
 
 def test_version_license_and_citation_agree():
-    import tomllib
-
     import dynloss
 
     root = ENVS.parent
@@ -247,3 +247,28 @@ def test_version_license_and_citation_agree():
     assert cited["thesis"]["authors"][0]["family-names"] == "Lavín Pallero" and cited["thesis"]["year"] == 2021
     assert cited["conference-paper"]["title"].startswith("Tilting the playing field")
     assert cited["conference-paper"]["volume"] == 139
+
+
+@pytest.mark.parametrize("gpu, option, lock_file", [(True, "", "lock-cuda12.txt"), (False, "", "lock-cpu.txt"),
+                                                    (True, "--cpu", "lock-cpu.txt"), (False, "--cuda12", "lock-cuda12.txt")])
+def test_install_picks_the_lock_of_the_machine(tmp_path, gpu, option, lock_file):
+    """envs/install.sh with stand-ins for nvidia-smi and python (which record the pip commands)."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    listing = "echo 'GPU 0: NVIDIA H200 (UUID: GPU-0)'" if gpu else "echo 'No devices were found'; exit 6"
+    (bin_ / "nvidia-smi").write_text(f"#!/bin/sh\n{listing}\n")
+    (bin_ / "python").write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path}/calls\n")
+    for exe in bin_.iterdir():
+        exe.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(["bash", str(ENVS / "install.sh"), *([option] if option else [])], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0] == f"-m pip install --no-deps --require-hashes -r {ENVS / lock_file}"
+    assert calls[1] == f"-m pip install --no-deps -e {ENVS}/.."
+
+
+def test_install_refuses_an_unknown_option():
+    proc = subprocess.run(["bash", str(ENVS / "install.sh"), "--gpu"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown option '--gpu' (allowed: --cpu, --cuda12)" in proc.stderr
