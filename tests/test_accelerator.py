@@ -104,7 +104,7 @@ def test_training_jobs_ask_for_their_own_memory_and_time():
     mem = {k: resources.mem_mb(r, "cpu", 8.0) for k, r in jobs.items()}
     minutes = {k: resources.runtime_min(r, "cpu") for k, r in jobs.items()}
     assert len(set(mem.values())) > 1 and len(set(minutes.values())) > 1
-    assert all(resources.BASE_MB < m <= resources.BASE_MB + 8000 for m in mem.values())
+    assert all(resources.BASE_MB["cpu"] < m <= resources.BASE_MB["cpu"] + 8000 for m in mem.values())
     wide = next(r for r in jobs.values() if r.spec.loss == "dce" and r.spec.width == 1000)
     narrow = next(r for r in jobs.values() if r.spec.loss == "dce" and r.spec.width == 100)
     assert resources.runtime_min(wide, "cpu") > 5 * resources.runtime_min(narrow, "cpu")

@@ -34,8 +34,10 @@ SPECTRA_FACTOR = 10.0
 OVERHEAD_S = 120.0
 #: the wall-time margin over the estimate
 MARGIN = 2.0
-#: memory of the Python process with JAX and XLA loaded, in MB
-BASE_MB = 1000
+#: memory of the process besides the job's arrays, in MB: Python, JAX and XLA (a small CPU job peaked at
+#: 320 MB resident here, ``/usr/bin/time -v python -m dynloss train ...``), and on a GPU also the CUDA
+#: libraries (unmeasured)
+BASE_MB = {"cpu": 1000, "cuda12": 3000}
 
 
 def _batch_mode(accelerator: str) -> str:
@@ -46,13 +48,13 @@ def mem_mb(request, accelerator: str, budget_gb: float) -> int:
     """Host memory of a job in MB: the process plus the budget's estimate of its arrays, which never
     exceeds the budget (a larger whole-grid job is trained in slices that fit; any other is refused)."""
     if isinstance(request, MyrtleJob):
-        return BASE_MB + math.ceil(1000 * budget_gb)
+        return BASE_MB[accelerator] + math.ceil(1000 * budget_gb)
     if isinstance(request, TrainJob):  # one program per width
         widths, runs = request.all_widths(), request.runs() // len(request.all_widths())
     else:
         widths, runs = (request.spec.width,), len(request.seeds)
     need = max(train_bytes(replace(request.spec, width=w), runs, _batch_mode(accelerator)) for w in widths) / 1e6
-    return BASE_MB + math.ceil(min(need, 1000 * budget_gb))
+    return BASE_MB[accelerator] + math.ceil(min(need, 1000 * budget_gb))
 
 
 def train_seconds(request, accelerator: str) -> float:
