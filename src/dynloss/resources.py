@@ -13,7 +13,9 @@ Measured rates (run-steps per second of the width-100 MLP):
   and on this CPU (about 63 h) of ``benchmarks/project.py``, measured with JAX 0.11.2 before the
   engine's restructuring; the pinned CUDA stack is unmeasured (``docs/device_check.md``).
 
-A step costs about proportionally to the width from width 100 up (the MLP's two matrix products);
+A step costs about proportionally to the width from width 100 up on a CPU (the MLP's two matrix
+products; on a GPU this is an upper bound). The spectra measured beside the training slow a dynamics
+run to about a tenth (the published one-run dynamics jobs: 70000 steps in 0.7-1.8 min on this CPU).
 Myrtle5 jobs go by images per second (figure 3.2: 290 on this CPU, 206k for 30 seeds on an H200).
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .jobs.requests import MyrtleJob, ThresholdsJob, TrainJob
 RUN_STEPS_PER_S = {"cpu": 6000.0, "cuda12": 6000.0 * 45}
 #: Myrtle5 training images/s of a job, per accelerator
 IMAGES_PER_S = {"cpu": 290.0, "cuda12": 206_000.0}
-#: the spectra measured beside the training (dynamics jobs) slow a step about this much
+#: how much the spectra measured beside the training (dynamics jobs) slow a step
 SPECTRA_FACTOR = 10.0
 #: a process start, imports and compilation, in seconds
 OVERHEAD_S = 120.0
