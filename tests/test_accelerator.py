@@ -122,3 +122,16 @@ def test_a_dry_run_shows_each_training_jobs_own_resources(tmp_path):
     lines = re.findall(r"rule train_job:.*?resources: ([^\n]*)", out.stdout, re.S)
     asked = [(re.search(r"mem_mb=(\d+)", x).group(1), re.search(r"runtime=(\d+)", x).group(1)) for x in lines]
     assert len(asked) == 2 and asked[0][0] != asked[1][0] and asked[0][1] != asked[1][1], asked
+
+
+def test_every_planned_job_has_resources():
+    """Every kind of job (contour, curves, thresholds, dynamics, sensitivity, Myrtle5 at tiny scale) on both
+    accelerators: memory above the process's base and within the budget, at least ten minutes."""
+    kinds = set()
+    for scale in ("paper", "tiny"):
+        for job in Plan(config.load_config(scale=scale, accelerator="cpu")).jobs():
+            kinds.add(type(job.request).__name__)
+            for acc in accelerator.ACCELERATORS:
+                assert resources.BASE_MB[acc] < resources.mem_mb(job.request, acc, 8.0) <= resources.BASE_MB[acc] + 8000
+                assert resources.runtime_min(job.request, acc) >= 10
+    assert kinds == {"TrainJob", "ThresholdsJob", "MyrtleJob"}
