@@ -1,23 +1,21 @@
 #!/usr/bin/env bash
-# Install the pinned environment from envs/pins.txt into the active Python.
-#   bash envs/install.sh            everything (engine, workflow, tests, neural-tangents reference)
-#   bash envs/install.sh --no-reference   skip tensorflow-cpu / neural-tangents (about 600 MB)
+# Install the locked environment into the active Python: exactly the packages of
+# envs/lock-<accelerator>.txt (every package, transitive ones included, hashes checked), then the
+# package itself (editable).
+#   bash envs/install.sh            the CUDA 12 stack where an NVIDIA GPU is visible (nvidia-smi -L), else the CPU one
+#   bash envs/install.sh --cpu      the CPU stack
+#   bash envs/install.sh --cuda12   the CUDA 12 stack (Linux x86_64; JAX's CUDA wheels, no system CUDA needed)
+# The locks are generated from envs/pins.txt by envs/lock.py.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-pins="$here/pins.txt"
-reference=1
-[[ "${1:-}" == "--no-reference" ]] && reference=0
-python -m pip install --upgrade pip >/dev/null
-main=$(mktemp)
-trap 'rm -f "$main"' EXIT
-if (( reference )); then
-  grep -v -- '# no-deps' "$pins" > "$main"
-else
-  sed -n '1,/^# Reference implementation/p' "$pins" > "$main"
-fi
-python -m pip install -r "$main"
-if (( reference )); then
-  # shellcheck disable=SC2046
-  python -m pip install --no-deps $(grep -- '# no-deps' "$pins" | sed 's/ *#.*//')
-fi
+case "${1:-}" in
+  --cpu) accelerator=cpu ;;
+  --cuda12) accelerator=cuda12 ;;
+  "") if nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then accelerator=cuda12; else accelerator=cpu; fi ;;
+  *) echo "envs/install.sh: unknown option '$1' (allowed: --cpu, --cuda12)" >&2; exit 2 ;;
+esac
+echo "envs/install.sh: installing envs/lock-$accelerator.txt" >&2
+# --no-deps: the lock is complete, and neural-tangents / tf2jax declare the full 'tensorflow' wheel,
+# whose module the lock's 'tensorflow-cpu' provides
+python -m pip install --no-deps --require-hashes -r "$here/lock-$accelerator.txt"
 python -m pip install --no-deps -e "$here/.."

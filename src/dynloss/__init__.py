@@ -10,4 +10,4 @@ The science lives here, importable and testable without Snakemake:
 - :mod:`dynloss.netcdf`    labelled, provenance-stamped NetCDF (:mod:`dynloss.files`: atomic writes)
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 from jsonschema import validators
 
+from . import accelerator
 from .errors import ConfigError  # noqa: F401  (also ``config.ConfigError``)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +148,8 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None) 
     ``chunk_steps`` that differs from the shipped config.yaml (a user's ``--config`` or config
     file); the shipped scale's value; the shipped config.yaml's value. Results go to
     ``<results>/<scale>`` so that two scales never share a file (issue 13 item 1).
+    ``accelerator: auto`` becomes ``cuda12`` where a GPU is visible, ``cpu`` otherwise
+    (:func:`dynloss.accelerator.resolve`).
 
     Args:
         cfg: the raw config (config.yaml with the user's files and ``--config`` merged in).
@@ -181,6 +184,7 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None) 
             cfg["chunk_steps"] = over["chunk_steps"]
     validate(cfg, schema)
     cfg["results"] = str(Path(cfg["results"]) / scale)
+    cfg["accelerator"] = accelerator.resolve(cfg["accelerator"])
     from .plan import Plan  # the per-kind semantic checks live with the kinds
 
     Plan(cfg).check()

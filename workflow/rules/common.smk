@@ -10,6 +10,7 @@ SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 
 from dynloss import config as dl_config  # noqa: E402
+from dynloss import resources  # noqa: E402
 from dynloss.plan import Plan  # noqa: E402
 
 try:
@@ -23,8 +24,8 @@ config.clear()
 config.update(_prepared)
 PLAN = Plan(config)  # every job, file and target below comes from the plan
 _counts = PLAN.job_counts()
-print(f"dynloss: granularity {PLAN.granularity}; training jobs of the default target per granularity: "
-      + ", ".join(f"{g} {n}" for g, n in _counts.items()), file=sys.stderr)
+print(f"dynloss: accelerator {config['accelerator']}, granularity {PLAN.granularity}; training jobs of the "
+      "default target per granularity: " + ", ".join(f"{g} {n}" for g, n in _counts.items()), file=sys.stderr)
 
 R = config["results"]
 NUM = r"[0-9]+(\.[0-9]+)?"
@@ -34,8 +35,12 @@ NUM = r"[0-9]+(\.[0-9]+)?"
 # (Snakemake formats the prefix too: literal braces are doubled.)
 _env = [f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}",
         "export XLA_PYTHON_CLIENT_PREALLOCATE=false",
-        # the memory budget (dynloss.budget) is not a job argument: changing it reruns nothing
-        f"export DYNLOSS_MAX_MEMORY_GB={float(config['max_memory_gb'])!r}"]
+        # the memory budget (dynloss.budget) and the accelerator are not job arguments: changing
+        # them reruns nothing; each training job checks that JAX gives it the accelerator's backend
+        f"export DYNLOSS_MAX_MEMORY_GB={float(config['max_memory_gb'])!r}",
+        f"export DYNLOSS_ACCELERATOR={config['accelerator']}"]
+if config["accelerator"] == "cpu":
+    _env.append("export JAX_PLATFORMS=cpu")  # a CUDA jaxlib on a GPU host also runs on the CPU as asked
 if config["jax_cache"]:
     _env += [f"export JAX_COMPILATION_CACHE_DIR={shlex.quote(str(Path(config['jax_cache']).absolute()))}",
              "export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0",
@@ -90,6 +95,22 @@ def quoted_json(obj):
 
 def shell_args(args):
     return " ".join(shlex.quote(a) for a in args)
+
+
+def job_mem_mb(job_of):
+    """The ``mem_mb`` resource of the training job that ``job_of(wildcards)`` plans, in MB of host
+    memory from the dynloss.budget estimate (dynloss.resources)."""
+    return lambda wc: resources.mem_mb(job_of(wc).request, config["accelerator"], float(config["max_memory_gb"]))
+
+
+def job_runtime(job_of):
+    """The ``runtime`` resource of the training job that ``job_of(wildcards)`` plans, in minutes
+    from the measured rates (dynloss.resources), longer on each retry."""
+    return lambda wc, attempt: resources.runtime_min(job_of(wc).request, config["accelerator"], attempt)
+
+
+def dynamics_job(wc):
+    return PLAN.jobs(wc.study)[0]
 
 
 def planned_job(wc):

@@ -32,7 +32,7 @@ rule infinite_width:
     params:
         args=infinite_args,
     conda:
-        TRAIN_ENV
+        "../../envs/reference.yaml"
     # exits 2 with "needs neural-tangents (an optional extra): pip install ..." when it is missing
     shell:
         "python -m dynloss infinite {params.args} --out {output} > {log} 2>&1"

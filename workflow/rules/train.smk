@@ -18,6 +18,8 @@ rule train_job:
         args=lambda wc: shell_args(planned_job(wc).argv()),
     resources:
         gpu=1,
+        mem_mb=job_mem_mb(planned_job),
+        runtime=job_runtime(planned_job),
     threads: 1
     conda:
         TRAIN_ENV
@@ -33,9 +35,11 @@ rule dynamics:
     wildcard_constraints:
         study=alternatives(studies_of("dynamics")),
     params:
-        args=lambda wc: shell_args(PLAN.jobs(wc.study)[0].argv()),
+        args=lambda wc: shell_args(dynamics_job(wc).argv()),
     resources:
         gpu=1,
+        mem_mb=job_mem_mb(dynamics_job),
+        runtime=job_runtime(dynamics_job),
     # the spectra are measured on a second thread while the next chunk trains (dynloss.engine)
     threads: 2
     conda:

@@ -205,6 +205,19 @@ def add_budget_arg(p) -> None:
                    "(default: $DYNLOSS_MAX_MEMORY_GB, else 8)")
 
 
+def check_accelerator() -> None:
+    """The backend check of a training job: the accelerator the workflow asked for
+    (``$DYNLOSS_ACCELERATOR``, unset by hand) against the backend JAX gives; a mismatch is one line."""
+    from .. import accelerator
+
+    requested = os.environ.get(accelerator.ENV)
+    if requested:
+        try:
+            accelerator.check_backend(requested)
+        except accelerator.BackendError as exc:
+            raise CliError(str(exc)) from None
+
+
 def check_budget(a: argparse.Namespace, spec, runs: int) -> None:
     """Refuse a job whose estimated memory exceeds the budget (issue 12 item 12). ``--max-memory-gb``
     also becomes this process's budget (``$DYNLOSS_MAX_MEMORY_GB``), by which a grid job is sliced."""

@@ -10,7 +10,7 @@ import logging
 
 from ..errors import SpecError
 from ..spec import BATCH_MODES, DTYPES
-from .args import CliError, check_loss, check_path, flag_of, number, parse_meta, parse_seeds
+from .args import CliError, check_accelerator, check_loss, check_path, flag_of, number, parse_meta, parse_seeds
 
 log = logging.getLogger("dynloss")
 
@@ -92,6 +92,7 @@ def run(a: argparse.Namespace) -> int:
     for flag, path in (("--out", a.out), ("--checkpoint", a.checkpoint)):
         if path is not None:
             check_path(flag, path)
+    check_accelerator()
     try:
         data = run_job.load_data(job)
     except cifar.CifarError as exc:

@@ -9,7 +9,8 @@ import argparse
 import logging
 import os
 
-from .args import CliError, int_list
+from .. import accelerator
+from .args import CliError, check_accelerator, int_list
 from .results import write_fit_csv
 
 
@@ -49,6 +50,8 @@ def _run_run_study(a: argparse.Namespace) -> int:
     if not kind.enabled:
         raise CliError(f"name: study {name!r} needs studies.{name}.cifar_dir")
     os.environ["DYNLOSS_MAX_MEMORY_GB"] = str(cfg["max_memory_gb"])
+    os.environ[accelerator.ENV] = cfg["accelerator"]
+    check_accelerator()
     keep = (lambda j: True) if a.widths is None else (
         lambda j: all(int(w) in a.widths for w in _widths_of(j.request)))
     todo = [j for j in plan.jobs(name) if keep(j)]

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import replace
 
 from ..errors import SpecError
-from .args import number_list, add_budget_arg, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
+from .args import number_list, add_budget_arg, check_accelerator, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
 
 
 def _add_train(sub) -> None:
@@ -123,6 +123,7 @@ def _run_train(a: argparse.Namespace) -> int:
 
     job = train_job(a)
     check_out(a.out)
+    check_accelerator()
     # one width at a time; a grid without onsets is trained in slices that fit, so one run must fit
     sliced = job.grid and job.onsets is None and not job.zoom_steps
     check_budget(a, replace(job.spec, width=max(job.all_widths())), 1 if sliced else len(job.batch()))
@@ -198,6 +199,7 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     check_out(a.out)
     if a.traces_out:
         check_out(a.traces_out)
+    check_accelerator()
     check_budget(a, job.spec, len(job.seeds))
     jobs.run(job, a.out, quiet=a.quiet)
     return 0
