@@ -199,3 +199,28 @@ def test_static_loss_title_states_no_period():
     ds = netcdf.xr.Dataset(coords={"width": [100, 700], "lr": 0.075, "A": 1.0, "T": 1000.0, "seed": [0, 1],
                                "step": [99, 199]})
     assert describe.dataset_text(ds, {}) == "width in {100, 700}, eta = 0.075, A = 1; 200 steps; 2 seeds"
+
+
+def test_contour_of_a_width_run_on_part_of_the_grid_marks_what_did_not_run():
+    """Width 1000 trained on a 2 x 2 part of the 3 x 3 grid, one of its points without data: its
+    panels span its own A and T, the missing point is a red cross, nothing is interpolated."""
+    import numpy as np
+    import xarray as xr
+
+    from dynloss.figures import contours
+
+    acc = np.full((2, 3, 3, 2), 0.8)
+    acc[1] = np.nan
+    acc[1, 1:, 1:] = 0.9
+    acc[1, 2, 2] = np.nan  # width 1000 at A = 20, T = 300: not run
+    ds = xr.Dataset({"final_train_acc": (("width", "A", "T", "seed"), acc),
+                     "test_acc": (("width", "A", "T", "seed"), acc)},
+                    coords={"width": [100, 1000], "A": [1.0, 10.0, 20.0], "T": [50.0, 100.0, 300.0], "seed": [0, 1]})
+    fig = contours.render(ds)
+    ax = fig.axes[2]  # width 1000, train (the colour bars come after the panels)
+    assert ax.get_title().startswith("width 1000: train")
+    crosses = [c for c in ax.collections if c.get_label().endswith("not run")]
+    assert len(crosses) == 1 and crosses[0].get_offsets().shape == (1, 2)
+    assert tuple(crosses[0].get_offsets()[0]) == (300.0, 20.0)
+    lo, hi = ax.get_xlim()
+    assert lo >= 100.0 * 0.99  # T = 50 (not in width 1000's grid) is not on its axis

@@ -2,8 +2,11 @@
 
 Panels come in pairs per width: (a) train, (b) test for the first width, (c), (d) for the next.
 Each grid point is the mean over seeds; diverged runs are left out of the mean and counted in
-the panel title when there are any. A grid with one A or one T value has no plane to contour: its
-panels are line plots of the accuracy against the parameter that varies.
+the panel title when there are any. A width trained on part of the grid (config key ``grids``)
+shows only its own A and T; a point of its grid without data is left blank (never interpolated
+across) and marked with a red cross; the run points are white dots. A grid with one A or one T
+value has no plane to contour: its panels are line plots of the accuracy against the parameter
+that varies.
 """
 from __future__ import annotations
 
@@ -48,6 +51,15 @@ def _line_panel(ax, z: xr.DataArray, label: str) -> None:
     ax.set_ylabel(f"{label} (mean over seeds)")
 
 
+def _own_grid(z: xr.DataArray) -> xr.DataArray:
+    """``z`` (A, T) without the A rows and T columns that have no data at all (another width's
+    grid points)."""
+    ok = np.isfinite(z.values)
+    if not ok.any():
+        return z
+    return z.isel(A=np.flatnonzero(ok.any(axis=1)), T=np.flatnonzero(ok.any(axis=0)))
+
+
 def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
            test_var: str = "test_acc", width_dim: str = "width"):
     """Figure with a (train, test) pair of (T, A) contour panels per width (or channel count)."""
@@ -65,7 +77,7 @@ def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
         for j, (da, label) in enumerate(((train, "train accuracy"), (test, "test accuracy"))):
             ax = axes[i, j]
             z = da.sel(width=w) if "width" in da.dims else da
-            z = z.transpose("A", "T")
+            z = _own_grid(z.transpose("A", "T"))
             T = z["T"].values
             A = z["A"].values
             if len(T) < 2 or len(A) < 2:
@@ -73,7 +85,13 @@ def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",
                 cs = None
             else:
                 cs = ax.contourf(T, A, z.values, levels=LEVELS, cmap="viridis", extend="neither")
-                ax.scatter(*np.meshgrid(T, A), s=4, c="white", alpha=0.6, linewidths=0)
+                tt, aa = np.meshgrid(T, A)
+                ran = np.isfinite(z.values)
+                ax.scatter(tt[ran], aa[ran], s=4, c="white", alpha=0.6, linewidths=0)
+                if (~ran).any():
+                    ax.scatter(tt[~ran], aa[~ran], s=18, marker="x", c="red", linewidths=1,
+                               label=f"{int((~ran).sum())} point(s) not run")
+                    ax.legend(fontsize=7, loc="upper right", framealpha=0.8)
                 log_ticks_at(ax, T, "x")  # the grid's own periods, not log decades
                 ax.set_xlabel("period T (steps)")
                 ax.set_ylabel("amplitude A")
