@@ -57,3 +57,30 @@ def test_dynamics_figure_marks_every_definition(dyn_file, tmp_path):
     assert zoom_hess.get_legend()._loc == 3 and zoom_hess.get_legend().get_bbox_to_anchor().y0 >= \
         zoom_hess.get_window_extent().y1 - 1
     common.save(fig, tmp_path / "d.png")
+
+
+def test_the_stop_is_marked_and_a_spike_after_it_does_not_set_the_scale():
+    """T = 7500 in 10000 steps: the weights jump to 1 at t = 2500, mid-period (stop rule last_T);
+    the loss panels keep the scale of the data before it and say where the spike went."""
+    import json
+
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    steps = np.arange(10000)
+    L = 1.0 + 0.1 * np.cos(steps / 500.0)
+    L[2500:2600] = 90.0  # the spike after the mid-period stop
+    ds = xr.Dataset({"L": ("step", L), "F": ("step", L), "dL": ("step", np.r_[0.0, np.diff(L)]),
+                     "train_acc": ("step", np.full(steps.size, 0.9)),
+                     "gamma": (("step", "class_index"), np.ones((steps.size, 3)))},
+                    coords={"step": steps, "A": 5.0, "T": 7500.0, "lr": 0.075, "class_index": [0, 1, 2]})
+    ds.attrs["config"] = json.dumps({"train_spec": {"stop_rule": "last_T"}})
+    assert dynamics.stop_step(ds) == 2500
+    ds.attrs["config"] = json.dumps({"train_spec": {"stop_rule": "period"}})
+    assert dynamics.stop_step(ds) == 7500
+    ds.attrs["config"] = json.dumps({"train_spec": {"stop_rule": "last_T"}})
+    fig = dynamics.render(ds, zoom_steps=200)
+    ax = fig.axes[4]  # panel (c): L
+    assert ax.get_ylim()[1] < 2.0
+    assert any("after the stop: 90" in t.get_text() for t in ax.texts)
+    plt.close(fig)

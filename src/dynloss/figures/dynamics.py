@@ -19,6 +19,38 @@ ROWS = [("gamma", r"$\Gamma_i(t)$"), ("F", r"$\mathcal{F}(t)$"), ("L", r"$\mathc
         ("hess_eig", r"Hessian $\lambda_{1,2,3}$"), ("ntk_lmax", r"NTK $\lambda_{max}$")]
 
 
+def stop_step(ds: xr.Dataset) -> int | None:
+    """The first step with A = 1 at the end of the run (the job's stop rule; ``None`` when the
+    oscillations never stop or A is 1 throughout)."""
+    import json
+
+    try:
+        rule = json.loads(ds.attrs["config"])["train_spec"].get("stop_rule", "last_T")
+    except (KeyError, ValueError, TypeError, AttributeError):
+        rule = "last_T"
+    if rule == "never" or "T" not in ds.coords or float(ds["A"]) == 1.0:
+        return None
+    steps, T = int(ds["step"].values[-1]) + 1, float(ds["T"])
+    start = np.floor((steps - 1) / T) * T if rule == "period" else steps - T
+    return int(max(start, 0))
+
+
+def _limit_before_stop(ax, da: xr.DataArray, stop: int) -> None:
+    """y limits from the data before the stop when what follows it would set the scale (the weights
+    jumping to 1 mid-period make a spike in F and L): the spike is annotated, not drawn to scale."""
+    before, after = da.sel(step=slice(None, stop - 1)).values, da.sel(step=slice(stop, None)).values
+    before, after = before[np.isfinite(before)], after[np.isfinite(after)]
+    if not before.size or not after.size:
+        return
+    lo, hi = float(before.min()), float(before.max())
+    pad = 0.05 * (hi - lo or abs(hi) or 1.0)
+    if after.max() > hi + 5 * pad or after.min() < lo - 5 * pad:
+        ax.set_ylim(lo - pad, hi + pad)
+        peak = float(after[np.argmax(np.abs(after - 0.5 * (lo + hi)))])
+        ax.annotate(f"after the stop: {peak:.3g} (off the axis)", xy=(stop, hi + pad), xytext=(-6, -10),
+                    textcoords="offset points", ha="right", fontsize=6.5, color="0.3")
+
+
 def _one_run(ds: xr.Dataset) -> xr.Dataset:
     for d in ("seed", "run"):
         if d in ds.dims:
@@ -112,6 +144,7 @@ def render(ds: xr.Dataset, title: str = "", zoom_steps: int = 400):
     lam_th = float(ds["lambda_th"]) if "lambda_th" in ds else None
     lo, hi, onset = zoom_window(ds, zoom_steps)
     marks = onsets(ds)
+    stop = stop_step(ds)
     fig, axes = plt.subplots(len(ROWS), 2, figsize=(11, 14), constrained_layout=True,
                              gridspec_kw={"width_ratios": [2.2, 1]})
     letters = iter("abcdefg")
@@ -122,6 +155,13 @@ def render(ds: xr.Dataset, title: str = "", zoom_steps: int = 400):
         ax.set_ylabel(label, fontsize=8)
         panel_label(ax, next(letters))
         ax.axvspan(lo, hi, color="orange", alpha=0.15, lw=0)
+        if stop is not None:
+            ax.axvline(stop, color="0.35", lw=0.8, ls=(0, (2, 2)))
+            if var == "gamma":
+                ax.annotate(f"oscillations stop: t = {stop}", xy=(stop, 1.0), xytext=(-4, 4), ha="right",
+                            textcoords="offset points", fontsize=7, color="0.3")
+            elif var in ("F", "L", "dL"):
+                _limit_before_stop(ax, ds[var], stop)
         if var != "gamma":
             for name, (t, _) in marks.items():
                 colour, ls = ONSET_STYLE[name]
