@@ -73,3 +73,20 @@ def test_reduce_keeps_a_contour_study_s_final_metrics_compressed(tmp_path):
     assert red["final_train_acc"].encoding.get("zlib") or red["final_train_acc"].encoding.get("compression") == "zlib"
     assert cli.main(["reduce", str(src), "--kind", "curves", "--out", str(out)]) == 0
     assert "L" in netcdf.open_dataset(out)
+
+
+def test_the_readme_verdict_block_is_rewritten_from_the_published_table(tmp_path, capsys):
+    from dynloss.verdicts import Inputs, table, to_csv
+
+    (tmp_path / "reproduction.csv").write_text(to_csv(table(Inputs(), "paper")))
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- verdicts: begin -->\nold\n<!-- verdicts: end -->\n\nrest\n")
+    out = tmp_path / "pub"
+    args = ["publish", str(tmp_path / "reproduction.csv"), "--out", str(out), "--scale", "paper"]
+    assert cli.main(args + ["--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("<!-- verdicts: end -->\n\nrest\n")
+    assert "| not run | CE, width 100, A = 1: train accuracy | ~0.65 |" in text
+    readme.write_text("no markers\n")
+    assert cli.main(args + ["--readme", str(readme)]) == 2
+    assert "has no '<!-- verdicts: begin -->'" in capsys.readouterr().err

@@ -131,3 +131,38 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
     if figs:
         lines += ["", "## Figures", ""] + [f"![{Path(n).stem}]({n})" for n in figs]
     return files.write_text("\n".join(lines) + "\n", out / "README.md")
+
+
+README_BEGIN, README_END = "<!-- verdicts: begin -->", "<!-- verdicts: end -->"
+
+
+def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "docs/reproduction") -> str:
+    """The README's verdict table: outcome, claim, thesis, estimate with its interval, seeds, figure."""
+    from .verdicts.format import summary
+
+    lines = ["| verdict | claim | thesis | measured [95% interval] | seeds | figure |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        est = f"{r['estimate']}" + (f" [{r['ci_lo']}, {r['ci_hi']}]" if r["ci_lo"] != "" else "") if r["estimate"] != "" else ""
+        fig = r["figure"]
+        link = f"[{fig}]({base}/figures/{fig}.png)" if fig in figures else fig
+        v = str(r["verdict"])
+        lines.append(f"| {'**' + v + '**' if v in ('reproduced', 'reproduced - exceeds', 'not reproduced') else v} "
+                     f"| {r['claim']} | {r['thesis']} | {est} | {r['n_seeds']} | {link} |")
+    return "\n".join(lines + ["", f"{summary(rows)}. Every column, the thesis's words and the data each row read: "
+                              f"[{base}/reproduction.md]({base}/reproduction.md); the rules: "
+                              "[docs/verdicts.md](docs/verdicts.md)."])
+
+
+def update_readme(readme: str | os.PathLike, table_csv: str | os.PathLike, figures: Sequence[str]) -> None:
+    """Replace the README's block between :data:`README_BEGIN` and :data:`README_END` with the
+    verdict table of ``table_csv`` (atomically; a README without the markers is an error)."""
+    import csv
+
+    text = Path(readme).read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"--readme: {str(readme)!r} has no '{README_BEGIN}' ... '{README_END}' block")
+    with open(table_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    files.write_text(f"{head}{README_BEGIN}\n\n{verdict_block(rows, figures)}\n\n{README_END}{tail}", readme)

@@ -67,11 +67,12 @@ rule publish:
         scale=config["scale"],
         label=shlex.quote(publication_label()),
         overwrite="--overwrite" if config["publish_overwrite"] else "",
+        readme=f"--readme {shlex.quote(config['publish_readme'])}" if config["publish_readme"] else "",
     conda:
         "../../envs/cpu.yaml"
     shell:
         "python -m dynloss publish {input:q} --out {params.out} --scale {params.scale} --label {params.label} "
-        "{params.overwrite} > {log:q} 2>&1"
+        "{params.overwrite} {params.readme} > {log:q} 2>&1"
 
 
 if not FROM_DATA:

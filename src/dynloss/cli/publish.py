@@ -17,6 +17,8 @@ def add_cli(sub) -> None:
     p.add_argument("--scale", required=True, help="scale of the run (for the tables' stamps)")
     p.add_argument("--label", default="", help="what makes this publication (scale and configuration)")
     p.add_argument("--overwrite", action="store_true", help="replace a publication of another label in --out")
+    p.add_argument("--readme", default=None, help="also write the verdict table between the verdict markers of "
+                   "this README (from the published reproduction.csv)")
     p.set_defaults(func=_run)
 
     r = sub.add_parser("reduce", help="the part of a study dataset a publication keeps, compressed")
@@ -29,6 +31,11 @@ def add_cli(sub) -> None:
 def _run(a: argparse.Namespace) -> int:
     try:
         index = publish.publish(a.items, a.out, a.scale, a.label, a.overwrite)
+        if a.readme:
+            from pathlib import Path
+
+            figures = [Path(i).stem for i in a.items if i.endswith(".png")]
+            publish.update_readme(a.readme, Path(a.out) / "reproduction.csv", figures)
     except publish.PublishError as exc:
         raise CliError(f"--out: {exc}") from None
     except (FileNotFoundError, ValueError) as exc:
