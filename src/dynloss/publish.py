@@ -166,3 +166,35 @@ def update_readme(readme: str | os.PathLike, table_csv: str | os.PathLike, figur
     head, rest = text.split(README_BEGIN, 1)
     tail = rest.split(README_END, 1)[1]
     files.write_text(f"{head}{README_BEGIN}\n\n{verdict_block(rows, figures)}\n\n{README_END}{tail}", readme)
+
+
+def thresholds_table(fit_csvs: Sequence[str | os.PathLike], primary: dict) -> str:
+    """Markdown: one row per (study, width, onset definition) of the thresholds studies' fit tables
+    with both estimands (the verdict's slope of log mean lambda_th, the per-run OLS slope), the
+    lack of fit, the median eta * lambda_th per eta and the runs with an onset; the primary
+    definition of each study (its verdict row) in bold."""
+    import csv
+
+    lines = ["| study | width | definition | slope of log mean lambda_th [95%, paired bootstrap] | lack of fit (rms, log) "
+             "| per-run OLS slope [95%] | R^2 | median eta*lambda_th per eta | runs with onset / without |",
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def num(r, k, f="{:.3f}"):
+        try:
+            return f.format(float(r[k]))
+        except (KeyError, TypeError, ValueError):
+            return ""
+
+    for path in fit_csvs:
+        study = Path(path).name.removesuffix("_fit.csv")
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                if r.get("width") == "all":
+                    continue
+                name = r["onset"] + (" (primary)" if primary.get(study) == r["onset"] else "")
+                name = f"**{name}**" if primary.get(study) == r["onset"] else name
+                lines.append(f"| {study} ({r['loss']}) | {r['width']} | {name} | {num(r, 'law_slope')} "
+                             f"[{num(r, 'law_lo')}, {num(r, 'law_hi')}] | {num(r, 'lof')} | {num(r, 'slope')} "
+                             f"[{num(r, 'slope_lo')}, {num(r, 'slope_hi')}] | {num(r, 'r2', '{:.2f}')} "
+                             f"| {r.get('eta_lambda_median_by_eta', '')} | {r['n_onset']} / {r['n_no_onset']} |")
+    return "\n".join(lines) + "\n"

@@ -48,6 +48,24 @@ rule confirm:
         "--out {output:q} > {log:q} 2>&1"
 
 
+# Every onset definition's eta law, both estimands, one row per (study, width, definition).
+rule thresholds_table:
+    input:
+        lambda wc: [PLAN.study(n).fit_csv() for n in studies_of("thresholds")],
+    output:
+        f"{R}/thresholds.md",
+    log:
+        f"{R}/logs/thresholds_table.log",
+    params:
+        primary=lambda wc: shell_args([f"--primary={n}={config['studies'][n]['primary_onset']}"
+                                       for n in studies_of("thresholds")]),
+    localrule: True
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "python -m dynloss thresholds-table {input:q} {params.primary} --md {output:q} > {log:q} 2>&1"
+
+
 # `snakemake publish`: the table, the fit tables, every figure PNG and the reduced data into publish_dir
 # (docs/reproduction by default) with an index README.md stamping each item. publish_from=data re-renders
 # from the reduced data already there, without training.
@@ -56,6 +74,7 @@ rule publish:
         f"{R}/reproduction.csv",
         f"{R}/reproduction.md",
         lambda wc: [PLAN.study(n).fit_csv() for n in studies_of("thresholds")],
+        lambda wc: [f"{R}/thresholds.md"] if studies_of("thresholds") else [],
         lambda wc: [f"{R}/figures/{n}.png" for n in PLAN.figure_names()],
         lambda wc: list(published_datasets().values()),
     output:

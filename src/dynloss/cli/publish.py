@@ -21,6 +21,13 @@ def add_cli(sub) -> None:
                    "this README (from the published reproduction.csv)")
     p.set_defaults(func=_run)
 
+    t = sub.add_parser("thresholds-table", help="Markdown table of the thresholds studies' fits, every "
+                       "definition, both estimands")
+    t.add_argument("fits", nargs="+", help="fit CSVs (<study>_fit.csv)")
+    t.add_argument("--primary", action="append", default=[], metavar="STUDY=DEFINITION")
+    t.add_argument("--md", required=True, help="output Markdown")
+    t.set_defaults(func=_run_thresholds_table)
+
     r = sub.add_parser("reduce", help="the part of a study dataset a publication keeps, compressed")
     r.add_argument("input", help="a combined study dataset")
     r.add_argument("--kind", required=True, help="the study's kind (contour datasets lose their per-step curves)")
@@ -41,6 +48,18 @@ def _run(a: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     logging.getLogger("dynloss").info("published %d item(s) -> %s", len(a.items), index)
+    return 0
+
+
+def _run_thresholds_table(a: argparse.Namespace) -> int:
+    from .. import files
+
+    for path in a.fits:
+        if not os.path.isfile(path):
+            raise CliError(f"fits: missing {path!r}")
+    check_out(a.md)
+    primary = dict(item.partition("=")[::2] for item in a.primary)
+    files.write_text(publish.thresholds_table(a.fits, primary), a.md)
     return 0
 
 
