@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-DEFAULT_BASELINE = ROOT.parent / "shared" / "baselines" / "seed_loop.py"
+DEFAULT_BASELINE = ROOT / "benchmarks" / "seed_loop.py"
 P, D, C = 300, 2, 3
 
 
