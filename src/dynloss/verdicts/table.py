@@ -215,6 +215,9 @@ def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
                 "chosen_on": f"{pick['mean']:.4f} on {pick['n']} study seeds",
                 "region_points": pick["points"]})
     notes = [] if not pick["missing"] else [f"{pick['missing']} region point(s) not run"]
+    if c.protocol.steps % pick["T"]:
+        notes.append(f"depends on the stop rule: {c.protocol.steps} steps is not a multiple of T = {pick['T']:g} "
+                     "(docs/stop_rule.md)")
     fresh = inputs.confirm.get(confirm_key(c))
     if fresh is not None and not (math.isclose(float(fresh.attrs.get("chosen_A", -1)), pick["A"])
                                   and math.isclose(float(fresh.attrs.get("chosen_T", -1)), pick["T"])):
@@ -266,9 +269,12 @@ def _trend(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.B
         n = per_seed.shape[0]
         e = (stats.bootstrap(per_seed, slope, s.resamples, s.seed) if n >= s.bootstrap_min_seeds
              else stats.t_interval(np.array([slope(r[None]) for r in per_seed])))
+        odd = [t for t in g["T"].values if c.protocol.steps % t]
         row.update({"data": name, "region_points": int(g.sizes["A"] * g.sizes["T"]),
                     "note": f"slope of the accuracy (mean over T) against A over A = {', '.join(f'{a:g}' for a in A)}, "
-                            "per accuracy unit per unit of A"})
+                            "per accuracy unit per unit of A" + (
+                                f"; depends on the stop rule at T = {', '.join(f'{t:g}' for t in odd)} "
+                                "(docs/stop_rule.md)" if odd else "")})
         return _judge(row, e, band, c.thesis_seeds)
     return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "note": f"no grid of {c.protocol} with A > 1"}
 
