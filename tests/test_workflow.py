@@ -54,6 +54,7 @@ def expected_jobs(scale):
         "dynamics": len(kinds["dynamics"]),
         "aggregate": len(kinds["contour"] + kinds["curves"] + kinds["myrtle"] + kinds["thresholds"]),
         "fit_thresholds": len(kinds["thresholds"]),
+        "onsets": sum(len(plan.jobs(n)) for n in kinds["thresholds"] if cfg["studies"][n]["analyse_onsets"]),
         "figure": n_figures,
         "reproduction": 1,
         "all": 1,
@@ -256,3 +257,22 @@ def test_duplicate_keys_in_a_config_file_are_refused(tmp_path):
     path.write_text("studies:\n  fig4_1:\n    steps: 400\n    steps: 800\n")
     out = snakemake("-n", "--configfile", str(path), "--config", "scale=tiny", f"results={tmp_path}/r", check=False)
     assert out.returncode != 0 and "'steps': given twice" in out.stdout + out.stderr
+
+
+def test_publishing_from_the_published_data_trains_nothing(tmp_path):
+    """publish_from=data: the tables and figures are made from publish_dir/data, never from training
+    (here the data files only need to exist: a dry run)."""
+    from dynloss import config
+    from dynloss.plan import Plan
+
+    cfg = config.load_config(scale="tiny")
+    plan = Plan(cfg)
+    data = tmp_path / "pub" / "data"
+    data.mkdir(parents=True)
+    for n in plan.studies("contour", "curves", "dynamics", "thresholds", "myrtle"):
+        (data / f"{n}.nc").write_bytes(b"")
+    out = snakemake("-n", "publish", "--config", "scale=tiny", f"results={tmp_path}/r", "publish_from=data",
+                    f"publish_dir={tmp_path}/pub")
+    counts = job_counts(out.stdout)
+    assert counts["publish"] == 1 and counts["reproduction"] == 1 and counts["figure"] >= 10
+    assert not {"train_job", "dynamics", "aggregate", "onsets", "reduce", "confirm"} & set(counts), counts

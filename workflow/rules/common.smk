@@ -68,13 +68,13 @@ FROM_DATA = config["publish_from"] == "data"
 
 def published_datasets():
     """Results dataset -> its reduced copy under publish_dir/data, for every study a publication keeps."""
-    out = {PLAN.dataset(n): f"{DATA}/{n}.nc" for n in studies_of("contour", "curves", "dynamics", "thresholds")}
+    out = {PLAN.dataset(n): f"{DATA}/{n}.nc" for n in studies_of("contour", "curves", "dynamics", "thresholds", "myrtle")}
     out.update({f"{R}/confirm/{k}.nc": f"{DATA}/confirm_{k}.nc" for k in confirm_keys()})
     return out
 
 
 def source(path):
-    """Where a rule reads a study dataset: the results, or (publish_from=data) its published copy."""
+    """Where a study dataset is read from: the results, or (publish_from=data) its published copy."""
     return published_datasets().get(path, path) if FROM_DATA else path
 
 
@@ -84,7 +84,7 @@ def publication_label():
     import hashlib
 
     studies = {n: {k: v for k, v in st.items() if k != "title"} for n, st in config["studies"].items()}
-    what = {"studies": studies, "data": config["data"], "dtype": config["dtype"], "stop_rule": config["stop_rule"]}
+    what = {"studies": studies, "data": config["data"], "dtype": config["dtype"], "stop": config["stop_rule"]}
     digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"scale {config['scale']}, configuration {digest}"
 
