@@ -181,9 +181,10 @@ def thresholds_table(fit_csvs: Sequence[str | os.PathLike], primary: dict) -> st
 
     def num(r, k, f="{:.3f}"):
         try:
-            return f.format(float(r[k]))
+            v = float(r[k])
         except (KeyError, TypeError, ValueError):
             return ""
+        return f.format(v) if v == v else "none"
 
     for path in fit_csvs:
         study = Path(path).name.removesuffix("_fit.csv")

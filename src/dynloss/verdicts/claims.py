@@ -26,6 +26,9 @@ class Protocol:
     lr: float
     steps: int
 
+    def __str__(self) -> str:
+        return f"{self.loss}, width {self.width}, eta {self.lr:g}, {self.steps} steps"
+
 
 @dataclass(frozen=True)
 class Claim:
