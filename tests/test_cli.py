@@ -66,7 +66,7 @@ def test_good_run_writes_labelled_netcdf(capsys, tmp_path):
 
 
 def test_progress_and_eta_on_stderr(capsys, tmp_path):
-    argv = [a for a in GOOD if a != "-q"] + ["--out", str(tmp_path / "y.nc"), "--chunk-steps", "20"]
+    argv = [a for a in GOOD if a != "-q"] + ["--out", str(tmp_path / "y.nc"), "--record-every", "10", "--chunk-steps", "20"]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     assert "run-steps/s" in err and "ETA" in err and "wrote" in err

@@ -132,10 +132,10 @@ def test_fmt_and_seed_blocks():
 @pytest.mark.parametrize("scale", ["tiny", "quick"])
 def test_user_values_win_over_the_scale(base, scale):
     cfg = copy.deepcopy(base)
-    cfg.update(scale=scale, chunk_steps=7)
+    cfg.update(scale=scale, chunk_steps=400)
     cfg["studies"]["fig4_1"]["steps"] = 400
     out = config.prepare(cfg)
-    assert out["chunk_steps"] == 7 and out["studies"]["fig4_1"]["steps"] == 400
+    assert out["chunk_steps"] == 400 and out["studies"]["fig4_1"]["steps"] == 400
     # untouched keys keep the scale's values
     assert out["studies"]["fig4_1"]["seeds"] == base["scales"][scale]["studies"]["fig4_1"]["seeds"]
 

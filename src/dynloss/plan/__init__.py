@@ -15,10 +15,13 @@ vmapped job), ``study`` (every width too, one program per width inside the job);
 """
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Optional
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SpecError
+from ..jobs import MyrtleJob, TrainJob, checks, fmt
+from ..spec import check_schedule_args
 from .kinds import KINDS, PlannedJob, StudyKind, register  # noqa: F401  (the kind API)
 
 #: Snakemake rule names, which no study or figure may take
@@ -160,7 +163,13 @@ class Plan:
                                   "(each figure target has one name); choose another name")
         for kind in self.kinds.values():
             kind.check()
+        self.check_jobs()
         for name, fig in cfg["figures"].items():
+            if fig["kind"] == "schedule":
+                try:
+                    check_schedule_args(fig["A"], fig["T"])
+                except SpecError as exc:
+                    raise ConfigError(f"config key 'figures.{name}.{exc.field}': {exc}") from None
             if fig["kind"] == "density":
                 src = fig.get("study", "")
                 st = cfg["studies"].get(src)
@@ -170,4 +179,38 @@ class Plan:
                     raise ConfigError(f"config key 'studies.{src}.density_steps': the density figure "
                                       f"{name!r} needs at least one step")
 
+    def check_jobs(self) -> None:
+        """Every planned job through the checks the job itself runs before training
+        (:func:`dynloss.jobs.checks.validate`, the memory budget included), so a value the job
+        would refuse is refused here, naming the config key; and no job whose oscillations the
+        last-period rule removes entirely (:func:`static_point`)."""
+        budget = float(self.cfg["max_memory_gb"])
+        mode = "map" if self.cfg.get("accelerator", "cpu") == "cpu" else "vmap"
+        for name in self.studies():
+            kind = self.kinds[name]
+            for job in self.jobs(name):
+                try:
+                    checks.validate(job.request, budget, mode)
+                except SpecError as exc:
+                    raise ConfigError(f"config key '{kind.config_key(exc.field)}': {exc} "
+                                      f"(study {name!r}, job {job.stem!r})") from None
+                point = static_point(job.request)
+                if point:
+                    a, t = point
+                    raise ConfigError(
+                        f"config key '{kind.config_key('T')}': T = {fmt(t)} is not below steps = "
+                        f"{job.request.spec.steps}, so A = {fmt(a)} never acts: the oscillations stop in the "
+                        "last period (t >= steps - T), here the whole run, which would be a static run "
+                        "labelled A = " f"{fmt(a)}; use T < steps, or A = 1 for a static run")
 
+
+def static_point(request) -> Optional[tuple[float, float]]:
+    """The first (A, T) of a spiral job with A > 1 and T >= steps, or ``None``.
+
+    With ``stop_last_period`` (every planned job), A = 1 from step ``steps - T`` on
+    (:func:`dynloss.schedules.effective_amplitude`), so such a run is bitwise a static one.
+    """
+    if isinstance(request, MyrtleJob) or not request.spec.stop_last_period:
+        return None
+    pairs = itertools.product(request.A, request.T) if isinstance(request, TrainJob) else zip(request.A, request.T)
+    return next(((a, t) for a, t in pairs if a > 1 and t >= request.spec.steps), None)
