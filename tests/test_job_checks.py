@@ -162,3 +162,12 @@ def test_config_and_job_refuse_the_same_values(tiny, monkeypatch, study, key, va
         named_key, named_flag = NAMED.get(key) or NAMED.get(big) or (key, flag)
         assert by_config.startswith(f"config key '{named_key}") and "\n" not in by_config, by_config
         assert named_flag in by_job.split(": ")[0] and "\n" not in by_job, by_job
+
+
+def test_a_schedule_figure_refuses_what_its_renderer_would(tiny):
+    """Item 8: figure fig3_1 with ``T: .inf`` failed only when the figure rule ran."""
+    raw, _ = tiny
+    cfg = copy.deepcopy(raw)
+    cfg["figures"]["fig3_1"]["T"] = float("inf")
+    with pytest.raises(config.ConfigError, match=r"^config key 'figures.fig3_1.T': T must be a finite number"):
+        config.prepare(cfg)

@@ -10,6 +10,7 @@ or equal to the minimum of 0``.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -137,6 +138,29 @@ def _user_values(cfg: dict, shipped: dict, section: str, scale: str) -> dict:
 
 
 _MISSING = object()
+#: a scale's name becomes a folder under ``results``: a letter, then letters, digits, ``_``, ``-``
+SCALE_NAME = r"[A-Za-z][A-Za-z0-9_-]*"
+
+
+def _check_scale(cfg: dict) -> str:
+    """The chosen scale's name, once it and every name under ``scales`` is a plain folder name
+    (no ``/``, no ``..``) and the chosen one is ``paper`` or defined."""
+    scale, scales = cfg.get("scale", "paper"), cfg.get("scales") or {}
+    for name in scales:
+        if not isinstance(name, str) or not re.fullmatch(SCALE_NAME, name):
+            raise ConfigError(f"config key 'scales.{name}': a scale's name must be a letter followed by letters, "
+                              "digits, '_' or '-' (it becomes a folder under results)")
+    if not isinstance(scale, str) or (scale != "paper" and scale not in scales):
+        allowed = ", ".join(["paper", *scales])
+        raise ConfigError(f"config key 'scale': {scale!r} is not one of {allowed}")
+    return scale
+
+
+def _check_results(results: str) -> None:
+    """``results`` must be a folder, or not exist yet."""
+    for path in (Path(results), *Path(results).parents):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"config key 'results': {str(path)!r} is a file, not a folder")
 
 
 def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None) -> dict:
@@ -161,11 +185,8 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None) 
     schema = schema or load_schema()
     if shipped is None:
         shipped = load_yaml(CONFIG_PATH) if CONFIG_PATH.exists() else {}
-    scale = cfg.get("scale", "paper")
+    scale = _check_scale(cfg)
     scales = cfg.get("scales") or {}
-    if not isinstance(scale, str) or (scale != "paper" and scale not in scales):
-        allowed = ", ".join(["paper", *scales])
-        raise ConfigError(f"config key 'scale': {scale!r} is not one of {allowed}")
     if scale != "paper":
         over = scales[scale] or {}
         for section in ("studies", "figures"):
@@ -181,6 +202,7 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None) 
             cfg["chunk_steps"] = over["chunk_steps"]
     validate(cfg, schema)
     cfg["results"] = str(Path(cfg["results"]) / scale)
+    _check_results(cfg["results"])
     from .plan import Plan  # the per-kind semantic checks live with the kinds
 
     Plan(cfg).check()
