@@ -16,6 +16,7 @@ vmapped job), ``study`` (every width too, one program per width inside the job);
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from typing import Optional
 
@@ -32,6 +33,8 @@ RESERVED_NAMES = ("all", "train_job", "dynamics", "synthetic_cifar", "aggregate"
 GRANULARITIES = ("auto", "point", "width", "study")
 #: study keys that change how a figure looks, never a number
 COSMETIC_KEYS = ("title",)
+#: the study keys that set the numbers of an infinite-width reference (``dynloss infinite``)
+INFINITE_KEYS = ("kind", "loss", "width", "widths", "lr", "steps", "seeds")
 
 
 class Plan:
@@ -136,6 +139,16 @@ class Plan:
         """
         st = {k: v for k, v in self.cfg["studies"][name].items() if k not in COSMETIC_KEYS}
         return {"study": name, "scale": self.cfg["scale"], "study_config": st, "data": self.cfg["data"]}
+
+    def infinite_args(self, name: str) -> list[str]:
+        """The ``dynloss infinite`` arguments of a study's infinite-width reference. Its ``--meta``
+        records only :data:`INFINITE_KEYS`, so a title or ``thesis_train`` edit does not rerun it."""
+        st = self.cfg["studies"][name]
+        widths = st["widths"] if "widths" in st else [st["width"]]
+        meta = {"study": name, "scale": self.cfg["scale"],
+                "study_config": {k: st[k] for k in INFINITE_KEYS if k in st}}
+        return ["--widths", ",".join(map(str, widths)), "--lr", fmt(st["lr"]), "--steps", str(st["steps"]),
+                "--seeds", str(st["seeds"]), "--data", json.dumps(self.cfg["data"]), "--meta", json.dumps(meta)]
 
     def job_counts(self) -> dict[str, int]:
         """Training jobs of the default target (every study but those with their own target, such as
