@@ -300,3 +300,24 @@ def test_results_that_is_a_file_is_refused(base, tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(config.ConfigError, match=r"^config key 'results': '.*f' is a file, not a folder"):
         config.prepare(dict(copy.deepcopy(base), results=str(tmp_path / "f")))
+
+
+def test_one_user_factor_replaces_that_factor_only(base):
+    """Item 5: at a non-paper scale, setting one sensitivity factor kept the scale's other factors
+    out and brought back the paper scale's whole list."""
+    cfg = copy.deepcopy(base)
+    cfg["scale"] = "tiny"
+    cfg["studies"]["sens_mse_w100"]["factors"]["lr_scale"] = [1, 3]
+    factors = config.prepare(cfg)["studies"]["sens_mse_w100"]["factors"]
+    assert factors == {**base["scales"]["tiny"]["studies"]["sens_mse_w100"]["factors"], "lr_scale": [1, 3]}
+
+
+def test_a_user_value_equal_to_the_shipped_one_still_wins(base):
+    """Item 5: ``--config chunk_steps=10000`` or a study's ``steps: 50000`` (the shipped values)
+    were replaced by the scale's; Snakemake passes what the user set as ``user``."""
+    cfg = copy.deepcopy(base)
+    cfg["scale"] = "tiny"
+    user = {"scale": "tiny", "chunk_steps": 10000, "studies": {"fig4_1": {"steps": 50000}}}
+    out = config.prepare(cfg, user=user)
+    assert out["chunk_steps"] == 10000 and out["studies"]["fig4_1"]["steps"] == 50000
+    assert out["studies"]["fig4_1"]["seeds"] == base["scales"]["tiny"]["studies"]["fig4_1"]["seeds"]

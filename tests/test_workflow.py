@@ -274,3 +274,12 @@ def test_duplicate_keys_in_a_config_file_are_refused(tmp_path):
     path.write_text("studies:\n  fig4_1:\n    steps: 400\n    steps: 800\n")
     out = snakemake("-n", "--configfile", str(path), "--config", "scale=tiny", f"results={tmp_path}/r", check=False)
     assert out.returncode != 0 and "'steps': given twice" in out.stdout + out.stderr
+
+
+def test_a_user_value_equal_to_the_shipped_one_reaches_the_jobs(tmp_path):
+    """Reliability round 2, item 5: ``--config chunk_steps=10000`` at the tiny scale (whose own
+    value is 200) is the user's choice, not silently the scale's."""
+    out = snakemake("-n", "-p", "--config", "scale=tiny", "chunk_steps=10000", f"results={tmp_path}/r", "--",
+                    "fig4_2")
+    chunks = set(re.findall(r"--chunk-steps (\d+)", out.stdout))
+    assert chunks == {"10000"}, chunks
