@@ -81,9 +81,23 @@ def load_yaml(path: Path = CONFIG_PATH) -> dict:
 
     Returns:
         Its contents (``{}`` for an empty file).
+
+    Raises:
+        ConfigError: naming the file: unreadable, not YAML, not a mapping.
     """
-    with open(path) as fh:
-        return yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+    try:
+        with open(path) as fh:
+            cfg = yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"config file {str(path)!r}: not valid YAML{line}: "
+                          f"{getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config file {str(path)!r}: not a mapping of config keys")
+    return cfg
 
 
 def deep_merge(base: dict, override: dict) -> dict:
