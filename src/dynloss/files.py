@@ -79,19 +79,24 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, (OSError, RuntimeError)) and not isinstance(exc, WriteError):
-            raise write_error(path, exc) from exc
+        error = write_error(path, exc)
+        if error is not None:
+            raise error from exc
         raise
 
 
-def write_error(path: Path, exc: BaseException) -> WriteError:
-    """The one-line :class:`WriteError` of a failed write of ``path``: "No space left on device"
-    when the cause says so or the disk is (nearly) full, else the cause's first line."""
+def write_error(path: Path, exc: BaseException) -> WriteError | None:
+    """The one-line :class:`WriteError` of a failed write of ``path``, or ``None`` for an error
+    that is not about writing: "No space left on device" when the cause says so or the disk is
+    (nearly) full (HDF5 raises a ``RuntimeError`` then), else an ``OSError``'s reason."""
+    if isinstance(exc, WriteError) or not isinstance(exc, (OSError, RuntimeError)):
+        return None
     code = getattr(exc, "errno", None)
     if code == errno.ENOSPC or _free_bytes(path.parent) < FULL_DISK_BYTES:
         return WriteError(f"cannot write {str(path)!r}: {os.strerror(errno.ENOSPC)}", errno.ENOSPC)
-    detail = getattr(exc, "strerror", None) or (str(exc).splitlines() or ["no detail"])[0]
-    return WriteError(f"cannot write {str(path)!r}: {type(exc).__name__}: {detail}", code)
+    if isinstance(exc, OSError):
+        return WriteError(f"cannot write {str(path)!r}: {exc.strerror or exc}", code)
+    return None
 
 
 def _free_bytes(folder: Path) -> float:
