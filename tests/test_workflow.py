@@ -283,3 +283,30 @@ def test_a_user_value_equal_to_the_shipped_one_reaches_the_jobs(tmp_path):
                     "fig4_2")
     chunks = set(re.findall(r"--chunk-steps (\d+)", out.stdout))
     assert chunks == {"10000"}, chunks
+
+
+def test_the_corrupt_file_advice_remakes_the_file(tmp_path):
+    """Reliability round 2, item 11: "delete it and rerun" did nothing when the figure made from
+    the file was up to date (Snakemake does not remake a missing intermediate file then); the
+    command the message gives does."""
+    import shlex
+
+    from dynloss import netcdf
+
+    args = ("--config", "scale=tiny", f"results={tmp_path}")
+    res = tmp_path / "tiny"
+    job = res / "fig4_1" / "runs" / "mse_w16_lr0.075_A1_T1000_s0-1.nc"
+    for i, path in enumerate([job, res / "fig4_1" / "fig4_1.nc", res / "figures" / "fig4_1.pdf",
+                              res / "figures" / "fig4_1.png"]):  # up to date, oldest first
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"corrupt")
+        os.utime(path, (1e9 + i, 1e9 + i))
+    assert "Nothing to be done" in snakemake("-n", *args, "--", "fig4_1").stdout
+    with pytest.raises(netcdf.CorruptFileError) as err:
+        netcdf.open_dataset(job)
+    command = re.search(r"`(snakemake [^`]*)`", str(err.value)).group(1)
+    job.unlink()
+    assert "Nothing to be done" in snakemake("-n", *args, "--", "fig4_1").stdout  # the plain rerun
+    targets = [t for t in shlex.split(command)[1:] if not t.startswith("-") and not t.isdigit()]
+    assert targets == [str(job)]
+    assert job_counts(snakemake("-n", *args, "--", *targets).stdout) == {"train_job": 1, "total": 1}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -161,7 +162,8 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
     Raises:
         FileNotFoundError: no such file.
         CorruptFileError: the file cannot be read or a checksum fails; the message names the file
-            and says to delete it and rerun the job that made it.
+            and says to delete it and rerun the job that made it (with the Snakemake command that
+            does, even when the figures made from it are up to date).
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"no file {str(path)!r}")
@@ -171,7 +173,10 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
     except Exception as exc:  # noqa: BLE001 - HDF5 reports checksum failures as RuntimeError/OSError
         raise CorruptFileError(f"{str(path)!r} is corrupt or unreadable ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); delete it and "
-                               "rerun the job that wrote it (snakemake reruns a deleted output)") from None
+                               f"rerun the job that wrote it: with Snakemake, name the file, `snakemake "
+                               f"--cores 1 {shlex.quote(str(path))}` with your --config (a plain `snakemake` "
+                               "does not remake a deleted file whose products are up to date), then "
+                               "`snakemake` remakes what depends on it") from None
 
 
 def stored_job_hash(path: str | os.PathLike) -> str | None:
