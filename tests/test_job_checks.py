@@ -92,6 +92,7 @@ CASES = [
     ("fig3_4", "studies.fig3_4.record_every", 0, "--record-every", "0", True),
     ("fig3_4", "chunk_steps", 40, "--chunk-steps", "40", False),
     ("fig3_4", "chunk_steps", 30, "--chunk-steps", "30", True),
+    ("fig3_4", "chunk_steps", 20, "--chunk-steps", "20", True),
     ("fig3_4", "chunk_steps", 0, "--chunk-steps", "0", True),
     ("fig3_4", "data.train_seed", 2 ** 32 - 1, "--data-seed", str(2 ** 32 - 1), False),
     ("fig3_4", "data.train_seed", 2 ** 32, "--data-seed", str(2 ** 32), True),
@@ -134,7 +135,7 @@ CASES = [
     ("fig3_6", "studies.fig3_6.onset_window", 2, "--onset-window", "2", True),
     ("fig3_6", "studies.fig3_6.lrs", [float("inf")], "--lr", "inf", True),
     ("fig3_6", "studies.fig3_6.A", [float("nan")], "--A", "nan,20,70,70", True),
-    ("fig3_6", "studies.fig3_6.hess_every", 200, "--hess-every", "200", False),
+    ("fig3_6", "studies.fig3_6.hess_every", 100, "--hess-every", "100", False),
     ("fig3_6", "studies.fig3_6.hess_every", 0, "--hess-every", "0", True),
     ("fig3_6", "studies.fig3_6.widths", [BIG], "--width", str(BIG), True),
     # a Myrtle5 study's job (fig3_2, tiny: 2 epochs, peak at 1)
