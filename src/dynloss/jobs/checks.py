@@ -31,7 +31,8 @@ def check_seeds(field: str, seeds: Sequence[int], largest: int, unique: bool = T
         raise SpecError(field, f"{field} must name 1 to {MAX_SEEDS} seeds (got {len(seeds)})")
     bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 0 <= s <= largest]
     if bad:
-        raise SpecError(field, f"{field} must be integers in 0..{largest} (got {bad[0]!r})")
+        what = "an integer" if len(seeds) == 1 else "integers"
+        raise SpecError(field, f"{field} must be {what} in 0..{largest} (got {bad[0]!r})")
     if unique and len(set(seeds)) != len(seeds):
         raise SpecError(field, f"{field} repeats a seed (got {list(seeds)})")
 
