@@ -310,3 +310,26 @@ def test_the_corrupt_file_advice_remakes_the_file(tmp_path):
     targets = [t for t in shlex.split(command)[1:] if not t.startswith("-") and not t.isdigit()]
     assert targets == [str(job)]
     assert job_counts(snakemake("-n", *args, "--", *targets).stdout) == {"train_job": 1, "total": 1}
+
+
+@pytest.mark.slow
+def test_a_title_or_thesis_edit_of_a_sensitivity_study_recomputes_nothing(tmp_path):
+    """Reliability round 2, item 12: a title edit of a sensitivity study or of fig4_1 reran the
+    infinite-width reference, the combine and the report; now it redraws the figures only. A
+    ``thesis_train`` edit recombines and rewrites the report (both carry the value) but does not
+    rerun the reference."""
+    import yaml
+
+    args = ("--config", "scale=tiny", f"results={tmp_path / 'r'}", f"jax_cache={tmp_path / 'cache'}", "--",
+            "sensitivity_mse", "fig4_1_infinite")
+    snakemake("--cores", "2", *args, timeout=1200)
+    edits = {"title": {"sens_mse_w100": {"title": "New"}, "fig4_1": {"title": "New"}},
+             "thesis": {"sens_mse_w100": {"thesis_train": 0.5}}}
+    reran = {}
+    for name, studies in edits.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"studies": studies}))
+        counts = job_counts(snakemake("-n", "--configfile", str(path), *args).stdout)
+        reran[name] = {k for k, v in counts.items() if v and k not in ("total", "sensitivity_mse", "fig4_1_infinite")}
+    assert reran["title"] == {"figure_sensitivity", "figure_curves_infinite"}, reran
+    assert reran["thesis"] == {"aggregate_sensitivity", "figure_sensitivity", "sensitivity_report"}, reran
