@@ -66,7 +66,7 @@ def test_good_run_writes_labelled_netcdf(capsys, tmp_path):
 
 
 def test_progress_and_eta_on_stderr(capsys, tmp_path):
-    argv = [a for a in GOOD if a != "-q"] + ["--out", str(tmp_path / "y.nc"), "--chunk-steps", "20"]
+    argv = [a for a in GOOD if a != "-q"] + ["--out", str(tmp_path / "y.nc"), "--record-every", "10", "--chunk-steps", "20"]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     assert "run-steps/s" in err and "ETA" in err and "wrote" in err
@@ -182,3 +182,70 @@ def test_version_flag(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"dynloss {__version__}"
+
+
+# --- reliability round 2, item 10: one line, never a traceback; item 14: a figure all or nothing ---
+
+
+@pytest.mark.parametrize("text,message", [
+    (None, "No such file or directory"),
+    ("studies: [\n", "not valid YAML (line 2)"),
+    ("- a list\n", "not a mapping of config keys"),
+])
+def test_run_study_with_a_bad_config_file_is_one_line(text, message, capsys, tmp_path):
+    path = tmp_path / "my.yaml"
+    if text is not None:
+        path.write_text(text)
+    code, err = run(["run-study", "fig4_1", "--config", str(path)], capsys)
+    assert code == 2 and f"config file '{path}': " in err and message in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_data_seed_beyond_numpy_is_one_line(capsys, tmp_path):
+    code, err = run(TRAIN + ["--data-seed", str(10 ** 20), "--out", str(tmp_path / "o.nc")], capsys)
+    assert code == 2 and "--data-seed: data_seed must be an integer in 0..4294967295" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("cause", ["enospc", "hdf error on a full disk"])
+def test_a_full_disk_is_one_line_naming_the_path(cause, capsys, tmp_path, monkeypatch):
+    """HDF5 reports a full disk as "NetCDF: HDF error"; the line says what happened, and where."""
+    import errno
+
+    import xarray as xr
+
+    from dynloss import files
+
+    def full(*args, **kwargs):
+        if cause == "enospc":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        raise RuntimeError("NetCDF: HDF error")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", full)
+    if cause != "enospc":
+        monkeypatch.setattr(files, "_free_bytes", lambda folder: 0)
+    out = tmp_path / "o.nc"
+    code, err = run(TRAIN + ["--out", str(out)], capsys)
+    assert code == 1 and err.strip().endswith(f"error: cannot write '{out}': No space left on device"), err
+    assert "Traceback" not in err and sorted(tmp_path.iterdir()) == [], err
+
+
+def test_a_figure_that_cannot_be_written_keeps_neither_half(capsys, tmp_path, monkeypatch):
+    """Item 14: a full disk while writing the PNG left the new PDF beside no PNG."""
+    import errno
+
+    from matplotlib.figure import Figure
+
+    savefig = Figure.savefig
+
+    def png_fails(self, fname, *args, **kwargs):
+        if str(fname).endswith(".png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return savefig(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", png_fails)
+    pdf, png = tmp_path / "s.pdf", tmp_path / "s.png"
+    code, err = run(["figure", "schedule", "--pdf", str(pdf), "--png", str(png), "--options",
+                     '{"A": 3, "T": 10, "steps": 100}'], capsys)
+    assert code == 1 and f"cannot write '{png}': No space left on device" in err, err
+    assert sorted(tmp_path.iterdir()) == [], err

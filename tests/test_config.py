@@ -132,10 +132,10 @@ def test_fmt_and_seed_blocks():
 @pytest.mark.parametrize("scale", ["tiny", "quick"])
 def test_user_values_win_over_the_scale(base, scale):
     cfg = copy.deepcopy(base)
-    cfg.update(scale=scale, chunk_steps=7)
+    cfg.update(scale=scale, chunk_steps=400)
     cfg["studies"]["fig4_1"]["steps"] = 400
     out = config.prepare(cfg)
-    assert out["chunk_steps"] == 7 and out["studies"]["fig4_1"]["steps"] == 400
+    assert out["chunk_steps"] == 400 and out["studies"]["fig4_1"]["steps"] == 400
     # untouched keys keep the scale's values
     assert out["studies"]["fig4_1"]["seeds"] == base["scales"][scale]["studies"]["fig4_1"]["seeds"]
 
@@ -252,3 +252,72 @@ def test_every_workflow_rule_name_is_reserved():
     text = "\n".join(p.read_text() for p in [root / "Snakefile", *sorted((root / "workflow/rules").glob("*.smk"))])
     rules = set(re.findall(r"^rule (\w+):", text, flags=re.M))
     assert rules and rules <= set(RESERVED_NAMES), sorted(rules - set(RESERVED_NAMES))
+
+
+# --- reliability round 2: nothing written elsewhere, nothing mislabelled, nothing refused late ---
+
+
+def test_a_scale_name_is_a_plain_folder_name(base):
+    """Item 2: a scale named ``tiny/../paper`` would write into results/paper."""
+    cfg = copy.deepcopy(base)
+    cfg["scales"]["tiny/../paper"] = cfg["scales"]["tiny"]
+    cfg["scale"] = "tiny/../paper"
+    with pytest.raises(config.ConfigError, match=r"^config key 'scales.tiny/../paper': a scale's name"):
+        config.prepare(cfg)
+
+
+def test_a_period_as_long_as_the_run_is_refused(base):
+    """Item 4: with T >= steps the last period (A = 1) is the whole run: bitwise static, so
+    labelling it A = 5 would be wrong."""
+    cfg = copy.deepcopy(base)
+    cfg["scale"] = "tiny"
+    cfg["scales"]["tiny"]["studies"]["fig4_2"].update(A=[5], T=[100000], steps=200)
+    with pytest.raises(config.ConfigError, match=r"^config key 'studies.fig4_2.T': T = 100000 is not below "
+                                                 r"steps = 200, so A = 5 never acts"):
+        config.prepare(cfg)
+    cfg["scales"]["tiny"]["studies"]["fig4_2"].update(A=[1], T=[100000])  # a static run, labelled so
+    config.prepare(cfg)
+
+
+def test_the_training_spiral_is_not_a_test_spiral(base):
+    """Item 7: test accuracy measured on the training spiral is not a test."""
+    cfg = copy.deepcopy(base)
+    cfg["data"]["train_seed"] = 3
+    with pytest.raises(config.ConfigError, match=r"^config key 'data.train_seed': data_seed 3 is also a test seed"):
+        config.prepare(cfg)
+
+
+def test_a_huge_seed_count_is_refused_before_planning(base):
+    """Item 9: ``seeds: 1e9`` would list 10^9 seeds while planning."""
+    cfg = copy.deepcopy(base)
+    cfg["studies"]["fig3_4"]["seeds"] = 10 ** 9
+    with pytest.raises(config.ConfigError, match=r"^config key 'studies.fig3_4.seeds': 1000000000 is greater"):
+        config.prepare(cfg)
+
+
+def test_results_that_is_a_file_is_refused(base, tmp_path):
+    """Item 10: ``results`` pointing to a file is one line naming the key, not a traceback."""
+    (tmp_path / "f").write_text("")
+    with pytest.raises(config.ConfigError, match=r"^config key 'results': '.*f' is a file, not a folder"):
+        config.prepare(dict(copy.deepcopy(base), results=str(tmp_path / "f")))
+
+
+def test_one_user_factor_replaces_that_factor_only(base):
+    """Item 5: at a non-paper scale, setting one sensitivity factor kept the scale's other factors
+    out and brought back the paper scale's whole list."""
+    cfg = copy.deepcopy(base)
+    cfg["scale"] = "tiny"
+    cfg["studies"]["sens_mse_w100"]["factors"]["lr_scale"] = [1, 3]
+    factors = config.prepare(cfg)["studies"]["sens_mse_w100"]["factors"]
+    assert factors == {**base["scales"]["tiny"]["studies"]["sens_mse_w100"]["factors"], "lr_scale": [1, 3]}
+
+
+def test_a_user_value_equal_to_the_shipped_one_still_wins(base):
+    """Item 5: ``--config chunk_steps=10000`` or a study's ``steps: 50000`` (the shipped values)
+    were replaced by the scale's; Snakemake passes what the user set as ``user``."""
+    cfg = copy.deepcopy(base)
+    cfg["scale"] = "tiny"
+    user = {"scale": "tiny", "chunk_steps": 10000, "studies": {"fig4_1": {"steps": 50000}}}
+    out = config.prepare(cfg, user=user)
+    assert out["chunk_steps"] == 10000 and out["studies"]["fig4_1"]["steps"] == 50000
+    assert out["studies"]["fig4_1"]["seeds"] == base["scales"]["tiny"]["studies"]["fig4_1"]["seeds"]

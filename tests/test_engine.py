@@ -232,3 +232,19 @@ def test_diverged_run_has_nan_accuracy_not_chance():
     assert after.any() and np.all(np.isnan(r.train_acc[0, after]))
     assert np.all(np.isfinite(r.train_acc[0, ~after])) and np.all(np.isfinite(r.train_acc[1]))
     assert np.isnan(r.final_train_acc[0]) and np.isnan(r.test_acc[0])
+
+
+def test_every_accepted_chunk_length_gives_the_same_bits():
+    """Reliability round 2, item 13: a chunk of one cadence shifts losses by one ulp, so the job
+    checks refuse it; every chunk_steps they accept trains bitwise the same run."""
+    from dynloss.errors import SpecError
+    from dynloss.jobs import TrainJob, checks
+
+    b = RunBatch.make([0, 1], 5.0, 50.0, 0.075)
+    base = dict(loss="dmse2", width=16, steps=400, record_every=20, points_per_class=30, test_seeds=(1,))
+    whole = engine.train(TrainSpec(**base, chunk_steps=400), b).loss
+    for chunk in (40, 60, 120):
+        checks.validate(TrainJob(spec=TrainSpec(**base, chunk_steps=chunk), seeds=(0, 1), lr=0.075, A=(5.0,), T=(50.0,)))
+        np.testing.assert_array_equal(engine.train(TrainSpec(**base, chunk_steps=chunk), b).loss, whole)
+    with pytest.raises(SpecError, match="chunk_steps=20 must be a multiple"):
+        checks.validate(TrainJob(spec=TrainSpec(**base, chunk_steps=20), seeds=(0, 1), lr=0.075, A=(5.0,), T=(50.0,)))

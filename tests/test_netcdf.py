@@ -194,3 +194,31 @@ def test_density_of_a_seed_does_not_depend_on_its_job_mates():
     np.testing.assert_allclose(together["density"].sel(seed=1).values, alone["density"].sel(seed=1).values,
                                rtol=1e-9, atol=1e-12)
     assert not np.allclose(together["grid"].sel(seed=0).values, together["grid"].sel(seed=1).values)
+
+
+def _point_job(values, A=1.0) -> xr.Dataset:
+    """A one-point job file's shape: a seed dimension and scalar loss, width, lr, A, T."""
+    return xr.Dataset({"test_acc": (("seed",), np.asarray(values))},
+                      coords={"seed": [0, 1], "loss": "dce", "width": 16, "lr": 1.0, "A": A, "T": 20.0})
+
+
+def test_two_files_of_one_grid_point_do_not_combine(tmp_path):
+    """Reliability round 2, item 6: two files for the same point combined silently and the
+    order of the files decided which values were kept."""
+    a = netcdf.write_netcdf(_point_job([0.5, 0.6]), tmp_path / "a.nc")
+    b = netcdf.write_netcdf(_point_job([0.7, 0.8]), tmp_path / "b.nc")
+    other = netcdf.write_netcdf(_point_job([0.7, 0.8], A=5.0), tmp_path / "c.nc")
+    assert netcdf.combine([a, other])["test_acc"].sizes["A"] == 2
+    for first, second in ((a, b), (b, a)):
+        with pytest.raises(ValueError, match=f"'{first}' and '{second}' both hold the run at loss=dce, "
+                                             "width=16, lr=1.0, A=1.0, T=20.0, seed=0"):
+            netcdf.combine([first, second, other])
+
+
+def test_a_rewritten_scalar_coordinate_is_caught(tmp_path):
+    """Item 6: HDF5 checksums arrays only; one rewritten byte of the scalar A moved a run to
+    another grid point without any error."""
+    target = netcdf.write_netcdf(_point_job([0.5, 0.6], A=5.0), tmp_path / "job.nc")
+    _garble(target, np.array([5.0]))
+    with pytest.raises(netcdf.CorruptFileError, match="a scalar coordinate does not match its checksum"):
+        netcdf.open_dataset(target)

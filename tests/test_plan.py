@@ -259,3 +259,19 @@ def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 400}
     assert not long, long
+
+
+def _edited_plan(name: str, **changes) -> Plan:
+    cfg = config.load_yaml()
+    cfg["studies"][name].update(changes)
+    return Plan(config.prepare(cfg))
+
+
+@pytest.mark.parametrize("name,thesis", [("sens_mse_w100", {"thesis_train": 0.5}), ("fig4_1", {})])
+def test_a_title_or_thesis_value_edit_reruns_no_computation(name, thesis):
+    """Reliability round 2, item 12: the infinite-width reference's arguments and the combine's
+    metadata (what the rules pass, so what Snakemake compares to decide a rerun) ignore the title;
+    the reference ignores ``thesis_train`` too (the combined dataset carries it to the report)."""
+    before = _edited_plan(name)
+    assert _edited_plan(name, title="another", **thesis).infinite_args(name) == before.infinite_args(name)
+    assert _edited_plan(name, title="another").aggregate_meta(name) == before.aggregate_meta(name)

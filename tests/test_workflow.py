@@ -83,6 +83,24 @@ def test_paper_scale_dag_builds_quickly(tmp_path):
     assert elapsed < 30, f"paper-scale DAG took {elapsed:.1f} s"
 
 
+def test_a_results_path_with_a_space_stays_one_argument(tmp_path):
+    """Reliability round 2, item 3: every path in a shell rule is quoted, so a ``results`` folder
+    with a space is one argument (not "unrecognized arguments" and a stray file). The rules of
+    workflow/rules/report.smk (reproduction, publish) are another change's."""
+    import shlex
+
+    res = tmp_path / "with space"
+    out = snakemake("-n", "-p", "--config", "scale=tiny", f"results={res}", "--", "all", "sensitivity_mse",
+                    "fig4_1_infinite")
+    commands = ["python -m dynloss " + line.split("python -m dynloss ", 1)[1]
+                for line in out.stdout.splitlines() if "python -m dynloss " in line]
+    checked = [c for c in commands if c.split()[3] not in ("reproduction", "publish")]
+    assert {c.split()[3] for c in checked} >= {"train", "thresholds", "aggregate", "fit-thresholds", "figure",
+                                               "sensitivity-combine", "infinite", "sensitivity-report"}
+    for command in checked:
+        assert not [t for t in shlex.split(command) if t.startswith("space/")], command
+
+
 def test_bad_config_is_a_clear_error(tmp_path):
     out = snakemake("-n", "--config", "scale=huge", check=False)
     assert out.returncode != 0
@@ -276,3 +294,62 @@ def test_publishing_from_the_published_data_trains_nothing(tmp_path):
     counts = job_counts(out.stdout)
     assert counts["publish"] == 1 and counts["reproduction"] == 1 and counts["figure"] >= 10
     assert not {"train_job", "dynamics", "aggregate", "onsets", "reduce", "confirm"} & set(counts), counts
+
+
+def test_a_user_value_equal_to_the_shipped_one_reaches_the_jobs(tmp_path):
+    """Reliability round 2, item 5: ``--config chunk_steps=10000`` at the tiny scale (whose own
+    value is 200) is the user's choice, not silently the scale's."""
+    out = snakemake("-n", "-p", "--config", "scale=tiny", "chunk_steps=10000", f"results={tmp_path}/r", "--",
+                    "fig4_2")
+    chunks = set(re.findall(r"--chunk-steps (\d+)", out.stdout))
+    assert chunks == {"10000"}, chunks
+
+
+def test_the_corrupt_file_advice_remakes_the_file(tmp_path):
+    """Reliability round 2, item 11: "delete it and rerun" did nothing when the figure made from
+    the file was up to date (Snakemake does not remake a missing intermediate file then); the
+    command the message gives does."""
+    import shlex
+
+    from dynloss import netcdf
+
+    args = ("--config", "scale=tiny", f"results={tmp_path}")
+    res = tmp_path / "tiny"
+    job = res / "fig4_1" / "runs" / "mse_w16_lr0.075_A1_T1000_s0-1.nc"
+    for i, path in enumerate([job, res / "fig4_1" / "fig4_1.nc", res / "figures" / "fig4_1.pdf",
+                              res / "figures" / "fig4_1.png"]):  # up to date, oldest first
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"corrupt")
+        os.utime(path, (1e9 + i, 1e9 + i))
+    assert "Nothing to be done" in snakemake("-n", *args, "--", "fig4_1").stdout
+    with pytest.raises(netcdf.CorruptFileError) as err:
+        netcdf.open_dataset(job)
+    command = re.search(r"`(snakemake [^`]*)`", str(err.value)).group(1)
+    job.unlink()
+    assert "Nothing to be done" in snakemake("-n", *args, "--", "fig4_1").stdout  # the plain rerun
+    targets = [t for t in shlex.split(command)[1:] if not t.startswith("-") and not t.isdigit()]
+    assert targets == [str(job)]
+    assert job_counts(snakemake("-n", *args, "--", *targets).stdout) == {"train_job": 1, "total": 1}
+
+
+@pytest.mark.slow
+def test_a_title_or_thesis_edit_of_a_sensitivity_study_recomputes_nothing(tmp_path):
+    """Reliability round 2, item 12: a title edit of a sensitivity study or of fig4_1 reran the
+    infinite-width reference, the combine and the report; now it redraws the figures only. A
+    ``thesis_train`` edit recombines and rewrites the report (both carry the value) but does not
+    rerun the reference."""
+    import yaml
+
+    args = ("--config", "scale=tiny", f"results={tmp_path / 'r'}", f"jax_cache={tmp_path / 'cache'}", "--",
+            "sensitivity_mse", "fig4_1_infinite")
+    snakemake("--cores", "2", *args, timeout=1200)
+    edits = {"title": {"sens_mse_w100": {"title": "New"}, "fig4_1": {"title": "New"}},
+             "thesis": {"sens_mse_w100": {"thesis_train": 0.5}}}
+    reran = {}
+    for name, studies in edits.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"studies": studies}))
+        counts = job_counts(snakemake("-n", "--configfile", str(path), *args).stdout)
+        reran[name] = {k for k, v in counts.items() if v and k not in ("total", "sensitivity_mse", "fig4_1_infinite")}
+    assert reran["title"] == {"figure_sensitivity", "figure_curves_infinite"}, reran
+    assert reran["thesis"] == {"aggregate_sensitivity", "figure_sensitivity", "sensitivity_report"}, reran

@@ -10,6 +10,7 @@ or equal to the minimum of 0``.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -81,9 +82,23 @@ def load_yaml(path: Path = CONFIG_PATH) -> dict:
 
     Returns:
         Its contents (``{}`` for an empty file).
+
+    Raises:
+        ConfigError: naming the file: unreadable, not YAML, not a mapping.
     """
-    with open(path) as fh:
-        return yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+    try:
+        with open(path) as fh:
+            cfg = yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"config file {str(path)!r}: not valid YAML{line}: "
+                          f"{getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config file {str(path)!r}: not a mapping of config keys")
+    return cfg
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -119,43 +134,80 @@ def _deepest(errors):
     return best
 
 
-def _user_values(cfg: dict, shipped: dict, section: str, scale: str) -> dict:
-    """The values of ``cfg[section]`` the user set explicitly: those that differ from the shipped
-    config.yaml, on keys whose scale override the user left as shipped."""
-    ours, base = cfg.get(section) or {}, shipped.get(section) or {}
-    over = ((cfg.get("scales") or {}).get(scale) or {}).get(section) or {}
-    shipped_over = ((shipped.get("scales") or {}).get(scale) or {}).get(section) or {}
+def changed_values(cfg: dict, shipped: dict) -> dict:
+    """The leaves of ``cfg`` (nested dicts) that differ from, or are absent in, ``shipped``: the
+    values a user set, as far as the merged config tells (a value equal to the shipped one is
+    invisible here; Snakemake knows it, see :func:`prepare`)."""
     out: dict = {}
-    for name, entry in over.items():
-        if not isinstance(entry, dict) or not isinstance(ours.get(name), dict):
-            continue
-        for key, value in entry.items():
-            mine, theirs = ours[name].get(key, _MISSING), (base.get(name) or {}).get(key, _MISSING)
-            scale_unchanged = (shipped_over.get(name) or {}).get(key, _MISSING) == value
-            if mine is not _MISSING and mine != theirs and scale_unchanged:
-                out.setdefault(name, {})[key] = mine
+    for key, value in cfg.items():
+        theirs = shipped.get(key, _MISSING) if isinstance(shipped, dict) else _MISSING
+        if isinstance(value, dict) and isinstance(theirs, dict):
+            sub = changed_values(value, theirs)
+            if sub:
+                out[key] = sub
+        elif value != theirs:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _without(values: dict, taken: dict) -> dict:
+    """The leaves of ``values`` that ``taken`` does not set."""
+    out: dict = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(taken.get(key), dict):
+            sub = _without(value, taken[key])
+            if sub:
+                out[key] = sub
+        elif key not in taken:
+            out[key] = value
     return out
 
 
 _MISSING = object()
+#: a scale's name becomes a folder under ``results``: a letter, then letters, digits, ``_``, ``-``
+SCALE_NAME = r"[A-Za-z][A-Za-z0-9_-]*"
 
 
-def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None) -> dict:
+def _check_scale(cfg: dict) -> str:
+    """The chosen scale's name, once it and every name under ``scales`` is a plain folder name
+    (no ``/``, no ``..``) and the chosen one is ``paper`` or defined."""
+    scale, scales = cfg.get("scale", "paper"), cfg.get("scales") or {}
+    for name in scales:
+        if not isinstance(name, str) or not re.fullmatch(SCALE_NAME, name):
+            raise ConfigError(f"config key 'scales.{name}': a scale's name must be a letter followed by letters, "
+                              "digits, '_' or '-' (it becomes a folder under results)")
+    if not isinstance(scale, str) or (scale != "paper" and scale not in scales):
+        allowed = ", ".join(["paper", *scales])
+        raise ConfigError(f"config key 'scale': {scale!r} is not one of {allowed}")
+    return scale
+
+
+def _check_results(results: str) -> None:
+    """``results`` must be a folder, or not exist yet."""
+    for path in (Path(results), *Path(results).parents):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"config key 'results': {str(path)!r} is a file, not a folder")
+
+
+def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None,
+            user: dict | None = None) -> dict:
     """Merge the chosen scale, validate with defaults, and run the semantic checks.
 
-    Precedence, highest first (issue 12 item 8): a value under ``scales.<scale>`` that differs
-    from the shipped config.yaml; a value under ``studies``/``figures`` or a top-level
-    ``chunk_steps`` that differs from the shipped config.yaml (a user's ``--config`` or config
-    file); the shipped scale's value; the shipped config.yaml's value. Results go to
-    ``<results>/<scale>`` so that two scales never share a file (issue 13 item 1).
-    ``accelerator: auto`` becomes ``cuda12`` where a GPU is visible, ``cpu`` otherwise
-    (:func:`dynloss.accelerator.resolve`).
+    Precedence, highest first (issue 12 item 8), leaf by leaf (a user's one factor under
+    ``factors`` replaces that factor only): the user's value under ``scales.<scale>``; the user's
+    value under ``studies``/``figures`` or their top-level ``chunk_steps``; the shipped scale's
+    value; the shipped config.yaml's value. Results go to ``<results>/<scale>`` so that two
+    scales never share a file (issue 13 item 1). ``accelerator: auto`` becomes ``cuda12`` where a
+    GPU is visible, ``cpu`` otherwise (:func:`dynloss.accelerator.resolve`).
 
     Args:
         cfg: the raw config (config.yaml with the user's files and ``--config`` merged in).
         schema: the JSON schema (default: the repository's).
-        shipped: the config.yaml shipped with the code, to tell the user's values apart
-            (default: the repository's, ``{}`` if absent).
+        shipped: the config.yaml shipped with the code (default: the repository's, ``{}`` if absent).
+        user: what the user set (their config files and ``--config``, as Snakemake's
+            ``workflow.config_settings.overwrite_config``), so that a value equal to the shipped
+            one still wins over the scale's; default: the values of ``cfg`` that differ from
+            ``shipped`` (:func:`changed_values`).
 
     Returns:
         The prepared config (a new dict).
@@ -164,27 +216,25 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None) 
     schema = schema or load_schema()
     if shipped is None:
         shipped = load_yaml(CONFIG_PATH) if CONFIG_PATH.exists() else {}
-    scale = cfg.get("scale", "paper")
+    scale = _check_scale(cfg)
     scales = cfg.get("scales") or {}
-    if not isinstance(scale, str) or (scale != "paper" and scale not in scales):
-        allowed = ", ".join(["paper", *scales])
-        raise ConfigError(f"config key 'scale': {scale!r} is not one of {allowed}")
     if scale != "paper":
         over = scales[scale] or {}
+        user = changed_values(cfg, shipped) if user is None else user
+        user_over = ((user.get("scales") or {}).get(scale) or {})
         for section in ("studies", "figures"):
             unknown = set((over.get(section) or {})) - set(cfg.get(section) or {})
             if unknown:
                 raise ConfigError(f"config key 'scales.{scale}.{section}.{sorted(unknown)[0]}': "
                                   f"not a {section[:-1]} defined under '{section}'")
-            mine = _user_values(cfg, shipped, section, scale)
+            mine = _without(user.get(section) or {}, user_over.get(section) or {})
             cfg[section] = deep_merge(deep_merge(cfg.get(section) or {}, over.get(section) or {}), mine)
-        shipped_chunk = ((shipped.get("scales") or {}).get(scale) or {}).get("chunk_steps", _MISSING)
-        user_chunk = "chunk_steps" in cfg and cfg["chunk_steps"] != shipped.get("chunk_steps", _MISSING)
-        if "chunk_steps" in over and not (user_chunk and over["chunk_steps"] == shipped_chunk):
+        if "chunk_steps" in over and ("chunk_steps" not in user or "chunk_steps" in user_over):
             cfg["chunk_steps"] = over["chunk_steps"]
     validate(cfg, schema)
     cfg["results"] = str(Path(cfg["results"]) / scale)
     cfg["accelerator"] = accelerator.resolve(cfg["accelerator"])
+    _check_results(cfg["results"])
     from .plan import Plan  # the per-kind semantic checks live with the kinds
 
     Plan(cfg).check()

@@ -23,3 +23,16 @@ class SpecError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
+
+
+class WriteError(OSError):
+    """A file that could not be written; the message names the path and the reason (one line).
+
+    Args:
+        message: ``cannot write '<path>': <reason>``.
+        errno_: the ``errno`` of the cause, if it had one.
+    """
+
+    def __init__(self, message: str, errno_: int | None = None):
+        super().__init__(message)
+        self.errno = errno_

@@ -7,12 +7,20 @@ target. Files get the mode a plain ``open`` would give under the process's umask
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
+
+from .errors import WriteError
+
+#: free bytes below which a failed write is reported as a full disk (HDF5 reports ENOSPC only
+#: as "NetCDF: HDF error")
+FULL_DISK_BYTES = 1 << 20
 
 
 def _umask() -> int:
@@ -69,9 +77,33 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        error = write_error(path, exc)
+        if error is not None:
+            raise error from exc
         raise
+
+
+def write_error(path: Path, exc: BaseException) -> WriteError | None:
+    """The one-line :class:`WriteError` of a failed write of ``path``, or ``None`` for an error
+    that is not about writing: "No space left on device" when the cause says so or the disk is
+    (nearly) full (HDF5 raises a ``RuntimeError`` then), else an ``OSError``'s reason."""
+    if isinstance(exc, WriteError) or not isinstance(exc, (OSError, RuntimeError)):
+        return None
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or _free_bytes(path.parent) < FULL_DISK_BYTES:
+        return WriteError(f"cannot write {str(path)!r}: {os.strerror(errno.ENOSPC)}", errno.ENOSPC)
+    if isinstance(exc, OSError):
+        return WriteError(f"cannot write {str(path)!r}: {exc.strerror or exc}", code)
+    return None
+
+
+def _free_bytes(folder: Path) -> float:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return float("inf")
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

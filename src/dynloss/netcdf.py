@@ -8,8 +8,11 @@ the target path. NetCDF goes through ``engine="netcdf4"`` explicitly.
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -151,9 +154,24 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, compress: bool = False
     """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename), every
     numeric array with an HDF5 Fletcher-32 checksum, compressed (zlib) when ``compress``."""
     describe(ds)
+    ds = ds.copy(deep=False)
+    ds.attrs[SCALAR_CHECKSUM] = scalar_checksum(ds)
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds, compress))
     return Path(path)
+
+
+#: attribute holding the checksum of a file's scalar variables (HDF5 checksums arrays only)
+SCALAR_CHECKSUM = "scalar_checksum"
+
+
+def scalar_checksum(ds: xr.Dataset) -> str:
+    """SHA-256 (16 hex digits) of every scalar variable of ``ds`` (a job's loss, width, lr, A, T):
+    HDF5 cannot checksum a scalar, and one rewritten byte there would move a run to another grid
+    point without any error."""
+    values = {str(k): v.values.item() for k, v in ds.variables.items() if v.ndim == 0}
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def open_dataset(path: str | os.PathLike) -> xr.Dataset:
@@ -162,17 +180,25 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
     Raises:
         FileNotFoundError: no such file.
         CorruptFileError: the file cannot be read or a checksum fails; the message names the file
-            and says to delete it and rerun the job that made it.
+            and says to delete it and rerun the job that made it (with the Snakemake command that
+            does, even when the figures made from it are up to date).
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"no file {str(path)!r}")
     try:
         with xr.open_dataset(path, engine=ENGINE) as ds:
-            return ds.load()
+            ds = ds.load()
+        stored = ds.attrs.get(SCALAR_CHECKSUM)  # files written before it carry none
+        if stored is not None and stored != scalar_checksum(ds):
+            raise ValueError("a scalar coordinate does not match its checksum")
+        return ds
     except Exception as exc:  # noqa: BLE001 - HDF5 reports checksum failures as RuntimeError/OSError
         raise CorruptFileError(f"{str(path)!r} is corrupt or unreadable ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); delete it and "
-                               "rerun the job that wrote it (snakemake reruns a deleted output)") from None
+                               f"rerun the job that wrote it: with Snakemake, name the file, `snakemake "
+                               f"--cores 1 {shlex.quote(str(path))}` with your --config (a plain `snakemake` "
+                               "does not remake a deleted file whose products are up to date), then "
+                               "`snakemake` remakes what depends on it") from None
 
 
 def stored_job_hash(path: str | os.PathLike) -> str | None:
@@ -299,6 +325,20 @@ def density_on_grid(values: np.ndarray, weights: np.ndarray, n_grid: int = 512,
 # Combining jobs
 
 
+def _claim(held: dict[tuple, str], ds: xr.Dataset, dims: Sequence[str], path: str) -> None:
+    """Record the runs of ``ds`` (one key per combination of its ``dims`` coordinates) in ``held``;
+    ``ValueError`` naming both files when another file holds one of them already (which one
+    would win depended on the order of the files)."""
+    names = [d for d in dims if d in ds.dims]
+    for key in itertools.product(*(ds[d].values.tolist() for d in names)):
+        key = tuple(zip(names, key))
+        other = held.setdefault(key, path)
+        if other != path:
+            where = ", ".join(f"{n}={v}" for n, v in key)
+            raise ValueError(f"{other!r} and {path!r} both hold the run at {where}; delete the one "
+                             "that should not be there")
+
+
 def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "width", "lr", "A", "T"),
             attrs: dict | None = None) -> xr.Dataset:
     """Combine per-job datasets into one with the given scalar coordinates as dimensions.
@@ -308,12 +348,14 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
     """
     parts = []
     sources = []
+    held: dict[tuple, str] = {}
     for p in paths:
         ds = open_dataset(p)
         keep = [d for d in dims if d in ds.coords and ds[d].ndim == 0]
         ds = ds.expand_dims(keep)
-        for k in ("config", "provenance"):
+        for k in ("config", "provenance", SCALAR_CHECKSUM):
             ds.attrs.pop(k, None)
+        _claim(held, ds, [*dims, "seed", "run"], str(p))
         parts.append(ds)
         sources.append(str(p))
     if not parts:

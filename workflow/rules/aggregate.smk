@@ -17,7 +17,7 @@ rule aggregate:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss aggregate {input} --dims {params.dims} --out {output} --meta {params.meta} > {log} 2>&1"
+        "python -m dynloss aggregate {input:q} --dims {params.dims} --out {output:q} --meta {params.meta} > {log:q} 2>&1"
 
 
 rule fit_thresholds:
@@ -32,4 +32,4 @@ rule fit_thresholds:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss fit-thresholds {input} --csv {output} > {log} 2>&1"
+        "python -m dynloss fit-thresholds {input:q} --csv {output:q} > {log:q} 2>&1"

@@ -16,8 +16,10 @@ from dynloss.plan import Plan  # noqa: E402
 try:
     for _file in workflow.configfiles:  # Snakemake's own loader keeps the last of duplicate keys
         dl_config.load_yaml(_file)
+    # the user's --configfile and --config values win over the scale's, even where they equal the shipped ones
     _prepared = dl_config.prepare(config, dl_config.load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
-                                  shipped=dl_config.load_yaml(Path(workflow.basedir) / "config.yaml"))
+                                  shipped=dl_config.load_yaml(Path(workflow.basedir) / "config.yaml"),
+                                  user=workflow.config_settings.overwrite_config)
 except dl_config.ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
 config.clear()

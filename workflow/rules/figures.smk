@@ -19,8 +19,8 @@ rule figure:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss figure {params.kind} {input} --pdf {output.pdf} --png {output.png} "
-        "--title {params.title} --options {params.options} > {log} 2>&1"
+        "python -m dynloss figure {params.kind} {input:q} --pdf {output.pdf:q} --png {output.png:q} "
+        "--title {params.title} --options {params.options} > {log:q} 2>&1"
 
 
 for _name in PLAN.figure_names():

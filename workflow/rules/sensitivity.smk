@@ -14,12 +14,12 @@ rule aggregate_sensitivity:
     wildcard_constraints:
         study=alternatives(SENS),
     params:
-        meta=lambda wc: quoted_json({"study": wc.study, "scale": config["scale"],
-                                     "study_config": config["studies"][wc.study], "data": config["data"]}),
+        # without the title: a title edit redraws the figure, nothing else
+        meta=lambda wc: quoted_json(PLAN.aggregate_meta(wc.study)),
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss sensitivity-combine {input} --meta {params.meta} --out {output} > {log} 2>&1"
+        "python -m dynloss sensitivity-combine {input:q} --meta {params.meta} --out {output:q} > {log:q} 2>&1"
 
 
 rule infinite_width:
@@ -35,7 +35,7 @@ rule infinite_width:
         "../../envs/reference.yaml"
     # exits 2 with "needs neural-tangents (an optional extra): pip install ..." when it is missing
     shell:
-        "python -m dynloss infinite {params.args} --out {output} > {log} 2>&1"
+        "python -m dynloss infinite {params.args} --out {output:q} > {log:q} 2>&1"
 
 
 rule figure_sensitivity:
@@ -54,8 +54,8 @@ rule figure_sensitivity:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss figure sensitivity {input} --pdf {output.pdf} --png {output.png} "
-        "--title {params.title} --options {params.options} > {log} 2>&1"
+        "python -m dynloss figure sensitivity {input:q} --pdf {output.pdf:q} --png {output.png:q} "
+        "--title {params.title} --options {params.options} > {log:q} 2>&1"
 
 
 rule figure_curves_infinite:
@@ -75,8 +75,8 @@ rule figure_curves_infinite:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "python -m dynloss figure curves_infinite {input} --pdf {output.pdf} --png {output.png} "
-        "--title {params.title} --options '{{}}' > {log} 2>&1"
+        "python -m dynloss figure curves_infinite {input:q} --pdf {output.pdf:q} --png {output.png:q} "
+        "--title {params.title} --options '{{}}' > {log:q} 2>&1"
 
 
 rule sensitivity_report:
@@ -90,15 +90,15 @@ rule sensitivity_report:
     log:
         f"{R}/logs/sensitivity_report.log",
     params:
-        pairs=lambda wc, input: " ".join(f"{k}={v}" for k, v in input.items() if not k.startswith("inf_")),
-        inf=lambda wc, input: " ".join(f"{k[4:]}={v}" for k, v in input.items() if k.startswith("inf_")),
+        pairs=lambda wc, input: shell_args(f"{k}={v}" for k, v in input.items() if not k.startswith("inf_")),
+        inf=lambda wc, input: shell_args(f"{k[4:]}={v}" for k, v in input.items() if k.startswith("inf_")),
         control=lambda wc: ([n for n in SENS if config["studies"][n]["control"]] or [""])[0],
         scale=config["scale"],
     conda:
         "../../envs/cpu.yaml"
     shell:
         "python -m dynloss sensitivity-report {params.pairs} --infinite {params.inf} --control '{params.control}' "
-        "--csv {output.csv} --md {output.md} --conclusion {output.conclusion} --scale {params.scale} > {log} 2>&1"
+        "--csv {output.csv:q} --md {output.md:q} --conclusion {output.conclusion:q} --scale {params.scale} > {log:q} 2>&1"
 
 
 rule sensitivity_mse:

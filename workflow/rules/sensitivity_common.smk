@@ -1,5 +1,4 @@
 # Input functions and target lists of workflow/rules/sensitivity.smk (the sensitivity studies).
-from dynloss.jobs import fmt  # noqa: E402
 
 SENS = studies_of("sensitivity")
 SENS_DIR = f"{R}/sensitivity"
@@ -13,11 +12,7 @@ def infinite_studies():
 
 
 def infinite_args(wc):
-    st = config["studies"][wc.study]
-    widths = st["widths"] if "widths" in st else [st["width"]]
-    meta = {"study": wc.study, "scale": config["scale"], "study_config": st}
-    return shell_args(["--widths", ",".join(map(str, widths)), "--lr", fmt(st["lr"]), "--steps", str(st["steps"]),
-                       "--seeds", str(st["seeds"]), "--data", json.dumps(config["data"]), "--meta", json.dumps(meta)])
+    return shell_args(PLAN.infinite_args(wc.study))
 
 
 def sens_targets():

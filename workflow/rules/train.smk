@@ -24,7 +24,7 @@ rule train_job:
     conda:
         TRAIN_ENV
     shell:
-        "python -m dynloss {params.command} {params.args} --out {output} > {log} 2>&1"
+        "python -m dynloss {params.command} {params.args} --out {output:q} > {log:q} 2>&1"
 
 
 rule dynamics:
@@ -45,7 +45,7 @@ rule dynamics:
     conda:
         TRAIN_ENV
     shell:
-        "python -m dynloss train {params.args} --out {output} > {log} 2>&1"
+        "python -m dynloss train {params.args} --out {output:q} > {log:q} 2>&1"
 
 
 rule synthetic_cifar:
@@ -60,8 +60,8 @@ rule synthetic_cifar:
     conda:
         TRAIN_ENV
     shell:
-        "python -m dynloss synthetic-cifar --out {output} --image-size {params.size[image_size]} "
-        "--num-train-per-batch {params.size[num_train_per_batch]} --num-test {params.size[num_test]} > {log} 2>&1"
+        "python -m dynloss synthetic-cifar --out {output:q} --image-size {params.size[image_size]} "
+        "--num-train-per-batch {params.size[num_train_per_batch]} --num-test {params.size[num_test]} > {log:q} 2>&1"
 
 
 # A myrtle study without its CIFAR-10 folder is skipped; asking for it by name says which key to set.

@@ -15,7 +15,8 @@ Commands:
   sensitivity-combine, infinite, sensitivity-report  the sensitivity study (dynloss.cli.sensitivity)
 
 Every bad input ends with one line on stderr naming the argument and what is allowed, and exit
-status 2; nothing is written in that case.
+status 2; nothing is written in that case. A file that cannot be written (a full disk) ends with
+one line naming the path and the reason, and exit status 1; the previous file stays as it was.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import logging
 import sys
 from typing import Callable, Sequence
 
+from ..errors import WriteError
 from .args import CliError, Parser, parse_seeds  # noqa: F401  (the public names)
 from .results import _add_aggregate, _add_figure, _add_fit, _add_synthetic_cifar
 from .run_study import _add_run_study
@@ -104,10 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return args.func(args)
-    except CliError as exc:
+    except (CliError, WriteError) as exc:
         cmd = (list(argv) if argv is not None else sys.argv[1:])[:1]
         print(f"dynloss {' '.join(cmd)}: error: {exc}".replace("  ", " "), file=sys.stderr)
-        return 2
+        return 2 if isinstance(exc, CliError) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

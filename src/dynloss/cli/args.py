@@ -7,9 +7,7 @@ import os
 import re
 from typing import Callable
 
-
-#: most seeds one job may train (a typo like 0-99999999999 is refused, not allocated)
-MAX_SEEDS = 100_000
+from ..jobs.checks import MAX_SEED, MAX_SEEDS
 
 
 class CliError(Exception):
@@ -34,9 +32,9 @@ def parse_seeds(text: str) -> list[int]:
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise CliError(f"--seeds: malformed seed range {text!r} (N-M needs N <= M)")
-        if len(seeds) + hi - lo + 1 > MAX_SEEDS or hi >= 2 ** 31:
-            raise CliError(f"--seeds: {text!r} names more than {MAX_SEEDS} seeds or a seed >= 2^31 "
-                           f"(allowed: at most {MAX_SEEDS} seeds in 0..2147483647 per job)")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS or hi > MAX_SEED:
+            raise CliError(f"--seeds: {text!r} names more than {MAX_SEEDS} seeds or a seed > {MAX_SEED} "
+                           f"(allowed: at most {MAX_SEEDS} seeds in 0..{MAX_SEED} per job)")
         seeds.extend(range(lo, hi + 1))
     if len(set(seeds)) != len(seeds):
         raise CliError(f"--seeds: seed range {text!r} repeats a seed")
@@ -218,22 +216,25 @@ def check_accelerator() -> None:
             raise CliError(str(exc)) from None
 
 
-def check_budget(a: argparse.Namespace, spec, runs: int) -> None:
-    """Refuse a job whose estimated memory exceeds the budget (issue 12 item 12). ``--max-memory-gb``
+def check_budget(a: argparse.Namespace, job) -> None:
+    """Refuse a job whose estimated memory exceeds the budget (issue 12 item 12;
+    :func:`dynloss.jobs.checks.check_budget`, which the config runs too). ``--max-memory-gb``
     also becomes this process's budget (``$DYNLOSS_MAX_MEMORY_GB``), by which a grid job is sliced."""
     import os
 
     import jax
 
     from .. import budget
+    from ..errors import SpecError
+    from ..jobs import checks
 
     if a.max_memory_gb is not None:
         os.environ[budget.ENV] = repr(float(a.max_memory_gb))
     try:
         limit = a.max_memory_gb if a.max_memory_gb is not None else budget.default_budget_gb()
-        mode = spec.batch if spec.batch != "auto" else ("map" if jax.default_backend() == "cpu" else "vmap")
-        budget.check(spec, runs, limit, mode)
-    except budget.BudgetError as exc:
+        mode = job.spec.batch if job.spec.batch != "auto" else ("map" if jax.default_backend() == "cpu" else "vmap")
+        checks.check_budget(job, limit, mode)
+    except (budget.BudgetError, SpecError) as exc:
         raise CliError(f"--max-memory-gb: {exc}") from None
 
 

@@ -66,7 +66,7 @@ def add_cli(sub) -> None:
 
 def myrtle_job(a: argparse.Namespace):
     """The :class:`dynloss.jobs.MyrtleJob` that ``dynloss myrtle`` arguments describe."""
-    from ..jobs import MyrtleJob
+    from ..jobs import MyrtleJob, checks
     from ..spec import MyrtleSpec
 
     check_loss(a.loss)
@@ -74,9 +74,14 @@ def myrtle_job(a: argparse.Namespace):
                       peak_lr=a.peak_lr, peak_epoch=a.peak_epoch, final_lr=a.final_lr, momentum=a.momentum,
                       stop_epoch=a.stop_epoch, eval_every=a.eval_every, eval_batch_size=a.eval_batch_size,
                       dtype=a.dtype, batch=a.batch)
-    return MyrtleJob(spec=spec, seeds=tuple(parse_seeds(a.seeds)), cifar_dir=a.cifar_dir, num_train=a.num_train,
-                     checkpoint=a.checkpoint, checkpoint_every=a.checkpoint_every, resume=not a.no_resume,
-                     meta=parse_meta(a.meta))
+    job = MyrtleJob(spec=spec, seeds=tuple(parse_seeds(a.seeds)), cifar_dir=a.cifar_dir, num_train=a.num_train,
+                    checkpoint=a.checkpoint, checkpoint_every=a.checkpoint_every, resume=not a.no_resume,
+                    meta=parse_meta(a.meta))
+    try:
+        checks.validate(job)  # what the config runs on every planned job
+    except SpecError as exc:
+        raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
+    return job
 
 
 def run(a: argparse.Namespace) -> int:
@@ -85,10 +90,6 @@ def run(a: argparse.Namespace) -> int:
     from ..jobs import myrtle as run_job
 
     job = myrtle_job(a)
-    try:
-        job.spec.validate()
-    except SpecError as exc:
-        raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
     for flag, path in (("--out", a.out), ("--checkpoint", a.checkpoint)):
         if path is not None:
             check_path(flag, path)

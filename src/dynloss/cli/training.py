@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-
 from ..errors import SpecError
 from .args import number_list, add_budget_arg, check_accelerator, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
 
@@ -86,18 +84,12 @@ def train_job(a: argparse.Namespace):
                           density_steps=tuple(a.density_steps), density_order=a.density_order,
                           density_vectors=a.density_vectors)
     record_every = a.record_every or default_record_every(a.steps)
-    if len(set(a.width)) != len(a.width):
-        raise CliError(f"--width: a value is given twice (got {list(a.width)})")
     spec = TrainSpec(loss=a.loss, width=a.width[0], steps=a.steps, record_every=record_every,
                      chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
                      num_classes=a.classes, test_seeds=tuple(a.test_seeds),
                      data_seed=a.data_seed, noise=a.noise,
                      stop_rule=a.stop_rule, spectra=spectra,
                      **protocol_kwargs(a))
-    if a.onset_window and record_every != 1:
-        raise CliError("--onset-window: needs --record-every 1 (the loss at every step)")
-    if len(set(a.A)) != len(a.A) or len(set(a.T)) != len(a.T):
-        raise CliError(f"--A, --T: a value is given twice (got A {list(a.A)}, T {list(a.T)})")
     if a.onset_primary and a.onset_primary not in (a.onset or ()):
         raise CliError(f"--onset-primary: {a.onset_primary!r} is not one of --onset ({','.join(a.onset or ()) or 'none'})")
     onsets = (jobs.Onsets(a.onset_window, a.onset_floor, tuple(a.onset or ()), a.onset_primary)
@@ -109,10 +101,12 @@ def train_job(a: argparse.Namespace):
 
 
 def _checked(job):
-    """``job`` once its spec and runs are valid; else the :class:`CliError` naming the flag."""
+    """``job`` once :func:`dynloss.jobs.checks.validate` (what the config runs on every planned
+    job) accepts it; else the :class:`CliError` naming the flag."""
+    from ..jobs import checks
+
     try:
-        job.spec.validate()
-        job.batch()
+        checks.validate(job)
     except SpecError as exc:
         raise CliError(f"--{flag_of(exc.field)}: {exc}") from None
     return job
@@ -124,9 +118,7 @@ def _run_train(a: argparse.Namespace) -> int:
     job = train_job(a)
     check_out(a.out)
     check_accelerator()
-    # one width at a time; a grid without onsets is trained in slices that fit, so one run must fit
-    sliced = job.grid and job.onsets is None and not job.zoom_steps
-    check_budget(a, replace(job.spec, width=max(job.all_widths())), 1 if sliced else len(job.batch()))
+    check_budget(a, job)
     jobs.run(job, a.out, quiet=a.quiet)
     return 0
 
@@ -174,11 +166,6 @@ def thresholds_job(a: argparse.Namespace):
     from ..spec import SpectraSpec, TrainSpec
 
     check_loss(a.loss)
-    if not (len(a.A) == len(a.T) == len(a.seeds)) or not a.A:
-        raise CliError(f"--A, --T, --seeds: need one value per run, the same number of each "
-                       f"(got {len(a.A)}, {len(a.T)}, {len(a.seeds)})")
-    if a.steps % a.trace_every:
-        raise CliError(f"--trace-every: {a.trace_every} does not divide --steps {a.steps}")
     meta = parse_meta(a.meta)
     spec = TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=1,
                      chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
@@ -200,6 +187,6 @@ def _run_thresholds(a: argparse.Namespace) -> int:
     if a.traces_out:
         check_out(a.traces_out)
     check_accelerator()
-    check_budget(a, job.spec, len(job.seeds))
+    check_budget(a, job)
     jobs.run(job, a.out, quiet=a.quiet)
     return 0

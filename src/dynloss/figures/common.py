@@ -110,17 +110,25 @@ def legend_outside(ax, **kwargs):
 
 
 def save(fig, *paths: str | os.PathLike, dpi: int = 150) -> None:
-    """Save ``fig`` to each path (format from the suffix), atomically, then close it.
+    """Save ``fig`` to each path (format from the suffix), all or none, then close it.
 
-    The figure's footer stamp (:func:`set_stamp`), if any, is drawn first.
+    Every file is drawn to a temporary first; only when all are drawn do they replace their
+    targets, so a failed write (a full disk) leaves the previous files as they were, never a new
+    PDF beside an old or missing PNG. The figure's footer stamp (:func:`set_stamp`), if any, is
+    drawn first.
     """
+    import contextlib
+
     from ..files import atomic_path
 
     _draw_stamp(fig)
     stamp = getattr(fig, STAMP_ATTR, "")
-    for path in paths:
-        # the stamp also in the PNG's text chunk, where `dynloss publish` reads it
-        meta = {"Comment": stamp} if stamp and Path(path).suffix == ".png" else None
-        with atomic_path(path, suffix=Path(path).suffix) as tmp:  # the suffix picks the format
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=meta)
-    plt.close(fig)
+    try:
+        with contextlib.ExitStack() as stack:
+            for path in paths:
+                # the stamp also in the PNG's text chunk, where `dynloss publish` reads it
+                meta = {"Comment": stamp} if stamp and Path(path).suffix == ".png" else None
+                tmp = stack.enter_context(atomic_path(path, suffix=Path(path).suffix))  # the suffix picks the format
+                fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=meta)
+    finally:
+        plt.close(fig)

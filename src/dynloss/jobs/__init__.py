@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from . import checks  # noqa: F401  (dynloss.jobs.checks: what a job refuses)
 from .requests import (NOT_HASHED, Job, MyrtleJob, Onsets, ThresholdsJob, TrainJob, file_config, fmt,  # noqa: F401
                        hash_of, job_hash, seed_text)
 

@@ -15,10 +15,14 @@ vmapped job), ``study`` (every width too, one program per width inside the job);
 """
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from typing import Optional
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SpecError
+from ..jobs import MyrtleJob, TrainJob, checks, fmt
+from ..spec import check_schedule_args
 from .kinds import KINDS, PlannedJob, StudyKind, register  # noqa: F401  (the kind API)
 
 #: Snakemake rule names, which no study or figure may take
@@ -29,6 +33,8 @@ RESERVED_NAMES = ("all", "train_job", "onsets", "confirm", "reduce", "thresholds
 GRANULARITIES = ("auto", "point", "width", "study")
 #: study keys that change how a figure looks, never a number
 COSMETIC_KEYS = ("title",)
+#: the study keys that set the numbers of an infinite-width reference (``dynloss infinite``)
+INFINITE_KEYS = ("kind", "loss", "width", "widths", "lr", "steps", "seeds")
 
 
 class Plan:
@@ -133,6 +139,16 @@ class Plan:
         st = {k: v for k, v in self.cfg["studies"][name].items() if k not in COSMETIC_KEYS}
         return {"study": name, "scale": self.cfg["scale"], "study_config": st, "data": self.cfg["data"]}
 
+    def infinite_args(self, name: str) -> list[str]:
+        """The ``dynloss infinite`` arguments of a study's infinite-width reference. Its ``--meta``
+        records only :data:`INFINITE_KEYS`, so a title or ``thesis_train`` edit does not rerun it."""
+        st = self.cfg["studies"][name]
+        widths = st["widths"] if "widths" in st else [st["width"]]
+        meta = {"study": name, "scale": self.cfg["scale"],
+                "study_config": {k: st[k] for k in INFINITE_KEYS if k in st}}
+        return ["--widths", ",".join(map(str, widths)), "--lr", fmt(st["lr"]), "--steps", str(st["steps"]),
+                "--seeds", str(st["seeds"]), "--data", json.dumps(self.cfg["data"]), "--meta", json.dumps(meta)]
+
     def job_counts(self) -> dict[str, int]:
         """Training jobs of the default target (every study but those with their own target, such as
         the sensitivity studies) under each granularity: what ``snakemake -n`` reports."""
@@ -159,7 +175,13 @@ class Plan:
                                   "(each figure target has one name); choose another name")
         for kind in self.kinds.values():
             kind.check()
+        self.check_jobs()
         for name, fig in cfg["figures"].items():
+            if fig["kind"] == "schedule":
+                try:
+                    check_schedule_args(fig["A"], fig["T"])
+                except SpecError as exc:
+                    raise ConfigError(f"config key 'figures.{name}.{exc.field}': {exc}") from None
             if fig["kind"] == "density":
                 src = fig.get("study", "")
                 st = cfg["studies"].get(src)
@@ -169,4 +191,38 @@ class Plan:
                     raise ConfigError(f"config key 'studies.{src}.density_steps': the density figure "
                                       f"{name!r} needs at least one step")
 
+    def check_jobs(self) -> None:
+        """Every planned job through the checks the job itself runs before training
+        (:func:`dynloss.jobs.checks.validate`, the memory budget included), so a value the job
+        would refuse is refused here, naming the config key; and no job whose oscillations the
+        last-period rule removes entirely (:func:`static_point`)."""
+        budget = float(self.cfg["max_memory_gb"])
+        mode = "map" if self.cfg.get("accelerator", "cpu") == "cpu" else "vmap"
+        for name in self.studies():
+            kind = self.kinds[name]
+            for job in self.jobs(name):
+                try:
+                    checks.validate(job.request, budget, mode)
+                except SpecError as exc:
+                    raise ConfigError(f"config key '{kind.config_key(exc.field)}': {exc} "
+                                      f"(study {name!r}, job {job.stem!r})") from None
+                point = static_point(job.request)
+                if point:
+                    a, t = point
+                    raise ConfigError(
+                        f"config key '{kind.config_key('T')}': T = {fmt(t)} is not below steps = "
+                        f"{job.request.spec.steps}, so A = {fmt(a)} never acts: the oscillations stop in the "
+                        "last period (t >= steps - T), here the whole run, which would be a static run "
+                        "labelled A = " f"{fmt(a)}; use T < steps, or A = 1 for a static run")
 
+
+def static_point(request) -> Optional[tuple[float, float]]:
+    """The first (A, T) of a spiral job with A > 1 and T >= steps, or ``None``.
+
+    With ``stop_last_period`` (every planned job), A = 1 from step ``steps - T`` on
+    (:func:`dynloss.schedules.effective_amplitude`), so such a run is bitwise a static one.
+    """
+    if isinstance(request, MyrtleJob) or not request.spec.stop_last_period:
+        return None
+    pairs = itertools.product(request.A, request.T) if isinstance(request, TrainJob) else zip(request.A, request.T)
+    return next(((a, t) for a, t in pairs if a > 1 and t >= request.spec.steps), None)

@@ -17,6 +17,10 @@ from ..spec import MyrtleSpec, SpectraSpec, TrainSpec, check_cadences
 
 #: study kind name -> class
 KINDS: dict[str, type["StudyKind"]] = {}
+#: job fields (dynloss.jobs.checks) set by a top-level config key rather than a study key
+GLOBAL_KEYS = {"chunk_steps": "chunk_steps", "dtype": "dtype", "max_memory_gb": "max_memory_gb",
+               "points_per_class": "data.points_per_class", "num_classes": "data.num_classes",
+               "noise": "data.noise", "data_seed": "data.train_seed", "test_seeds": "data.test_seeds"}
 
 
 def register(cls: type["StudyKind"]) -> type["StudyKind"]:
@@ -78,6 +82,8 @@ class StudyKind:
     combine_command: ClassVar[str] = "aggregate"
     #: whether the default target (``snakemake`` with no target) draws the study's figure
     in_all: ClassVar[bool] = True
+    #: job fields (dynloss.jobs.checks) whose study key has another name: field -> key
+    field_keys: ClassVar[dict] = {"width": "widths"}
 
     def __init__(self, plan, study: str):
         self.plan, self.study = plan, study
@@ -120,6 +126,12 @@ class StudyKind:
 
     def key(self, field_name: str) -> str:
         return f"config key 'studies.{self.study}.{field_name}'"
+
+    def config_key(self, job_field: str) -> str:
+        """The config key that sets a job field (``width`` -> ``studies.<study>.widths``, ...)."""
+        if job_field in self.field_keys:
+            return f"studies.{self.study}.{self.field_keys[job_field]}"
+        return GLOBAL_KEYS.get(job_field, f"studies.{self.study}.{job_field}")
 
     def steps_multiple_of(self, cadence: str) -> None:
         """:class:`ConfigError` on ``steps`` unless it is a multiple of the study's ``cadence`` key."""
@@ -206,6 +218,7 @@ class Dynamics(StudyKind):
 
     name = "dynamics"
     figure = "dynamics"
+    field_keys = {"seeds": "seed"}
 
     def jobs(self) -> list[PlannedJob]:
         st = self.st
@@ -244,6 +257,7 @@ class Thresholds(StudyKind):
     name = "thresholds"
     figure = "thresholds"
     aggregate_dims = ("loss", "width", "lr")
+    field_keys = {"width": "widths", "lr": "lrs", "trace_every": "hess_every"}
 
     def runs(self) -> list[tuple[float, float, int]]:
         """The (A, T, seed) runs of one eta, in job order."""
@@ -313,6 +327,7 @@ class Myrtle(StudyKind):
     figure = "contour"
     figure_options = {"train_var": "final_train_acc", "test_var": "final_test_acc", "width_dim": "channels"}
     aggregate_dims = ("loss", "channels", "A", "T")
+    field_keys = {"dtype": "dtype"}  # a key of the study: Myrtle5 runs float32 by default
 
     @property
     def enabled(self) -> bool:
@@ -366,6 +381,9 @@ class Sensitivity(StudyKind):
     figure = "sensitivity"
     combine_command = "sensitivity-combine"
     in_all = False  # its own target: snakemake sensitivity_mse
+    field_keys = {name: f"factors.{factor}" for name, factor in (
+        ("W_std", "W1_std"), ("b_std", "b_std"), ("parameterization", "parameterization"), ("dtype", "dtype"),
+        ("threefry_partitionable", "threefry_partitionable"), ("mse_norm", "mse_norm"), ("data_seed", "data_seed"))}
 
     def cases(self):
         from .. import sensitivity
