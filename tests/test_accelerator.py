@@ -12,7 +12,8 @@ from dynloss import accelerator, config, resources
 from dynloss.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINING_RULES = ("train_job", "dynamics", "synthetic_cifar")
+#: rules that run JAX training or replays (the accelerator's env): the onsets and confirm jobs replay or train too
+TRAINING_RULES = ("train_job", "dynamics", "synthetic_cifar", "onsets", "confirm")
 #: what nvidia-smi -L prints on each simulated machine, and its exit status
 MACHINES = {"gpu": ("GPU 0: NVIDIA H200 (UUID: GPU-00000000-0000-0000-0000-000000000000)", 0),
             "cpu": ("No devices were found", 6)}
@@ -54,7 +55,7 @@ def test_auto_plans_for_the_machine(machine, kind, expected, granularity):
     for name, env in envs.items():
         want = f"{expected}.yaml" if name in TRAINING_RULES else "reference.yaml" if name == "infinite_width" else "cpu.yaml"
         assert env == want, (name, env)
-    assert set(TRAINING_RULES) <= set(envs)
+    assert set(TRAINING_RULES) - {"confirm"} <= set(envs)  # confirm jobs exist at paper scale only
     assert f"export {accelerator.ENV}={expected};" in prefix
     assert ("export JAX_PLATFORMS=cpu" in prefix) == (expected == "cpu")
 
@@ -119,7 +120,8 @@ def test_a_dry_run_shows_each_training_jobs_own_resources(tmp_path):
                           f"results={tmp_path}/r"], cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
     assert out.returncode == 0, out.stderr[-2000:]
-    lines = re.findall(r"rule train_job:.*?resources: ([^\n]*)", out.stdout, re.S)
+    jobs = re.findall(r"rule train_job:\s+output: ([^\n]*).*?resources: ([^\n]*)", out.stdout, re.S)
+    lines = [res for output, res in jobs if "_grid_" in output]  # the two grid jobs (A = 1 has a point job per width)
     asked = [(re.search(r"mem_mb=(\d+)", x).group(1), re.search(r"runtime=(\d+)", x).group(1)) for x in lines]
     assert len(asked) == 2 and asked[0][0] != asked[1][0] and asked[0][1] != asked[1][1], asked
 

@@ -47,6 +47,8 @@ def test_schema_gives_every_key_a_description_and_default():
                     if path.endswith("$defs.figure") and k == "kind":
                         continue
                     assert "description" in sub or "$ref" in sub, f"{path}.{k} has no description"
+                    if k in node.get("required", ()):
+                        continue  # a key that must be given (the items of a study's grids) has no default
                     assert "default" in sub, f"{path}.{k} has no default"
             for k, v in node.items():
                 walk(v, f"{path}.{k}")
@@ -109,12 +111,13 @@ def test_scale_override_of_unknown_study_is_named(base):
 def test_job_expansion_counts(base):
     cfg = config.prepare(dict(base, scale="paper"))
     plan = Plan(cfg, "point")
-    assert len(plan.jobs("fig3_4")) == 2 * 10 * 10  # widths x A x T, 50 seeds per job
+    # widths x (A = 1 once + the other A x T), 50 seeds per job: A = 1 is the same run at every T
+    assert len(plan.jobs("fig3_4")) == 2 * (1 + 9 * 10)
     jobs = plan.jobs("fig4_2")
-    assert len(jobs) == 2 * 8 * 9 and {j.request.seeds for j in jobs} == {(0, 1, 2)}
+    assert len(jobs) == 2 * (1 + 7 * 9) and {j.request.seeds for j in jobs} == {(0, 1, 2)}
     assert len(plan.study("fig4_4").runs()) == 40
-    # the same grid in one job per width, or one per study
-    assert len(Plan(cfg, "width").jobs("fig3_4")) == 2 and len(Plan(cfg, "study").jobs("fig3_4")) == 1
+    # the same grid in one job per width, or one per study (and the A = 1 point job of each width)
+    assert len(Plan(cfg, "width").jobs("fig3_4")) == 2 + 2 and len(Plan(cfg, "study").jobs("fig3_4")) == 1 + 2
 
 
 def test_fmt_and_seed_blocks():
@@ -309,7 +312,9 @@ def test_one_user_factor_replaces_that_factor_only(base):
     cfg["scale"] = "tiny"
     cfg["studies"]["sens_mse_w100"]["factors"]["lr_scale"] = [1, 3]
     factors = config.prepare(cfg)["studies"]["sens_mse_w100"]["factors"]
-    assert factors == {**base["scales"]["tiny"]["studies"]["sens_mse_w100"]["factors"], "lr_scale": [1, 3]}
+    # the scale's factors, the user's lr_scale, and the schema's default for a factor neither names
+    assert factors == {**base["scales"]["tiny"]["studies"]["sens_mse_w100"]["factors"], "lr_scale": [1, 3],
+                       "stop_rule": ["last_T"]}
 
 
 def test_a_user_value_equal_to_the_shipped_one_still_wins(base):

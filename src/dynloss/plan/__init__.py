@@ -23,6 +23,7 @@ from typing import Optional
 from ..errors import ConfigError, SpecError
 from ..jobs import MyrtleJob, TrainJob, checks, fmt
 from ..spec import check_schedule_args
+from . import dynamics_kinds  # noqa: F401  (registers the dynamics and thresholds kinds)
 from .kinds import KINDS, PlannedJob, StudyKind, register  # noqa: F401  (the kind API)
 
 #: Snakemake rule names, which no study or figure may take
@@ -219,10 +220,10 @@ class Plan:
 def static_point(request) -> Optional[tuple[float, float]]:
     """The first (A, T) of a spiral job with A > 1 and T >= steps, or ``None``.
 
-    With ``stop_last_period`` (every planned job), A = 1 from step ``steps - T`` on
+    With a stop rule (``last_T`` or ``period``), A = 1 from step 0 on when ``T >= steps``
     (:func:`dynloss.schedules.effective_amplitude`), so such a run is bitwise a static one.
     """
-    if isinstance(request, MyrtleJob) or not request.spec.stop_last_period:
+    if isinstance(request, MyrtleJob) or request.spec.stop_rule == "never":
         return None
     pairs = itertools.product(request.A, request.T) if isinstance(request, TrainJob) else zip(request.A, request.T)
     return next(((a, t) for a, t in pairs if a > 1 and t >= request.spec.steps), None)

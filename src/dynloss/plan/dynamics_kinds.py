@@ -1,0 +1,115 @@
+"""The study kinds of the training dynamics: one run's dynamics (figures 3.5, 4.3, 4.7) and the
+curvature threshold against eta (figures 3.6, 4.4, 4.8). Registered on import (:mod:`dynloss.plan`)."""
+from __future__ import annotations
+
+from ..errors import ConfigError, SpecError
+from ..jobs import Onsets, ThresholdsJob, TrainJob, fmt
+from ..spec import SpectraSpec, check_cadences
+from .kinds import PlannedJob, StudyKind, register, train_spec
+
+
+@register
+class Dynamics(StudyKind):
+    """One run at every step with Hessian/NTK spectra and onsets: figures 3.5, 4.3, 4.7."""
+
+    name = "dynamics"
+    figure = "dynamics"
+    field_keys = {"seeds": "seed"}
+
+    def jobs(self) -> list[PlannedJob]:
+        st = self.st
+        density = {"density_steps": tuple(int(s) for s in st["density_steps"]),
+                   "density_order": int(st["density_order"]), "density_vectors": int(st["density_vectors"])}
+        spectra = SpectraSpec(hess_every=int(st["hess_every"]), hess_order=int(st["hess_order"]),
+                              hess_k=int(st["hess_k"]), ntk_every=int(st["ntk_every"]),
+                              ntk_points=st["ntk_points"] or None, **(density if st["density_steps"] else {}))
+        spec = train_spec(self.plan, st, width=int(st["width"]), record_every=1, spectra=spectra)
+        job = TrainJob(spec=spec, seeds=(int(st["seed"]),), lr=float(st["lr"]), A=(float(st["A"]),),
+                       T=(float(st["T"]),), onsets=Onsets(int(st["onset_window"]), st["onset_floor"],
+                                                          tuple(st["onset"]), st.get("primary_onset", "")),
+                       zoom_steps=int(st["zoom_steps"]) if st["zoom_hessian"] else None, seed_range=False,
+                       meta=self.labels())
+        # the spectra run on a second thread beside the training (dynloss.engine)
+        return [PlannedJob(self.study, self.study, job, self.dataset(), threads=2)]
+
+    def combine_inputs(self) -> list[str]:
+        return []  # the job writes the study's dataset itself
+
+    def check(self) -> None:
+        st = self.st
+        try:
+            check_cadences(st["steps"], 1, st["hess_every"], st["ntk_every"], st["density_steps"])
+        except SpecError as exc:
+            raise ConfigError(f"{self.key(exc.field)}: {exc}") from None
+        if st.get("primary_onset") and st["primary_onset"] not in st["onset"]:
+            raise ConfigError(f"{self.key('primary_onset')}: {st['primary_onset']!r} is not one of "
+                              f"onset {st['onset']}")
+
+
+@register
+class Thresholds(StudyKind):
+    """lambda_th at the first bifurcation against eta: figures 3.6, 4.4, 4.8."""
+
+    name = "thresholds"
+    figure = "thresholds"
+    aggregate_dims = ("loss", "width", "lr")
+    field_keys = {"width": "widths", "lr": "lrs", "trace_every": "hess_every"}
+
+    def runs(self) -> list[tuple[float, float, int]]:
+        """The (A, T, seed) runs of one eta, in job order."""
+        st = self.st
+        return [(float(A), float(T), int(s)) for A in st["A"] for T in st["T"] for s in range(st["seeds"])]
+
+    def jobs(self) -> list[PlannedJob]:
+        st, runs = self.st, self.runs()
+        k = st["runs_per_job"]
+        out = []
+        for w in st["widths"]:
+            for lr in st["lrs"]:
+                for b in range(-(-len(runs) // k)):
+                    A, T, seeds = zip(*runs[b * k:(b + 1) * k])
+                    stem = f"{st['loss']}_w{int(w)}_lr{fmt(lr)}_b{b}"
+                    spec = train_spec(self.plan, st, width=int(w), record_every=1,
+                                      spectra=SpectraSpec(hess_every=int(st["hess_every"]),
+                                                          hess_order=int(st["hess_order"])))
+                    traces = f"{self.results}/{self.study}/traces/{stem}.nc" if st.get("keep_traces") else None
+                    job = ThresholdsJob(spec=spec, lr=float(lr), A=A, T=T, seeds=seeds,
+                                        onsets=Onsets(int(st["onset_window"]), st["onset_floor"], tuple(st["onset"])),
+                                        run_offset=b * k, trace_every=int(st["hess_every"]), traces_out=traces,
+                                        meta=self.labels())
+                    out.append(PlannedJob(self.study, stem, job, self.run_path(stem)))
+        return out
+
+    def extra_outputs(self) -> list[str]:
+        return [self.fit_csv()]
+
+    def fit_csv(self) -> str:
+        return f"{self.results}/{self.study}/{self.study}_fit.csv"
+
+    def onsets_path(self, stem: str) -> str:
+        """A training job's file with the ``analyse_onsets`` definitions added (rule ``onsets``)."""
+        return f"{self.results}/{self.study}/onsets/{stem}.nc"
+
+    def combine_inputs(self) -> list[str]:
+        jobs = self.plan.jobs(self.study)
+        if self.st.get("analyse_onsets"):
+            return [self.onsets_path(j.stem) for j in jobs]
+        return [j.out for j in jobs]
+
+    def definitions(self) -> list[str]:
+        """Every definition the combined dataset holds (in training and from the traces)."""
+        return list(dict.fromkeys(list(self.st["onset"]) + list(self.st.get("analyse_onsets", ()))))
+
+    def check(self) -> None:
+        self.steps_multiple_of("hess_every")
+        st = self.st
+        if st.get("analyse_onsets") and not st.get("keep_traces"):
+            raise ConfigError(f"{self.key('analyse_onsets')}: needs keep_traces: true (the definitions are "
+                              "computed from the kept traces)")
+        both = set(st["onset"]) & set(st.get("analyse_onsets", ()))
+        if both:
+            raise ConfigError(f"{self.key('analyse_onsets')}: {sorted(both)} already in onset (computed in training)")
+        primary = st.get("primary_onset", "visible")
+        if primary != "visible" and primary not in self.definitions():
+            raise ConfigError(f"{self.key('primary_onset')}: {primary!r} is computed neither in training (onset) "
+                              "nor from the traces (analyse_onsets)")
