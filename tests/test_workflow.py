@@ -38,6 +38,17 @@ def test_lint_is_clean():
     assert "Congratulations" in out.stdout + out.stderr
 
 
+def confirm_keys(cfg, contours):
+    """The claims' fresh-seed jobs whose protocol (loss, width, lr, steps) a contour study runs."""
+    from dynloss.verdicts import confirm_jobs
+
+    def runs(p):
+        return any(cfg["studies"][n]["loss"] == p.loss and p.width in cfg["studies"][n]["widths"]
+                   and float(cfg["studies"][n]["lr"]) == p.lr and cfg["studies"][n]["steps"] == p.steps
+                   for n in contours)
+    return [k for k, claims in confirm_jobs().items() if runs(claims[0].protocol)]
+
+
 def expected_jobs(scale):
     from dynloss import config
     from dynloss.plan import Plan
@@ -55,6 +66,7 @@ def expected_jobs(scale):
         "aggregate": len(kinds["contour"] + kinds["curves"] + kinds["myrtle"] + kinds["thresholds"]),
         "fit_thresholds": len(kinds["thresholds"]),
         "onsets": sum(len(plan.jobs(n)) for n in kinds["thresholds"] if cfg["studies"][n]["analyse_onsets"]),
+        "confirm": len(confirm_keys(cfg, kinds["contour"])),
         "figure": n_figures,
         "reproduction": 1,
         "all": 1,
@@ -76,9 +88,10 @@ def test_paper_scale_dag_builds_quickly(tmp_path):
     elapsed = time.perf_counter() - t0
     counts = job_counts(out.stdout)
     want = expected_jobs("paper")
-    # contour/curves points (200 + 2 + 144 + 144) and thresholds blocks (8 + 4 + 4); no Myrtle5 job
-    # (no CIFAR-10 folder configured)
-    assert counts["train_job"] == 200 + 2 + 144 + 144 + 8 + 4 + 4 == want["train_job"]
+    # contour/curves points, A = 1 once per width (2 x (1 + 9 x 10) + 2 + 2 x (1 + 7 x 9) twice) and thresholds
+    # blocks (8 + 4 + 4); no Myrtle5 job (no CIFAR-10 folder configured); the fresh seeds of 13 chosen points
+    assert counts["train_job"] == 182 + 2 + 128 + 128 + 8 + 4 + 4 == want["train_job"]
+    assert counts["confirm"] == 13 == want["confirm"]
     assert counts["total"] == sum(want.values())
     assert elapsed < 30, f"paper-scale DAG took {elapsed:.1f} s"
 
