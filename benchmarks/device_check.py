@@ -67,7 +67,7 @@ def w1000_argv(seeds: int, dtype: str, out: Path) -> list[str]:
     """``dynloss train`` arguments of figure 3.4's paper-scale width-1000 whole-width job, cut to
     ``seeds`` seeds and run in ``dtype``."""
     cfg = config.load_config(accelerator="cuda12", granularity="width")
-    job = next(j for j in Plan(cfg).jobs("fig3_4") if j.request.spec.width == 1000)
+    job = next(j for j in Plan(cfg).jobs("fig3_4") if j.request.spec.width == 1000 and j.request.grid)
     argv = job.argv()
     argv[argv.index("--seeds") + 1] = f"0-{seeds - 1}"
     argv[argv.index("--dtype") + 1] = dtype
