@@ -199,4 +199,24 @@ def test_the_law_row_uses_the_primary_definition():
 
 def test_the_table_has_a_row_per_claim_and_law():
     rows = table(Inputs(), "tiny")
-    assert len(rows) == 37 and all(r["verdict"] == st.NOT_RUN for r in rows)
+    assert len(rows) == 42 and all(r["verdict"] == st.NOT_RUN for r in rows)
+
+
+def test_a_dynamics_run_s_statistics_at_its_primary_onset():
+    """NTK lambda_max halves after the onset: relative change -0.5 (a 'falls' claim); lambda_max never
+    goes below 0.9 lambda_th after it: floor 0.9 (below the band [0.95, inf) of 'stays above'). One run:
+    the value, no interval."""
+    steps = np.arange(0, 4000, 10)
+    ds = xr.Dataset({"ntk_lmax": ("step_ntk", np.where(steps < 2000, 10.0, 5.0)),
+                     "hess_eig": (("step_hess", "eig"), np.where(np.arange(0, 4000, 100) < 2000, 8.0, 9.0)[:, None]),
+                     "onset_step_apparent": ((), 2000), "lambda_th_apparent": ((), 10.0)},
+                    coords={"step_ntk": steps, "step_hess": np.arange(0, 4000, 100)})
+    ds.attrs["primary_onset"] = "apparent"
+    falls = claim(figure="dyn", protocol=None, quantity="ntk_lmax", where="ntk_change", band="sign", value=-1.0,
+                  thesis_seeds=1)
+    row = measure(falls, Inputs(dynamics={"dyn": ds}), Settings())
+    assert row["estimate"] == pytest.approx(-0.5) and row["interval"] == "none"
+    assert row["outcome"] == st.INCONCLUSIVE and "apparent onset (t = 2000)" in row["note"]
+    floor = claim(figure="dyn", protocol=None, quantity="hess_eig", where="lambda_floor", band="lower", value=1.0,
+                  thesis_seeds=1)
+    assert measure(floor, Inputs(dynamics={"dyn": ds}), Settings())["estimate"] == pytest.approx(0.9)

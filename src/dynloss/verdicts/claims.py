@@ -37,7 +37,7 @@ class Claim:
     figure: str  # the figure (and study name) the claim belongs to
     protocol: Optional[Protocol]  # None: a protocol this project cannot run here (CIFAR-10)
     quantity: str  # final_train_acc | test_acc
-    where: str  # static | best | worst | gain | trend | final
+    where: str  # static | best | worst | gain | trend | final | ntk_change | lambda_floor
     band: str  # approx | lower | gain | sign
     value: float  # v (approx, lower, gain) or the sign (-1 falls, +1 rises)
     thesis: str
@@ -166,6 +166,26 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("fig4_7_final", "dynamics of fig. 4.7 (MSE v2, A = 5, T = 7500): final train accuracy", "fig4_7", None,
           TRAIN, "final", "approx", 1.0, "~1", "thesis sec. 4.3.3: 'la red ha aprendido correctamente los datos de "
           "entrada', panel (e)", 1),
+    # what the dynamics figures show at the first bifurcation (the primary onset of the run): the NTK's
+    # largest eigenvalue 500 steps after it relative to 500 steps before; lambda_max after it relative to
+    # lambda_th at it (its minimum over the rest of the run)
+    Claim("fig3_5_ntk", "dynamics of fig. 3.5 (CE): NTK lambda_max falls at the bifurcation (relative change)",
+          "fig3_5", None, "ntk_lmax", "ntk_change", "sign", -1.0, "falls",
+          "thesis sec. 3.5: 'el valor de lambda_max decrece drasticamente durante las inestabilidades'", 1),
+    Claim("fig4_3_ntk", "dynamics of fig. 4.3 (MSE v1): NTK lambda_max does not fall at the bifurcation", "fig4_3",
+          None, "ntk_lmax", "ntk_change", "sign", 1.0, "does not fall",
+          "thesis sec. 4.2.3: 'Al contrario que en el caso de la entropia cruzada, lambda_max,NTN no decrece al "
+          "aparecer las bifurcaciones'", 1),
+    Claim("fig4_7_ntk", "dynamics of fig. 4.7 (MSE v2): NTK lambda_max falls at the bifurcation", "fig4_7", None,
+          "ntk_lmax", "ntk_change", "sign", -1.0, "falls", "thesis sec. 4.3.3: 'Al igual que sucedia en la funcion de "
+          "perdida dinamica de entropia cruzada, el autovalor maximo desciende durante las bifurcaciones'", 1),
+    Claim("fig4_3_floor", "dynamics of fig. 4.3 (MSE v1): lambda_max stays at or above lambda_th after the onset "
+          "(its minimum / lambda_th)", "fig4_3", None, "hess_eig", "lambda_floor", "lower", 1.0, ">= 1",
+          "thesis sec. 4.2.3: 'Una vez que lambda_max pasa este umbral, no vuelve a tomar valores inferiores al "
+          "mismo durante el resto del entrenamiento'", 1),
+    Claim("fig4_7_floor", "dynamics of fig. 4.7 (MSE v2): lambda_max stays at lambda_th after reaching it "
+          "(its minimum / lambda_th)", "fig4_7", None, "hess_eig", "lambda_floor", "lower", 1.0, ">= 1",
+          "thesis sec. 4.3.3: 'Una vez lo alcanza, el autovalor se mantiene constante'", 1),
 )
 
 

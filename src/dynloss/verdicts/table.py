@@ -179,6 +179,8 @@ def measure(c: Claim, inputs: Inputs, s: stats.Settings) -> dict:
     """One row: the claim's estimate, interval, outcome and what it was read from."""
     band = band_of(c, s)
     row = _row(c, band=band.describe())
+    if c.where in ("ntk_change", "lambda_floor"):
+        return _at_onset(c, inputs, s, row, band)
     if c.protocol is None and c.where != "final":
         return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN,
                 "note": "needs the CIFAR-10 folder (config key studies.fig3_2.cifar_dir) and, at paper scale, a GPU"}
@@ -203,6 +205,40 @@ def measure(c: Claim, inputs: Inputs, s: stats.Settings) -> dict:
     if c.where == "trend":
         return _trend(c, inputs, s, row, band)
     return _chosen(c, inputs, s, row, band)
+
+
+#: steps before and after the onset over which the NTK eigenvalue is averaged (``ntk_change``)
+NTK_WINDOW = 500
+
+
+def _at_onset(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
+    """A dynamics run's statistic at its primary onset: the NTK lambda_max's relative change across it
+    (``ntk_change``) or lambda_max's minimum after it over lambda_th (``lambda_floor``). One run."""
+    ds = inputs.dynamics.get(c.figure)
+    if ds is None:
+        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "note": f"study {c.figure} not run"}
+    for d in ("seed", "run"):
+        if d in ds.dims:
+            ds = ds.isel({d: 0})
+    name = ds.attrs.get("primary_onset", "") or "visible"
+    var = f"onset_step_{name}" if f"onset_step_{name}" in ds else "onset_step"
+    t = int(ds[var]) if var in ds else -1
+    if t < 0 or c.quantity not in ds:
+        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "data": c.figure,
+                "note": f"no {name} onset (or no {c.quantity}) in the run"}
+    if c.where == "ntk_change":
+        n = ds["ntk_lmax"]
+        before = n.sel(step_ntk=slice(t - NTK_WINDOW, t - 1)).mean().item()
+        after = n.sel(step_ntk=slice(t, t + NTK_WINDOW)).mean().item()
+        x = after / before - 1.0
+        note = f"mean over {NTK_WINDOW} steps after the {name} onset (t = {t}) over the mean before it, minus 1"
+    else:
+        lam_th = float(ds[var.replace("onset_step", "lambda_th")])
+        h = ds["hess_eig"].isel(eig=0).sel(step_hess=slice(t, None))
+        x = float(h.min()) / lam_th
+        note = f"min of lambda_max after the {name} onset (t = {t}) / lambda_th there ({lam_th:.4g})"
+    return _judge({**row, "data": c.figure, "note": note + "; one run, as in the thesis: no interval"},
+                  stats.t_interval(np.array([x])), band, c.thesis_seeds)
 
 
 def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
