@@ -3,7 +3,7 @@
 
     python benchmarks/microbench.py
 
-The profile evidence quoted for the unmet CPU targets (issue 6): an elementwise pass over a
+The profile evidence quoted for the unmet CPU targets: an elementwise pass over a
 300 x 100 array, the two matrix products of the MLP step, a whole step at width 4 (the fixed cost)
 and 100, the NTK Gram of 50 points, its top eigenvalue by eigvalsh and by unrolled Lanczos, one
 Hessian-vector product (through ``apply`` and through the MLP's pullback, each with its

@@ -8,7 +8,7 @@ Every ratio is (our run-steps/s) / (baseline run-steps/s) measured in this same 
 alternating baseline and engine, best of ``--repeats``; compilation and first executions are
 excluded on both sides (the baseline calls each jitted function once before timing; the engine
 trains once untimed, then times a second training; its compile time is reported separately).
-Workloads, as issue 6 defines them:
+Workloads:
 
 - ``sweep``: dynamical CE, S seeds x n steps, widths 100 and 1000, float32 and float64; final
   train/test accuracy, and loss curves at stride 100 (the baseline evaluates its metrics every step,

@@ -150,7 +150,7 @@ class _Exploit:
 
 
 def test_malicious_batch_is_refused_without_running_code(tmp_path):
-    """Issue 12 item 13: a crafted data_batch_1 must not execute anything."""
+    """A crafted data_batch_1 must not execute anything."""
     d = cifar.write_synthetic_cifar(tmp_path / "c", 3, 3, image_size=4)
     marker = tmp_path / "pwned"
     _write(d / "data_batch_1", {b"data": _Exploit(marker), b"labels": [0, 1, 2]})

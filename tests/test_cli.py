@@ -83,7 +83,7 @@ def test_module_help_runs():
     assert out.returncode == 0 and "--loss" in out.stdout and "dmse2" in out.stdout
 
 
-# --- issue 12 item 11: every bad input is one line and exit 2, nothing written -------------------
+# --- every bad input is one line and exit 2, nothing written -------------------
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_version_flag(capsys):
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"dynloss {__version__}"
 
 
-# --- reliability round 2, item 10: one line, never a traceback; item 14: a figure all or nothing ---
+# --- one line, never a traceback; a figure all or nothing ---
 
 
 @pytest.mark.parametrize("text,message", [
@@ -231,7 +231,7 @@ def test_a_full_disk_is_one_line_naming_the_path(cause, capsys, tmp_path, monkey
 
 
 def test_a_figure_that_cannot_be_written_keeps_neither_half(capsys, tmp_path, monkeypatch):
-    """Item 14: a full disk while writing the PNG left the new PDF beside no PNG."""
+    """A full disk while writing the PNG left the new PDF beside no PNG."""
     import errno
 
     from matplotlib.figure import Figure

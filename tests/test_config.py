@@ -129,7 +129,7 @@ def test_fmt_and_seed_blocks():
     assert seed_text([4], as_range=False) == "4" and seed_text([0, 3, 7]) == "0,3,7"
 
 
-# --- issue 12 item 8: the user's explicit values win over the scale's --------------------------
+# --- the user's explicit values win over the scale's --------------------------
 
 
 @pytest.mark.parametrize("scale", ["tiny", "quick"])
@@ -157,7 +157,7 @@ def test_a_users_own_scale_value_beats_their_base_value(base):
     assert config.prepare(cfg)["studies"]["fig4_1"]["steps"] == 100
 
 
-# --- issue 13 item 1: results per scale ---------------------------------------------------------
+# --- results per scale ---------------------------------------------------------
 
 
 def test_results_are_per_scale(base):
@@ -168,7 +168,7 @@ def test_results_are_per_scale(base):
     assert all(p.startswith("out/tiny/") for p in Plan(tiny).job_files("fig3_6"))
 
 
-# --- issue 12 item 10: bad input refused up front -----------------------------------------------
+# --- bad input refused up front -----------------------------------------------
 
 
 BAD = [
@@ -215,7 +215,7 @@ def test_one_value_grid_is_accepted(base):
     assert len(Plan(config.prepare(cfg), "point").jobs("fig4_2")) == 2 * 9
 
 
-# --- issue 12 items 6 and 7: a job's arguments are what determines its numbers ------------------
+# --- a job's arguments are what determines its numbers ---
 
 
 def test_job_arguments_ignore_cosmetic_and_grid_edits(base):
@@ -257,11 +257,11 @@ def test_every_workflow_rule_name_is_reserved():
     assert rules and rules <= set(RESERVED_NAMES), sorted(rules - set(RESERVED_NAMES))
 
 
-# --- reliability round 2: nothing written elsewhere, nothing mislabelled, nothing refused late ---
+# --- nothing written elsewhere, nothing mislabelled, nothing refused late ---
 
 
 def test_a_scale_name_is_a_plain_folder_name(base):
-    """Item 2: a scale named ``tiny/../paper`` would write into results/paper."""
+    """A scale named ``tiny/../paper`` would write into results/paper."""
     cfg = copy.deepcopy(base)
     cfg["scales"]["tiny/../paper"] = cfg["scales"]["tiny"]
     cfg["scale"] = "tiny/../paper"
@@ -270,7 +270,7 @@ def test_a_scale_name_is_a_plain_folder_name(base):
 
 
 def test_a_period_as_long_as_the_run_is_refused(base):
-    """Item 4: with T >= steps the last period (A = 1) is the whole run: bitwise static, so
+    """With T >= steps the last period (A = 1) is the whole run: bitwise static, so
     labelling it A = 5 would be wrong."""
     cfg = copy.deepcopy(base)
     cfg["scale"] = "tiny"
@@ -283,7 +283,7 @@ def test_a_period_as_long_as_the_run_is_refused(base):
 
 
 def test_the_training_spiral_is_not_a_test_spiral(base):
-    """Item 7: test accuracy measured on the training spiral is not a test."""
+    """Test accuracy measured on the training spiral is not a test."""
     cfg = copy.deepcopy(base)
     cfg["data"]["train_seed"] = 3
     with pytest.raises(config.ConfigError, match=r"^config key 'data.train_seed': data_seed 3 is also a test seed"):
@@ -291,7 +291,7 @@ def test_the_training_spiral_is_not_a_test_spiral(base):
 
 
 def test_a_huge_seed_count_is_refused_before_planning(base):
-    """Item 9: ``seeds: 1e9`` would list 10^9 seeds while planning."""
+    """``seeds: 1e9`` would list 10^9 seeds while planning."""
     cfg = copy.deepcopy(base)
     cfg["studies"]["fig3_4"]["seeds"] = 10 ** 9
     with pytest.raises(config.ConfigError, match=r"^config key 'studies.fig3_4.seeds': 1000000000 is greater"):
@@ -299,14 +299,14 @@ def test_a_huge_seed_count_is_refused_before_planning(base):
 
 
 def test_results_that_is_a_file_is_refused(base, tmp_path):
-    """Item 10: ``results`` pointing to a file is one line naming the key, not a traceback."""
+    """``results`` pointing to a file is one line naming the key, not a traceback."""
     (tmp_path / "f").write_text("")
     with pytest.raises(config.ConfigError, match=r"^config key 'results': '.*f' is a file, not a folder"):
         config.prepare(dict(copy.deepcopy(base), results=str(tmp_path / "f")))
 
 
 def test_one_user_factor_replaces_that_factor_only(base):
-    """Item 5: at a non-paper scale, setting one sensitivity factor kept the scale's other factors
+    """At a non-paper scale, setting one sensitivity factor kept the scale's other factors
     out and brought back the paper scale's whole list."""
     cfg = copy.deepcopy(base)
     cfg["scale"] = "tiny"
@@ -318,7 +318,7 @@ def test_one_user_factor_replaces_that_factor_only(base):
 
 
 def test_a_user_value_equal_to_the_shipped_one_still_wins(base):
-    """Item 5: ``--config chunk_steps=10000`` or a study's ``steps: 50000`` (the shipped values)
+    """``--config chunk_steps=10000`` or a study's ``steps: 50000`` (the shipped values)
     were replaced by the scale's; Snakemake passes what the user set as ``user``."""
     cfg = copy.deepcopy(base)
     cfg["scale"] = "tiny"

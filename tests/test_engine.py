@@ -223,7 +223,7 @@ def test_plan_pipelines_measurements_and_bounds_snapshots(monkeypatch):
 
 
 def test_diverged_run_has_nan_accuracy_not_chance():
-    """Issue 12 item 2: after the loss turns NaN the accuracy is NaN, not the 1/C of argmax(NaN)."""
+    """After the loss turns NaN the accuracy is NaN, not the 1/C of argmax(NaN)."""
     s = TrainSpec(loss="mse", width=100, steps=200, record_every=20, chunk_steps=200,
                         points_per_class=20, test_seeds=(1,))
     r = engine.train(s, RunBatch.make([0, 1], 1.0, 1000.0, [5.0, 0.01]))
@@ -235,7 +235,7 @@ def test_diverged_run_has_nan_accuracy_not_chance():
 
 
 def test_every_accepted_chunk_length_gives_the_same_bits():
-    """Reliability round 2, item 13: a chunk of one cadence shifts losses by one ulp, so the job
+    """A chunk of one cadence shifts losses by one ulp, so the job
     checks refuse it; every chunk_steps they accept trains bitwise the same run."""
     from dynloss.errors import SpecError
     from dynloss.jobs import TrainJob, checks

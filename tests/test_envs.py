@@ -126,7 +126,7 @@ IMPORT_NAME = {"pyyaml": "yaml", "neural-tangents": "neural_tangents"}
 
 
 def test_every_pinned_library_is_used():
-    """Issue 13 item 7: a pin is there because the code imports it (pandas was pinned, never used)."""
+    """A pin is there because the code imports it (pandas was pinned, never used)."""
     root = ENVS.parent
     code = "\n".join(p.read_text() for d in ("src", "tests", "benchmarks") for p in (root / d).rglob("*.py"))
     for name in set(pins()) - set(map(norm, NOT_IMPORTED)):
@@ -252,7 +252,7 @@ def test_version_license_and_citation_agree():
 @pytest.mark.parametrize("gpu, option, lock_file", [(True, "", "lock-cuda12.txt"), (False, "", "lock-cpu.txt"),
                                                     (True, "--cpu", "lock-cpu.txt"), (False, "--cuda12", "lock-cuda12.txt")])
 def test_install_picks_the_lock_of_the_machine(tmp_path, gpu, option, lock_file):
-    """envs/install.sh with stand-ins for nvidia-smi and python (which record the pip commands)."""
+    """Envs/install.sh with stand-ins for nvidia-smi and python (which record the pip commands)."""
     bin_ = tmp_path / "bin"
     bin_.mkdir()
     listing = "echo 'GPU 0: NVIDIA H200 (UUID: GPU-0)'" if gpu else "echo 'No devices were found'; exit 6"

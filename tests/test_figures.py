@@ -88,7 +88,7 @@ def curves_ds(diverged=(True, True), nan_acc=False):
 
 
 def test_curves_say_divergence_instead_of_chance_accuracy(tmp_path):
-    """Issue 12 item 2: diverged runs were drawn and averaged as 0.333 ("final mean 0.333")."""
+    """Diverged runs were drawn and averaged as 0.333 ("final mean 0.333")."""
     from dynloss.figures import curves
 
     for nan_acc in (False, True):  # today's chance accuracy, or NaN (the reliability work)
@@ -111,7 +111,7 @@ def test_curves_leave_one_diverged_seed_out(tmp_path):
 
 
 def test_schedule_figure_uses_the_data_class_count():
-    """Issue 12 item 4: fig3_1 drew 3 classes while training used data.num_classes = 5."""
+    """Fig3_1 drew 3 classes while training used data.num_classes = 5."""
     fig = renderer("schedule")([], {"A": 10, "T": 50, "steps": 400, "data": {"num_classes": 5}}, "s")
     assert len(fig.axes[0].get_lines()) == 5
     assert "C = 5 classes" in fig._suptitle.get_text() if fig._suptitle else "C = 5" in fig.axes[0].get_title()
@@ -119,7 +119,7 @@ def test_schedule_figure_uses_the_data_class_count():
 
 @pytest.mark.parametrize("A,T", [((5.0,), (5.0, 10.0)), ((1.0, 3.0), (5.0,)), ((5.0,), (10.0,))])
 def test_one_value_grid_is_a_line_plot(tmp_path, A, T):
-    """Issue 12 item 10: a one-value grid (A: [5]) crashed contourf with a TypeError."""
+    """A one-value grid (A: [5]) crashed contourf with a TypeError."""
     from dynloss.figures import contours
 
     ds = netcdf.combine(grid_job_files(tmp_path, A, T))
@@ -130,7 +130,7 @@ def test_one_value_grid_is_a_line_plot(tmp_path, A, T):
 
 
 def test_titles_and_stamp_come_from_the_data(dyn_ds, tmp_path):
-    """Issue 13 item 3: the parameter text is read from the plotted data, and a stamp says scale,
+    """The parameter text is read from the plotted data, and a stamp says scale,
     commit and date."""
     path = netcdf.write_netcdf(dyn_ds, tmp_path / "dyn.nc")
     opts = {"T": 5000, "A": 70, "lr": 1.0, "width": 100, "scale": "quick"}  # a config that disagrees
@@ -171,7 +171,7 @@ def test_log_ticks_at_the_plotted_values():
 
 
 def test_plain_log_axis_has_no_scientific_labels(tmp_path):
-    """fig4_1's loss axis printed "6x10^-1"; labels must be plain numbers."""
+    """Fig4_1's loss axis printed "6x10^-1"; labels must be plain numbers."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()

@@ -166,7 +166,7 @@ def test_config_and_job_refuse_the_same_values(tiny, monkeypatch, study, key, va
 
 
 def test_a_schedule_figure_refuses_what_its_renderer_would(tiny):
-    """Item 8: figure fig3_1 with ``T: .inf`` failed only when the figure rule ran."""
+    """Figure fig3_1 with ``T: .inf`` failed only when the figure rule ran."""
     raw, _ = tiny
     cfg = copy.deepcopy(raw)
     cfg["figures"]["fig3_1"]["T"] = float("inf")

@@ -401,7 +401,7 @@ def test_add_cli_on_a_plain_argparse_parser():
 
 
 def test_diverged_seed_has_nan_accuracy_from_its_divergence_epoch():
-    """Issue 12 item 2 for Myrtle5: chance accuracy of NaN parameters is not stored as a number."""
+    """For Myrtle5: chance accuracy of NaN parameters is not stored as a number."""
     spec = myrtle.MyrtleSpec(loss="dce", epochs=4)
     loss = np.array([[1.0, 0.9, np.nan, np.nan], [1.0, 0.8, 0.7, 0.6]])
     acc = np.full((2, 4), 0.1)

@@ -99,7 +99,7 @@ def _garble(path, values):
 
 
 def test_garbled_file_fails_loudly_naming_it(tmp_path):
-    """Issue 12 item 5: a flipped byte in a job's test accuracy is caught by the HDF5 checksum."""
+    """A flipped byte in a job's test accuracy is caught by the HDF5 checksum."""
     ds = xr.Dataset({"test_acc": (("seed",), np.array([0.123456789012345, 0.987654321098765]))},
                     coords={"seed": [0, 1]})
     target = netcdf.write_netcdf(ds, tmp_path / "job.nc")
@@ -119,7 +119,7 @@ def test_every_array_is_checksummed(result, tmp_path):
 
 
 def test_files_honour_the_umask(result, tmp_path):
-    """Issue 13 item 4: mkstemp's 0600 would hide shared results from collaborators."""
+    """Mkstemp's 0600 would hide shared results from collaborators."""
     import os
     import stat
 
@@ -136,7 +136,7 @@ def test_files_honour_the_umask(result, tmp_path):
 
 
 def test_stale_temporaries_of_the_target_are_cleaned(tmp_path):
-    """Issue 12 item 9: a SIGKILLed writer's temporary goes at the next write of the same target;
+    """A SIGKILLed writer's temporary goes at the next write of the same target;
     a live writer's, and other targets' temporaries, stay."""
     import os
     import subprocess
@@ -170,7 +170,7 @@ def test_every_file_says_its_conventions(result, tmp_path):
 
 
 def test_cf_attributes(result, tmp_path):
-    """Issue 13 item 6: units, concise long names, descriptions, coordinates described, and a class
+    """Units, concise long names, descriptions, coordinates described, and a class
     dimension that ``sel`` can name."""
     back = netcdf.open_dataset(netcdf.write_netcdf(netcdf.result_to_dataset(result), tmp_path / "j.nc"))
     assert back["train_acc"].attrs["units"] == "1" and "units" not in back["L"].attrs
@@ -184,7 +184,7 @@ def test_cf_attributes(result, tmp_path):
 
 
 def test_density_of_a_seed_does_not_depend_on_its_job_mates():
-    """Issue 12 item 14: the grid and broadening of a run's density are its own."""
+    """The grid and broadening of a run's density are its own."""
     sp = SpectraSpec(density_steps=(9, 19), density_order=10)
     s = TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
                         test_seeds=(1,), spectra=sp)
@@ -203,7 +203,7 @@ def _point_job(values, A=1.0) -> xr.Dataset:
 
 
 def test_two_files_of_one_grid_point_do_not_combine(tmp_path):
-    """Reliability round 2, item 6: two files for the same point combined silently and the
+    """Two files for the same point combined silently and the
     order of the files decided which values were kept."""
     a = netcdf.write_netcdf(_point_job([0.5, 0.6]), tmp_path / "a.nc")
     b = netcdf.write_netcdf(_point_job([0.7, 0.8]), tmp_path / "b.nc")
@@ -216,7 +216,7 @@ def test_two_files_of_one_grid_point_do_not_combine(tmp_path):
 
 
 def test_a_rewritten_scalar_coordinate_is_caught(tmp_path):
-    """Item 6: HDF5 checksums arrays only; one rewritten byte of the scalar A moved a run to
+    """HDF5 checksums arrays only; one rewritten byte of the scalar A moved a run to
     another grid point without any error."""
     target = netcdf.write_netcdf(_point_job([0.5, 0.6], A=5.0), tmp_path / "job.nc")
     _garble(target, np.array([5.0]))

@@ -124,7 +124,7 @@ def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
 
 
 def test_a_whole_width_job_equals_its_per_point_jobs(tmp_path, monkeypatch, caplog):
-    """Issue 16: one job over every (A, T) point of a width gives the same per-run numbers as one
+    """One job over every (A, T) point of a width gives the same per-run numbers as one
     job per point (same seeds), also when the memory budget slices it into batches of runs, and
     all combine into the same study dataset. A = 1 (the static loss, the same run for every T)
     is trained once, at the first T, and shared by the combined dataset."""
@@ -269,7 +269,7 @@ def _edited_plan(name: str, **changes) -> Plan:
 
 @pytest.mark.parametrize("name,thesis", [("sens_mse_w100", {"thesis_train": 0.5}), ("fig4_1", {})])
 def test_a_title_or_thesis_value_edit_reruns_no_computation(name, thesis):
-    """Reliability round 2, item 12: the infinite-width reference's arguments and the combine's
+    """The infinite-width reference's arguments and the combine's
     metadata (what the rules pass, so what Snakemake compares to decide a rerun) ignore the title;
     the reference ignores ``thesis_train`` too (the combined dataset carries it to the report)."""
     before = _edited_plan(name)

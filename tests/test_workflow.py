@@ -97,7 +97,7 @@ def test_paper_scale_dag_builds_quickly(tmp_path):
 
 
 def test_a_results_path_with_a_space_stays_one_argument(tmp_path):
-    """Reliability round 2, item 3: every path in a shell rule is quoted, so a ``results`` folder
+    """Every path in a shell rule is quoted, so a ``results`` folder
     with a space is one argument (not "unrecognized arguments" and a stray file). The rules of
     workflow/rules/report.smk (reproduction, publish) are another change's."""
     import shlex
@@ -218,7 +218,7 @@ def planned_outputs(*args, force=True):
 
 @pytest.mark.slow
 def test_scales_never_share_a_file(tiny_run):
-    """Issue 13 item 1: after a tiny run, quick and paper plan nothing inside the tiny results, and
+    """After a tiny run, quick and paper plan nothing inside the tiny results, and
     the tiny run's outputs are still up to date afterwards; tiny plans nothing outside its folder."""
     res, args = tiny_run
     base = res.parent
@@ -237,7 +237,7 @@ def test_scales_never_share_a_file(tiny_run):
 
 @pytest.mark.slow
 def test_a_cosmetic_edit_reruns_nothing(tiny_run, tmp_path):
-    """Issue 12 item 6: a new title reruns only the figure; one more A value adds jobs and
+    """A new title reruns only the figure; one more A value adds jobs and
     reruns no existing job."""
     import yaml
 
@@ -257,7 +257,7 @@ def test_a_cosmetic_edit_reruns_nothing(tiny_run, tmp_path):
 
 
 def test_run_study_reruns_a_job_whose_spec_changed(tmp_path, capsys):
-    """Issue 12 item 1: a job file made with other steps is not reused under the new config."""
+    """A job file made with other steps is not reused under the new config."""
     import yaml
 
     from dynloss import cli, config, netcdf
@@ -277,13 +277,13 @@ def test_run_study_reruns_a_job_whose_spec_changed(tmp_path, capsys):
 
 
 def test_missing_cifar_dir_names_the_key(tmp_path):
-    """Issue 13 item 7: at paper scale without CIFAR-10, `snakemake fig3_2` says what to set."""
+    """At paper scale without CIFAR-10, `snakemake fig3_2` says what to set."""
     out = snakemake("-n", "fig3_2", "--config", f"results={tmp_path}/r", check=False)
     assert out.returncode != 0 and "studies.fig3_2.cifar_dir" in out.stdout + out.stderr
 
 
 def test_duplicate_keys_in_a_config_file_are_refused(tmp_path):
-    """Issue 12 item 10: Snakemake's loader keeps the last of two equal keys; the workflow refuses."""
+    """Snakemake's loader keeps the last of two equal keys; the workflow refuses."""
     path = tmp_path / "dup.yaml"
     path.write_text("studies:\n  fig4_1:\n    steps: 400\n    steps: 800\n")
     out = snakemake("-n", "--configfile", str(path), "--config", "scale=tiny", f"results={tmp_path}/r", check=False)
@@ -291,7 +291,7 @@ def test_duplicate_keys_in_a_config_file_are_refused(tmp_path):
 
 
 def test_publishing_from_the_published_data_trains_nothing(tmp_path):
-    """publish_from=data: the tables and figures are made from publish_dir/data, never from training
+    """Publish_from=data: the tables and figures are made from publish_dir/data, never from training
     (here the data files only need to exist: a dry run)."""
     from dynloss import config
     from dynloss.plan import Plan
@@ -310,7 +310,7 @@ def test_publishing_from_the_published_data_trains_nothing(tmp_path):
 
 
 def test_a_user_value_equal_to_the_shipped_one_reaches_the_jobs(tmp_path):
-    """Reliability round 2, item 5: ``--config chunk_steps=10000`` at the tiny scale (whose own
+    """``--config chunk_steps=10000`` at the tiny scale (whose own
     value is 200) is the user's choice, not silently the scale's."""
     out = snakemake("-n", "-p", "--config", "scale=tiny", "chunk_steps=10000", f"results={tmp_path}/r", "--",
                     "fig4_2")
@@ -319,7 +319,7 @@ def test_a_user_value_equal_to_the_shipped_one_reaches_the_jobs(tmp_path):
 
 
 def test_the_corrupt_file_advice_remakes_the_file(tmp_path):
-    """Reliability round 2, item 11: "delete it and rerun" did nothing when the figure made from
+    """"Delete it and rerun" did nothing when the figure made from
     the file was up to date (Snakemake does not remake a missing intermediate file then); the
     command the message gives does."""
     import shlex
@@ -347,7 +347,7 @@ def test_the_corrupt_file_advice_remakes_the_file(tmp_path):
 
 @pytest.mark.slow
 def test_a_title_or_thesis_edit_of_a_sensitivity_study_recomputes_nothing(tmp_path):
-    """Reliability round 2, item 12: a title edit of a sensitivity study or of fig4_1 reran the
+    """A title edit of a sensitivity study or of fig4_1 reran the
     infinite-width reference, the combine and the report; now it redraws the figures only. A
     ``thesis_train`` edit recombines and rewrites the report (both carry the value) but does not
     rerun the reference."""

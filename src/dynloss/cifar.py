@@ -54,7 +54,7 @@ _ALLOWED_GLOBALS = {
 
 class _SafeUnpickler(pickle.Unpickler):
     """An unpickler that builds only dicts, lists, bytes, str, numbers and numpy arrays: any other
-    global (``os.system``, ``builtins.eval``, ...) is refused before it can run (issue 12 item 13)."""
+    global (``os.system``, ``builtins.eval``, ...) is refused before it can run."""
 
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS:

@@ -193,11 +193,11 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None,
             user: dict | None = None) -> dict:
     """Merge the chosen scale, validate with defaults, and run the semantic checks.
 
-    Precedence, highest first (issue 12 item 8), leaf by leaf (a user's one factor under
+    Precedence, highest first, leaf by leaf (a user's one factor under
     ``factors`` replaces that factor only): the user's value under ``scales.<scale>``; the user's
     value under ``studies``/``figures`` or their top-level ``chunk_steps``; the shipped scale's
     value; the shipped config.yaml's value. Results go to ``<results>/<scale>`` so that two
-    scales never share a file (issue 13 item 1). ``accelerator: auto`` becomes ``cuda12`` where a
+    scales never share a file. ``accelerator: auto`` becomes ``cuda12`` where a
     GPU is visible, ``cpu`` otherwise (:func:`dynloss.accelerator.resolve`).
 
     Args:

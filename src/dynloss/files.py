@@ -65,8 +65,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     (an interrupt included) it is removed, so ``path`` is never left half-written.
 
     The file gets the mode a plain ``open`` would give (``0666 & ~umask``: 0644 under umask
-    022), not mkstemp's 0600, so collaborators can read shared results (issue 13 item 4).
-    Temporaries of the same target left by a killed writer are removed first (issue 12 item 9).
+    022), not mkstemp's 0600, so collaborators can read shared results.
+    Temporaries of the same target left by a killed writer are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ VARIABLE_DOCS = {
 
 #: CF-style attributes of every variable and coordinate the package writes: a concise
 #: ``long_name``, ``units`` where the quantity has one (``1``: dimensionless; losses and
-#: eigenvalues have none), and the longer ``description`` (issue 13 item 6)
+#: eigenvalues have none), and the longer ``description``
 CF_ATTRS: dict[str, tuple[str, str | None]] = {
     "L": ("static loss", None), "F": ("dynamical loss", None), "dL": ("static loss increment", None),
     "train_acc": ("train accuracy", "1"), "test_acc": ("test accuracy", "1"),
@@ -294,7 +294,7 @@ def density_on_grid(values: np.ndarray, weights: np.ndarray, n_grid: int = 512,
 
     A run's grid spans its own Ritz values (over all its density steps) and its broadening is
     ``rel_sigma`` times that span, so a run's density does not depend on the other runs of its
-    job (issue 12 item 14). A run without finite Ritz values (diverged) gets NaN.
+    job. A run without finite Ritz values (diverged) gets NaN.
 
     Args:
         values: Ritz values, shape (runs, steps, vectors, order).

@@ -1,4 +1,4 @@
-# The sensitivity studies (issue 15): one training job per case (rule train_job), a (case, seed) dataset per study,
+# The sensitivity studies: one training job per case (rule train_job), a (case, seed) dataset per study,
 # the infinite-width reference (neural-tangents), a figure per study, the table and the conclusion.
 #   snakemake sensitivity_mse --cores 2       snakemake fig4_1_infinite --cores 2
 # Input functions: workflow/rules/sensitivity_common.smk.

@@ -217,8 +217,8 @@ def check_accelerator() -> None:
 
 
 def check_budget(a: argparse.Namespace, job) -> None:
-    """Refuse a job whose estimated memory exceeds the budget (issue 12 item 12;
-    :func:`dynloss.jobs.checks.check_budget`, which the config runs too). ``--max-memory-gb``
+    """Refuse a job whose estimated memory exceeds the budget
+    (:func:`dynloss.jobs.checks.check_budget`, which the config runs too). ``--max-memory-gb``
     also becomes this process's budget (``$DYNLOSS_MAX_MEMORY_GB``), by which a grid job is sliced."""
     import os
 

@@ -117,7 +117,7 @@ def _assemble(problem: Problem, measures, batch: RunBatch, outs, last, dens, div
     test_each[diverged] = np.nan
     train_acc = with_last("train_acc")
     # a diverged run's outputs are NaN and its argmax is class 0: chance accuracy, not a number
-    # of the run (issue 12 item 2); from its divergence step on, its accuracy is NaN
+    # of the run; from its divergence step on, its accuracy is NaN
     train_acc[diverged[:, None] & (rec_steps[None, :] >= div_step[:, None])] = np.nan
     final_acc = train_acc[:, -1].copy()
     final_acc[diverged] = np.nan
