@@ -1,4 +1,4 @@
-"""Accelerator: auto picks the plan of the machine (GPU visible or not), and each training job stops
+"""accelerator: auto picks the plan of the machine (GPU visible or not), and each training job stops
 with one line when JAX gives it another backend than the one asked for."""
 import os
 import re

@@ -1,4 +1,4 @@
-"""Benchmarks/device_check.py on a machine without a GPU: the GPU steps are skipped and recorded with
+"""benchmarks/device_check.py on a machine without a GPU: the GPU steps are skipped and recorded with
 their commands, the plan step runs, and the float64/float32 comparison reads two job files."""
 import re
 import sys

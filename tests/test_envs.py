@@ -252,7 +252,7 @@ def test_version_license_and_citation_agree():
 @pytest.mark.parametrize("gpu, option, lock_file", [(True, "", "lock-cuda12.txt"), (False, "", "lock-cpu.txt"),
                                                     (True, "--cpu", "lock-cpu.txt"), (False, "--cuda12", "lock-cuda12.txt")])
 def test_install_picks_the_lock_of_the_machine(tmp_path, gpu, option, lock_file):
-    """Envs/install.sh with stand-ins for nvidia-smi and python (which record the pip commands)."""
+    """envs/install.sh with stand-ins for nvidia-smi and python (which record the pip commands)."""
     bin_ = tmp_path / "bin"
     bin_.mkdir()
     listing = "echo 'GPU 0: NVIDIA H200 (UUID: GPU-0)'" if gpu else "echo 'No devices were found'; exit 6"

@@ -171,7 +171,7 @@ def test_log_ticks_at_the_plotted_values():
 
 
 def test_plain_log_axis_has_no_scientific_labels(tmp_path):
-    """Fig4_1's loss axis printed "6x10^-1"; labels must be plain numbers."""
+    """fig4_1's loss axis printed "6x10^-1"; labels must be plain numbers."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()

@@ -42,7 +42,7 @@ def test_wide_network_at_small_eta_follows_the_ntk_prediction():
 
 
 def test_learning_rate_convention_matches_our_gradient_flow():
-    """Gradient_descent_mse at 2 s C eta solves df/dt = -eta (2 s / P) Theta (f - Y), our loss's flow."""
+    """gradient_descent_mse at 2 s C eta solves df/dt = -eta (2 s / P) Theta (f - Y), our loss's flow."""
     tr = data.spiral(points_per_class=20)
     ref = infinite.Reference("w", 100)
     _, theta = infinite.kernels(ref, tr.x)

@@ -38,7 +38,7 @@ def test_forced_damped_mode_is_not_an_onset(name):
 
 
 def test_resonant_drive_visible_fires_growing_does_not():
-    """Eta lam = 1.5 driven at period 2: a steady, visible, non-growing oscillation."""
+    """eta lam = 1.5 driven at period 2: a steady, visible, non-growing oscillation."""
     r = result("damped-resonant")
     assert r.found["visible"] >= 0
     assert r.found["growing"] == -1

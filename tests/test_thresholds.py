@@ -103,7 +103,7 @@ def test_thresholds_cli_rejects_mismatched_lists(capsys, tmp_path):
 
 
 def test_definitions_on_a_training_run(onset_run):
-    """Visible is the old rule; growing and mode find the same run's instability; lambda_th of
+    """visible is the old rule; growing and mode find the same run's instability; lambda_th of
     each definition is the exact Hessian after its onset update."""
     eng, r = onset_run
     old = thresholds.onset_analysis(eng, r)

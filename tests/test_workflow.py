@@ -291,7 +291,7 @@ def test_duplicate_keys_in_a_config_file_are_refused(tmp_path):
 
 
 def test_publishing_from_the_published_data_trains_nothing(tmp_path):
-    """Publish_from=data: the tables and figures are made from publish_dir/data, never from training
+    """publish_from=data: the tables and figures are made from publish_dir/data, never from training
     (here the data files only need to exist: a dry run)."""
     from dynloss import config
     from dynloss.plan import Plan
