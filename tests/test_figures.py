@@ -111,7 +111,7 @@ def test_curves_leave_one_diverged_seed_out(tmp_path):
 
 
 def test_schedule_figure_uses_the_data_class_count():
-    """Fig3_1 drew 3 classes while training used data.num_classes = 5."""
+    """fig3_1 drew 3 classes while training used data.num_classes = 5."""
     fig = renderer("schedule")([], {"A": 10, "T": 50, "steps": 400, "data": {"num_classes": 5}}, "s")
     assert len(fig.axes[0].get_lines()) == 5
     assert "C = 5 classes" in fig._suptitle.get_text() if fig._suptitle else "C = 5" in fig.axes[0].get_title()

@@ -119,7 +119,7 @@ def test_every_array_is_checksummed(result, tmp_path):
 
 
 def test_files_honour_the_umask(result, tmp_path):
-    """Mkstemp's 0600 would hide shared results from collaborators."""
+    """mkstemp's 0600 would hide shared results from collaborators."""
     import os
     import stat
 
