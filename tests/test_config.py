@@ -326,3 +326,24 @@ def test_a_user_value_equal_to_the_shipped_one_still_wins(base):
     out = config.prepare(cfg, user=user)
     assert out["chunk_steps"] == 10000 and out["studies"]["fig4_1"]["steps"] == 50000
     assert out["studies"]["fig4_1"]["seeds"] == base["scales"]["tiny"]["studies"]["fig4_1"]["seeds"]
+
+
+def test_the_publication_config_plans_every_claim_s_protocol():
+    """docs/reproduction/cpu_paper.yaml (over config.yaml, as `--configfile` gives it): valid, and every
+    claim with a protocol this CPU campaign runs has the studies it reads."""
+    from dynloss.verdicts import CLAIMS
+
+    cfg = copy.deepcopy(config.load_yaml())
+    extra = config.load_yaml(config.CONFIG_PATH.parent / "docs" / "reproduction" / "cpu_paper.yaml")
+    studies = extra.pop("studies")
+    cfg.update(extra)
+    for name, st in studies.items():
+        cfg["studies"][name] = {**cfg["studies"].get(name, {}), **st} if "kind" not in st else st
+    prepared = config.prepare(cfg, user={"studies": studies, **extra})
+    plan = Plan(prepared)
+    runs = {(st["loss"], w) for n, st in prepared["studies"].items() if st["kind"] == "contour" for w in st["widths"]}
+    runs |= {(st["loss"], w) for n, st in prepared["studies"].items() if st["kind"] == "curves" for w in st["widths"]}
+    wanted = {(c.protocol.loss, c.protocol.width) for c in CLAIMS if c.protocol is not None and c.where != "static"}
+    assert wanted <= runs, wanted - runs
+    assert prepared["granularity"] == "point" and plan.granularity == "point"
+    assert prepared["studies"]["fig4_4"]["analyse_onsets"] == ["visible", "apparent", "ceiling"]
