@@ -45,8 +45,11 @@ def render(ds: xr.Dataset, title: str = ""):
             if pts:
                 e, m, lo, hi, _ = map(np.asarray, zip(*pts))
                 err = np.vstack([m - np.where(np.isfinite(lo), lo, m), np.where(np.isfinite(hi), hi, m) - m])
+                row = rows.get((str(int(w)), name), {})
+                law = (f"; slope of log mean {row['law_slope']:.3f} [{row['law_lo']:.3f}, {row['law_hi']:.3f}]"
+                       if np.isfinite(row.get("law_slope", np.nan)) else "")
                 ax.errorbar(e * spread[k], m, yerr=err, fmt=marker, color=colour, capsize=3, ms=5,
-                            label=f"{name}: mean, 95% CI")
+                            label=f"{name}: mean, 95% CI{law}")
             row = rows.get((str(int(w)), name), {})
             counts.append(f"{name} {row.get('n_onset', 0)}")
             if "slope" in row:
