@@ -220,3 +220,22 @@ def test_a_dynamics_run_s_statistics_at_its_primary_onset():
     floor = claim(figure="dyn", protocol=None, quantity="hess_eig", where="lambda_floor", band="lower", value=1.0,
                   thesis_seeds=1)
     assert measure(floor, Inputs(dynamics={"dyn": ds}), Settings())["estimate"] == pytest.approx(0.9)
+
+
+def test_a_width_s_own_grid_is_its_region_not_the_other_width_s_points():
+    """Width 700 trained on a 2 x 2 part of width 100's 3 x 3 grid: its best point is chosen among its 4
+    points and nothing is reported as not run; a NaN inside its own grid is."""
+    acc = np.full((2, 3, 3, 3), 0.7)
+    acc[1] = np.nan
+    acc[1, 1:, 1:] = [[[0.8] * 3, [0.9] * 3], [[0.85] * 3, [0.88] * 3]]
+    ds = study(acc[0], [1.0, 10.0, 20.0], [100.0, 1000.0, 5000.0]).drop_vars("width")
+    ds = ds.expand_dims(width=[100, 700]).copy()
+    for name in ("final_train_acc", "test_acc", "diverged"):
+        ds[name] = (("width", "A", "T", "seed"), acc if name != "diverged" else np.zeros(acc.shape, bool))
+    c = claim(protocol=Protocol("dmse2", 700, 0.075, 50000), where="best", value=0.9, A=(1.0001, math.inf))
+    row = measure(c, Inputs(studies={"s": ds}), Settings())
+    assert (row["at_A"], row["at_T"], row["region_points"]) == (10.0, 5000.0, 4)
+    assert "region point(s) not run" not in row["note"]
+    acc[1, 2, 2] = np.nan
+    ds["final_train_acc"] = (("width", "A", "T", "seed"), acc)
+    assert "1 region point(s) not run" in measure(c, Inputs(studies={"s": ds}), Settings())["note"]

@@ -124,8 +124,9 @@ def choose(c: Claim, inputs: Inputs) -> Optional[dict]:
             continue
         g = grid(ds, c.quantity, c.protocol.width)
         A, T = g["A"].values, g["T"].values
-        ina = (A >= c.A[0]) & (A <= c.A[1]) & (A != 1.0)
-        int_ = (T >= c.T[0]) & (T <= c.T[1])
+        ran = np.isfinite(g.values).any(axis=-1)  # the width's own grid (another width's points are not "not run")
+        ina = (A >= c.A[0]) & (A <= c.A[1]) & (A != 1.0) & ran.any(axis=1)
+        int_ = (T >= c.T[0]) & (T <= c.T[1]) & ran.any(axis=0)
         sub = g.values[np.ix_(ina, int_)]
         with warnings.catch_warnings():  # an all-NaN point (not run, or every seed diverged) is never picked
             warnings.simplefilter("ignore", RuntimeWarning)
