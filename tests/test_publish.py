@@ -47,7 +47,7 @@ def test_a_publication_of_another_label_is_not_replaced_without_overwrite(tmp_pa
     before = (out / "README.md").read_text()
     assert cli.main(base + ["--scale", "tiny", "--label", "scale tiny, configuration bbb"]) == 2
     err = capsys.readouterr().err
-    assert "holds the publication 'scale paper, configuration aaa'" in err and "publish_overwrite=true" in err
+    assert "holds the publication 'scale paper, configuration aaa'" in err and "publish_overwrite=True" in err
     assert (out / "README.md").read_text() == before
     assert cli.main(base + ["--scale", "paper", "--label", "scale paper, configuration aaa"]) == 0  # same label
     assert cli.main(base + ["--scale", "tiny", "--label", "scale tiny, configuration bbb", "--overwrite"]) == 0

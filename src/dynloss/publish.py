@@ -92,7 +92,7 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
     have = existing_label(out)
     if have is not None and label and have != label and not overwrite:
         raise PublishError(f"{out}: holds the publication '{have}', not '{label}'; publish elsewhere (config key "
-                           "publish_dir) or replace it with --config publish_overwrite=true")
+                           "publish_dir) or replace it with --config publish_overwrite=True")
     rows, verdicts = [], ""
     for item in map(Path, items):
         if not item.is_file():
