@@ -31,7 +31,7 @@ def summary(rows: Sequence[dict]) -> str:
     order = (REPRODUCED, EXCEEDS, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)
     counts = [f"{sum(r['outcome'] == v for r in rows)} {v}" for v in order]
     partly = sum(str(r["verdict"]).startswith(PARTLY) for r in rows)
-    return ", ".join(counts) + f" (of which {partly} partly run)"
+    return ", ".join(counts) + f"; {partly} of these rows partly run"
 
 
 #: the columns of the Markdown and HTML copies (the CSV has every column)

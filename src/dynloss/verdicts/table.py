@@ -224,9 +224,12 @@ def _at_onset(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stat
     name = ds.attrs.get("primary_onset", "") or "visible"
     var = f"onset_step_{name}" if f"onset_step_{name}" in ds else "onset_step"
     t = int(ds[var]) if var in ds else -1
-    if t < 0 or c.quantity not in ds:
+    if c.quantity not in ds:
         return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "data": c.figure,
-                "note": f"no {name} onset (or no {c.quantity}) in the run"}
+                "note": f"the run has no {c.quantity}"}
+    if t < 0:  # measured, but the statistic needs an onset the primary definition did not find
+        return {**row, "verdict": stats.INCONCLUSIVE, "outcome": stats.INCONCLUSIVE, "data": c.figure,
+                "note": f"the primary definition ({name}) found no onset in the run"}
     if c.where == "ntk_change":
         n = ds["ntk_lmax"]
         before = n.sel(step_ntk=slice(t - NTK_WINDOW, t - 1)).mean().item()
