@@ -60,12 +60,14 @@ def _one_run(ds: xr.Dataset) -> xr.Dataset:
 
 def zoom_window(ds: xr.Dataset, width: int) -> tuple[int, int, int | None]:
     """(start, stop, onset): a window of ``width`` steps around the onset of the primary
-    definition (attribute ``primary_onset``; ``visible`` without it), or around the largest
-    period-2 amplitude when that definition found none."""
+    definition (attribute ``primary_onset``; ``visible`` without it); when it found none, around
+    the first onset of the other definitions in the order apparent, visible, growing, mode; around
+    the largest period-2 amplitude when none found one."""
     steps = ds["step"].values
     primary = ds.attrs.get("primary_onset", "")
-    var = f"onset_step_{primary}" if f"onset_step_{primary}" in ds else "onset_step"
-    onset = int(ds[var]) if var in ds and int(ds[var]) >= 0 else None
+    order = [f"onset_step_{n}" for n in (primary, "apparent", "visible", "growing", "mode") if n] + ["onset_step"]
+    found = [int(ds[v]) for v in order if v in ds and int(ds[v]) >= 0]
+    onset = found[0] if found else None
     if onset is not None:
         centre = onset
     else:
