@@ -213,6 +213,7 @@ def test_contour_of_a_width_run_on_part_of_the_grid_marks_what_did_not_run():
     acc[1] = np.nan
     acc[1, 1:, 1:] = 0.9
     acc[1, 2, 2] = np.nan  # width 1000 at A = 20, T = 300: not run
+    acc[1, 0] = 0.6  # A = 1, trained once and shared with every T of the combined grid: not a sign of a run
     ds = xr.Dataset({"final_train_acc": (("width", "A", "T", "seed"), acc),
                      "test_acc": (("width", "A", "T", "seed"), acc)},
                     coords={"width": [100, 1000], "A": [1.0, 10.0, 20.0], "T": [50.0, 100.0, 300.0], "seed": [0, 1]})

@@ -57,7 +57,9 @@ def _own_grid(z: xr.DataArray) -> xr.DataArray:
     ok = np.isfinite(z.values)
     if not ok.any():
         return z
-    return z.isel(A=np.flatnonzero(ok.any(axis=1)), T=np.flatnonzero(ok.any(axis=0)))
+    dynamic = ok[z["A"].values != 1.0]  # A = 1 is shared with every T of the combined grid: not a sign of a run
+    cols = dynamic.any(axis=0) if dynamic.any() else ok.any(axis=0)
+    return z.isel(A=np.flatnonzero(ok[:, cols].any(axis=1)), T=np.flatnonzero(cols))
 
 
 def render(ds: xr.Dataset, title: str = "", train_var: str = "final_train_acc",

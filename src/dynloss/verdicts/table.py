@@ -124,7 +124,8 @@ def choose(c: Claim, inputs: Inputs) -> Optional[dict]:
             continue
         g = grid(ds, c.quantity, c.protocol.width)
         A, T = g["A"].values, g["T"].values
-        ran = np.isfinite(g.values).any(axis=-1)  # the width's own grid (another width's points are not "not run")
+        # the width's own grid: another width's points are not "not run" (nor is A = 1, shared with every T)
+        ran = np.isfinite(g.values).any(axis=-1) & (A != 1.0)[:, None]
         ina = (A >= c.A[0]) & (A <= c.A[1]) & (A != 1.0) & ran.any(axis=1)
         int_ = (T >= c.T[0]) & (T <= c.T[1]) & ran.any(axis=0)
         sub = g.values[np.ix_(ina, int_)]
