@@ -48,17 +48,20 @@ def check_loss(name: str) -> None:
         raise CliError(f"--loss: unknown loss {name!r} (allowed: {', '.join(LOSSES)})")
 
 
+def json_object(text: str, flag: str) -> dict:
+    """A flag's JSON object, or :class:`CliError` naming the flag."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{flag}: not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise CliError(f"{flag}: must be a JSON object")
+    return obj
+
+
 def parse_meta(text: str | None) -> dict:
     """``--meta``: a JSON object (or nothing)."""
-    if not text:
-        return {}
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"--meta: not valid JSON ({exc.msg})") from None
-    if not isinstance(meta, dict):
-        raise CliError("--meta: must be a JSON object")
-    return meta
+    return json_object(text, "--meta") if text else {}
 
 
 def check_out(path: str) -> None:

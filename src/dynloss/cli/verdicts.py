@@ -7,7 +7,7 @@ import json
 import logging
 import os
 
-from .args import CliError, check_path, name_path_pairs, parse_seeds
+from .args import CliError, check_path, json_object, name_path_pairs, parse_seeds
 
 
 def _open_pairs(items, what: str) -> dict:
@@ -25,12 +25,7 @@ def _open_pairs(items, what: str) -> dict:
 def _settings(text: str):
     from ..verdicts import Settings
 
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"--settings: not a JSON object ({exc.msg})") from None
-    if not isinstance(raw, dict):
-        raise CliError("--settings: not a JSON object")
+    raw = json_object(text, "--settings")
     unknown = set(raw) - set(Settings.__dataclass_fields__)
     if unknown:
         raise CliError(f"--settings: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(Settings.__dataclass_fields__)})")
