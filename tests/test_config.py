@@ -346,4 +346,22 @@ def test_the_publication_config_plans_every_claim_s_protocol():
     wanted = {(c.protocol.loss, c.protocol.width) for c in CLAIMS if c.protocol is not None and c.where != "static"}
     assert wanted <= runs, wanted - runs
     assert prepared["granularity"] == "point" and plan.granularity == "point"
-    assert prepared["studies"]["fig4_4"]["analyse_onsets"] == ["visible", "apparent", "ceiling"]
+    assert prepared["studies"]["fig4_4"]["analyse_onsets"] == ["visible", "growing", "mode", "apparent", "ceiling"]
+
+
+def test_an_onset_subset_names_a_definition_of_analyse_onsets(base):
+    """``onset_runs`` limits a definition computed from the traces; one not computed, an unknown
+    name or a count below 1 is refused naming the key."""
+    cfg = copy.deepcopy(base)
+    cfg["studies"]["fig4_4"]["analyse_onsets"] = ["visible", "apparent"]
+    cfg["studies"]["fig4_4"]["primary_onset"] = "apparent"
+    cfg["studies"]["fig4_4"]["onset_runs"] = {"mode": 8}
+    with pytest.raises(config.ConfigError, match=r"studies.fig4_4.onset_runs.*\['mode'\] not in analyse_onsets"):
+        config.prepare(cfg)
+    for bad in ({"bogus": 3}, {"apparent": 0}):
+        cfg["studies"]["fig4_4"]["onset_runs"] = bad
+        with pytest.raises(config.ConfigError, match=r"studies.fig4_4.onset_runs"):
+            config.prepare(cfg)
+    cfg["studies"]["fig4_4"]["onset_runs"] = {"apparent": 8}
+    plan = Plan(config.prepare(cfg))
+    assert plan.study("fig4_4").onset_runs("apparent") == 8 and plan.study("fig4_4").onset_runs("visible") is None

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dynloss import engine, netcdf, threshold_law, thresholds, tracker
+from dynloss import engine, netcdf, onset, threshold_law, thresholds, tracker
 from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
 
@@ -193,22 +193,50 @@ def test_onsets_command_reanalyses_a_job_from_its_traces(tmp_path, capsys):
     """`dynloss onsets` on a job's traces gives what `dynloss thresholds --onset` stores directly."""
     from dynloss import cli
 
-    common = ["thresholds", "--loss", "dce", "--width", "16", "--lr", "1", "--A", "20,70", "--T", "50,100",
-              "--seeds", "0,0", "--steps", "600", "--hess-every", "50", "--trace-every", "50",
-              "--points-per-class", "20", "--test-seeds", "1", "-q"]
+    # width 100, 1200 steps: every run bifurcates (visible, growing) and two have a mode onset, so the
+    # comparisons below compare onsets, not only "none"
+    common = ["thresholds", "--loss", "dce", "--width", "100", "--lr", "1", "--A", "20,70,1", "--T", "300,300,300",
+              "--seeds", "0,0,0", "--steps", "1200", "--hess-every", "50", "--trace-every", "50",
+              "--test-seeds", "1", "-q"]
     direct, job, traces = tmp_path / "direct.nc", tmp_path / "job.nc", tmp_path / "traces.nc"
     assert cli.main(common + ["--onset", "visible,growing,mode", "--out", str(direct)]) == 0
     assert cli.main(common + ["--traces-out", str(traces), "--out", str(job)]) == 0
     tr = netcdf.open_dataset(traces)
-    assert tr.sizes["step"] == 600 and "L" in tr
+    assert tr.sizes["step"] == 1200 and "L" in tr
     assert "onset_step_mode" not in netcdf.open_dataset(job)
     assert cli.main(["onsets", str(job), "--traces", str(traces)]) == 0
     a, b = netcdf.open_dataset(direct), netcdf.open_dataset(job)
     for name in ("visible", "growing", "mode"):
         np.testing.assert_array_equal(a[f"onset_step_{name}"].values, b[f"onset_step_{name}"].values)
         np.testing.assert_allclose(a[f"lambda_th_{name}"].values, b[f"lambda_th_{name}"].values, rtol=1e-12)
-    assert b.sizes["step"] == 600 // 50  # the job file keeps its thinned traces
+    assert b.sizes["step"] == 1200 // 50  # the job file keeps its thinned traces
+    assert (b["onset_step_growing"].values >= 0).all() and (b["onset_step_mode"].values >= 0).sum() >= 2
+    # one file per definition, joined, equals the joint analysis bit for bit; a subset of the runs
+    # (job order) gives the same values for those runs and marks the others not analysed
+    parts = [tmp_path / f"{name}.nc" for name in ("visible", "growing", "mode")]
+    for name, part in zip(("visible", "growing", "mode"), parts):
+        assert cli.main(["onsets", str(job), "--traces", str(traces), "--onset", name, "--out", str(part),
+                         "--replay-chunk", "500"]) == 0
+    merged = tmp_path / "merged.nc"
+    assert cli.main(["merge-onsets", str(job), *map(str, parts), "--out", str(merged)]) == 0
+    m = netcdf.open_dataset(merged)
+    assert m.attrs["onset_definitions"] == "visible,growing,mode"
+    for name in ("visible", "growing", "mode"):
+        for var in (f"onset_step_{name}", f"lambda_th_{name}"):
+            assert m[var].values.tobytes() == b[var].values.tobytes(), var
+    sub = tmp_path / "sub.nc"
+    assert cli.main(["onsets", str(job), "--traces", str(traces), "--onset", "mode", "--runs", "2",
+                     "--out", str(sub)]) == 0
+    s = netcdf.open_dataset(sub)
+    np.testing.assert_array_equal(s["onset_step_mode"].values[:2], b["onset_step_mode"].values[:2])
+    np.testing.assert_array_equal(s["lambda_th_mode"].values[:2], b["lambda_th_mode"].values[:2])
+    assert s["onset_step_mode"].values[2] == onset.NOT_ANALYSED and np.isnan(s["lambda_th_mode"].values[2])
+    assert s.attrs["onset_runs"] == "mode:2/3"
     capsys.readouterr()
+    assert cli.main(["merge-onsets", str(job), str(traces), "--out", str(merged)]) == 2
+    assert "holds no onset definition" in capsys.readouterr().err
+    assert cli.main(["onsets", str(job), "--traces", str(traces), "--runs", "0"]) == 2
+    assert "--runs: 0 is not an integer >= 1" in capsys.readouterr().err
     assert cli.main(["onsets", str(job), "--traces", str(tmp_path / "none.nc")]) == 2
     assert "--traces: missing" in capsys.readouterr().err
     assert cli.main(["onsets", str(job), "--traces", str(traces), "--onset", "bogus"]) == 2

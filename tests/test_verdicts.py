@@ -197,6 +197,32 @@ def test_the_law_row_uses_the_primary_definition():
     assert other["outcome"] == st.NOT_REPRODUCED  # slope -0.7
 
 
+def test_runs_a_definition_was_not_applied_to_are_left_out_of_its_law_and_counts():
+    """A definition applied to the first runs of each job only (``onset_runs``): the other settings
+    are not in its law (not "no onset"), and the fit says how many were not analysed."""
+    from dynloss import threshold_law
+    from dynloss.onset import NOT_ANALYSED
+    from dynloss.verdicts.law import law_estimate
+
+    eta, lam = _paired_design(np.random.default_rng(2), spread=0.3)
+    n = lam.shape[0]
+    steps = np.full(lam.shape, 1000)
+    steps[1, 2] = -1  # applied, no onset
+    lam_sub, steps_sub = lam.copy(), steps.copy()
+    lam_sub[1, 2] = np.nan
+    steps_sub[8:], lam_sub[8:] = NOT_ANALYSED, np.nan
+    ds = xr.Dataset({"lambda_th_mode": (("width", "run", "lr"), lam_sub[None]),
+                     "onset_step_mode": (("width", "run", "lr"), steps_sub[None])},
+                    coords={"width": [100], "run": np.arange(n), "lr": eta})
+    s = Settings(resamples=500)
+    got = law_estimate(ds.sel(width=100), "mode", s)
+    want = law_estimate(ds.sel(width=100).isel(run=slice(0, 8)), "mode", s)
+    assert got["n_settings"] == 8 and got["slope"] == want["slope"] and got["n_runs"] == 8 * eta.size
+    row = threshold_law.fit(ds)[0]
+    assert (row["n_runs"], row["n_onset"], row["n_no_onset"], row["n_not_analysed"]) == (
+        8 * eta.size, 8 * eta.size - 1, 1, (n - 8) * eta.size)
+
+
 def test_the_table_has_a_row_per_claim_and_law():
     rows = table(Inputs(), "tiny")
     assert len(rows) == 42 and all(r["verdict"] == st.NOT_RUN for r in rows)

@@ -65,7 +65,9 @@ def expected_jobs(scale):
         "dynamics": len(kinds["dynamics"]),
         "aggregate": len(kinds["contour"] + kinds["curves"] + kinds["myrtle"] + kinds["thresholds"]),
         "fit_thresholds": len(kinds["thresholds"]),
-        "onsets": sum(len(plan.jobs(n)) for n in kinds["thresholds"] if cfg["studies"][n]["analyse_onsets"]),
+        # one onsets job per (training job, definition), one merge per training job
+        "onsets": sum(len(plan.jobs(n)) * len(cfg["studies"][n]["analyse_onsets"]) for n in kinds["thresholds"]),
+        "merge_onsets": sum(len(plan.jobs(n)) for n in kinds["thresholds"] if cfg["studies"][n]["analyse_onsets"]),
         "confirm": len(confirm_keys(cfg, kinds["contour"])),
         "figure": n_figures,
         "reproduction": 1,

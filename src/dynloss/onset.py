@@ -49,6 +49,9 @@ from .errors import SpecError
 
 #: the definitions, in the order they are stored and drawn
 NAMES = ("visible", "growing", "mode", "apparent", "ceiling")
+#: ``onset_step_<name>`` of a run the definition was not applied to (``dynloss onsets --runs``); -1 is
+#: "applied, no onset"
+NOT_ANALYSED = -2
 #: definitions that need only the loss trace (``mode`` needs a replay of the run, ``ceiling`` the
 #: lambda_max of the spectra cadence)
 TRACE_ONLY = ("visible", "growing", "apparent")

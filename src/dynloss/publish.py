@@ -176,7 +176,7 @@ def thresholds_table(fit_csvs: Sequence[str | os.PathLike], primary: dict) -> st
     import csv
 
     lines = ["| study | width | definition | slope of log mean lambda_th [95%, paired bootstrap] | lack of fit (rms, log) "
-             "| per-run OLS slope [95%] | R^2 | median eta*lambda_th per eta | runs with onset / without |",
+             "| per-run OLS slope [95%] | R^2 | median eta*lambda_th per eta | runs with onset / without (/ not analysed) |",
              "|---|---|---|---|---|---|---|---|---|"]
 
     def num(r, k, f="{:.3f}"):
@@ -185,6 +185,10 @@ def thresholds_table(fit_csvs: Sequence[str | os.PathLike], primary: dict) -> st
         except (KeyError, TypeError, ValueError):
             return ""
         return f.format(v) if v == v else "none"
+
+    def skipped(r) -> str:  # runs a definition was not applied to (config key onset_runs)
+        n = int(float(r.get("n_not_analysed") or 0))
+        return f" / {n} not analysed" if n else ""
 
     for path in fit_csvs:
         study = Path(path).name.removesuffix("_fit.csv")
@@ -197,5 +201,5 @@ def thresholds_table(fit_csvs: Sequence[str | os.PathLike], primary: dict) -> st
                 lines.append(f"| {study} ({r['loss']}) | {r['width']} | {name} | {num(r, 'law_slope')} "
                              f"[{num(r, 'law_lo')}, {num(r, 'law_hi')}] | {num(r, 'lof')} | {num(r, 'slope')} "
                              f"[{num(r, 'slope_lo')}, {num(r, 'slope_hi')}] | {num(r, 'r2', '{:.2f}')} "
-                             f"| {r.get('eta_lambda_median_by_eta', '')} | {r['n_onset']} / {r['n_no_onset']} |")
+                             f"| {r.get('eta_lambda_median_by_eta', '')} | {r['n_onset']} / {r['n_no_onset']}{skipped(r)} |")
     return "\n".join(lines) + "\n"

@@ -32,7 +32,8 @@ def fit(ds: xr.Dataset, level: float = 0.95) -> list[dict]:
 
     ``ds`` is a combined thresholds study (dims ``width, lr, run``). Returns rows with the
     definition (``onset``), the per-run OLS slope, prefactor, their confidence intervals, R^2, the
-    run counts (with and without an onset), the verdict's estimand (``law_slope`` with its paired
+    run counts (with and without an onset, and not analysed: a definition applied to a subset of
+    the runs, :data:`dynloss.onset.NOT_ANALYSED`), the verdict's estimand (``law_slope`` with its paired
     bootstrap interval and lack of fit ``lof``, :func:`dynloss.verdicts.law.law_estimate`; per width)
     and the median eta * lambda_th per eta.
     """
@@ -49,12 +50,15 @@ def fit(ds: xr.Dataset, level: float = 0.95) -> list[dict]:
             lam = sub[lam_var]
             eta = xr.broadcast(sub["lr"], lam)[0]
             lam_v, eta_v = lam.values.ravel(), eta.values.ravel()
-            onset = sub[onset_var].values.ravel() >= 0
+            steps = sub[onset_var].values.ravel()
+            analysed = steps != onset_mod.NOT_ANALYSED
+            onset = steps >= 0
             diverged = (sub["diverged"].values.ravel().astype(bool) if "diverged" in sub
                         else np.zeros_like(onset))
             row = {"loss": str(ds["loss"].values.ravel()[0]) if "loss" in ds.coords else "",
-                   "width": label, "n_runs": int(onset.size), "n_onset": int(onset.sum()),
-                   "n_no_onset": int((~onset).sum()), "n_diverged": int(diverged.sum())}
+                   "width": label, "n_runs": int(analysed.sum()), "n_onset": int(onset.sum()),
+                   "n_no_onset": int((analysed & ~onset).sum()), "n_not_analysed": int((~analysed).sum()),
+                   "n_diverged": int(diverged.sum())}
             try:
                 f = bifurcation.fit_power_law(eta_v, lam_v, level=level)
                 row.update({"slope": f.slope, "slope_lo": f.slope_ci[0], "slope_hi": f.slope_ci[1],

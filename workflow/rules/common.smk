@@ -122,6 +122,27 @@ def planned_job(wc):
         raise WorkflowError(str(exc.args[0]))
 
 
+# The onset definitions (dynloss.onset.NAMES), for the onsets rule's wildcard.
+ONSET_NAMES = ("visible", "growing", "mode", "apparent", "ceiling")
+
+
+def analysed_studies():
+    """Thresholds studies that compute onset definitions from their kept traces (analyse_onsets)."""
+    return [n for n in studies_of("thresholds") if config["studies"][n].get("analyse_onsets")]
+
+
+def onset_parts(wc):
+    """The per-definition onset files of one thresholds job (rule onsets), in analyse_onsets order."""
+    kind = PLAN.study(wc.study)
+    return [kind.onset_part_path(wc.job, n) for n in config["studies"][wc.study]["analyse_onsets"]]
+
+
+def onset_runs_arg(wc):
+    """``--runs N`` where config key onset_runs applies the definition to the first N runs of a job."""
+    n = PLAN.study(wc.study).onset_runs(wc.definition)
+    return f"--runs {n} " if n else ""
+
+
 def caption(name):
     """Caption text of a figure: what it shows, its parameters and the scale."""
     spec = config["studies"].get(name) or config["figures"].get(name)

@@ -76,22 +76,43 @@ for _name in [n for n, st in config["studies"].items() if st["kind"] == "myrtle"
 
 
 # The onset definitions a thresholds study computes after training (config key analyse_onsets), from the
-# job's kept traces: a definition added or changed reruns this, never the training.
+# job's kept traces, one file per (job, definition): a definition added or changed computes that one only, and
+# reruns no training.
 rule onsets:
     input:
         lambda wc: planned_job(wc).out,
+    output:
+        f"{R}/{{study}}/onsets/{{job}}/{{definition}}.nc",
+    log:
+        f"{R}/logs/{{study}}/onsets_{{job}}_{{definition}}.log",
+    wildcard_constraints:
+        study=alternatives(analysed_studies()),
+        job=r"[^/]+",
+        definition=alternatives(ONSET_NAMES),
+    params:
+        traces=lambda wc: shlex.quote(planned_job(wc).request.traces_out),
+        runs=lambda wc: onset_runs_arg(wc),
+    threads: 1
+    conda:
+        TRAIN_ENV
+    shell:
+        "python -m dynloss onsets {input:q} --traces {params.traces} --onset {wildcards.definition} {params.runs}"
+        "--out {output:q} > {log:q} 2>&1"
+
+
+# One job's definitions joined into the file the study combines.
+rule merge_onsets:
+    input:
+        job=lambda wc: planned_job(wc).out,
+        parts=lambda wc: onset_parts(wc),
     output:
         f"{R}/{{study}}/onsets/{{job}}.nc",
     log:
         f"{R}/logs/{{study}}/onsets_{{job}}.log",
     wildcard_constraints:
-        study=alternatives([n for n in studies_of("thresholds") if config["studies"][n].get("analyse_onsets")]),
+        study=alternatives(analysed_studies()),
         job=r"[^/]+",
-    params:
-        traces=lambda wc: shlex.quote(planned_job(wc).request.traces_out),
-        names=lambda wc: ",".join(config["studies"][wc.study]["analyse_onsets"]),
-    threads: 1
     conda:
         TRAIN_ENV
     shell:
-        "python -m dynloss onsets {input:q} --traces {params.traces} --onset {params.names} --out {output:q} > {log:q} 2>&1"
+        "python -m dynloss merge-onsets {input.job:q} {input.parts:q} --out {output:q} > {log:q} 2>&1"

@@ -24,7 +24,16 @@ def add(sub) -> None:
     p.add_argument("--out", default=None, help="output NetCDF (default: the job file, rewritten)")
     p.add_argument("--replay-chunk", type=int, default=500,
                    help="steps per replay program (default 500: onsets are replayed to, not the whole run)")
+    p.add_argument("--runs", type=int, default=None,
+                   help="analyse the first RUNS runs only, in job order (the others are marked not analysed, "
+                   "onset_step -2); default: every run")
     p.set_defaults(func=run)
+    m = sub.add_parser("merge-onsets", help="join one thresholds job's per-definition onset files "
+                       "(each a `dynloss onsets` output) into one")
+    m.add_argument("job", help="thresholds job NetCDF (dynloss thresholds --out)")
+    m.add_argument("parts", nargs="+", help="the per-definition files made from it")
+    m.add_argument("--out", required=True, help="output NetCDF")
+    m.set_defaults(func=run_merge)
 
 
 def run(a: argparse.Namespace) -> int:
@@ -39,8 +48,26 @@ def run(a: argparse.Namespace) -> int:
     check_out(out)
     if a.replay_chunk < 1:
         raise CliError(f"--replay-chunk: {a.replay_chunk} is not an integer >= 1")
+    if a.runs is not None and a.runs < 1:
+        raise CliError(f"--runs: {a.runs} is not an integer >= 1")
     try:
-        analyse_job(a.job, a.traces, a.onset, out, a.replay_chunk)
+        analyse_job(a.job, a.traces, a.onset, out, a.replay_chunk, a.runs)
     except OnsetsInputError as exc:
         raise CliError(f"{'--traces' if exc.field == 'traces' else 'job'}: {exc}") from None
+    return 0
+
+
+def run_merge(a: argparse.Namespace) -> int:
+    """Join the per-definition onset files of one job."""
+    from ..jobs.onsets import OnsetsInputError, merge
+    from .args import CliError, check_out
+
+    for flag, path in [("job", a.job)] + [("parts", p) for p in a.parts]:
+        if not os.path.exists(path):
+            raise CliError(f"{flag}: missing {path!r}")
+    check_out(a.out)
+    try:
+        merge(a.job, a.parts, a.out)
+    except OnsetsInputError as exc:
+        raise CliError(f"{exc.field}: {exc}") from None
     return 0

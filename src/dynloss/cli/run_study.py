@@ -73,12 +73,20 @@ def _run_run_study(a: argparse.Namespace) -> int:
         jobs.run(job.request, job.out)
     analysed = cfg["studies"][name].get("analyse_onsets")
     if analysed:
-        from ..jobs.onsets import analyse_job
+        from ..jobs.onsets import analyse_job, merge
+
+        def stale(path: str, *sources: str) -> bool:
+            return not os.path.exists(path) or any(os.path.getmtime(path) < os.path.getmtime(s) for s in sources)
 
         for job in todo:
+            parts = [kind.onset_part_path(job.stem, n) for n in analysed]
+            for name, part in zip(analysed, parts):
+                if stale(part, job.out):
+                    os.makedirs(os.path.dirname(part), exist_ok=True)
+                    analyse_job(job.out, job.request.traces_out, [name], part, runs=kind.onset_runs(name))
             target = kind.onsets_path(job.stem)
-            if not (os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(job.out)):
-                analyse_job(job.out, job.request.traces_out, analysed, target)
+            if stale(target, job.out, *parts):
+                merge(job.out, parts, target)
     dataset = kind.dataset()
     if kind.aggregate_dims:
         inputs = [kind.onsets_path(j.stem) for j in todo] if analysed else [j.out for j in todo]

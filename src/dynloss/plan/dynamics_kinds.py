@@ -2,6 +2,8 @@
 curvature threshold against eta (figures 3.6, 4.4, 4.8). Registered on import (:mod:`dynloss.plan`)."""
 from __future__ import annotations
 
+from typing import Optional
+
 from ..errors import ConfigError, SpecError
 from ..jobs import Onsets, ThresholdsJob, TrainJob, fmt
 from ..spec import SpectraSpec, check_cadences
@@ -87,8 +89,19 @@ class Thresholds(StudyKind):
         return f"{self.results}/{self.study}/{self.study}_fit.csv"
 
     def onsets_path(self, stem: str) -> str:
-        """A training job's file with the ``analyse_onsets`` definitions added (rule ``onsets``)."""
+        """A training job's file with every ``analyse_onsets`` definition added (rule ``merge_onsets``)."""
         return f"{self.results}/{self.study}/onsets/{stem}.nc"
+
+    def onset_part_path(self, stem: str, name: str) -> str:
+        """A training job's file with the one definition ``name`` added (rule ``onsets``): adding a
+        definition to ``analyse_onsets`` computes that one only."""
+        return f"{self.results}/{self.study}/onsets/{stem}/{name}.nc"
+
+    def onset_runs(self, name: str) -> Optional[int]:
+        """How many runs of each job (the first, in job order) definition ``name`` is applied to
+        (config key ``onset_runs``); ``None``: every run."""
+        n = self.st.get("onset_runs", {}).get(name)
+        return None if n is None or n >= self.st["runs_per_job"] else int(n)
 
     def combine_inputs(self) -> list[str]:
         jobs = self.plan.jobs(self.study)
@@ -109,6 +122,10 @@ class Thresholds(StudyKind):
         both = set(st["onset"]) & set(st.get("analyse_onsets", ()))
         if both:
             raise ConfigError(f"{self.key('analyse_onsets')}: {sorted(both)} already in onset (computed in training)")
+        extra = set(st.get("onset_runs", {})) - set(st.get("analyse_onsets", ()))
+        if extra:
+            raise ConfigError(f"{self.key('onset_runs')}: {sorted(extra)} not in analyse_onsets "
+                              f"{list(st.get('analyse_onsets', ()))} (a subset applies to a definition computed from the traces)")
         primary = st.get("primary_onset", "visible")
         if primary != "visible" and primary not in self.definitions():
             raise ConfigError(f"{self.key('primary_onset')}: {primary!r} is computed neither in training (onset) "

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import xarray as xr
 
+from ..onset import NOT_ANALYSED
 from . import stats
 
 
@@ -82,6 +83,9 @@ def law_estimate(ds: xr.Dataset, name: str, settings: stats.Settings = stats.Set
     lam = table(ds[var]).astype(float)
     if "diverged" in ds:
         lam = np.where(table(ds["diverged"]).astype(bool), np.nan, lam)
+    step_var = var.replace("lambda_th", "onset_step")
+    if step_var in ds:  # settings a definition was not applied to (a subset of the runs) are not in its law
+        lam = lam[~(table(ds[step_var]) == NOT_ANALYSED).all(axis=1)]
     eta = ds["lr"].values.astype(float)
     slope, lof = slope_interval(eta, lam, settings)
     with np.errstate(invalid="ignore"):
