@@ -58,7 +58,7 @@ class SpectraSpec:
     ntk_trace: str = "mean"
     density_steps: tuple[int, ...] = ()
     density_order: int = 80
-    density_vectors: int = 1
+    density_vectors: int = 3
     lanczos_seed: int = 0
 
     @property

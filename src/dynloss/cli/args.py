@@ -242,12 +242,14 @@ def check_budget(a: argparse.Namespace, job) -> None:
 
 
 def add_onset_args(p) -> None:
+    from ..jobs.requests import Onsets
+
     g = p.add_argument_group("bifurcation onset (needs --record-every 1)")
     g.add_argument("--onset-window", type=number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"),
                    default=None, help="detect the first bifurcation with this window (steps) and store "
                    "onset_step and the exact lambda_th")
     g.add_argument("--onset-floor", type=number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"),
-                   default=1e-6, help="relative amplitude floor of the onset detector (default 1e-6)")
+                   default=Onsets.floor, help=f"relative amplitude floor of the onset detector (default {Onsets.floor:g})")
     g.add_argument("--onset", type=onset_names, default=None,
                    help="also store these onset definitions (comma list of visible, growing, mode, apparent, ceiling)")
     g.add_argument("--onset-primary", default="", metavar="NAME",

@@ -2,8 +2,38 @@
 from __future__ import annotations
 
 import argparse
+
 from ..errors import SpecError
+from ..jobs.requests import Onsets, ThresholdsJob
+from ..spec import DTYPES, STOP_RULES, SpectraSpec, TrainSpec
 from .args import number_list, add_budget_arg, check_accelerator, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
+
+
+#: the defaults of every job parameter live on these dataclasses; the flags read them
+#: (tests/test_parameters.py holds the config schema's defaults and bounds to them too)
+TRAIN = TrainSpec(loss="dce", width=1, steps=1)
+SPECTRA = SpectraSpec()
+ONSETS = Onsets()
+
+
+def add_data_args(p) -> None:
+    """The data and execution flags of every spiral training command (one definition, defaults from
+    :class:`dynloss.spec.TrainSpec`)."""
+    p.add_argument("--chunk-steps", type=number(int, "--chunk-steps", lambda v: v > 0, "an integer > 0"),
+                   default=TRAIN.chunk_steps, help="steps per compiled chunk between progress reports "
+                   f"(default {TRAIN.chunk_steps}; every accepted length gives the same numbers)")
+    p.add_argument("--dtype", choices=DTYPES, default=TRAIN.dtype,
+                   help=f"floating point type (default {TRAIN.dtype}, as the thesis)")
+    p.add_argument("--points-per-class", type=number(int, "--points-per-class", lambda v: v > 0, "an integer > 0"),
+                   default=TRAIN.points_per_class, help=f"training points per spiral arm (default {TRAIN.points_per_class})")
+    p.add_argument("--classes", type=number(int, "--classes", lambda v: v > 1, "an integer > 1"),
+                   default=TRAIN.num_classes, help=f"spiral arms = classes (default {TRAIN.num_classes})")
+    p.add_argument("--test-seeds", type=int_list("--test-seeds", 0, False), default=TRAIN.test_seeds,
+                   help=f"noise seeds of the test spirals (default {','.join(map(str, TRAIN.test_seeds))})")
+    p.add_argument("--data-seed", type=number(int, "--data-seed", lambda v: v >= 0, "an integer >= 0"),
+                   default=TRAIN.data_seed, help=f"noise seed of the training spiral (default {TRAIN.data_seed})")
+    p.add_argument("--noise", type=number(float, "--noise", lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
+                   default=TRAIN.noise, help=f"angular noise of the spiral (default {TRAIN.noise})")
 
 
 def _add_train(sub) -> None:
@@ -31,39 +61,31 @@ def _add_train(sub) -> None:
     o.add_argument("--record-every", type=number(int, "--record-every", lambda v: v > 0, "an integer > 0"),
                    default=None, help="record L, F, accuracy and Gamma every N steps (default: the "
                    "largest divisor of --steps up to 100)")
-    o.add_argument("--chunk-steps", type=number(int, "--chunk-steps", lambda v: v > 0, "an integer > 0"),
-                   default=10000, help="steps per compiled chunk between progress reports")
-    o.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                   help="floating point type (default float64, as the thesis)")
-    o.add_argument("--points-per-class", type=number(int, "--points-per-class", lambda v: v > 0, "an integer > 0"),
-                   default=100)
-    o.add_argument("--classes", type=number(int, "--classes", lambda v: v > 1, "an integer > 1"), default=3)
-    o.add_argument("--test-seeds", type=int_list("--test-seeds", 0, False), default=(1, 2, 3, 4, 5),
-                   help="noise seeds of the test spirals (default 1,2,3,4,5)")
-    o.add_argument("--data-seed", type=number(int, "--data-seed", lambda v: v >= 0, "an integer >= 0"),
-                   default=0, help="noise seed of the training spiral (default 0)")
-    o.add_argument("--noise", type=number(float, "--noise", lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
-                   default=0.2, help="angular noise of the spiral (default 0.2)")
-    o.add_argument("--stop-rule", choices=("last_T", "period", "never"), default="last_T",
+    add_data_args(o)
+    o.add_argument("--stop-rule", choices=STOP_RULES, default=TRAIN.stop_rule,
                    help="when the oscillations stop: last_T (t >= steps - T, the default), period (from the start "
                    "of the period holding the last step), never")
     add_protocol_args(p)
     s = p.add_argument_group("spectra")
-    s.add_argument("--hess-every", type=number(int, "--hess-every", lambda v: v >= 0, "an integer >= 0"), default=0,
+    s.add_argument("--hess-every", type=number(int, "--hess-every", lambda v: v >= 0, "an integer >= 0"),
+                   default=SPECTRA.hess_every,
                    help="Hessian top eigenvalues every N steps (0: off)")
-    s.add_argument("--hess-order", type=number(int, "--hess-order", lambda v: v > 0, "an integer > 0"), default=20,
-                   help="Lanczos order (default 20: top 3 to ~1e-15 relative in float64)")
-    s.add_argument("--hess-k", type=number(int, "--hess-k", lambda v: v > 0, "an integer > 0"), default=3)
-    s.add_argument("--ntk-every", type=number(int, "--ntk-every", lambda v: v >= 0, "an integer >= 0"), default=0,
+    s.add_argument("--hess-order", type=number(int, "--hess-order", lambda v: v > 0, "an integer > 0"),
+                   default=SPECTRA.hess_order,
+                   help=f"Lanczos order (default {SPECTRA.hess_order}: top 3 to ~1e-15 relative in float64)")
+    s.add_argument("--hess-k", type=number(int, "--hess-k", lambda v: v > 0, "an integer > 0"), default=SPECTRA.hess_k)
+    s.add_argument("--ntk-every", type=number(int, "--ntk-every", lambda v: v >= 0, "an integer >= 0"),
+                   default=SPECTRA.ntk_every,
                    help="largest NTK eigenvalue every N steps (0: off)")
     s.add_argument("--ntk-points", type=number(int, "--ntk-points", lambda v: v > 0, "an integer > 0"),
-                   default=None, help="NTK on the first N training points (default: all)")
-    s.add_argument("--density-steps", type=int_list("--density-steps", 0), default=(),
+                   default=SPECTRA.ntk_points, help="NTK on the first N training points (default: all)")
+    s.add_argument("--density-steps", type=int_list("--density-steps", 0), default=SPECTRA.density_steps,
                    help="steps at which to store the Hessian eigenvalue density")
     s.add_argument("--density-order", type=number(int, "--density-order", lambda v: v > 1, "an integer > 1"),
-                   default=80, help="Lanczos order of the density (default 80)")
+                   default=SPECTRA.density_order, help=f"Lanczos order of the density (default {SPECTRA.density_order})")
     s.add_argument("--density-vectors", type=number(int, "--density-vectors", lambda v: v > 0, "an integer > 0"),
-                   default=1, help="random start vectors averaged in the density (default 1)")
+                   default=SPECTRA.density_vectors,
+                   help=f"random start vectors averaged in the density (default {SPECTRA.density_vectors})")
     add_onset_args(p)
     add_budget_arg(p)
     p.add_argument("--meta", default=None, help="JSON object stored in the file's config attribute")
@@ -74,7 +96,6 @@ def _add_train(sub) -> None:
 def train_job(a: argparse.Namespace):
     """The :class:`dynloss.jobs.TrainJob` that ``dynloss train`` arguments describe."""
     from .. import jobs
-    from ..spec import SpectraSpec, TrainSpec
 
     check_loss(a.loss)
     seeds = parse_seeds(a.seeds)
@@ -135,19 +156,19 @@ def _add_thresholds(sub) -> None:
     p.add_argument("--run-offset", type=number(int, "--run-offset", lambda v: v >= 0, "an integer >= 0"),
                    default=0, help="index of the first run in the study (for combining jobs)")
     p.add_argument("--steps", required=True, type=number(int, "--steps", lambda v: v > 0, "an integer > 0"))
-    p.add_argument("--hess-every", type=number(int, "--hess-every", lambda v: v > 0, "an integer > 0"), default=100)
-    p.add_argument("--hess-order", type=number(int, "--hess-order", lambda v: v > 0, "an integer > 0"), default=20)
+    p.add_argument("--hess-every", type=number(int, "--hess-every", lambda v: v > 0, "an integer > 0"),
+                   default=ThresholdsJob.trace_every, help="Hessian top eigenvalue every N steps (default "
+                   f"{ThresholdsJob.trace_every}, the traces' stride)")
+    p.add_argument("--hess-order", type=number(int, "--hess-order", lambda v: v > 0, "an integer > 0"),
+                   default=SPECTRA.hess_order)
     p.add_argument("--trace-every", type=number(int, "--trace-every", lambda v: v > 0, "an integer > 0"),
-                   default=100, help="stride of the stored loss traces (default 100)")
-    p.add_argument("--chunk-steps", type=number(int, "--chunk-steps", lambda v: v > 0, "an integer > 0"), default=10000)
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    p.add_argument("--points-per-class", type=number(int, "--points-per-class", lambda v: v > 0, "an integer > 0"), default=100)
-    p.add_argument("--classes", type=number(int, "--classes", lambda v: v > 1, "an integer > 1"), default=3)
-    p.add_argument("--noise", type=number(float, "--noise", lambda v: 0 <= v < float("inf"), "a finite number >= 0"), default=0.2)
-    p.add_argument("--data-seed", type=number(int, "--data-seed", lambda v: v >= 0, "an integer >= 0"), default=0)
-    p.add_argument("--test-seeds", type=int_list("--test-seeds", 0, False), default=(1, 2, 3, 4, 5))
-    p.add_argument("--onset-window", type=number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"), default=20)
-    p.add_argument("--onset-floor", type=number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"), default=1e-6)
+                   default=ThresholdsJob.trace_every,
+                   help=f"stride of the stored loss traces (default {ThresholdsJob.trace_every})")
+    add_data_args(p)
+    p.add_argument("--onset-window", type=number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"),
+                   default=ONSETS.window)
+    p.add_argument("--onset-floor", type=number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"),
+                   default=ONSETS.floor)
     p.add_argument("--out", required=True)
     p.add_argument("--onset", type=onset_names, default=None,
                    help="onset definitions to store per run as onset_step_<name>, lambda_th_<name> "
@@ -163,7 +184,6 @@ def _add_thresholds(sub) -> None:
 def thresholds_job(a: argparse.Namespace):
     """The :class:`dynloss.jobs.ThresholdsJob` that ``dynloss thresholds`` arguments describe."""
     from .. import jobs
-    from ..spec import SpectraSpec, TrainSpec
 
     check_loss(a.loss)
     meta = parse_meta(a.meta)

@@ -33,7 +33,7 @@ def seed_text(seeds: Sequence[int], as_range: bool = True) -> str:
 class Onsets:
     """Onset detection of a job: the window and floor of ``visible``, the definitions to store."""
 
-    window: int
+    window: int = 20
     floor: float = 1e-6
     names: tuple[str, ...] = ()
     #: the definition the zoom of a dynamics job centres on (empty: ``visible``)
