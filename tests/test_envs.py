@@ -121,7 +121,7 @@ def test_cuda_env_uses_cuda12_jax():
 
 #: pins that are tools, plugins or the dependencies of a no-deps install, not imported by our code
 NOT_IMPORTED = {"jaxlib", "netcdf4", "snakemake-executor-plugin-slurm", "pytest", "tensorflow-cpu", "frozendict",
-                "dm-tree", "absl-py", "tf2jax", "snakemake"}
+                "dm-tree", "absl-py", "tf2jax", "snakemake", "ruff", "snakefmt"}  # tools run as commands
 IMPORT_NAME = {"pyyaml": "yaml", "neural-tangents": "neural_tangents"}
 
 

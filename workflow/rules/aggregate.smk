@@ -11,11 +11,11 @@ rule aggregate:
         f"{R}/logs/{{study}}/aggregate.log",
     wildcard_constraints:
         study=alternatives([n for n in PLAN.trained_studies() if PLAN.study(n).aggregate_dims]),
+    conda:
+        "../../envs/cpu.yaml"
     params:
         dims=lambda wc: ",".join(PLAN.study(wc.study).aggregate_dims),
         meta=lambda wc: quoted_json(PLAN.aggregate_meta(wc.study)),
-    conda:
-        "../../envs/cpu.yaml"
     shell:
         "python -m dynloss aggregate {input:q} --dims {params.dims} --out {output:q} --meta {params.meta} > {log:q} 2>&1"
 

@@ -17,17 +17,23 @@ try:
     for _file in workflow.configfiles:  # Snakemake's own loader keeps the last of duplicate keys
         dl_config.load_yaml(_file)
     # the user's --configfile and --config values win over the scale's, even where they equal the shipped ones
-    _prepared = dl_config.prepare(config, dl_config.load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
-                                  shipped=dl_config.load_yaml(Path(workflow.basedir) / "config.yaml"),
-                                  user=workflow.config_settings.overwrite_config)
+    _prepared = dl_config.prepare(
+        config,
+        dl_config.load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+        shipped=dl_config.load_yaml(Path(workflow.basedir) / "config.yaml"),
+        user=workflow.config_settings.overwrite_config,
+    )
 except dl_config.ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
 config.clear()
 config.update(_prepared)
 PLAN = Plan(config)  # every job, file and target below comes from the plan
 _counts = PLAN.job_counts()
-print(f"dynloss: accelerator {config['accelerator']}, granularity {PLAN.granularity}; training jobs of the "
-      "default target per granularity: " + ", ".join(f"{g} {n}" for g, n in _counts.items()), file=sys.stderr)
+print(
+    f"dynloss: accelerator {config['accelerator']}, granularity {PLAN.granularity}; training jobs of the "
+    "default target per granularity: " + ", ".join(f"{g} {n}" for g, n in _counts.items()),
+    file=sys.stderr,
+)
 
 R = config["results"]
 NUM = r"[0-9]+(\.[0-9]+)?"
@@ -35,18 +41,22 @@ NUM = r"[0-9]+(\.[0-9]+)?"
 # Every job sees the package, a shared JAX compilation cache, and no GPU memory preallocation
 # (so several jobs can share one GPU).
 # (Snakemake formats the prefix too: literal braces are doubled.)
-_env = [f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}",
-        "export XLA_PYTHON_CLIENT_PREALLOCATE=false",
-        # the memory budget (dynloss.budget) and the accelerator are not job arguments: changing
-        # them reruns nothing; each training job checks that JAX gives it the accelerator's backend
-        f"export DYNLOSS_MAX_MEMORY_GB={float(config['max_memory_gb'])!r}",
-        f"export DYNLOSS_ACCELERATOR={config['accelerator']}"]
+_env = [
+    f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}",
+    "export XLA_PYTHON_CLIENT_PREALLOCATE=false",
+    # the memory budget (dynloss.budget) and the accelerator are not job arguments: changing
+    # them reruns nothing; each training job checks that JAX gives it the accelerator's backend
+    f"export DYNLOSS_MAX_MEMORY_GB={float(config['max_memory_gb'])!r}",
+    f"export DYNLOSS_ACCELERATOR={config['accelerator']}",
+]
 if config["accelerator"] == "cpu":
     _env.append("export JAX_PLATFORMS=cpu")  # a CUDA jaxlib on a GPU host also runs on the CPU as asked
 if config["jax_cache"]:
-    _env += [f"export JAX_COMPILATION_CACHE_DIR={shlex.quote(str(Path(config['jax_cache']).absolute()))}",
-             "export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0",
-             "export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0"]
+    _env += [
+        f"export JAX_COMPILATION_CACHE_DIR={shlex.quote(str(Path(config['jax_cache']).absolute()))}",
+        "export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0",
+        "export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0",
+    ]
 shell.prefix("; ".join(_env) + "; ")
 
 
@@ -70,7 +80,9 @@ FROM_DATA = config["publish_from"] == "data"
 
 def published_datasets():
     """Results dataset -> its reduced copy under publish_dir/data, for every study a publication keeps."""
-    out = {PLAN.dataset(n): f"{DATA}/{n}.nc" for n in studies_of("contour", "curves", "dynamics", "thresholds", "myrtle")}
+    out = {
+        PLAN.dataset(n): f"{DATA}/{n}.nc" for n in studies_of("contour", "curves", "dynamics", "thresholds", "myrtle")
+    }
     out.update({f"{R}/confirm/{k}.nc": f"{DATA}/confirm_{k}.nc" for k in confirm_keys()})
     return out
 
@@ -147,8 +159,10 @@ def caption(name):
     """Caption text of a figure: what it shows, its parameters and the scale."""
     spec = config["studies"].get(name) or config["figures"].get(name)
     keys = {k: v for k, v in spec.items() if k not in ("title",)}
-    return (f"{spec.get('title') or name} -- parameters: {json.dumps(keys)}; "
-            f"scale: {config['scale']}; data: {json.dumps(config['data'])}")
+    return (
+        f"{spec.get('title') or name} -- parameters: {json.dumps(keys)}; "
+        f"scale: {config['scale']}; data: {json.dumps(config['data'])}"
+    )
 
 
 def figure_spec(name):
@@ -160,8 +174,12 @@ def protocol_studies(protocol):
     out = []
     for n in studies_of("contour"):
         st = config["studies"][n]
-        if (st["loss"] == protocol.loss and protocol.width in st["widths"] and float(st["lr"]) == protocol.lr
-                and int(st["steps"]) == protocol.steps):
+        if (
+            st["loss"] == protocol.loss
+            and protocol.width in st["widths"]
+            and float(st["lr"]) == protocol.lr
+            and int(st["steps"]) == protocol.steps
+        ):
             out.append(n)
     return out
 
@@ -212,10 +230,14 @@ def all_targets():
 
 def needs_cifar_dir(name):
     """Input function of the named target of a skipped myrtle study: an error naming the key."""
+
     def explain(wc):
-        raise WorkflowError(f"study {name!r} needs the CIFAR-10 folder: set config key "
-                            f"'studies.{name}.cifar_dir' (e.g. --config studies='{{{name}: {{cifar_dir: /path/to/"
-                            "cifar-10-batches-py}}'), see the README's Myrtle5 section")
+        raise WorkflowError(
+            f"study {name!r} needs the CIFAR-10 folder: set config key "
+            f"'studies.{name}.cifar_dir' (e.g. --config studies='{{{name}: {{cifar_dir: /path/to/"
+            "cifar-10-batches-py}}'), see the README's Myrtle5 section"
+        )
+
     return explain
 
 

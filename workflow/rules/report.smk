@@ -11,11 +11,11 @@ rule reproduction:
         html=report(f"{R}/reproduction.html", caption="../report/reproduction.rst", category="Reproduction"),
     log:
         f"{R}/logs/reproduction.log",
+    conda:
+        "../../envs/cpu.yaml"
     params:
         args=lambda wc, input: verdict_args(input),
         scale=config["scale"],
-    conda:
-        "../../envs/cpu.yaml"
     shell:
         "python -m dynloss reproduction {params.args} --csv {output.csv:q} --md {output.md:q} "
         "--html {output.html:q} --scale {params.scale} > {log:q} 2>&1"
@@ -26,23 +26,30 @@ rule reproduction:
 rule confirm:
     input:
         studies=lambda wc: [PLAN.dataset(n) for n in confirm_keys()[wc.key][1]],
-        job=lambda wc: next(j.out for n in confirm_keys()[wc.key][1] for j in PLAN.jobs(n)
-                            if j.request.spec.width == confirm_keys()[wc.key][0].width),
+        job=lambda wc: next(
+            j.out
+            for n in confirm_keys()[wc.key][1]
+            for j in PLAN.jobs(n)
+            if j.request.spec.width == confirm_keys()[wc.key][0].width
+        ),
     output:
         f"{R}/confirm/{{key}}.nc",
     log:
         f"{R}/logs/confirm/{{key}}.log",
     wildcard_constraints:
         key=alternatives(list(confirm_keys())),
-    params:
-        studies=lambda wc, input: shell_args(
-            [f"--study={n}={p}" for n, p in zip(confirm_keys()[wc.key][1], input.studies)]),
-        seeds=lambda wc: (f"{config['verdicts']['fresh_seed_offset']}-"
-                          f"{config['verdicts']['fresh_seed_offset'] + max(config['studies'][n]['seeds'] for n in confirm_keys()[wc.key][1]) - 1}"),
-    resources:
-        gpu=1,
     conda:
         TRAIN_ENV
+    resources:
+        gpu=1,
+    params:
+        studies=lambda wc, input: shell_args(
+            [f"--study={n}={p}" for n, p in zip(confirm_keys()[wc.key][1], input.studies)]
+        ),
+        seeds=lambda wc: (
+            f"{config['verdicts']['fresh_seed_offset']}-"
+            f"{config['verdicts']['fresh_seed_offset'] + max(config['studies'][n]['seeds'] for n in confirm_keys()[wc.key][1]) - 1}"
+        ),
     shell:
         "python -m dynloss confirm {wildcards.key} {params.studies} --job {input.job:q} --seeds {params.seeds} "
         "--out {output:q} > {log:q} 2>&1"
@@ -56,12 +63,13 @@ rule thresholds_table:
         f"{R}/thresholds.md",
     log:
         f"{R}/logs/thresholds_table.log",
-    params:
-        primary=lambda wc: shell_args([f"--primary={n}={config['studies'][n]['primary_onset']}"
-                                       for n in studies_of("thresholds")]),
     localrule: True
     conda:
         "../../envs/cpu.yaml"
+    params:
+        primary=lambda wc: shell_args(
+            [f"--primary={n}={config['studies'][n]['primary_onset']}" for n in studies_of("thresholds")]
+        ),
     shell:
         "python -m dynloss thresholds-table {input:q} {params.primary} --md {output:q} > {log:q} 2>&1"
 
@@ -81,14 +89,14 @@ rule publish:
         f"{config['publish_dir']}/README.md",
     log:
         f"{R}/logs/publish.log",
+    conda:
+        "../../envs/cpu.yaml"
     params:
         out=lambda wc, output: shlex.quote(str(Path(output[0]).parent)),
         scale=config["scale"],
         label=shlex.quote(publication_label()),
         overwrite="--overwrite" if config["publish_overwrite"] else "",
         readme=f"--readme {shlex.quote(config['publish_readme'])}" if config["publish_readme"] else "",
-    conda:
-        "../../envs/cpu.yaml"
     shell:
         "python -m dynloss publish {input:q} --out {params.out} --scale {params.scale} --label {params.label} "
         "{params.overwrite} {params.readme} > {log:q} 2>&1"
@@ -106,10 +114,10 @@ if not FROM_DATA:
             f"{R}/logs/reduce/{{name}}.log",
         wildcard_constraints:
             name=alternatives([Path(p).stem for p in published_datasets().values()]),
-        params:
-            kind=lambda wc: PLAN.study(wc.name).name if wc.name in config["studies"] else "confirm",
         localrule: True
         conda:
             "../../envs/cpu.yaml"
+        params:
+            kind=lambda wc: PLAN.study(wc.name).name if wc.name in config["studies"] else "confirm",
         shell:
             "python -m dynloss reduce {input:q} --kind {params.kind} --out {output:q} > {log:q} 2>&1"

@@ -13,11 +13,11 @@ rule aggregate_sensitivity:
         f"{R}/logs/{{study}}/aggregate.log",
     wildcard_constraints:
         study=alternatives(SENS),
+    conda:
+        "../../envs/cpu.yaml"
     params:
         # without the title: a title edit redraws the figure, nothing else
         meta=lambda wc: quoted_json(PLAN.aggregate_meta(wc.study)),
-    conda:
-        "../../envs/cpu.yaml"
     shell:
         "python -m dynloss sensitivity-combine {input:q} --meta {params.meta} --out {output:q} > {log:q} 2>&1"
 
@@ -29,10 +29,10 @@ rule infinite_width:
         f"{R}/logs/{{study}}/infinite.log",
     wildcard_constraints:
         study=alternatives(infinite_studies()),
-    params:
-        args=infinite_args,
     conda:
         "../../envs/reference.yaml"
+    params:
+        args=infinite_args,
     # exits 2 with "needs neural-tangents (an optional extra): pip install ..." when it is missing
     shell:
         "python -m dynloss infinite {params.args} --out {output:q} > {log:q} 2>&1"
@@ -48,11 +48,11 @@ rule figure_sensitivity:
         f"{R}/logs/figures/{{study}}.log",
     wildcard_constraints:
         study=alternatives(SENS),
+    conda:
+        "../../envs/cpu.yaml"
     params:
         title=lambda wc: shlex.quote(config["studies"][wc.study].get("title") or wc.study),
         options=lambda wc: quoted_json(config["studies"][wc.study]),
-    conda:
-        "../../envs/cpu.yaml"
     shell:
         "python -m dynloss figure sensitivity {input:q} --pdf {output.pdf:q} --png {output.png:q} "
         "--title {params.title} --options {params.options} > {log:q} 2>&1"
@@ -63,17 +63,17 @@ rule figure_curves_infinite:
         lambda wc: [PLAN.dataset(wc.study), f"{R}/{wc.study}/{wc.study}_infinite.nc"],
     output:
         pdf=f"{R}/figures/{{study}}_infinite.pdf",
-        png=report(f"{R}/figures/{{study}}_infinite.png", caption="../report/sensitivity.rst",
-                   category="Sensitivity"),
+        png=report(f"{R}/figures/{{study}}_infinite.png", caption="../report/sensitivity.rst", category="Sensitivity"),
     log:
         f"{R}/logs/figures/{{study}}_infinite.log",
     wildcard_constraints:
         study=alternatives([n for n in infinite_studies() if n not in SENS]),
-    params:
-        title=lambda wc: shlex.quote((config["studies"][wc.study].get("title") or wc.study)
-                                     + " (dashed: infinite-width kernel regime)"),
     conda:
         "../../envs/cpu.yaml"
+    params:
+        title=lambda wc: shlex.quote(
+            (config["studies"][wc.study].get("title") or wc.study) + " (dashed: infinite-width kernel regime)"
+        ),
     shell:
         "python -m dynloss figure curves_infinite {input:q} --pdf {output.pdf:q} --png {output.png:q} "
         "--title {params.title} --options '{{}}' > {log:q} 2>&1"
@@ -81,33 +81,37 @@ rule figure_curves_infinite:
 
 rule sensitivity_report:
     input:
-        unpack(lambda wc: {**{n: PLAN.dataset(n) for n in SENS},
-                           **{f"inf_{n}": f"{R}/{n}/{n}_infinite.nc" for n in SENS if config["studies"][n]["infinite"]}}),
+        unpack(
+            lambda wc: {
+                **{n: PLAN.dataset(n) for n in SENS},
+                **{f"inf_{n}": f"{R}/{n}/{n}_infinite.nc" for n in SENS if config["studies"][n]["infinite"]},
+            }
+        ),
     output:
         csv=report(f"{SENS_DIR}/sensitivity.csv", caption="../report/sensitivity.rst", category="Sensitivity"),
         md=f"{SENS_DIR}/sensitivity.md",
         conclusion=report(f"{SENS_DIR}/conclusion.md", caption="../report/sensitivity.rst", category="Sensitivity"),
     log:
         f"{R}/logs/sensitivity_report.log",
+    conda:
+        "../../envs/cpu.yaml"
     params:
         pairs=lambda wc, input: shell_args(f"{k}={v}" for k, v in input.items() if not k.startswith("inf_")),
         inf=lambda wc, input: shell_args(f"{k[4:]}={v}" for k, v in input.items() if k.startswith("inf_")),
         control=lambda wc: ([n for n in SENS if config["studies"][n]["control"]] or [""])[0],
         scale=config["scale"],
-    conda:
-        "../../envs/cpu.yaml"
     shell:
         "python -m dynloss sensitivity-report {params.pairs} --infinite {params.inf} --control '{params.control}' "
         "--csv {output.csv:q} --md {output.md:q} --conclusion {output.conclusion:q} --scale {params.scale} > {log:q} 2>&1"
 
 
 rule sensitivity_mse:
+    default_target: False
     input:
         sens_targets(),
-    default_target: False
 
 
 rule fig4_1_infinite:
+    default_target: False
     input:
         curves_infinite_targets(),
-    default_target: False

@@ -7,8 +7,9 @@ SENS_DIR = f"{R}/sensitivity"
 def infinite_studies():
     """Studies with an infinite-width reference: sensitivity studies that ask for it, and the static
     MSE curves studies (figure 4.1)."""
-    return [n for n in SENS if config["studies"][n]["infinite"]] + \
-        [n for n in studies_of("curves") if config["studies"][n]["loss"] == "mse"]
+    return [n for n in SENS if config["studies"][n]["infinite"]] + [
+        n for n in studies_of("curves") if config["studies"][n]["loss"] == "mse"
+    ]
 
 
 def infinite_args(wc):

@@ -13,16 +13,16 @@ rule train_job:
     wildcard_constraints:
         study=alternatives(PLAN.trained_studies()),
         job=r"[^/]+",
-    params:
-        command=lambda wc: planned_job(wc).command,
-        args=lambda wc: shell_args(planned_job(wc).argv()),
+    conda:
+        TRAIN_ENV
+    threads: 1
     resources:
         gpu=1,
         mem_mb=job_mem_mb(planned_job),
         runtime=job_runtime(planned_job),
-    threads: 1
-    conda:
-        TRAIN_ENV
+    params:
+        command=lambda wc: planned_job(wc).command,
+        args=lambda wc: shell_args(planned_job(wc).argv()),
     shell:
         "python -m dynloss {params.command} {params.args} --out {output:q} > {log:q} 2>&1"
 
@@ -34,16 +34,16 @@ rule dynamics:
         f"{R}/logs/{{study}}/dynamics.log",
     wildcard_constraints:
         study=alternatives(studies_of("dynamics")),
-    params:
-        args=lambda wc: shell_args(dynamics_job(wc).argv()),
+    conda:
+        TRAIN_ENV
+    # the spectra are measured on a second thread while the next chunk trains (dynloss.engine)
+    threads: 2
     resources:
         gpu=1,
         mem_mb=job_mem_mb(dynamics_job),
         runtime=job_runtime(dynamics_job),
-    # the spectra are measured on a second thread while the next chunk trains (dynloss.engine)
-    threads: 2
-    conda:
-        TRAIN_ENV
+    params:
+        args=lambda wc: shell_args(dynamics_job(wc).argv()),
     shell:
         "python -m dynloss train {params.args} --out {output:q} > {log:q} 2>&1"
 
@@ -55,10 +55,10 @@ rule synthetic_cifar:
         f"{R}/logs/{{study}}/synthetic_cifar.log",
     wildcard_constraints:
         study=alternatives(synthetic_studies()),
-    params:
-        size=lambda wc: config["studies"][wc.study]["synthetic"],
     conda:
         TRAIN_ENV
+    params:
+        size=lambda wc: config["studies"][wc.study]["synthetic"],
     shell:
         "python -m dynloss synthetic-cifar --out {output:q} --image-size {params.size[image_size]} "
         "--num-train-per-batch {params.size[num_train_per_batch]} --num-test {params.size[num_test]} > {log:q} 2>&1"
@@ -70,9 +70,9 @@ for _name in [n for n, st in config["studies"].items() if st["kind"] == "myrtle"
     rule:
         name:
             _name
+        default_target: False
         input:
             needs_cifar_dir(_name),
-        default_target: False
 
 
 # The onset definitions a thresholds study computes after training (config key analyse_onsets), from the
@@ -89,12 +89,12 @@ rule onsets:
         study=alternatives(analysed_studies()),
         job=r"[^/]+",
         definition=alternatives(ONSET_NAMES),
+    conda:
+        TRAIN_ENV
+    threads: 1
     params:
         traces=lambda wc: shlex.quote(planned_job(wc).request.traces_out),
         runs=lambda wc: onset_runs_arg(wc),
-    threads: 1
-    conda:
-        TRAIN_ENV
     shell:
         "python -m dynloss onsets {input:q} --traces {params.traces} --onset {wildcards.definition} {params.runs}"
         "--out {output:q} > {log:q} 2>&1"
