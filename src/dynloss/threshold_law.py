@@ -96,3 +96,20 @@ def per_eta(ds: xr.Dataset, width: Optional[float] = None, level: float = 0.95,
             m, lo, hi = bifurcation.mean_ci(v, level)
             out.append((float(lr), m, lo, hi, int(v.size)))
     return out
+
+
+def write_fit_csv(ds: xr.Dataset, path: str, level: float = 0.95) -> list[dict]:
+    """The eta-law fits of a combined thresholds dataset (:func:`fit`) as a CSV (written atomically)."""
+    import csv
+    import io
+
+    from . import files
+
+    rows = fit(ds, level)
+    cols = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    files.write_text(buf.getvalue(), path)
+    return rows

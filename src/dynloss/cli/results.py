@@ -17,28 +17,13 @@ def _add_fit(sub) -> None:
     p.set_defaults(func=_run_fit)
 
 
-def write_fit_csv(ds, path: str, level: float = 0.95) -> list[dict]:
-    """The eta-law fits of a combined thresholds dataset (:func:`dynloss.threshold_law.fit`) as a CSV."""
-    import csv
-    import io as _io
-
-    from .. import files, threshold_law
-
-    rows = threshold_law.fit(ds, level)
-    cols = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
-    buf = _io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols)
-    w.writeheader()
-    w.writerows(rows)
-    files.write_text(buf.getvalue(), path)
-    return rows
-
-
 def _run_fit(a: argparse.Namespace) -> int:
     from .. import netcdf
 
     if not os.path.exists(a.input):
         raise CliError(f"input: missing {a.input!r}; run its thresholds study first")
+    from ..threshold_law import write_fit_csv
+
     for r in write_fit_csv(netcdf.open_dataset(a.input), a.csv, a.level):
         logging.getLogger("dynloss").info("fit %s", r)
     return 0

@@ -11,7 +11,6 @@ import os
 
 from .. import accelerator
 from .args import CliError, check_accelerator, int_list
-from .results import write_fit_csv
 
 
 def _add_run_study(sub) -> None:
@@ -71,39 +70,17 @@ def _run_run_study(a: argparse.Namespace) -> int:
                      name, i, len(todo), job.out, stored)
         log.info("%s: job %d/%d -> %s", name, i, len(todo), job.out)
         jobs.run(job.request, job.out)
-    analysed = cfg["studies"][name].get("analyse_onsets")
-    if analysed:
-        from ..jobs.onsets import analyse_job, merge
-
-        def stale(path: str, *sources: str) -> bool:
-            return not os.path.exists(path) or any(os.path.getmtime(path) < os.path.getmtime(s) for s in sources)
-
-        for job in todo:
-            parts = [kind.onset_part_path(job.stem, n) for n in analysed]
-            for name, part in zip(analysed, parts):
-                if stale(part, job.out):
-                    os.makedirs(os.path.dirname(part), exist_ok=True)
-                    analyse_job(job.out, job.request.traces_out, [name], part, runs=kind.onset_runs(name))
-            target = kind.onsets_path(job.stem)
-            if stale(target, job.out, *parts):
-                merge(job.out, parts, target)
+    kind.derive(todo)
     dataset = kind.dataset()
-    if kind.aggregate_dims:
-        inputs = [kind.onsets_path(j.stem) for j in todo] if analysed else [j.out for j in todo]
-        ds = netcdf.combine(inputs, dims=kind.aggregate_dims, attrs=plan.aggregate_meta(name))
+    ds = kind.combine(kind.combine_inputs(todo), plan.aggregate_meta(name))
+    if ds is not None:
         netcdf.write_netcdf(ds, dataset)
-    elif kind.name == "sensitivity":
-        from .. import sensitivity
-
-        ds = sensitivity.combine([j.out for j in todo], kind.cases(), {}, plan.aggregate_meta(name))
-        netcdf.write_netcdf(ds, dataset)
-    if kind.name == "thresholds":
-        write_fit_csv(netcdf.open_dataset(dataset), kind.fit_csv())
+    kind.summarise(dataset)
     if not kind.figure:
         log.info("%s: done: %s", name, dataset)
         return 0
-    fig = renderer(kind.figure)(kind.figure_inputs() if kind.name != "sensitivity" else [dataset],
-                                plan.figure_options(name), cfg["studies"][name].get("title") or name)
+    fig = renderer(kind.figure)(kind.figure_inputs_in_process(), plan.figure_options(name),
+                                cfg["studies"][name].get("title") or name)
     save(fig, *plan.figure_files(name))
     log.info("%s: done: %s and %s", name, dataset, ", ".join(plan.figure_files(name)))
     return 0

@@ -95,7 +95,7 @@ class Plan:
 
     def trained_studies(self) -> list[str]:
         """Studies with jobs under ``runs/`` (every kind but dynamics)."""
-        return [n for n in self.studies() if self.kinds[n].name != "dynamics" and self.jobs(n)]
+        return [n for n in self.studies() if self.kinds[n].trains_runs and self.jobs(n)]
 
     # -- files and targets -----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ class Dynamics(StudyKind):
 
     name = "dynamics"
     figure = "dynamics"
+    trains_runs = False
     field_keys = {"seeds": "seed"}
 
     def jobs(self) -> list[PlannedJob]:
@@ -32,7 +33,7 @@ class Dynamics(StudyKind):
                        zoom_steps=int(st["zoom_steps"]) if st["zoom_hessian"] else None, seed_range=False,
                        meta=self.labels())
         # the spectra run on a second thread beside the training (dynloss.engine)
-        return [PlannedJob(self.study, self.study, job, self.dataset(), threads=2)]
+        return [PlannedJob(self.study, self.study, job, self.dataset())]
 
     def combine_inputs(self) -> list[str]:
         return []  # the job writes the study's dataset itself
@@ -103,11 +104,37 @@ class Thresholds(StudyKind):
         n = self.st.get("onset_runs", {}).get(name)
         return None if n is None or n >= self.st["runs_per_job"] else int(n)
 
-    def combine_inputs(self) -> list[str]:
-        jobs = self.plan.jobs(self.study)
+    def combine_inputs(self, jobs: Optional[list[PlannedJob]] = None) -> list[str]:
+        jobs = self.plan.jobs(self.study) if jobs is None else jobs
         if self.st.get("analyse_onsets"):
             return [self.onsets_path(j.stem) for j in jobs]
         return [j.out for j in jobs]
+
+    def derive(self, jobs: list[PlannedJob]) -> None:
+        """The ``analyse_onsets`` definitions from the kept traces, one file per (job, definition), joined
+        per job (what the rules ``onsets`` and ``merge_onsets`` run); a file newer than its sources is kept."""
+        import os
+
+        from ..jobs.onsets import analyse_job, merge
+
+        def stale(path: str, *sources: str) -> bool:
+            return not os.path.exists(path) or any(os.path.getmtime(path) < os.path.getmtime(s) for s in sources)
+
+        names = list(self.st.get("analyse_onsets", ()))
+        for job in jobs if names else ():
+            parts = [self.onset_part_path(job.stem, n) for n in names]
+            for name, part in zip(names, parts):
+                if stale(part, job.out):
+                    os.makedirs(os.path.dirname(part), exist_ok=True)
+                    analyse_job(job.out, job.request.traces_out, [name], part, runs=self.onset_runs(name))
+            if stale(self.onsets_path(job.stem), job.out, *parts):
+                merge(job.out, parts, self.onsets_path(job.stem))
+
+    def summarise(self, dataset: str) -> None:
+        from .. import netcdf
+        from ..threshold_law import write_fit_csv
+
+        write_fit_csv(netcdf.open_dataset(dataset), self.fit_csv())
 
     def definitions(self) -> list[str]:
         """Every definition the combined dataset holds (in training and from the traces)."""

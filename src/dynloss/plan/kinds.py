@@ -38,7 +38,6 @@ class PlannedJob:
     request: Any  # a dynloss.jobs request (TrainJob, ThresholdsJob, MyrtleJob)
     out: str
     inputs: tuple[str, ...] = ()
-    threads: int = 1
 
     @property
     def command(self) -> str:
@@ -78,8 +77,9 @@ class StudyKind:
     figure_options: ClassVar[dict] = {}
     #: scalar coordinates that become dimensions when the jobs combine (None: nothing to combine)
     aggregate_dims: ClassVar[Optional[tuple[str, ...]]] = None
-    #: the command that combines the jobs (``aggregate`` or ``sensitivity-combine``)
-    combine_command: ClassVar[str] = "aggregate"
+    #: whether the study's jobs write files under ``runs/`` that a combine step reads (a dynamics
+    #: study's one job writes the dataset itself)
+    trains_runs: ClassVar[bool] = True
     #: whether the default target (``snakemake`` with no target) draws the study's figure
     in_all: ClassVar[bool] = True
     #: job fields (dynloss.jobs.checks) whose study key has another name: field -> key
@@ -114,9 +114,29 @@ class StudyKind:
     def figure_inputs(self) -> list[str]:
         return [self.dataset()]
 
-    def combine_inputs(self) -> list[str]:
-        """The files the study's combine step reads (its jobs' outputs by default)."""
-        return [j.out for j in self.plan.jobs(self.study)]
+    def combine_inputs(self, jobs: Optional[list[PlannedJob]] = None) -> list[str]:
+        """The files the study's combine step reads from ``jobs`` (default: all of them): their outputs."""
+        return [j.out for j in (self.plan.jobs(self.study) if jobs is None else jobs)]
+
+    # -- the steps of `dynloss run-study` after training (the Snakemake rules run the same commands) --
+
+    def derive(self, jobs: list[PlannedJob]) -> None:
+        """What a study computes from its trained jobs before they combine (nothing by default)."""
+
+    def combine(self, inputs: list[str], attrs: dict):
+        """The study dataset from ``inputs`` (:meth:`combine_inputs`); ``None``: the job writes it."""
+        if self.aggregate_dims is None:
+            return None
+        from .. import netcdf
+
+        return netcdf.combine(inputs, dims=self.aggregate_dims, attrs=attrs)
+
+    def summarise(self, dataset: str) -> None:
+        """Tables made from the combined dataset beside it (nothing by default)."""
+
+    def figure_inputs_in_process(self) -> list[str]:
+        """What ``run-study``'s figure reads (the rules may add references it does not compute)."""
+        return self.figure_inputs()
 
     def labels(self) -> dict:
         return {"study": self.study, "scale": self.plan.cfg["scale"]}
@@ -272,7 +292,6 @@ class Sensitivity(StudyKind):
 
     name = "sensitivity"
     figure = "sensitivity"
-    combine_command = "sensitivity-combine"
     in_all = False  # its own target: snakemake sensitivity_mse
     field_keys = {name: f"factors.{factor}" for name, factor in (
         ("W_std", "W1_std"), ("b_std", "b_std"), ("parameterization", "parameterization"), ("dtype", "dtype"),
@@ -304,6 +323,14 @@ class Sensitivity(StudyKind):
 
     def figure_inputs(self) -> list[str]:
         return [self.dataset()] + ([self.infinite()] if self.st["infinite"] else [])
+
+    def figure_inputs_in_process(self) -> list[str]:
+        return [self.dataset()]  # run-study does not compute the infinite-width reference
+
+    def combine(self, inputs: list[str], attrs: dict):
+        from .. import sensitivity
+
+        return sensitivity.combine(inputs, self.cases(), {}, attrs)
 
     def check(self) -> None:
         from ..sensitivity import check_study
