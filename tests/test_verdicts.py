@@ -223,9 +223,33 @@ def test_runs_a_definition_was_not_applied_to_are_left_out_of_its_law_and_counts
         8 * eta.size, 8 * eta.size - 1, 1, (n - 8) * eta.size)
 
 
+def test_the_width_1000_law_reads_a_subset_study_of_its_loss_and_says_partly_run():
+    """Figure 3.6's law at width 1000 from a study of the same loss that ran that width (10 of the
+    thesis's 40 settings): partly run; a study of another loss does not stand in."""
+    from dynloss.verdicts.claims import LAW_CLAIMS
+
+    w1000 = next(lc for lc in LAW_CLAIMS if lc.width == 1000)
+    eta, lam = _paired_design(np.random.default_rng(3), n=10, spread=0.3)
+
+    def study(loss, width):
+        return xr.Dataset({"lambda_th_apparent": (("loss", "width", "run", "lr"), lam[None, None])},
+                          coords={"loss": [loss], "width": [width], "run": np.arange(10), "lr": eta})
+
+    s = Settings(resamples=500)
+    other = law_row(w1000, Inputs(thresholds={"mse_w1000": study("dmse1", 1000)}, primary={"mse_w1000": "apparent"}), s)
+    assert other["verdict"] == st.NOT_RUN and "width 1000" in other["note"]
+    ins = Inputs(thresholds={"fig3_6": study("dce", 100), "ce_w1000": study("dce", 1000)},
+                 primary={"fig3_6": "apparent", "ce_w1000": "apparent"})
+    row = law_row(w1000, ins, s)
+    assert row["data"] == "ce_w1000" and row["outcome"] == st.REPRODUCED
+    assert row["verdict"] == f"{st.PARTLY}: {st.REPRODUCED} (10 of the thesis's 40 (A, T) settings)"
+    w100 = law_row(LAW_CLAIMS[0], ins, s)
+    assert w100["data"] == "fig3_6" and w100["verdict"].startswith(st.PARTLY)  # 10 settings there too
+
+
 def test_the_table_has_a_row_per_claim_and_law():
     rows = table(Inputs(), "tiny")
-    assert len(rows) == 42 and all(r["verdict"] == st.NOT_RUN for r in rows)
+    assert len(rows) == 43 and all(r["verdict"] == st.NOT_RUN for r in rows)
 
 
 def test_a_dynamics_run_s_statistics_at_its_primary_onset():

@@ -196,15 +196,23 @@ class LawClaim:
     study: str
     text: str
     source: str
+    #: the loss and width the claim is about (a subset study of that loss and width can stand in)
+    loss: str = ""
+    width: int = 100
+    #: the thesis's (A, T) settings per eta (fewer: partly run)
+    settings: int = 40
 
 
 LAW_CLAIMS: tuple[LawClaim, ...] = (
     LawClaim("fig3_6", "dynamical CE, width 100: slope of log mean lambda_th vs log eta",
-             "thesis eq. 3.10 and fig. 3.6: 'lambda_max^Th proporcional a eta^-1'"),
+             "thesis eq. 3.10 and fig. 3.6: 'lambda_max^Th proporcional a eta^-1'", "dce", 100),
+    LawClaim("fig3_6", "dynamical CE, width 1000: slope of log mean lambda_th vs log eta",
+             "thesis fig. 3.6 caption: the threshold against eta 'para las dos redes empleadas en la figura 3.4' "
+             "(widths 100 and 1000)", "dce", 1000),
     LawClaim("fig4_4", "MSE v1, width 100: slope of log mean lambda_th vs log eta",
-             "thesis sec. 4.2.3, fig. 4.4: 'una relacion inversamente proporcional tal que lambda ~ eta^-1'"),
+             "thesis sec. 4.2.3, fig. 4.4: 'una relacion inversamente proporcional tal que lambda ~ eta^-1'", "dmse1"),
     LawClaim("fig4_8", "MSE v2, width 100: slope of log mean lambda_th vs log eta",
-             "thesis sec. 4.3.3, fig. 4.8: 'una relacion inversamente proporcional tal que lambda ~ eta^-1'"),
+             "thesis sec. 4.3.3, fig. 4.8: 'una relacion inversamente proporcional tal que lambda ~ eta^-1'", "dmse2"),
 )
 
 

@@ -324,19 +324,38 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     """The eta-law row of one thresholds study: its primary definition's slope (docs/verdicts.md)."""
     band = stats.Band(-1 - s.slope_tol, -1 + s.slope_tol)
     row = _row(lc, band=band.describe(), thesis="-1")
-    ds = inputs.thresholds.get(lc.study)
-    if ds is None:
-        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "note": f"study {lc.study} not run"}
-    name = inputs.primary.get(lc.study, "visible")
-    if "width" in ds.dims:
-        ds = ds.sel(width=100) if 100 in ds["width"].values else ds.isel(width=0)
+    found = _law_data(lc, inputs)
+    if found is None:
+        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN,
+                "note": f"study {lc.study} not run at width {lc.width}"}
+    study, ds = found
+    name = inputs.primary.get(study, "visible")
     law = law_estimate(ds, name, s)
     e = law["slope"]
-    row.update({"data": lc.study, "claim": f"{lc.text} [primary onset: {name}]",
+    row.update({"data": study, "claim": f"{lc.text} [primary onset: {name}]",
                 "note": (f"{law['n_settings']} (A, T) settings x {law['n_eta']} etas, paired bootstrap over settings; "
                          f"runs with an onset {law['n_onset']} of {law['n_runs']}; lack of fit (rms of log means "
                          f"about the line) {law['lof'].value:.3f} [{law['lof'].lo:.3f}, {law['lof'].hi:.3f}]")})
-    return _judge(row, e, band, 0)
+    partly = (f"{law['n_settings']} of the thesis's {lc.settings} (A, T) settings"
+              if law["n_settings"] < lc.settings else "")
+    return _judge(row, e, band, 0, partly=partly)
+
+
+def _law_data(lc: LawClaim, inputs: Inputs) -> Optional[tuple[str, xr.Dataset]]:
+    """(study, dataset at the claim's width): the claim's study if it ran that width, else the first
+    thresholds study of the claim's loss that did (docs/verdicts.md)."""
+    names = [lc.study] + sorted(n for n in inputs.thresholds if n != lc.study)
+    for n in names:
+        ds = inputs.thresholds.get(n)
+        if ds is None or (n != lc.study and lc.loss and lc.loss not in np.atleast_1d(ds["loss"].values)):
+            continue
+        if "width" not in ds.dims:
+            if n == lc.study and lc.width == 100:
+                return n, ds
+            continue
+        if lc.width in ds["width"].values:
+            return n, ds.sel(width=lc.width)
+    return None
 
 
 def table(inputs: Inputs, scale: str, settings: stats.Settings = stats.Settings(),
