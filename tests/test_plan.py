@@ -39,6 +39,20 @@ def test_planning_does_not_import_jax():
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
 
 
+def test_building_the_command_line_parser_does_not_import_jax():
+    """`dynloss <command> --help` and a bad flag answer without starting JAX: the parsers import it only
+    when a command runs."""
+    code = ("import sys\n"
+            "from dynloss import cli\n"
+            "cli.build_parser()\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'matplotlib'))\n"
+            "print(bad[:5])\n"
+            "sys.exit(1 if bad else 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
 def _parse(job) -> object:
     args = cli.build_parser().parse_args([job.command, *job.argv(), "--out", "x.nc"])
     return {"train": train_job, "thresholds": thresholds_job, "myrtle": myrtle_job}[job.command](args)

@@ -41,6 +41,17 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def add_loss_arg(group) -> None:
+    """``--loss`` (required), its names listed without importing JAX (:data:`dynloss.spec.LOSS_STATIC`;
+    :func:`check_loss` checks the registry when the command runs)."""
+    from ..spec import LOSS_STATIC
+
+    group.add_argument("--loss", required=True, metavar="{" + ",".join(LOSS_STATIC) + "}",
+                       help="loss name: " + ", ".join(k if k == v else f"{k} (dynamical {v})"
+                                                      for k, v in LOSS_STATIC.items())
+                       + " (docs/spec.md has their formulas)")
+
+
 def check_loss(name: str) -> None:
     from ..losses import LOSSES
 
@@ -173,8 +184,7 @@ def default_record_every(steps: int, at_most: int = 100) -> int:
 
 
 def add_protocol_args(p) -> None:
-    from ..losses import MSE_NORMS
-    from ..models import PARAMETERIZATIONS
+    from ..spec import MSE_NORMS, PARAMETERIZATIONS  # JAX-free (building a parser imports no JAX)
 
     g = p.add_argument_group("protocol (the sensitivity study's factors; defaults: the thesis's)")
     g.add_argument("--w-std", type=float_list("--w-std"), default=(1.0, 1.0),

@@ -10,15 +10,13 @@ import logging
 
 from ..errors import SpecError
 from ..spec import BATCH_MODES, DTYPES
-from .args import CliError, check_accelerator, check_loss, check_path, flag_of, number, parse_meta, parse_seeds
+from .args import CliError, add_loss_arg, check_accelerator, check_loss, check_path, flag_of, number, parse_meta, parse_seeds
 
 log = logging.getLogger("dynloss")
 
 
 def add_cli(sub) -> None:
     """Register the ``myrtle`` subcommand on an ``argparse`` subparsers object."""
-    from ..losses import LOSSES
-
     pos_int = lambda name: number(int, name, lambda v: v > 0, "an integer > 0")  # noqa: E731
     nonneg = lambda name: number(float, name, lambda v: 0 <= v < float("inf"), "a number >= 0")  # noqa: E731
     p = sub.add_parser("myrtle", help="train Myrtle5 on CIFAR-10 (seeds in one program) into one NetCDF",
@@ -26,8 +24,7 @@ def add_cli(sub) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--cifar-dir", required=True,
                    help="the CIFAR-10 python version folder (data_batch_1..5, test_batch)")
-    g.add_argument("--loss", required=True, metavar="{" + ",".join(LOSSES) + "}",
-                   help="loss name: " + "; ".join(f"{k}: {v.description}" for k, v in LOSSES.items()))
+    add_loss_arg(g)
     g.add_argument("--A", type=number(float, "--A", lambda v: 1 <= v < float("inf"), "a number >= 1"),
                    default=1.0, help="amplitude A >= 1 (default 1: static)")
     g.add_argument("--T", type=number(float, "--T", lambda v: 0 < v < float("inf"), "a number > 0"),

@@ -6,7 +6,7 @@ import argparse
 from ..errors import SpecError
 from ..jobs.requests import Onsets, ThresholdsJob
 from ..spec import DTYPES, STOP_RULES, SpectraSpec, TrainSpec
-from .args import number_list, add_budget_arg, check_accelerator, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
+from .args import add_loss_arg, number_list, add_budget_arg, check_accelerator, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
 
 
 #: the defaults of every job parameter live on these dataclasses; the flags read them
@@ -37,13 +37,10 @@ def add_data_args(p) -> None:
 
 
 def _add_train(sub) -> None:
-    from ..losses import LOSSES
-
     p = sub.add_parser("train", help="train a batch of runs (vmapped over seeds) into one NetCDF",
                        description="Full-batch GD on the spiral; seeds are vmapped in one program.")
     g = p.add_argument_group("run")
-    g.add_argument("--loss", required=True, metavar="{" + ",".join(LOSSES) + "}",
-                   help="loss name: " + "; ".join(f"{k}: {v.description}" for k, v in LOSSES.items()))
+    add_loss_arg(g)
     g.add_argument("--width", required=True, type=number_list(int, "--width", lambda v: v > 0, "an integer > 0"),
                    help="hidden-layer width; a comma list trains each width in turn into one file")
     g.add_argument("--lr", required=True, type=number(float, "--lr", lambda v: 0 < v < float("inf"), "a number > 0"),
