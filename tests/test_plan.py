@@ -289,3 +289,15 @@ def test_a_title_or_thesis_value_edit_reruns_no_computation(name, thesis):
     before = _edited_plan(name)
     assert _edited_plan(name, title="another", **thesis).infinite_args(name) == before.infinite_args(name)
     assert _edited_plan(name, title="another").aggregate_meta(name) == before.aggregate_meta(name)
+
+
+def test_every_kind_answers_the_run_study_steps():
+    """`run-study` asks every kind the same questions (no branch on its name): which files combine from
+    a subset of its jobs, and what its figure reads in process."""
+    plan = Plan(config.load_config(scale="tiny"))
+    for name in plan.studies():
+        kind = plan.study(name)
+        jobs = plan.jobs(name)
+        assert isinstance(kind.combine_inputs(jobs[:1]), list) and isinstance(kind.combine_inputs(), list)
+        assert kind.figure_inputs_in_process()
+        assert kind.trains_runs == bool(kind.combine_inputs(jobs)), name

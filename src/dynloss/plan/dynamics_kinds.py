@@ -35,7 +35,7 @@ class Dynamics(StudyKind):
         # the spectra run on a second thread beside the training (dynloss.engine)
         return [PlannedJob(self.study, self.study, job, self.dataset())]
 
-    def combine_inputs(self) -> list[str]:
+    def combine_inputs(self, jobs: Optional[list[PlannedJob]] = None) -> list[str]:
         return []  # the job writes the study's dataset itself
 
     def check(self) -> None:
