@@ -89,7 +89,8 @@ def steps(python: str, work: Path, a: argparse.Namespace) -> list[Step]:
         Step("fig3_4_w1000_float64", [python, *w1000_argv(a.seeds, "float64", work / "w1000_float64.nc")], 90),
         Step("fig3_4_w1000_float32", [python, *w1000_argv(a.seeds, "float32", work / "w1000_float32.nc")], 60),
         Step("benchmarks", [python, str(ROOT / "benchmarks" / "run.py"), "--quick", "--no-results-md",
-                            "--out", str(work / "benchmarks"), *(["--baseline", a.baseline] if a.baseline else [])], 60),
+                            "--out", str(work / "benchmarks"),
+                            *(["--baseline", a.baseline] if a.baseline else [])], 60),
     ]
     return out
 

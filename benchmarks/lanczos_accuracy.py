@@ -2,13 +2,16 @@
 
 The numbers quoted in benchmarks/RESULTS.md (section spectra) come from this script.
 """
-import jax, jax.numpy as jnp, numpy as np
+import jax
+import jax.numpy as jnp
+import numpy as np
+# float64 on before the imports below (they may build arrays): hence the late imports
 jax.config.update("jax_enable_x64", True)
-from jax.flatten_util import ravel_pytree
-from dynloss import spectra
-from dynloss.engine import initial_carry, make_problem, run_args
-from dynloss.engine.program import chunk_program
-from dynloss.spec import RunBatch, TrainSpec
+from jax.flatten_util import ravel_pytree  # noqa: E402
+from dynloss import spectra  # noqa: E402
+from dynloss.engine import initial_carry, make_problem, run_args  # noqa: E402
+from dynloss.engine.program import chunk_program  # noqa: E402
+from dynloss.spec import RunBatch, TrainSpec  # noqa: E402
 for loss, A, T, lr in [("dce", 10.0, 500.0, 1.0), ("dmse1", 40.0, 500.0, 0.045), ("dmse2", 5.0, 500.0, 0.075)]:
     spec = TrainSpec(loss=loss, width=100, steps=1200, record_every=100, chunk_steps=1200)
     problem = make_problem(spec)

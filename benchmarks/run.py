@@ -146,11 +146,15 @@ def main() -> int:
         if row["workload"] == "sweep":
             row["fraction_of_dense_matmul"] = round(row["engine_gflops"] / dense[row["dtype"]], 3)
     targets = {
-        "sweep width 100 >= 20x (float32)": next(r["ratio"] for r in rows if r["workload"] == "sweep" and r["width"] == 100 and r["dtype"] == "float32"),
-        "sweep width 100 >= 20x (float64)": next(r["ratio"] for r in rows if r["workload"] == "sweep" and r["width"] == 100 and r["dtype"] == "float64"),
+        "sweep width 100 >= 20x (float32)": next(
+            r["ratio"] for r in rows if r["workload"] == "sweep" and r["width"] == 100 and r["dtype"] == "float32"),
+        "sweep width 100 >= 20x (float64)": next(
+            r["ratio"] for r in rows if r["workload"] == "sweep" and r["width"] == 100 and r["dtype"] == "float64"),
         "dynamics >= 50x": next(r["ratio"] for r in rows if r["workload"] == "dynamics"),
-        "width-1000 FLOP rate >= 25% of dense (float32)": next(r["fraction_of_dense_matmul"] for r in rows if r["width"] == 1000 and r["dtype"] == "float32"),
-        "width-1000 FLOP rate >= 25% of dense (float64)": next(r["fraction_of_dense_matmul"] for r in rows if r["width"] == 1000 and r["dtype"] == "float64"),
+        "width-1000 FLOP rate >= 25% of dense (float32)": next(
+            r["fraction_of_dense_matmul"] for r in rows if r["width"] == 1000 and r["dtype"] == "float32"),
+        "width-1000 FLOP rate >= 25% of dense (float64)": next(
+            r["fraction_of_dense_matmul"] for r in rows if r["width"] == 1000 and r["dtype"] == "float64"),
     }
     import jax
 
@@ -159,7 +163,8 @@ def main() -> int:
             "dense_matmul_gflops": {k: round(v, 1) for k, v in dense.items()}, "rows": rows, "targets": targets,
             "command": " ".join([Path(sys.executable).name] + sys.argv)}
     print()
-    print(f"{'workload':9} {'width':>5} {'dtype':7} {'baseline/s':>11} {'engine/s':>10} {'ratio':>6} {'GFLOP/s':>8} {'of dense':>8}")
+    print(f"{'workload':9} {'width':>5} {'dtype':7} {'baseline/s':>11} {'engine/s':>10} {'ratio':>6} "
+          f"{'GFLOP/s':>8} {'of dense':>8}")
     for r in rows:
         print(f"{r['workload']:9} {r['width']:5d} {r['dtype']:7} {r['baseline_run_steps_per_s']:11.1f} "
               f"{r['engine_run_steps_per_s']:10.1f} {r['ratio']:6.1f} {r['engine_gflops']:8.2f} "
@@ -189,7 +194,8 @@ def update_results_md(info: dict, path: Path) -> None:
              f"Measured {info['created']} on {info['host']} ({info['cpu_count']} CPUs, JAX {info['jax']}, "
              f"backend {info['backend']}, {info['devices'][0]}); command `{info['command']}`. Ratios are engine "
              "run-steps/s over the baseline's, measured in the same run.", "",
-             "| workload | width | dtype | baseline run-steps/s | engine run-steps/s | ratio |", "|---|---|---|---|---|---|"]
+             "| workload | width | dtype | baseline run-steps/s | engine run-steps/s | ratio |",
+             "|---|---|---|---|---|---|"]
     for r in info["rows"]:
         lines.append(f"| {r['workload']} | {r['width']} | {r['dtype']} | {r['baseline_run_steps_per_s']:.1f} | "
                      f"{r['engine_run_steps_per_s']:.1f} | {r['ratio']:.1f} |")

@@ -53,7 +53,8 @@ def test_auto_plans_for_the_machine(machine, kind, expected, granularity):
     assert cfg["accelerator"] == expected and plan.granularity == granularity
     envs = {name: Path(r.conda_env).name for name, r in rules.items() if r.conda_env}
     for name, env in envs.items():
-        want = f"{expected}.yaml" if name in TRAINING_RULES else "reference.yaml" if name == "infinite_width" else "cpu.yaml"
+        want = (f"{expected}.yaml" if name in TRAINING_RULES
+                else "reference.yaml" if name == "infinite_width" else "cpu.yaml")
         assert env == want, (name, env)
     assert set(TRAINING_RULES) - {"confirm"} <= set(envs)  # confirm jobs exist at paper scale only
     assert f"export {accelerator.ENV}={expected};" in prefix

@@ -66,7 +66,8 @@ def test_good_run_writes_labelled_netcdf(capsys, tmp_path):
 
 
 def test_progress_and_eta_on_stderr(capsys, tmp_path):
-    argv = [a for a in GOOD if a != "-q"] + ["--out", str(tmp_path / "y.nc"), "--record-every", "10", "--chunk-steps", "20"]
+    argv = [a for a in GOOD if a != "-q"] + ["--out", str(tmp_path / "y.nc"), "--record-every", "10",
+                                             "--chunk-steps", "20"]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     assert "run-steps/s" in err and "ETA" in err and "wrote" in err
@@ -124,7 +125,8 @@ BAD_INPUT = [
     ("confirm unknown key", ["confirm", "nope", "--study", "a={d}/a.nc", "--job", "{d}/a.nc", "--seeds", "1000",
                              "--out", "{d}/o.nc"], "key: 'nope' is not a confirm key"),
     ("thresholds negative seed", ["thresholds", "--loss", "dce", "--width", "8", "--lr", "1", "--A", "2", "--T", "10",
-                                  "--seeds", "-1", "--steps", "20", "--out", "{d}/o.nc"], "--seeds: '-1' is not allowed"),
+                                  "--seeds", "-1", "--steps", "20", "--out", "{d}/o.nc"],
+     "--seeds: '-1' is not allowed"),
     ("myrtle peak lr 0", ["myrtle", "--peak-lr", "0", "--cifar-dir", "{d}/cifar", "--loss", "dce", "--seeds", "0",
                           "--out", "{d}/o.nc"], "--peak-lr: peak_lr must be a finite number > 0"),
     ("width beyond memory", ["train", "--loss", "dce", "--width", "10000000", "--lr", "1", "--steps", "20",

@@ -244,7 +244,8 @@ def test_every_accepted_chunk_length_gives_the_same_bits():
     base = dict(loss="dmse2", width=16, steps=400, record_every=20, points_per_class=30, test_seeds=(1,))
     whole = engine.train(TrainSpec(**base, chunk_steps=400), b).loss
     for chunk in (40, 60, 120):
-        checks.validate(TrainJob(spec=TrainSpec(**base, chunk_steps=chunk), seeds=(0, 1), lr=0.075, A=(5.0,), T=(50.0,)))
+        checks.validate(TrainJob(spec=TrainSpec(**base, chunk_steps=chunk), seeds=(0, 1), lr=0.075, A=(5.0,),
+                                 T=(50.0,)))
         np.testing.assert_array_equal(engine.train(TrainSpec(**base, chunk_steps=chunk), b).loss, whole)
     with pytest.raises(SpecError, match="chunk_steps=20 must be a multiple"):
         checks.validate(TrainJob(spec=TrainSpec(**base, chunk_steps=20), seeds=(0, 1), lr=0.075, A=(5.0,), T=(50.0,)))

@@ -92,7 +92,8 @@ def test_the_cuda_lock_pins_the_cuda_wheels():
 def test_conda_envs_match_their_lock(env):
     locked, listed = lock(CONDA_LOCK[env]), conda_pip_pins(ENVS / env)
     for name, version in listed.items():
-        assert locked.get(name) == version, f"{env}: {name}=={version} but envs/{CONDA_LOCK[env]} has {locked.get(name)}"
+        assert locked.get(name) == version, (f"{env}: {name}=={version} but envs/{CONDA_LOCK[env]} has "
+                                             f"{locked.get(name)}")
     wanted = pins("runtime", "reference") if env == "reference.yaml" else pins("runtime")
     missing = set(wanted) - set(listed) - set(no_deps())
     assert not missing, f"{env} lacks {sorted(missing)}"
@@ -191,7 +192,8 @@ def command_imports(handler) -> set[str]:
                 continue
             seen_fn.add((mod, name))
             reached |= imports(fn, mod, functions=False)
-            todo_fn += [(mod, c.func.id) for c in ast.walk(fn) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)]
+            todo_fn += [(mod, c.func.id) for c in ast.walk(fn)
+                        if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)]
     done, third = set(), set()
     while reached - done:
         module = (reached - done).pop()
@@ -250,7 +252,8 @@ def test_version_license_and_citation_agree():
 
 
 @pytest.mark.parametrize("gpu, option, lock_file", [(True, "", "lock-cuda12.txt"), (False, "", "lock-cpu.txt"),
-                                                    (True, "--cpu", "lock-cpu.txt"), (False, "--cuda12", "lock-cuda12.txt")])
+                                                    (True, "--cpu", "lock-cpu.txt"),
+                                                    (False, "--cuda12", "lock-cuda12.txt")])
 def test_install_picks_the_lock_of_the_machine(tmp_path, gpu, option, lock_file):
     """envs/install.sh with stand-ins for nvidia-smi and python (which record the pip commands)."""
     bin_ = tmp_path / "bin"

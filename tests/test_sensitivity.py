@@ -150,7 +150,8 @@ def test_cases_one_at_a_time_with_a_shared_base_and_crossed_pairs():
 
 
 def test_crossed_pair_with_listed_levels():
-    st = {"factors": {"lr_scale": [1, 2, 4], "steps_scale": [1, 2, 4]}, "cross": [{"lr_scale": [2], "steps_scale": [1, 4]}]}
+    st = {"factors": {"lr_scale": [1, 2, 4], "steps_scale": [1, 2, 4]},
+          "cross": [{"lr_scale": [2], "steps_scale": [1, 4]}]}
     slugs = [c.slug for c in sensitivity.cases(st)]
     # lr 2 x steps 1 is the single-factor case lr_scale-2 already: no duplicate
     assert slugs[-2:] == ["steps_scale-4", "lr_scale-2__steps_scale-4"] and len(slugs) == len(set(slugs)) == 6

@@ -82,8 +82,9 @@ def test_thresholds_cli_end_to_end(tmp_path):
     for lr in ("1", "0.7"):
         out = tmp_path / f"lr{lr}.nc"
         assert cli.main(["thresholds", "--loss", "dce", "--width", "16", "--lr", lr, "--A", "20,70",
-                         "--T", "50,100", "--seeds", "0,0", "--steps", "1500", "--hess-every", "50", "--trace-every", "50",
-                         "--points-per-class", "20", "--test-seeds", "1", "--out", str(out), "-q"]) == 0
+                         "--T", "50,100", "--seeds", "0,0", "--steps", "1500", "--hess-every", "50",
+                         "--trace-every", "50", "--points-per-class", "20", "--test-seeds", "1", "--out", str(out),
+                         "-q"]) == 0
         outs.append(out)
     ds = netcdf.open_dataset(outs[0])
     assert ds["lambda_th"].dims == ("run",) and float(ds["lr"]) == 1.0

@@ -122,7 +122,8 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
     data = [out / "data" / Path(i).name for i in items if Path(i).suffix == ".nc"]
     if data:
         size = sum(p.stat().st_size for p in data) / 1e6
-        lines += ["## Data", "", f"The reduced data behind every table and figure: {len(data)} compressed NetCDF files, "
+        lines += ["## Data", "",
+                  f"The reduced data behind every table and figure: {len(data)} compressed NetCDF files, "
                   f"{size:.1f} MB in all (budget: 50 MB). `snakemake publish --config publish_from=data` re-renders "
                   "everything from them without training.", ""]
     lines += ["## Items", "", "| item | stamp |", "|---|---|"]
@@ -142,7 +143,8 @@ def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "doc
 
     lines = ["| verdict | claim | thesis | measured [95% interval] | seeds | figure |", "|---|---|---|---|---|---|"]
     for r in rows:
-        est = f"{r['estimate']}" + (f" [{r['ci_lo']}, {r['ci_hi']}]" if r["ci_lo"] != "" else "") if r["estimate"] != "" else ""
+        est = (f"{r['estimate']}" + (f" [{r['ci_lo']}, {r['ci_hi']}]" if r["ci_lo"] != "" else "")
+               if r["estimate"] != "" else "")
         fig = r["figure"]
         link = f"[{fig}]({base}/figures/{fig}.png)" if fig in figures else fig
         v = str(r["verdict"])
@@ -175,8 +177,9 @@ def thresholds_table(fit_csvs: Sequence[str | os.PathLike], primary: dict) -> st
     definition of each study (its verdict row) in bold."""
     import csv
 
-    lines = ["| study | width | definition | slope of log mean lambda_th [95%, paired bootstrap] | lack of fit (rms, log) "
-             "| per-run OLS slope [95%] | R^2 | median eta*lambda_th per eta | runs with onset / without (/ not analysed) |",
+    lines = ["| study | width | definition | slope of log mean lambda_th [95%, paired bootstrap] "
+             "| lack of fit (rms, log) | per-run OLS slope [95%] | R^2 | median eta*lambda_th per eta "
+             "| runs with onset / without (/ not analysed) |",
              "|---|---|---|---|---|---|---|---|---|"]
 
     def num(r, k, f="{:.3f}"):
@@ -201,5 +204,6 @@ def thresholds_table(fit_csvs: Sequence[str | os.PathLike], primary: dict) -> st
                 lines.append(f"| {study} ({r['loss']}) | {r['width']} | {name} | {num(r, 'law_slope')} "
                              f"[{num(r, 'law_lo')}, {num(r, 'law_hi')}] | {num(r, 'lof')} | {num(r, 'slope')} "
                              f"[{num(r, 'slope_lo')}, {num(r, 'slope_hi')}] | {num(r, 'r2', '{:.2f}')} "
-                             f"| {r.get('eta_lambda_median_by_eta', '')} | {r['n_onset']} / {r['n_no_onset']}{skipped(r)} |")
+                             f"| {r.get('eta_lambda_median_by_eta', '')} "
+                             f"| {r['n_onset']} / {r['n_no_onset']}{skipped(r)} |")
     return "\n".join(lines) + "\n"

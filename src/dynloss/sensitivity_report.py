@@ -120,7 +120,8 @@ def conclusion(datasets: dict[str, xr.Dataset], infinite: dict[str, xr.Dataset] 
         lines += [stamp, ""]
     lines += [f"A change \"reaches\" the thesis's value when its mean final train accuracy over seeds is at "
               f"least the thesis's value minus {REACH_MARGIN}. \"Smallest\" means the fewest factors changed, "
-              "then the level nearest the base in the config's order. Values: mean over seeds (standard deviation).", ""]
+              "then the level nearest the base in the config's order. Values: mean over seeds (standard deviation).",
+              ""]
     ctrl = {(r["factor"], r["level"]): r for r in by_study.get(control or "", [])}
     for name, rs in by_study.items():
         if name == control:
@@ -175,7 +176,8 @@ def conclusion(datasets: dict[str, xr.Dataset], infinite: dict[str, xr.Dataset] 
     if control and control in by_study:
         cb = next(r for r in by_study[control] if r["factor"] == "base")
         lines += [f"## Control {control}: {cb['loss']} width {cb['width']}", "",
-                  f"- Base: train {_pm(cb, 'train')}, test {_pm(cb, 'test')}; the thesis: ~{_cell(cb['thesis_train'])}."]
+                  f"- Base: train {_pm(cb, 'train')}, test {_pm(cb, 'test')}; "
+                  f"the thesis: ~{_cell(cb['thesis_train'])}."]
         cm = sorted((r for r in by_study[control] if r["factor"] != "base"), key=lambda r: -abs(_d(r, cb)))[:4]
         if cm:
             lines.append("- Largest effects on its train accuracy: " + "; ".join(
@@ -198,7 +200,8 @@ def _control_lines(ctrl: dict, control: str | None, r: dict) -> list[str]:
         c["test_mean"] >= cbase["test_mean"] - REACH_MARGIN
     return [f"- The same change ({r['factor']} = {r['level']}) on the CE control ({control}): "
             f"train {_pm(c, 'train')}, test {_pm(c, 'test')} vs base train {_pm(cbase, 'train')}, "
-            f"test {_pm(cbase, 'test')}: " + ("the CE results are kept." if keeps else "the CE results are **not** kept.")]
+            f"test {_pm(cbase, 'test')}: "
+            + ("the CE results are kept." if keeps else "the CE results are **not** kept.")]
 
 
 def _stability(inf: xr.Dataset | None, label: str) -> str:

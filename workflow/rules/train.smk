@@ -113,6 +113,6 @@ rule merge_onsets:
         study=alternatives(analysed_studies()),
         job=r"[^/]+",
     conda:
-        TRAIN_ENV
+        "../../envs/cpu.yaml"
     shell:
         "python -m dynloss merge-onsets {input.job:q} {input.parts:q} --out {output:q} > {log:q} 2>&1"

@@ -259,7 +259,8 @@ def add_onset_args(p) -> None:
                    default=None, help="detect the first bifurcation with this window (steps) and store "
                    "onset_step and the exact lambda_th")
     g.add_argument("--onset-floor", type=number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"),
-                   default=Onsets.floor, help=f"relative amplitude floor of the onset detector (default {Onsets.floor:g})")
+                   default=Onsets.floor,
+                   help=f"relative amplitude floor of the onset detector (default {Onsets.floor:g})")
     g.add_argument("--onset", type=onset_names, default=None,
                    help="also store these onset definitions (comma list of visible, growing, mode, apparent, ceiling)")
     g.add_argument("--onset-primary", default="", metavar="NAME",

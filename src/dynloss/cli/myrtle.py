@@ -10,7 +10,8 @@ import logging
 
 from ..errors import SpecError
 from ..spec import BATCH_MODES, DTYPES
-from .args import CliError, add_loss_arg, check_accelerator, check_loss, check_path, flag_of, number, parse_meta, parse_seeds
+from .args import (CliError, add_loss_arg, check_accelerator, check_loss, check_path, flag_of, number, parse_meta,
+                   parse_seeds)
 
 log = logging.getLogger("dynloss")
 

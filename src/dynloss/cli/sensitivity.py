@@ -26,7 +26,8 @@ def add_cli(sub) -> None:
 
     p = sub.add_parser("infinite", help="infinite-width (analytic NTK) reference of static MSE "
                        "(needs neural-tangents)")
-    p.add_argument("--widths", required=True, type=int_list("--widths"), help="widths of the kernel regime (comma list)")
+    p.add_argument("--widths", required=True, type=int_list("--widths"),
+                   help="widths of the kernel regime (comma list)")
     p.add_argument("--lr", required=True, type=number(float, "--lr", lambda v: 0 < v < float("inf"), "a number > 0"))
     p.add_argument("--steps", required=True, type=number(int, "--steps", lambda v: v > 0, "an integer > 0"))
     p.add_argument("--seeds", type=number(int, "--seeds", lambda v: v > 0, "an integer > 0"), default=3,
@@ -69,7 +70,8 @@ def _run_combine(a: argparse.Namespace) -> int:
         if len(cases) != len(a.runs):
             raise ValueError(f"{len(a.runs)} files for the study's {len(cases)} cases")
         ds = sensitivity.combine(a.runs, cases, {
-            "study": meta.get("study", ""), "scale": meta.get("scale", ""), "loss": st["loss"], "width": st["width"], "lr": st["lr"], "steps": st["steps"],
+            "study": meta.get("study", ""), "scale": meta.get("scale", ""), "loss": st["loss"], "width": st["width"],
+            "lr": st["lr"], "steps": st["steps"],
             "A": st.get("A", 1), "T": st.get("T", 1000),
             "thesis_train": "" if st.get("thesis_train") is None else st["thesis_train"],
             "thesis_test": "" if st.get("thesis_test") is None else st["thesis_test"]}, meta)

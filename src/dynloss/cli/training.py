@@ -6,7 +6,9 @@ import argparse
 from ..errors import SpecError
 from ..jobs.requests import Onsets, ThresholdsJob
 from ..spec import DTYPES, STOP_RULES, SpectraSpec, TrainSpec
-from .args import add_loss_arg, number_list, add_budget_arg, check_accelerator, add_onset_args, add_protocol_args, check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list, number, onset_names, parse_meta, parse_seeds, protocol_kwargs
+from .args import (add_loss_arg, number_list, add_budget_arg, check_accelerator, add_onset_args, add_protocol_args,
+                   check_budget, check_loss, check_out, CliError, default_record_every, flag_of, float_list, int_list,
+                   number, onset_names, parse_meta, parse_seeds, protocol_kwargs)
 
 
 #: the defaults of every job parameter live on these dataclasses; the flags read them
@@ -25,7 +27,8 @@ def add_data_args(p) -> None:
     p.add_argument("--dtype", choices=DTYPES, default=TRAIN.dtype,
                    help=f"floating point type (default {TRAIN.dtype}, as the thesis)")
     p.add_argument("--points-per-class", type=number(int, "--points-per-class", lambda v: v > 0, "an integer > 0"),
-                   default=TRAIN.points_per_class, help=f"training points per spiral arm (default {TRAIN.points_per_class})")
+                   default=TRAIN.points_per_class,
+                   help=f"training points per spiral arm (default {TRAIN.points_per_class})")
     p.add_argument("--classes", type=number(int, "--classes", lambda v: v > 1, "an integer > 1"),
                    default=TRAIN.num_classes, help=f"spiral arms = classes (default {TRAIN.num_classes})")
     p.add_argument("--test-seeds", type=int_list("--test-seeds", 0, False), default=TRAIN.test_seeds,
@@ -79,7 +82,8 @@ def _add_train(sub) -> None:
     s.add_argument("--density-steps", type=int_list("--density-steps", 0), default=SPECTRA.density_steps,
                    help="steps at which to store the Hessian eigenvalue density")
     s.add_argument("--density-order", type=number(int, "--density-order", lambda v: v > 1, "an integer > 1"),
-                   default=SPECTRA.density_order, help=f"Lanczos order of the density (default {SPECTRA.density_order})")
+                   default=SPECTRA.density_order,
+                   help=f"Lanczos order of the density (default {SPECTRA.density_order})")
     s.add_argument("--density-vectors", type=number(int, "--density-vectors", lambda v: v > 0, "an integer > 0"),
                    default=SPECTRA.density_vectors,
                    help=f"random start vectors averaged in the density (default {SPECTRA.density_vectors})")
@@ -109,7 +113,8 @@ def train_job(a: argparse.Namespace):
                      stop_rule=a.stop_rule, spectra=spectra,
                      **protocol_kwargs(a))
     if a.onset_primary and a.onset_primary not in (a.onset or ()):
-        raise CliError(f"--onset-primary: {a.onset_primary!r} is not one of --onset ({','.join(a.onset or ()) or 'none'})")
+        raise CliError(f"--onset-primary: {a.onset_primary!r} is not one of --onset "
+                       f"({','.join(a.onset or ()) or 'none'})")
     onsets = (jobs.Onsets(a.onset_window, a.onset_floor, tuple(a.onset or ()), a.onset_primary)
               if a.onset_window else None)
     job = jobs.TrainJob(spec=spec, seeds=tuple(seeds), lr=a.lr, A=tuple(a.A), T=tuple(a.T), onsets=onsets,
@@ -169,7 +174,8 @@ def _add_thresholds(sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--onset", type=onset_names, default=None,
                    help="onset definitions to store per run as onset_step_<name>, lambda_th_<name> "
-                   "(comma list of visible, growing, mode, apparent, ceiling; onset_step/lambda_th stay the visible ones)")
+                   "(comma list of visible, growing, mode, apparent, ceiling; "
+                   "onset_step/lambda_th stay the visible ones)")
     p.add_argument("--traces-out", default=None,
                    help="also write the full-resolution loss traces here (for re-analysis without retraining)")
     add_budget_arg(p)

@@ -28,7 +28,8 @@ def _settings(text: str):
     raw = json_object(text, "--settings")
     unknown = set(raw) - set(Settings.__dataclass_fields__)
     if unknown:
-        raise CliError(f"--settings: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(Settings.__dataclass_fields__)})")
+        raise CliError(f"--settings: unknown key {sorted(unknown)[0]!r} "
+                       f"(allowed: {', '.join(Settings.__dataclass_fields__)})")
     return Settings.from_config(raw)
 
 
@@ -36,7 +37,8 @@ def add(sub) -> None:
     p = sub.add_parser("reproduction", help="the thesis's claims beside the measured values, with verdicts "
                        "(docs/verdicts.md)")
     p.add_argument("--study", action="append", default=[], metavar="NAME=PATH",
-                   help="a combined contour or curves study dataset; repeatable (a claim reads every one with its protocol)")
+                   help="a combined contour or curves study dataset; repeatable "
+                   "(a claim reads every one with its protocol)")
     p.add_argument("--confirm", action="append", default=[], metavar="KEY=PATH",
                    help="fresh seeds at a chosen point (dynloss confirm); repeatable")
     p.add_argument("--dynamics", action="append", default=[], metavar="NAME=PATH", help="a dynamics study dataset")

@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 """Figures: one module per figure type, each a ``render(...) -> matplotlib Figure`` of data.
 
 They read the labelled NetCDF datasets (never re-run training) and are called by
@@ -8,6 +6,7 @@ alike: the title gets a parameter line read from the plotted data and the figure
 (scale, commit, date), see :mod:`dynloss.figures.describe`.
 """
 
+from __future__ import annotations
 
 import functools
 import importlib

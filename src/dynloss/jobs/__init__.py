@@ -4,9 +4,10 @@ A job is a request: :class:`TrainJob` (``dynloss train``: a batch of runs, optio
 of (A, T) points, spectra, onsets) or :class:`ThresholdsJob` (``dynloss thresholds``: runs of
 varied (A, T) at one eta, and the curvature at each run's first bifurcation). The planning layer
 (:mod:`dynloss.plan`) builds them from the config; the command line parses its flags into the
-same objects; :func:`run` executes one in this process (:mod:`dynloss.jobs.execute`). ``job.argv()`` is the command line of a
-job (what a Snakemake rule runs) and the command line parses it back into an equal job, so both
-routes train the same runs (``tests/test_plan.py`` checks it for every job of the paper plan).
+same objects; :func:`run` executes one in this process (:mod:`dynloss.jobs.execute`).
+``job.argv()`` is the command line of a job (what a Snakemake rule runs) and the command line
+parses it back into an equal job, so both routes train the same runs (``tests/test_plan.py``
+checks it for every job of the paper plan).
 
 This module is JAX-free at import: the engine is imported when a job runs.
 """

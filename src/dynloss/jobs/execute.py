@@ -196,4 +196,5 @@ def _zoom_hessian(problem, replay, batch, ds, zoom_steps: int, k: int) -> None:
     steps, eig = thresholds.hessian_window(problem, batch, lo, hi, k=k, replay=replay)
     ds.coords["step_zoom"] = steps
     ds["hess_eig_zoom"] = (("step_zoom", "eig"), eig)
-    ds["hess_eig_zoom"].attrs["long_name"] = "top Hessian eigenvalues at every step of the zoom window (replayed; first run)"
+    ds["hess_eig_zoom"].attrs["long_name"] = ("top Hessian eigenvalues at every step of the zoom window "
+                                              "(replayed; first run)")

@@ -57,9 +57,11 @@ def analyse_job(job_path: str, traces_path: str, names: Sequence[str], out: str,
     try:
         spec = spec_from_dict(json.loads(tr.attrs["config"])["train_spec"])
     except (KeyError, ValueError, TypeError) as exc:
-        raise OnsetsInputError("traces", f"{traces_path!r} has no training spec in its config attribute ({exc})") from None
+        raise OnsetsInputError("traces", f"{traces_path!r} has no training spec in its config attribute "
+                                         f"({exc})") from None
     if tr.sizes["step"] != spec.steps:
-        raise OnsetsInputError("traces", f"{traces_path!r} has {tr.sizes['step']} steps, not every step of {spec.steps}")
+        raise OnsetsInputError("traces", f"{traces_path!r} has {tr.sizes['step']} steps, "
+                                         f"not every step of {spec.steps}")
     job = netcdf.open_dataset(job_path).load()
     if not np.array_equal(job["run"].values, tr["run"].values):
         raise OnsetsInputError("job", f"runs of {job_path!r} differ from those of the traces {traces_path!r}")
@@ -97,7 +99,7 @@ def merge(job_path: str, parts: Sequence[str], out: str) -> None:
     """
     import numpy as np
 
-    from .. import netcdf, thresholds
+    from .. import netcdf
 
     job = netcdf.open_dataset(job_path).load()
     names, runs, params = [], [], ""

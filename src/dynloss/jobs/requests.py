@@ -110,8 +110,8 @@ class TrainJob:
         s, sp = self.spec, self.spec.spectra
         args = ["--loss", s.loss, "--width", ",".join(map(str, self.all_widths())), "--lr", fmt(self.lr),
                 "--A", ",".join(fmt(a) for a in self.A), "--T", ",".join(fmt(t) for t in self.T),
-                "--steps", str(s.steps), "--seeds", seed_text(self.seeds, self.seed_range), "--record-every", str(s.record_every),
-                "--chunk-steps", str(s.chunk_steps), "--dtype", s.dtype]
+                "--steps", str(s.steps), "--seeds", seed_text(self.seeds, self.seed_range),
+                "--record-every", str(s.record_every), "--chunk-steps", str(s.chunk_steps), "--dtype", s.dtype]
         if sp.hess_every:
             args += ["--hess-every", str(sp.hess_every), "--hess-order", str(sp.hess_order), "--hess-k", str(sp.hess_k)]
         if sp.ntk_every:
@@ -200,7 +200,8 @@ class MyrtleJob:
         args = ["--cifar-dir", self.cifar_dir, "--loss", s.loss, "--A", fmt(s.A), "--T", fmt(s.T),
                 "--seeds", seed_text(self.seeds), "--channels", str(s.channels), "--epochs", str(s.epochs),
                 "--batch-size", str(s.batch_size), "--peak-lr", fmt(s.peak_lr), "--peak-epoch", fmt(s.peak_epoch),
-                "--final-lr", fmt(s.final_lr), "--stop-epoch", fmt(s.stop_epoch) if s.stop_epoch is not None else "None",
+                "--final-lr", fmt(s.final_lr),
+                "--stop-epoch", fmt(s.stop_epoch) if s.stop_epoch is not None else "None",
                 "--eval-every", str(s.eval_every), "--dtype", s.dtype, "--checkpoint-every", str(self.checkpoint_every)]
         if s.momentum != 0.9:
             args += ["--momentum", fmt(s.momentum)]

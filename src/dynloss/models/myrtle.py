@@ -32,7 +32,7 @@ import numpy as np
 
 from .mlp import Model, Params, _serial_keys
 
-from ..spec import CONV_VJP_MODES, SQRT2  # noqa: E402  (JAX-free, shared with MyrtleSpec)
+from ..spec import CONV_VJP_MODES, SQRT2  # noqa: F401  (re-exported by models; both JAX-free, shared with MyrtleSpec)
 #: the layers of Myrtle5 in ``stax.serial`` order (ReLU and pools own empty parameter tuples)
 MYRTLE5_LAYERS = ("conv", "relu", "conv", "relu", "avgpool",
                   "conv", "relu", "avgpool", "conv", "relu", "gap", "dense")

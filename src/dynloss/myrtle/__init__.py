@@ -20,5 +20,5 @@ from .spec import NUM_CLASSES, MyrtleSpec, resolve_batch
 from .training import epoch_progress_logger, make_class_weights, make_lr_schedule, make_optimizer, train_myrtle
 
 __all__ = ["MyrtleSpec", "train_myrtle", "MyrtleResult", "result_to_dataset", "CheckpointError",
-           "ensure_deterministic_xla", "DETERMINISTIC_FLAG", "METRICS", "NUM_CLASSES", "resolve_batch", "make_lr_schedule",
-           "make_optimizer", "make_class_weights", "epoch_progress_logger"]
+           "ensure_deterministic_xla", "DETERMINISTIC_FLAG", "METRICS", "NUM_CLASSES", "resolve_batch",
+           "make_lr_schedule", "make_optimizer", "make_class_weights", "epoch_progress_logger"]

@@ -27,7 +27,8 @@ from . import dynamics_kinds  # noqa: F401  (registers the dynamics and threshol
 from .kinds import KINDS, PlannedJob, StudyKind, register  # noqa: F401  (the kind API)
 
 #: Snakemake rule names, which no study or figure may take
-RESERVED_NAMES = ("all", "train_job", "onsets", "merge_onsets", "confirm", "reduce", "thresholds_table", "dynamics", "synthetic_cifar", "aggregate", "fit_thresholds", "figure",
+RESERVED_NAMES = ("all", "train_job", "onsets", "merge_onsets", "confirm", "reduce", "thresholds_table", "dynamics",
+                  "synthetic_cifar", "aggregate", "fit_thresholds", "figure",
                   "reproduction", "publish", "aggregate_sensitivity", "infinite_width", "figure_sensitivity",
                   "figure_curves_infinite",
                   "sensitivity_report", "sensitivity_mse", "fig4_1_infinite")

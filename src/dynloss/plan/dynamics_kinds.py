@@ -152,7 +152,8 @@ class Thresholds(StudyKind):
         extra = set(st.get("onset_runs", {})) - set(st.get("analyse_onsets", ()))
         if extra:
             raise ConfigError(f"{self.key('onset_runs')}: {sorted(extra)} not in analyse_onsets "
-                              f"{list(st.get('analyse_onsets', ()))} (a subset applies to a definition computed from the traces)")
+                              f"{list(st.get('analyse_onsets', ()))} (a subset applies to a definition computed "
+                              "from the traces)")
         primary = st.get("primary_onset", "visible")
         if primary != "visible" and primary not in self.definitions():
             raise ConfigError(f"{self.key('primary_onset')}: {primary!r} is computed neither in training (onset) "

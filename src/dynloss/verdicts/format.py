@@ -86,7 +86,8 @@ def to_html(rows: list[dict], note: str = "") -> str:
     for r in rows:
         cells = []
         for c in cols:
-            cls = _verdict_class(r) if c == "verdict" else ("num" if c in _NUMERIC else ("src" if c == "source" else ""))
+            cls = (_verdict_class(r) if c == "verdict"
+                   else ("num" if c in _NUMERIC else ("src" if c == "source" else "")))
             cells.append(f"<td class='{cls}'>{html.escape(str(r[c]))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dynloss reproduction</title>"
