@@ -96,8 +96,12 @@ def test_granularity_is_a_validated_config_key():
 
 
 def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
-    """A kind defined here (a learning-rate sweep at one (A, T)) plugs into the plan: jobs, runs
-    and their combination, with nothing else changed (it has no figure module, so no figure)."""
+    """A kind defined here (a learning-rate sweep at one (A, T)), with its schema fragment, plugs in
+    before validation: a config with a study of it validates (defaults filled, a bad key refused naming
+    it), and `dynloss run-study` trains, combines and checks it through the plan, with nothing else
+    changed (it has no figure module, so no figure)."""
+    import yaml
+
     from dynloss import netcdf
     from dynloss.plan import kinds
 
@@ -105,6 +109,14 @@ def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
     class LrSweep(kinds.StudyKind):
         name = "toy_lr_sweep"
         aggregate_dims = ("loss", "width", "lr", "A", "T")
+        schema = {"type": "object", "additionalProperties": False, "properties": {
+            "kind": {"const": "toy_lr_sweep"}, "title": {"type": "string", "default": ""},
+            "loss": {"$ref": "#/$defs/loss", "default": "ce"},
+            "width": {"$ref": "#/$defs/posint", "default": 8},
+            "steps": {"$ref": "#/$defs/posint", "default": 40},
+            "record_every": {"$ref": "#/$defs/posint", "default": 20},
+            "lrs": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1,
+                    "default": [0.5, 1.0]}}}
 
         def jobs(self):
             out = []
@@ -116,17 +128,21 @@ def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
             return out
 
     try:
-        cfg = config.load_config(scale="tiny", results=str(tmp_path))
-        cfg["studies"]["toy"] = {"kind": "toy_lr_sweep", "loss": "ce", "width": 8, "steps": 40,
-                                 "record_every": 20, "lrs": [0.5, 1.0]}
+        raw = config.load_yaml()
+        raw.update(studies={"toy": {"kind": "toy_lr_sweep", "width": 8}}, figures={}, scales={})
+        path = tmp_path / "toy.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        cfg = config.load_config(path, results=str(tmp_path / "r"))
+        assert cfg["studies"]["toy"]["lrs"] == [0.5, 1.0] and cfg["studies"]["toy"]["steps"] == 40  # defaults
+        with pytest.raises(config.ConfigError, match=r"studies.toy.*'lr' was unexpected"):
+            config.prepare({**raw, "studies": {"toy": {"kind": "toy_lr_sweep", "lr": 1.0}}})
         plan = Plan(cfg)
         assert "toy" in plan.studies("toy_lr_sweep") and "toy" not in plan.figure_names()
         todo = plan.jobs("toy")
         assert [j.stem for j in todo] == ["ce_lr0.5", "ce_lr1"]
-        for job in todo:
-            jobs.run(job.request, job.out, quiet=True)
+        assert cli.main(["run-study", "toy", "--config", str(path), "--results", str(tmp_path / "r")]) == 0
         kind = plan.study("toy")
-        ds = netcdf.combine([j.out for j in todo], dims=kind.aggregate_dims, attrs=plan.aggregate_meta("toy"))
+        ds = netcdf.open_dataset(kind.dataset())
         assert ds["train_acc"].sizes == {"loss": 1, "width": 1, "lr": 2, "A": 1, "T": 1, "seed": 2, "step": 2}
         np.testing.assert_array_equal(ds["lr"].values, [0.5, 1.0])
         assert plan.job_files("toy") == [j.out for j in todo] and kind.dataset().endswith("/toy/toy.nc")

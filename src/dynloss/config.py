@@ -118,7 +118,9 @@ def _key(path) -> str:
 
 def validate(cfg: dict, schema: dict | None = None) -> dict:
     """Validate ``cfg`` in place (defaults filled); raise :class:`ConfigError` naming the key."""
-    schema = schema or load_schema()
+    from .plan.kinds import with_kind_schemas  # a kind registered in code brings its schema fragment
+
+    schema = with_kind_schemas(schema or load_schema())
     errors = sorted(_Validator(schema).iter_errors(cfg), key=lambda e: (len(e.absolute_path), e.message))
     if errors:
         err = _deepest(errors)

@@ -23,8 +23,20 @@ from typing import Optional
 from ..errors import ConfigError, SpecError
 from ..jobs import MyrtleJob, TrainJob, checks, fmt
 from ..spec import check_schedule_args
-from . import dynamics_kinds  # noqa: F401  (registers the dynamics and thresholds kinds)
 from .kinds import KINDS, PlannedJob, StudyKind, register  # noqa: F401  (the kind API)
+
+
+def _register_every_kind() -> None:
+    """Import every module of this package: a study kind in a new module here registers itself
+    (``@register``) with no other file touched."""
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+
+
+_register_every_kind()
 
 #: Snakemake rule names, which no study or figure may take
 RESERVED_NAMES = ("all", "train_job", "onsets", "merge_onsets", "confirm", "reduce", "thresholds_table", "dynamics",

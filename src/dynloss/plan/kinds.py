@@ -29,6 +29,24 @@ def register(cls: type["StudyKind"]) -> type["StudyKind"]:
     return cls
 
 
+def with_kind_schemas(schema: dict) -> dict:
+    """``schema`` with every registered kind's own fragment (:attr:`StudyKind.schema`) in it: its name
+    among the allowed kinds, its keys under ``$defs.<name>`` and the rule that applies them to a study
+    of that kind. The built-in kinds are in the schema file already; ``schema`` is not changed."""
+    extra = {n: k.schema for n, k in KINDS.items() if k.schema is not None and n not in schema.get("$defs", {})}
+    if not extra:
+        return schema
+    import copy
+
+    out = copy.deepcopy(schema)
+    study = out["$defs"]["study"]
+    for name, fragment in extra.items():
+        study["properties"]["kind"]["enum"].append(name)
+        study["allOf"].append({"if": {"properties": {"kind": {"const": name}}}, "then": {"$ref": f"#/$defs/{name}"}})
+        out["$defs"][name] = fragment
+    return out
+
+
 @dataclass(frozen=True)
 class PlannedJob:
     """One job of the plan: its study, file stem, request and output."""
@@ -84,6 +102,10 @@ class StudyKind:
     in_all: ClassVar[bool] = True
     #: job fields (dynloss.jobs.checks) whose study key has another name: field -> key
     field_keys: ClassVar[dict] = {"width": "widths"}
+    #: the JSON-schema object of the kind's study keys (with defaults), for a kind defined outside
+    #: workflow/schemas/config.schema.yaml: :func:`with_kind_schemas` adds it to the schema before the
+    #: config is validated (the built-in kinds' fragments are in that file, under ``$defs.<name>``)
+    schema: ClassVar[Optional[dict]] = None
 
     def __init__(self, plan, study: str):
         self.plan, self.study = plan, study
