@@ -205,6 +205,8 @@ def test_onsets_command_reanalyses_a_job_from_its_traces(tmp_path, capsys):
     tr = netcdf.open_dataset(traces)
     assert tr.sizes["step"] == 1200 and "L" in tr
     assert "onset_step_mode" not in netcdf.open_dataset(job)
+    pristine = tmp_path / "pristine.nc"  # the job file before `onsets` rewrites it in place
+    pristine.write_bytes(job.read_bytes())
     assert cli.main(["onsets", str(job), "--traces", str(traces)]) == 0
     a, b = netcdf.open_dataset(direct), netcdf.open_dataset(job)
     for name in ("visible", "growing", "mode"):
@@ -214,19 +216,20 @@ def test_onsets_command_reanalyses_a_job_from_its_traces(tmp_path, capsys):
     assert (b["onset_step_growing"].values >= 0).all() and (b["onset_step_mode"].values >= 0).sum() >= 2
     # one file per definition, joined, equals the joint analysis bit for bit; a subset of the runs
     # (job order) gives the same values for those runs and marks the others not analysed
-    parts = [tmp_path / f"{name}.nc" for name in ("visible", "growing", "mode")]
-    for name, part in zip(("visible", "growing", "mode"), parts):
-        assert cli.main(["onsets", str(job), "--traces", str(traces), "--onset", name, "--out", str(part),
+    names = ("visible", "growing", "mode", "apparent", "ceiling")
+    parts = [tmp_path / f"{name}.nc" for name in names]
+    for name, part in zip(names, parts):
+        assert cli.main(["onsets", str(pristine), "--traces", str(traces), "--onset", name, "--out", str(part),
                          "--replay-chunk", "500"]) == 0
     merged = tmp_path / "merged.nc"
-    assert cli.main(["merge-onsets", str(job), *map(str, parts), "--out", str(merged)]) == 0
+    assert cli.main(["merge-onsets", str(pristine), *map(str, parts), "--out", str(merged)]) == 0
     m = netcdf.open_dataset(merged)
-    assert m.attrs["onset_definitions"] == "visible,growing,mode"
-    for name in ("visible", "growing", "mode"):
-        for var in (f"onset_step_{name}", f"lambda_th_{name}"):
-            assert m[var].values.tobytes() == b[var].values.tobytes(), var
+    assert m.attrs["onset_definitions"] == ",".join(names)
+    assert set(m.data_vars) == set(b.data_vars)  # every variable a definition adds (mode: lambda_track_mode)
+    for var in b.data_vars:
+        assert m[var].values.tobytes() == b[var].values.tobytes(), var
     sub = tmp_path / "sub.nc"
-    assert cli.main(["onsets", str(job), "--traces", str(traces), "--onset", "mode", "--runs", "2",
+    assert cli.main(["onsets", str(pristine), "--traces", str(traces), "--onset", "mode", "--runs", "2",
                      "--out", str(sub)]) == 0
     s = netcdf.open_dataset(sub)
     np.testing.assert_array_equal(s["onset_step_mode"].values[:2], b["onset_step_mode"].values[:2])
@@ -234,7 +237,7 @@ def test_onsets_command_reanalyses_a_job_from_its_traces(tmp_path, capsys):
     assert s["onset_step_mode"].values[2] == onset.NOT_ANALYSED and np.isnan(s["lambda_th_mode"].values[2])
     assert s.attrs["onset_runs"] == "mode:2/3"
     capsys.readouterr()
-    assert cli.main(["merge-onsets", str(job), str(traces), "--out", str(merged)]) == 2
+    assert cli.main(["merge-onsets", str(pristine), str(traces), "--out", str(merged)]) == 2
     assert "holds no onset definition" in capsys.readouterr().err
     assert cli.main(["onsets", str(job), "--traces", str(traces), "--runs", "0"]) == 2
     assert "--runs: 0 is not an integer >= 1" in capsys.readouterr().err

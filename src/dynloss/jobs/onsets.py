@@ -111,10 +111,10 @@ def merge(job_path: str, parts: Sequence[str], out: str) -> None:
         if not (np.array_equal(part["run"].values, job["run"].values)
                 and np.array_equal(part["onset_step"].values, job["onset_step"].values)):
             raise OnsetsInputError("parts", f"{path!r} was not made from {job_path!r} (its runs or onsets differ)")
-        for name in defined:
-            for var in (f"onset_step_{name}", f"lambda_th_{name}"):
+        for var in part.data_vars:  # onset_step_<name>, lambda_th_<name> and what a definition adds
+            if var not in job:  # (mode: lambda_track_mode)
                 job[var] = part[var]
-            names.append(name)
+        names += defined
         runs.append(part.attrs.get("onset_runs", ""))
         params = part.attrs.get("onset_params", params)
     job.attrs["onset_definitions"] = ",".join(names)
