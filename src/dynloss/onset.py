@@ -361,3 +361,25 @@ def mode_anchor(steps: np.ndarray, lam: np.ndarray, eta: float, at: float = MODE
     """
     hit = np.flatnonzero(eta * np.asarray(lam, dtype=float) >= at)
     return int(np.asarray(steps)[hit[0]]) if hit.size else -1
+
+
+def zoom_window(ds, width: int) -> tuple[int, int, int | None]:
+    """(start, stop, onset): in one run's dataset ``ds`` (an ``xarray.Dataset`` with ``step``, ``L`` and
+    the onset variables), a window of ``width`` steps around the onset of the primary
+    definition (attribute ``primary_onset``; ``visible`` without it); when it found none, around
+    the first onset of the other definitions in the order apparent, visible, growing, mode; around
+    the largest period-2 amplitude when none found one."""
+    steps = ds["step"].values
+    primary = ds.attrs.get("primary_onset", "")
+    order = [f"onset_step_{n}" for n in (primary, "apparent", "visible", "growing", "mode") if n] + ["onset_step"]
+    found = [int(ds[v]) for v in order if v in ds and int(ds[v]) >= 0]
+    onset = found[0] if found else None
+    if onset is not None:
+        centre = onset
+    else:
+        L = ds["L"].values
+        e = np.abs(L[1:-1] - 0.5 * (L[:-2] + L[2:]))
+        centre = int(steps[1 + int(np.nanargmax(e))]) if np.isfinite(e).any() else int(steps[len(steps) // 2])
+    start = max(int(steps[0]), centre - width // 4)
+    stop = min(int(steps[-1]), start + width)
+    return start, stop, onset

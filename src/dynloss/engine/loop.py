@@ -54,14 +54,20 @@ class TrainResult:
         return self.test_acc_each.mean(axis=1)
 
 
-def train(spec: TrainSpec, batch: RunBatch, progress: Optional[ProgressFn] = None) -> TrainResult:
+def train(spec: TrainSpec, batch: RunBatch, progress: Optional[ProgressFn] = None,
+          problem: Optional[Problem] = None) -> TrainResult:
     """Train the batch; ``progress(step_done, steps, elapsed_s)`` is called after every chunk.
+    ``problem``: the job's :func:`make_problem` of ``spec`` when the caller has built it already (the
+    replays of its onsets use the same one).
 
     Cadenced measurements (the spectra of ``spec.spectra``) run beside the training: each chunk
     emits parameter snapshots, and a second thread measures chunk ``k`` while chunk ``k + 1``
     trains (:mod:`dynloss.engine.measure`). Density measurements run at chunk boundaries.
     """
-    problem = make_problem(spec)
+    if problem is None:
+        problem = make_problem(spec)
+    elif problem.spec != spec:
+        raise ValueError("train: the problem was built from another spec")
     mode = batch_mode(spec)
     measures = spectra.measurements(problem) if spec.spectra.enabled else {}
     cadences = measure_cadences(measures)

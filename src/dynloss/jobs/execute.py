@@ -160,7 +160,7 @@ def _train_logged(spec, batch, label: str, quiet: bool):
     log.info("%straining %d run(s) x %d steps (%s)", label, len(batch), spec.steps, spec.dtype)
     problem = engine.make_problem(spec)
     progress = None if quiet else progress_logger(len(batch), label)
-    result = engine.train(spec, batch, progress=progress)
+    result = engine.train(spec, batch, progress=progress, problem=problem)
     n_div = int(result.diverged.sum())
     log.info("%scompiled in %.1f s, trained in %.1f s (%.0f run-steps/s)%s", label,
              result.timings["compile_s"], result.timings["run_s"],
@@ -189,7 +189,7 @@ def _definitions(problem, replay, batch, loss, ds, names, window: int, floor: fl
 
 def _zoom_hessian(problem, replay, batch, ds, zoom_steps: int, k: int) -> None:
     from .. import thresholds
-    from ..figures.dynamics import zoom_window
+    from ..onset import zoom_window
 
     run = "seed" if "seed" in ds.dims else "run"
     lo, hi, _ = zoom_window(ds.isel({run: 0}), zoom_steps)
