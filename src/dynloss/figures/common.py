@@ -75,7 +75,8 @@ def log_ticks_at(ax, values: Iterable[float], axis: str = "x") -> None:
 
 def plain_log_axis(ax, axis: str = "y") -> None:
     """Log scale on ``axis`` with plain number labels: decades and, over less than three decades,
-    2x and 5x sub-ticks ("0.6", "2", never "6x10^-1").
+    2x and 5x sub-ticks ("0.6", "2", never "6x10^-1"); over about one decade or less, also 1.5x, 3x, 4x
+    and 7x (so a short axis has more than two labels).
 
     Args:
         ax: the axes (call after plotting, so the data limits are known).
@@ -87,7 +88,8 @@ def plain_log_axis(ax, axis: str = "y") -> None:
     a = getattr(ax, f"{axis}axis")
     lo, hi = sorted(getattr(ax, f"get_{axis}lim")())
     decades = np.log10(hi / lo) if lo > 0 and hi > 0 else np.inf
-    a.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0) if decades < 3 else (1.0,)))
+    subs = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0) if decades < 1.2 else (1.0, 2.0, 5.0) if decades < 3 else (1.0,)
+    a.set_major_locator(LogLocator(base=10.0, subs=subs))
     a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     a.set_minor_locator(LogLocator(base=10.0, subs=np.arange(2, 10) * 1.0))
     a.set_minor_formatter(FuncFormatter(lambda v, _: ""))
