@@ -241,7 +241,7 @@ def test_the_width_1000_law_reads_a_subset_study_of_its_loss_and_says_partly_run
     ins = Inputs(thresholds={"fig3_6": study("dce", 100), "ce_w1000": study("dce", 1000)},
                  primary={"fig3_6": "apparent", "ce_w1000": "apparent"})
     row = law_row(w1000, ins, s)
-    assert row["data"] == "ce_w1000" and row["outcome"] == st.REPRODUCED
+    assert row["data"] == "ce_w1000" and row["figure"] == "ce_w1000" and row["outcome"] == st.REPRODUCED
     assert row["verdict"] == f"{st.PARTLY}: {st.REPRODUCED} (10 of the thesis's 40 (A, T) settings)"
     w100 = law_row(LAW_CLAIMS[0], ins, s)
     assert w100["data"] == "fig3_6" and w100["verdict"].startswith(st.PARTLY)  # 10 settings there too

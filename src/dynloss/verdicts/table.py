@@ -332,7 +332,7 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     name = inputs.primary.get(study, "visible")
     law = law_estimate(ds, name, s)
     e = law["slope"]
-    row.update({"data": study, "claim": f"{lc.text} [primary onset: {name}]",
+    row.update({"data": study, "figure": study, "claim": f"{lc.text} [primary onset: {name}]",
                 "note": (f"{law['n_settings']} (A, T) settings x {law['n_eta']} etas, paired bootstrap over settings; "
                          f"runs with an onset {law['n_onset']} of {law['n_runs']}; lack of fit (rms of log means "
                          f"about the line) {law['lof'].value:.3f} [{law['lof'].lo:.3f}, {law['lof'].hi:.3f}]")})
