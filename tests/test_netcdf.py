@@ -222,3 +222,28 @@ def test_a_rewritten_scalar_coordinate_is_caught(tmp_path):
     _garble(target, np.array([5.0]))
     with pytest.raises(netcdf.CorruptFileError, match="a scalar coordinate does not match its checksum"):
         netcdf.open_dataset(target)
+
+
+def test_a_publication_s_outputs_do_not_mark_the_code_dirty(tmp_path):
+    """The commit stamped on results is "-dirty" when the code differs from it, not when a publication
+    has rewritten its tables, figures or the README (outputs); a changed source file does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    code = "from dynloss import provenance; print(provenance.git_commit())"
+
+    def commit() -> str:
+        env = {"PYTHONPATH": str(clone / "src"), "PATH": "/usr/bin:/bin"}
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert not commit().endswith("-dirty")
+    (clone / "README.md").write_text((clone / "README.md").read_text() + "\nchanged by a publication\n")
+    assert not commit().endswith("-dirty")
+    errors = clone / "src" / "dynloss" / "errors.py"
+    errors.write_text(errors.read_text() + "\n# edit\n")
+    assert commit().endswith("-dirty")

@@ -18,14 +18,23 @@ PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "netCDF4", "matplotlib"
             "neural-tangents")
 
 
+#: the repository paths whose changes make a result's commit "dirty"
+CODE_PATHS = ("src", "workflow", "Snakefile", "config.yaml", "envs", "pyproject.toml",
+              "docs/reproduction/cpu_paper.yaml")
+
+
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
-    """Commit of the code (``<sha>`` or ``<sha>-dirty``), or ``unknown`` outside a git checkout."""
+    """Commit of the code (``<sha>`` or ``<sha>-dirty``), or ``unknown`` outside a git checkout.
+
+    ``-dirty``: a tracked file of what computes (:data:`CODE_PATHS`) differs from the commit; the
+    published tables, figures and README a publication rewrites are outputs, not code."""
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                *(f":(top){p}" for p in CODE_PATHS)], cwd=here,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

@@ -72,7 +72,7 @@ def render(ds: xr.Dataset, title: str = ""):
         ax.set_ylabel(r"$\lambda_{th}$ (top Hessian eigenvalue at the onset)")
         n_runs = next((r["n_runs"] for (wl, _), r in rows.items() if wl == str(int(w))), 0)
         ax.set_title(f"width {int(w)}, {n_runs} runs; onsets: " + ", ".join(counts)
-                     + (f"; {outside} outside the axis" if outside else ""), fontsize=9)
+                     + (f"\n{outside} outside the axis" if outside else ""), fontsize=9)
         ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=1, frameon=False)
         panel_label(ax, "abcdefgh"[2 * i])
         for x in (1.0, 2.0):
