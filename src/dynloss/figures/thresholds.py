@@ -25,7 +25,9 @@ def render(ds: xr.Dataset, title: str = ""):
     widths = list(np.atleast_1d(ds["width"].values))
     names = threshold_law.definitions(ds)
     rows = {(r["width"], r["onset"]): r for r in threshold_law.fit(ds)}
-    fig, axes = plt.subplots(len(widths), 2, figsize=(11.5, 4.6 * len(widths)), squeeze=False,
+    # the legend under panel (a) has two lines per definition and one for 2/eta: room for it
+    height = 3.6 + 0.17 * (2 * len(names) + 1)
+    fig, axes = plt.subplots(len(widths), 2, figsize=(11.5, height * len(widths)), squeeze=False,
                              constrained_layout=True, gridspec_kw={"width_ratios": [1.35, 1]})
     for i, w in enumerate(widths):
         ax, hx = axes[i]

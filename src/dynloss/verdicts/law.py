@@ -23,8 +23,8 @@ def _slope_and_lof(log_eta: np.ndarray, lam: np.ndarray) -> tuple[float, float]:
 
     ``lam``: (settings, etas), NaN where a setting has no onset at that eta.
     """
-    with np.errstate(invalid="ignore"):
-        m = np.nanmean(lam, axis=0)
+    n = np.isfinite(lam).sum(axis=0)
+    m = np.where(n > 0, np.nansum(lam, axis=0) / np.maximum(n, 1), np.nan)  # nanmean without its warning
     ok = np.isfinite(m) & (m > 0)
     if ok.sum() < 2:
         return math.nan, math.nan
