@@ -20,37 +20,33 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "dynloss"
 
 
+def _assert_imports_no_jax(code: str) -> None:
+    """Run ``code`` in a fresh interpreter; it must not have imported jax, jaxlib or matplotlib."""
+    check = ("\nimport sys\n"
+             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'matplotlib'))\n"
+             "print(bad[:5])\n"
+             "sys.exit(1 if bad else 0)\n")
+    out = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
 def test_planning_does_not_import_jax():
     """Preparing the config and listing every job of the paper plan never starts JAX (Snakemake
     evaluates the DAG with this code)."""
-    code = ("import sys\n"
-            "from dynloss import config, jobs\n"
-            "from dynloss.plan import Plan\n"
-            "cfg = config.load_config(scale='paper')\n"
-            "for g in ('point', 'width', 'study'):\n"
-            "    plan = Plan(cfg, g)\n"
-            "    assert plan.jobs() and all(j.argv() for j in plan.jobs())\n"
-            "    plan.figure_names(); [plan.figure_options(n) for n in plan.figure_names()]\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'matplotlib'))\n"
-            "print(bad[:5])\n"
-            "sys.exit(1 if bad else 0)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    _assert_imports_no_jax("from dynloss import config, jobs\n"
+                           "from dynloss.plan import Plan\n"
+                           "cfg = config.load_config(scale='paper')\n"
+                           "for g in ('point', 'width', 'study'):\n"
+                           "    plan = Plan(cfg, g)\n"
+                           "    assert plan.jobs() and all(j.argv() for j in plan.jobs())\n"
+                           "    plan.figure_names(); [plan.figure_options(n) for n in plan.figure_names()]")
 
 
 def test_building_the_command_line_parser_does_not_import_jax():
     """`dynloss <command> --help` and a bad flag answer without starting JAX: the parsers import it only
     when a command runs."""
-    code = ("import sys\n"
-            "from dynloss import cli\n"
-            "cli.build_parser()\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'matplotlib'))\n"
-            "print(bad[:5])\n"
-            "sys.exit(1 if bad else 0)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    _assert_imports_no_jax("from dynloss import cli\ncli.build_parser()")
 
 
 def _parse(job) -> object:
