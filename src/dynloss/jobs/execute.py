@@ -99,14 +99,15 @@ def _memory_batches(job: TrainJob, runs: int) -> list:
     return [np.arange(lo, min(lo + per, runs)) for lo in range(0, runs, per)]
 
 
-def as_runs(ds, batch: RunBatch, first: int = 0):
-    """``ds`` in the run layout (dims ``run, ...`` with per-run seed, A, T, lr), also when its
-    batch happened to be uniform (one point: dims ``seed, ...``)."""
+def as_runs(ds, batch: RunBatch, first: int = 0, lr: Optional[float] = None):
+    """``ds`` in the run layout (dims ``run, ...`` numbered from ``first``, with per-run seed, A, T),
+    also when its batch happened to be uniform (one point: dims ``seed, ...``). ``lr``: one value for
+    the whole job (a scalar coordinate, as a thresholds job combines over eta); ``None``: per run."""
     if "seed" in ds.dims:
         ds = ds.rename({"seed": "run"}).drop_vars(["A", "T", "lr"], errors="ignore")
-        ds = ds.assign_coords(seed=("run", batch.seeds), A=("run", batch.A), T=("run", batch.T),
-                              lr=("run", batch.lr))
-    return ds.assign_coords(run=np.arange(len(batch)) + first)
+        ds = ds.assign_coords(seed=("run", batch.seeds))
+    return ds.assign_coords(run=np.arange(len(batch)) + first, A=("run", batch.A), T=("run", batch.T),
+                            lr=("run", batch.lr) if lr is None else float(lr))
 
 
 def grid_dataset(ds, job: TrainJob):
@@ -136,12 +137,9 @@ def _run_thresholds(job: ThresholdsJob, out: str, quiet: bool, config: Optional[
     label = job.label()
     problem, result = _train_logged(job.spec, batch, label, quiet)
     replay = Replay(problem)
-    ds = netcdf.result_to_dataset(result, file_config(job, config))
-    if "seed" in ds.dims:  # a batch that happens to be uniform: keep the run layout
-        ds = ds.rename({"seed": "run"}).assign_coords(seed=("run", batch.seeds))
-    # A, T, seed vary along run; lr is one value per job, so a scalar coordinate to combine over
-    ds = ds.assign_coords(run=np.arange(len(batch)) + job.run_offset, lr=float(job.lr),
-                          A=("run", batch.A), T=("run", batch.T))
+    # A, T, seed vary along run (also when the batch happens to be uniform); lr is one value per job,
+    # a scalar coordinate to combine over
+    ds = as_runs(netcdf.result_to_dataset(result, file_config(job, config)), batch, job.run_offset, lr=job.lr)
     _onsets(problem, replay, result, ds, job.onsets.window, job.onsets.floor, label)
     if job.onsets.names:
         _definitions(problem, replay, batch, result.loss, ds, job.onsets.names, job.onsets.window,
