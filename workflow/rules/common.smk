@@ -134,19 +134,19 @@ def planned_job(wc):
         raise WorkflowError(str(exc.args[0]))
 
 
-# The onset definitions (dynloss.onset.NAMES), for the onsets rule's wildcard.
-ONSET_NAMES = ("visible", "growing", "mode", "apparent", "ceiling")
-
-
 def analysed_studies():
     """Thresholds studies that compute onset definitions from their kept traces (analyse_onsets)."""
     return [n for n in studies_of("thresholds") if config["studies"][n].get("analyse_onsets")]
 
 
+def analysed_definitions():
+    """The onset definitions those studies compute (the schema allows only dynloss.onset's names)."""
+    return sorted({d for n in analysed_studies() for d in config["studies"][n]["analyse_onsets"]})
+
+
 def onset_parts(wc):
     """The per-definition onset files of one thresholds job (rule onsets), in analyse_onsets order."""
-    kind = PLAN.study(wc.study)
-    return [kind.onset_part_path(wc.job, n) for n in config["studies"][wc.study]["analyse_onsets"]]
+    return PLAN.study(wc.study).onset_parts(wc.job)
 
 
 def onset_runs_arg(wc):

@@ -88,7 +88,7 @@ rule onsets:
     wildcard_constraints:
         study=alternatives(analysed_studies()),
         job=r"[^/]+",
-        definition=alternatives(ONSET_NAMES),
+        definition=alternatives(analysed_definitions()),
     conda:
         TRAIN_ENV
     threads: 1

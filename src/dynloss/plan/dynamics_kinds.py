@@ -98,6 +98,11 @@ class Thresholds(StudyKind):
         definition to ``analyse_onsets`` computes that one only."""
         return f"{self.results}/{self.study}/onsets/{stem}/{name}.nc"
 
+    def onset_parts(self, stem: str) -> list[str]:
+        """The per-definition files of one training job, in ``analyse_onsets`` order (what
+        :meth:`onsets_path` joins)."""
+        return [self.onset_part_path(stem, n) for n in self.st.get("analyse_onsets", ())]
+
     def onset_runs(self, name: str) -> Optional[int]:
         """How many runs of each job (the first, in job order) definition ``name`` is applied to
         (config key ``onset_runs``); ``None``: every run."""
@@ -122,7 +127,7 @@ class Thresholds(StudyKind):
 
         names = list(self.st.get("analyse_onsets", ()))
         for job in jobs if names else ():
-            parts = [self.onset_part_path(job.stem, n) for n in names]
+            parts = self.onset_parts(job.stem)
             for name, part in zip(names, parts):
                 if stale(part, job.out):
                     os.makedirs(os.path.dirname(part), exist_ok=True)
