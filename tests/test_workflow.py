@@ -240,7 +240,7 @@ def test_scales_never_share_a_file(tiny_run):
 @pytest.mark.slow
 def test_a_cosmetic_edit_reruns_nothing(tiny_run, tmp_path):
     """A new title reruns only the figure; one more A value adds jobs and
-    reruns no existing job."""
+    reruns no existing job; another chunk_steps reruns nothing."""
     import yaml
 
     res, args = tiny_run
@@ -256,6 +256,9 @@ def test_a_cosmetic_edit_reruns_nothing(tiny_run, tmp_path):
     runs = {p.name for p in planned_outputs("--configfile", str(more), *args, force=False)
             if p.parent.name == "runs"}
     assert runs and all("_A7_" in n for n in runs), runs
+    # chunk_steps is an execution setting (tests/test_by_reference.py): changing it reruns nothing
+    out = snakemake("-n", *args, "chunk_steps=1000").stdout
+    assert "Nothing to be done" in out, job_counts(out)
 
 
 def test_run_study_reruns_a_job_whose_spec_changed(tmp_path, capsys):

@@ -12,6 +12,7 @@ sys.path.insert(0, SRC)
 from dynloss import config as dl_config  # noqa: E402
 from dynloss import resources  # noqa: E402
 from dynloss.plan import Plan  # noqa: E402
+from dynloss.plan import stored as stored_plan  # noqa: E402
 
 try:
     for _file in workflow.configfiles:  # Snakemake's own loader keeps the last of duplicate keys
@@ -38,6 +39,11 @@ print(
 R = config["results"]
 NUM = r"[0-9]+(\.[0-9]+)?"
 
+try:
+    _stored = str(Path(stored_plan.store(config)).absolute())
+except OSError as exc:
+    raise WorkflowError(f"config key 'results': cannot write the stored plan under {R!r}: {exc}")
+
 # Every job sees the package, a shared JAX compilation cache, and no GPU memory preallocation
 # (so several jobs can share one GPU).
 # (Snakemake formats the prefix too: literal braces are doubled.)
@@ -48,6 +54,8 @@ _env = [
     # them reruns nothing; each training job checks that JAX gives it the accelerator's backend
     f"export DYNLOSS_MAX_MEMORY_GB={float(config['max_memory_gb'])!r}",
     f"export DYNLOSS_ACCELERATOR={config['accelerator']}",
+    # the prepared config, from which `dynloss job` reads its job (dynloss.plan.stored)
+    f"export DYNLOSS_PLAN={shlex.quote(_stored)}",
 ]
 if config["accelerator"] == "cpu":
     _env.append("export JAX_PLATFORMS=cpu")  # a CUDA jaxlib on a GPU host also runs on the CPU as asked

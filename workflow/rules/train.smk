@@ -1,4 +1,5 @@
-# Training jobs: the plan (dynloss.plan) lists every job of every study; one rule runs any of them.
+# Training jobs: the plan (dynloss.plan) lists every job of every study; one rule runs any of them,
+# handed over by reference (study and stem; dynloss job reads it from the stored plan, $DYNLOSS_PLAN).
 # A job is one (A, T) point or a whole grid of one width (config key granularity), a seed block
 # vmapped inside; thresholds jobs are blocks of (A, T, seed) runs at one eta.
 
@@ -21,10 +22,12 @@ rule train_job:
         mem_mb=job_mem_mb(planned_job),
         runtime=job_runtime(planned_job),
     params:
+        # what identifies the job (its arguments with execution settings such as --chunk-steps at a
+        # fixed value, and its hash): a change reruns it; the job itself is read from the plan
         command=lambda wc: planned_job(wc).command,
-        args=lambda wc: shell_args(planned_job(wc).argv()),
+        args=lambda wc: shell_args(planned_job(wc).identity()),
     shell:
-        "python -m dynloss {params.command} {params.args} --out {output:q} > {log:q} 2>&1"
+        "python -m dynloss job {wildcards.study:q} {wildcards.job:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule dynamics:
@@ -43,9 +46,9 @@ rule dynamics:
         mem_mb=job_mem_mb(dynamics_job),
         runtime=job_runtime(dynamics_job),
     params:
-        args=lambda wc: shell_args(dynamics_job(wc).argv()),
+        args=lambda wc: shell_args(dynamics_job(wc).identity()),
     shell:
-        "python -m dynloss train {params.args} --out {output:q} > {log:q} 2>&1"
+        "python -m dynloss job {wildcards.study:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule synthetic_cifar:

@@ -6,6 +6,7 @@ Commands:
   myrtle     Myrtle5 on CIFAR-10 with a dynamical loss (SGD, Nesterov; checkpoints, resume)
   synthetic-cifar  a small synthetic folder in the CIFAR-10 python format
   run-study  one study end to end in this process, without Snakemake
+  job        one job of the workflow's plan by its study and stem (what the training rules run)
   aggregate  combine job NetCDFs into one labelled study dataset
   fit-thresholds  the power law lambda_th = c eta^b with confidence intervals
   figure     render a figure (PDF and PNG) from NetCDF data
@@ -64,9 +65,15 @@ def _add_onsets(sub) -> None:
     add(sub)
 
 
+def _add_job(sub) -> None:
+    from .job import add
+
+    add(sub)
+
+
 COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
                             _add_verdicts, _add_synthetic_cifar, _add_run_study, _add_publish,
-                            _add_sensitivity, _add_onsets]
+                            _add_sensitivity, _add_onsets, _add_job]
 
 
 def build_parser() -> argparse.ArgumentParser:

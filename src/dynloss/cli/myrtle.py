@@ -84,14 +84,21 @@ def myrtle_job(a: argparse.Namespace):
 
 def run(a: argparse.Namespace) -> int:
     """The ``myrtle`` subcommand: validate, load CIFAR-10, train, write the NetCDF."""
-    from .. import cifar, myrtle
-    from ..jobs import myrtle as run_job
-
     job = myrtle_job(a)
     for flag, path in (("--out", a.out), ("--checkpoint", a.checkpoint)):
         if path is not None:
             check_path(flag, path)
     check_accelerator()
+    run_request(job, a.out, a.quiet)
+    return 0
+
+
+def run_request(job, out: str, quiet: bool = False) -> None:
+    """Load CIFAR-10 and train a :class:`dynloss.jobs.MyrtleJob`; a bad folder, size or checkpoint
+    is a :class:`CliError` naming the flag."""
+    from .. import cifar, myrtle
+    from ..jobs import myrtle as run_job
+
     try:
         data = run_job.load_data(job)
     except cifar.CifarError as exc:
@@ -101,7 +108,6 @@ def run(a: argparse.Namespace) -> int:
     except ValueError as exc:  # num_train beyond the images in the folder
         raise CliError(f"--num-train: {exc}") from None
     try:
-        run_job.run_myrtle(job, a.out, quiet=a.quiet, data=data)
+        run_job.run_myrtle(job, out, quiet=quiet, data=data)
     except myrtle.CheckpointError as exc:
         raise CliError(f"--checkpoint: {exc}") from None
-    return 0

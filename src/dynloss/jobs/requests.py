@@ -226,15 +226,31 @@ Job = Union[TrainJob, ThresholdsJob, MyrtleJob]
 
 #: arguments that do not determine a job's numbers (each takes one value)
 NOT_HASHED = ("--out", "--meta", "--checkpoint", "--checkpoint-every")
+#: arguments that do not change a job's numbers but are kept in its hash at one fixed value, so the
+#: hashes of jobs computed before they were execution settings stay valid: ``--chunk-steps`` (every
+#: length the job checks accept trains bitwise the same runs, ``dynloss.jobs.checks``) at the
+#: shipped default of config key ``chunk_steps``
+CANONICAL = {"--chunk-steps": str(TrainSpec.__dataclass_fields__["chunk_steps"].default)}
+
+
+def canonical_argv(args: Sequence[str]) -> list[str]:
+    """``args`` with every :data:`CANONICAL` argument at its fixed value: what identifies a job
+    (its hash, and the Snakemake parameter whose change reruns it)."""
+    out = list(args)
+    for i, a in enumerate(out[:-1]):
+        if a in CANONICAL:
+            out[i + 1] = CANONICAL[a]
+    return out
 
 
 def job_hash(command: str, args: Sequence[str]) -> str:
     """Content hash of one job: its command and every argument that determines its numbers.
 
     ``--out``, ``--meta``, ``--checkpoint`` and ``--checkpoint-every`` (where a result goes,
-    labels, a resumable cache) are left out, so the hash changes exactly when the job's numbers
-    can change. It is stored in the job file (``config`` attribute, key ``job_hash``) and compared
-    before a file is reused.
+    labels, a resumable cache) are left out and ``--chunk-steps`` is taken at one fixed value
+    (:data:`CANONICAL`), so the hash changes exactly when the job's numbers can change. It is
+    stored in the job file (``config`` attribute, key ``job_hash``) and compared before a file is
+    reused.
 
     Args:
         command: the ``dynloss`` command (``train``, ``thresholds``, ``myrtle``).
@@ -244,7 +260,7 @@ def job_hash(command: str, args: Sequence[str]) -> str:
         16 hex digits of a SHA-256.
     """
     kept, skip = [], False
-    for a in args:
+    for a in canonical_argv(args):
         if skip:
             skip = False
             continue

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 from ..errors import ConfigError
-from ..jobs import MyrtleJob, TrainJob, fmt, hash_of, job_hash, seed_text
+from ..jobs import MyrtleJob, TrainJob, canonical_argv, fmt, hash_of, job_hash, seed_text
 from ..spec import MyrtleSpec, TrainSpec
 
 #: study kind name -> class
@@ -63,6 +63,12 @@ class PlannedJob:
 
     def argv(self) -> list[str]:
         return self.request.argv()
+
+    def identity(self) -> list[str]:
+        """The arguments that identify the job (:func:`dynloss.jobs.canonical_argv`: execution
+        settings such as ``--chunk-steps`` at a fixed value): the Snakemake parameter whose change
+        reruns it."""
+        return canonical_argv(self.argv())
 
     @property
     def hash(self) -> str:
