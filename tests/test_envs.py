@@ -226,8 +226,8 @@ def test_every_rules_env_has_what_its_command_imports():
         assert command and rule.conda_env, f"rule {name}: not a dynloss command in a conda env"
         env = Path(rule.conda_env).name
         listed = set(conda_pip_pins(ENVS / env)) | (set(no_deps()) if env == "reference.yaml" else set())
-        # a train_job runs whichever command its planned job has
-        commands = PLANNED_COMMANDS if command.group(1) == "{params.command}" else (command.group(1),)
+        # `dynloss job` (train_job, dynamics) runs whichever command its planned job has
+        commands = ("job", *PLANNED_COMMANDS) if command.group(1) == "job" else (command.group(1),)
         for module in set().union(*(command_imports(handlers[c]) for c in commands)):
             dists = {norm(d) for d in providers.get(module, [module])}
             assert dists & listed, f"rule {name} ({command.group(0)}) imports {module}, not in {env}"

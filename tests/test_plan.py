@@ -313,3 +313,41 @@ def test_every_kind_answers_the_run_study_steps():
         assert isinstance(kind.combine_inputs(jobs[:1]), list) and isinstance(kind.combine_inputs(), list)
         assert kind.figure_inputs_in_process()
         assert kind.trains_runs == bool(kind.combine_inputs(jobs)), name
+
+
+def test_no_rule_or_module_branches_on_a_study_kind_s_name():
+    """The rules and the package outside dynloss.plan select studies by what their kind can do
+    (``Plan.studies_with``), never by its name, so a new kind with the same capabilities gets the
+    same rules: no ``studies_of(``, no ``st["kind"] ==``, no comparison with a kind's name."""
+    import re
+
+    from dynloss.plan import KINDS
+
+    names = "|".join(KINDS)
+    pattern = re.compile(rf"studies_of\(|\[\"kind\"\]\s*(==|!=|in\b)|\.name\s*(==|!=)\s*\"({names})\"|"
+                         rf"(==|!=)\s*\"({names})\"|\bstudies\(\"({names})\"")
+    files = [*(ROOT / "workflow" / "rules").glob("*.smk"), ROOT / "Snakefile",
+             *(p for p in SRC.rglob("*.py") if p.parent.name != "plan")]
+    found = [f"{p.relative_to(ROOT)}:{i}: {line.strip()}" for p in files
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, found
+    # the check finds what it looks for
+    assert pattern.search('if kind != "contour":') and pattern.search('studies_of("thresholds")')
+
+
+def test_the_rules_capabilities_select_the_studies_they_did_by_name():
+    plan = Plan(config.load_config(scale="tiny"))
+    assert plan.studies_with("fits_eta_law") == plan.studies("thresholds")
+    assert plan.studies_with("chooses_points") == plan.studies("contour")
+    assert plan.studies_with("published") == plan.studies("contour", "curves", "dynamics", "thresholds", "myrtle")
+    assert plan.studies_with("publishes_final_only") == plan.studies("contour")
+    assert plan.studies_with("measures_density") == plan.studies("dynamics")
+    assert plan.studies_with("synthetic_data") == plan.studies("myrtle")
+    assert plan.studies_with("infinite_reference") == (
+        [n for n in plan.studies("curves") if plan.cfg["studies"][n]["loss"] == "mse"]
+        + [n for n in plan.studies("sensitivity") if plan.cfg["studies"][n]["infinite"]])
+    assert plan.studies_with("infinite_reference")
+    flags = {n: plan.study(n).verdict_input for n in plan.studies_with("verdict_input")}
+    assert flags == {**{n: "study" for n in plan.studies("contour", "curves")},
+                     **{n: "dynamics" for n in plan.studies("dynamics")},
+                     **{n: "thresholds" for n in plan.studies("thresholds")}}

@@ -66,12 +66,12 @@ def test_reduce_keeps_a_contour_study_s_final_metrics_compressed(tmp_path):
                     coords={"A": [1.0, 5.0], "T": [10.0, 20.0, 30.0], "seed": np.arange(4), "step": np.arange(500)})
     src, out = tmp_path / "s.nc", tmp_path / "r.nc"
     netcdf.write_netcdf(ds, src)
-    assert cli.main(["reduce", str(src), "--kind", "contour", "--out", str(out)]) == 0
+    assert cli.main(["reduce", str(src), "--keep", "final", "--out", str(out)]) == 0
     red = netcdf.open_dataset(out)
     assert list(red.data_vars) == ["final_train_acc"] and "step" not in red.dims
     np.testing.assert_array_equal(red["final_train_acc"].values, ds["final_train_acc"].values)
     assert red["final_train_acc"].encoding.get("zlib") or red["final_train_acc"].encoding.get("compression") == "zlib"
-    assert cli.main(["reduce", str(src), "--kind", "curves", "--out", str(out)]) == 0
+    assert cli.main(["reduce", str(src), "--keep", "all", "--out", str(out)]) == 0
     assert "L" in netcdf.open_dataset(out)
 
 

@@ -40,11 +40,12 @@ def existing_label(out: str | os.PathLike) -> Optional[str]:
     return None
 
 
-def reduce(ds, kind: str):
-    """The part of a study dataset a publication keeps: for contour studies the final metrics per
-    (width, A, T, seed) (no per-step curves); every other kind whole (curves and dynamics figures
-    draw their traces; thresholds datasets are thinned already)."""
-    if kind != "contour":
+def reduce(ds, final_only: bool):
+    """The part of a study dataset a publication keeps: with ``final_only`` (a contour study, whose
+    figure and claims read the final metrics per (width, A, T, seed): ``StudyKind.publishes_final_only``)
+    the variables without a step dimension; else the whole dataset (curves and dynamics figures draw
+    their traces; thresholds datasets are thinned already)."""
+    if not final_only:
         return ds
     sub = ds[[n for n, v in ds.data_vars.items() if "step" not in v.dims]]
     return sub.drop_vars([c for c in sub.coords if "step" in sub[c].dims])

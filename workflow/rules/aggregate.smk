@@ -28,7 +28,7 @@ rule fit_thresholds:
     log:
         f"{R}/logs/{{study}}/fit.log",
     wildcard_constraints:
-        study=alternatives(studies_of("thresholds")),
+        study=alternatives(studies_with("fits_eta_law")),
     conda:
         "../../envs/cpu.yaml"
     shell:

@@ -77,8 +77,9 @@ def alternatives(names):
 TRAIN_ENV = f"../../envs/{config['accelerator']}.yaml"
 
 
-def studies_of(*kinds):
-    return PLAN.studies(*kinds)
+def studies_with(capability):
+    """Studies whose kind has ``capability`` (dynloss.plan.StudyKind): rules never name a kind."""
+    return PLAN.studies_with(capability)
 
 
 # The published reduced data (snakemake publish): publish_from=data reads them instead of the results.
@@ -88,9 +89,7 @@ FROM_DATA = config["publish_from"] == "data"
 
 def published_datasets():
     """Results dataset -> its reduced copy under publish_dir/data, for every study a publication keeps."""
-    out = {
-        PLAN.dataset(n): f"{DATA}/{n}.nc" for n in studies_of("contour", "curves", "dynamics", "thresholds", "myrtle")
-    }
+    out = {PLAN.dataset(n): f"{DATA}/{n}.nc" for n in studies_with("published")}
     out.update({f"{R}/confirm/{k}.nc": f"{DATA}/confirm_{k}.nc" for k in confirm_keys()})
     return out
 
@@ -144,7 +143,7 @@ def planned_job(wc):
 
 def analysed_studies():
     """Thresholds studies that compute onset definitions from their kept traces (analyse_onsets)."""
-    return [n for n in studies_of("thresholds") if config["studies"][n].get("analyse_onsets")]
+    return [n for n in studies_with("fits_eta_law") if config["studies"][n].get("analyse_onsets")]
 
 
 def analysed_definitions():
@@ -180,7 +179,7 @@ def figure_spec(name):
 def protocol_studies(protocol):
     """Contour studies that run ``protocol`` (loss, width, lr, steps): what its claims choose from."""
     out = []
-    for n in studies_of("contour"):
+    for n in studies_with("chooses_points"):
         st = config["studies"][n]
         if (
             st["loss"] == protocol.loss
@@ -205,11 +204,17 @@ def confirm_keys():
 
 
 def verdict_inputs():
-    """Named inputs of the reproduction table: every contour/curves, dynamics and thresholds dataset
-    and every confirm file of this config."""
-    inputs = {f"study_{n}": PLAN.dataset(n) for n in studies_of("contour", "curves")}
-    inputs.update({f"dynamics_{n}": PLAN.dataset(n) for n in studies_of("dynamics")})
-    inputs.update({f"thresholds_{n}": PLAN.dataset(n) for n in studies_of("thresholds")})
+    """Named inputs of the reproduction table: the dataset of every study its kind says the table reads
+    (StudyKind.verdict_input) and every confirm file of this config."""
+    inputs = {}
+    for flag in ("study", "dynamics", "thresholds"):  # the reproduction command's flags
+        inputs.update(
+            {
+                f"{flag}_{n}": PLAN.dataset(n)
+                for n in studies_with("verdict_input")
+                if PLAN.study(n).verdict_input == flag
+            }
+        )
     inputs.update({f"confirm_{k}": f"{R}/confirm/{k}.nc" for k in confirm_keys()})
     return {k: source(v) for k, v in inputs.items()}
 
@@ -220,13 +225,13 @@ def verdict_args(input):
     for name, path in input.items():
         flag, _, key = name.partition("_")
         args += [f"--{flag}", f"{key}={path}"]
-    for n in studies_of("thresholds"):
+    for n in studies_with("fits_eta_law"):
         args += ["--primary", f"{n}={config['studies'][n]['primary_onset']}"]
     return shell_args(args + ["--settings", json.dumps(config["verdicts"], sort_keys=True)])
 
 
 def synthetic_studies():
-    return [n for n in studies_of("myrtle") if config["studies"][n]["cifar_dir"] == "synthetic"]
+    return studies_with("synthetic_data")
 
 
 def all_targets():
@@ -236,18 +241,10 @@ def all_targets():
     return targets
 
 
-def needs_cifar_dir(name):
-    """Input function of the named target of a skipped myrtle study: an error naming the key."""
+def skipped_study(name):
+    """Input function of the named target of a study that does not run here: its reason, as an error."""
 
     def explain(wc):
-        raise WorkflowError(
-            f"study {name!r} needs the CIFAR-10 folder: set config key "
-            f"'studies.{name}.cifar_dir' (e.g. --config studies='{{{name}: {{cifar_dir: /path/to/"
-            "cifar-10-batches-py}}'), see the README's Myrtle5 section"
-        )
+        raise WorkflowError(PLAN.skipped()[name])
 
     return explain
-
-
-def studies_without_cifar():
-    return [n for n, st in config["studies"].items() if st["kind"] == "myrtle" and not st.get("cifar_dir")]

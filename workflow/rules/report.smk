@@ -58,7 +58,7 @@ rule confirm:
 # Every onset definition's eta law, both estimands, one row per (study, width, definition).
 rule thresholds_table:
     input:
-        lambda wc: [PLAN.study(n).fit_csv() for n in studies_of("thresholds")],
+        lambda wc: [PLAN.study(n).fit_csv() for n in studies_with("fits_eta_law")],
     output:
         f"{R}/thresholds.md",
     log:
@@ -68,7 +68,7 @@ rule thresholds_table:
         "../../envs/cpu.yaml"
     params:
         primary=lambda wc: shell_args(
-            [f"--primary={n}={config['studies'][n]['primary_onset']}" for n in studies_of("thresholds")]
+            [f"--primary={n}={config['studies'][n]['primary_onset']}" for n in studies_with("fits_eta_law")]
         ),
     shell:
         "python -m dynloss thresholds-table {input:q} {params.primary} --md {output:q} > {log:q} 2>&1"
@@ -81,8 +81,8 @@ rule publish:
     input:
         f"{R}/reproduction.csv",
         f"{R}/reproduction.md",
-        lambda wc: [PLAN.study(n).fit_csv() for n in studies_of("thresholds")],
-        lambda wc: [f"{R}/thresholds.md"] if studies_of("thresholds") else [],
+        lambda wc: [PLAN.study(n).fit_csv() for n in studies_with("fits_eta_law")],
+        lambda wc: [f"{R}/thresholds.md"] if studies_with("fits_eta_law") else [],
         lambda wc: [f"{R}/figures/{n}.png" for n in PLAN.figure_names()],
         lambda wc: list(published_datasets().values()),
     output:
@@ -118,6 +118,6 @@ if not FROM_DATA:
         conda:
             "../../envs/cpu.yaml"
         params:
-            kind=lambda wc: PLAN.study(wc.name).name if wc.name in config["studies"] else "confirm",
+            keep=lambda wc: "final" if wc.name in PLAN.studies_with("publishes_final_only") else "all",
         shell:
-            "python -m dynloss reduce {input:q} --kind {params.kind} --out {output:q} > {log:q} 2>&1"
+            "python -m dynloss reduce {input:q} --keep {params.keep} --out {output:q} > {log:q} 2>&1"

@@ -1,15 +1,13 @@
 # Input functions and target lists of workflow/rules/sensitivity.smk (the sensitivity studies).
 
-SENS = studies_of("sensitivity")
+SENS = [n for n in PLAN.studies() if not PLAN.study(n).in_all]  # their own targets
 SENS_DIR = f"{R}/sensitivity"
 
 
 def infinite_studies():
     """Studies with an infinite-width reference: sensitivity studies that ask for it, and the static
     MSE curves studies (figure 4.1)."""
-    return [n for n in SENS if config["studies"][n]["infinite"]] + [
-        n for n in studies_of("curves") if config["studies"][n]["loss"] == "mse"
-    ]
+    return studies_with("infinite_reference")
 
 
 def infinite_args(wc):

@@ -36,7 +36,7 @@ rule dynamics:
     log:
         f"{R}/logs/{{study}}/dynamics.log",
     wildcard_constraints:
-        study=alternatives(studies_of("dynamics")),
+        study=alternatives([n for n in PLAN.studies() if not PLAN.study(n).trains_runs]),
     conda:
         TRAIN_ENV
     # the spectra are measured on a second thread while the next chunk trains (dynloss.engine)
@@ -68,14 +68,14 @@ rule synthetic_cifar:
 
 
 # A myrtle study without its CIFAR-10 folder is skipped; asking for it by name says which key to set.
-for _name in [n for n, st in config["studies"].items() if st["kind"] == "myrtle" and not st.get("cifar_dir")]:
+for _name in PLAN.skipped():
 
     rule:
         name:
             _name
         default_target: False
         input:
-            needs_cifar_dir(_name),
+            skipped_study(_name),
 
 
 # The onset definitions a thresholds study computes after training (config key analyse_onsets), from the

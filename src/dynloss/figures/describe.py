@@ -47,9 +47,10 @@ def _attr_json(attrs: Mapping[str, Any], key: str) -> dict:
 
 
 def data_source_text(options: Mapping[str, Any]) -> str:
-    """The data set of a Myrtle5 study (CIFAR-10 or the synthetic look-alike), else ``""``."""
+    """The data set of a study that reads CIFAR-10 (config key ``cifar_dir``: the folder, or the
+    synthetic look-alike), else ``""``."""
     cifar = options.get("cifar_dir")
-    if cifar is None and options.get("kind") != "myrtle":
+    if cifar is None:
         return ""
     if cifar == "synthetic":
         size = (options.get("synthetic") or {}).get("image_size")

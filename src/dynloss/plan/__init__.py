@@ -84,6 +84,21 @@ class Plan:
         """Studies that run in this configuration, of the given kinds (all without arguments)."""
         return [n for n, k in self.kinds.items() if (not kinds or k.name in kinds) and k.enabled]
 
+    def studies_with(self, capability: str) -> list[str]:
+        """Studies that run whose kind has ``capability``: a :class:`StudyKind` attribute or method
+        (e.g. ``fits_eta_law``, ``infinite_reference``) that is true for them. The rules select
+        studies this way, never by a kind's name."""
+        out = []
+        for n in self.studies():
+            value = getattr(self.kinds[n], capability)
+            if value() if callable(value) else value:
+                out.append(n)
+        return out
+
+    def skipped(self) -> dict[str, str]:
+        """Studies that do not run in this configuration -> why (:meth:`StudyKind.skipped_because`)."""
+        return {n: k.skipped_because() for n, k in self.kinds.items() if not k.enabled}
+
     def jobs(self, study: Optional[str] = None) -> list[PlannedJob]:
         """The jobs of one study, or of every study that runs."""
         if study is None:
@@ -121,7 +136,7 @@ class Plan:
     def figure_names(self) -> list[str]:
         """The figures of the default target: the figures section, then the studies."""
         names = [n for n, f in self.cfg["figures"].items()
-                 if f["kind"] != "density" or f["study"] in self.studies("dynamics")]
+                 if f["kind"] != "density" or f["study"] in self.studies_with("measures_density")]
         return names + [n for n in self.studies() if self.kinds[n].figure and self.kinds[n].in_all]
 
     def figure_kind(self, name: str) -> str:
@@ -199,8 +214,9 @@ class Plan:
             if fig["kind"] == "density":
                 src = fig.get("study", "")
                 st = cfg["studies"].get(src)
-                if st is None or st["kind"] != "dynamics":
-                    raise ConfigError(f"config key 'figures.{name}.study': {src!r} is not a dynamics study")
+                if st is None or not self.kinds[src].measures_density:
+                    raise ConfigError(f"config key 'figures.{name}.study': {src!r} is not a study that measures "
+                                      "spectral densities (a dynamics study)")
                 if not st["density_steps"]:
                     raise ConfigError(f"config key 'studies.{src}.density_steps': the density figure "
                                       f"{name!r} needs at least one step")

@@ -17,6 +17,8 @@ class Dynamics(StudyKind):
     name = "dynamics"
     figure = "dynamics"
     trains_runs = False
+    verdict_input = "dynamics"
+    measures_density = True
     field_keys = {"seeds": "seed"}
 
     def jobs(self) -> list[PlannedJob]:
@@ -56,6 +58,8 @@ class Thresholds(StudyKind):
     name = "thresholds"
     figure = "thresholds"
     aggregate_dims = ("loss", "width", "lr")
+    verdict_input = "thresholds"
+    fits_eta_law = True
     field_keys = {"width": "widths", "lr": "lrs", "trace_every": "hess_every"}
 
     def runs(self) -> list[tuple[float, float, int]]:

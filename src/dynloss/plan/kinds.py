@@ -2,18 +2,18 @@
 
 A kind is registered with :func:`register`; the Snakemake rules and ``dynloss run-study`` know
 nothing about kinds but what :class:`dynloss.plan.Plan` asks of them, so adding a kind is one
-class here (or in any module that calls :func:`register`) plus its figure module.
+class here (or in any module of this package that calls :func:`register`) plus its figure module;
+the Myrtle5 and sensitivity kinds are in :mod:`.more_kinds`, the dynamics ones in :mod:`.dynamics_kinds`.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
 from ..errors import ConfigError
-from ..jobs import MyrtleJob, TrainJob, canonical_argv, fmt, hash_of, job_hash, seed_text
-from ..spec import MyrtleSpec, TrainSpec
+from ..jobs import TrainJob, canonical_argv, fmt, job_hash, seed_text
+from ..spec import TrainSpec
 
 #: study kind name -> class
 KINDS: dict[str, type["StudyKind"]] = {}
@@ -112,6 +112,21 @@ class StudyKind:
     #: workflow/schemas/config.schema.yaml: :func:`with_kind_schemas` adds it to the schema before the
     #: config is validated (the built-in kinds' fragments are in that file, under ``$defs.<name>``)
     schema: ClassVar[Optional[dict]] = None
+    # What the workflow's rules ask of a kind (they select studies by these, never by a kind's name):
+    #: the reproduction command's flag that reads the study's dataset (``study``, ``dynamics``,
+    #: ``thresholds``), or None: the verdict table does not read it
+    verdict_input: ClassVar[Optional[str]] = None
+    #: whether a publication keeps a reduced copy of the study's dataset
+    published: ClassVar[bool] = True
+    #: whether that copy keeps only the variables without a step dimension (its final metrics)
+    publishes_final_only: ClassVar[bool] = False
+    #: whether the claims choose (A, T) points of its grid, confirmed with fresh seeds (rule confirm)
+    chooses_points: ClassVar[bool] = False
+    #: whether it fits the eta law of lambda_th (rule fit_thresholds, the thresholds table) and
+    #: computes its onset definitions from the kept traces (rules onsets, merge_onsets)
+    fits_eta_law: ClassVar[bool] = False
+    #: whether its dataset holds the Hessian spectral densities a ``density`` figure draws
+    measures_density: ClassVar[bool] = False
 
     def __init__(self, plan, study: str):
         self.plan, self.study = plan, study
@@ -124,7 +139,19 @@ class StudyKind:
     @property
     def enabled(self) -> bool:
         """Whether the study runs in this configuration."""
-        return True
+        return self.skipped_because() is None
+
+    def skipped_because(self) -> Optional[str]:
+        """Why the study does not run in this configuration (what asking for it by name says), or None."""
+        return None
+
+    def synthetic_data(self) -> Optional[dict]:
+        """The sizes of the synthetic data set the study's jobs read (rule synthetic_cifar), or None."""
+        return None
+
+    def infinite_reference(self) -> bool:
+        """Whether the study has an infinite-width reference (rule infinite_width)."""
+        return False
 
     def jobs(self) -> list[PlannedJob]:
         return []
@@ -195,6 +222,9 @@ class Contour(StudyKind):
     name = "contour"
     figure = "contour"
     aggregate_dims = ("loss", "width", "lr", "A", "T")
+    verdict_input = "study"
+    chooses_points = True
+    publishes_final_only = True
 
     def grid(self) -> tuple[list[float], list[float]]:
         return [float(a) for a in self.st["A"]], [float(t) for t in self.st["T"]]
@@ -255,112 +285,11 @@ class Curves(Contour):
 
     name = "curves"
     figure = "curves"
+    chooses_points = False
+    publishes_final_only = False
+
+    def infinite_reference(self) -> bool:
+        return self.st["loss"] == "mse"  # the static MSE: figure 4.1 beside its infinite-width limit
 
     def grid(self) -> tuple[list[float], list[float]]:
         return [float(self.st["A"])], [float(self.st["T"])]
-
-
-@register
-class Myrtle(StudyKind):
-    """Myrtle5 on CIFAR-10: figure 3.2 (needs its CIFAR-10 folder, or ``synthetic``)."""
-
-    name = "myrtle"
-    figure = "contour"
-    figure_options = {"train_var": "final_train_acc", "test_var": "final_test_acc", "width_dim": "channels"}
-    aggregate_dims = ("loss", "channels", "A", "T")
-    field_keys = {"dtype": "dtype"}  # a key of the study: Myrtle5 runs float32 by default
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.st.get("cifar_dir"))
-
-    def cifar_folder(self) -> str:
-        st = self.st
-        return f"{self.results}/cifar_synthetic/{self.study}" if st["cifar_dir"] == "synthetic" else st["cifar_dir"]
-
-    def jobs(self) -> list[PlannedJob]:
-        st, out = self.st, []
-        inputs = (self.cifar_folder(),) if st["cifar_dir"] == "synthetic" else ()
-        for A in st["A"]:
-            for T in st["T"]:
-                for seeds in seed_blocks(st["seeds"], st["seeds_per_job"]):
-                    stem = (f"{st['loss']}_w{int(st['channels'])}_lr{fmt(st['peak_lr'])}_A{fmt(A)}_T{fmt(T)}"
-                            f"_s{seed_text(seeds)}")
-                    spec = MyrtleSpec(loss=st["loss"], A=float(A), T=float(T), channels=int(st["channels"]),
-                                      epochs=int(st["epochs"]), batch_size=int(st["batch_size"]), peak_lr=st["peak_lr"],
-                                      peak_epoch=st["peak_epoch"], final_lr=st["final_lr"],
-                                      stop_epoch=st["stop_epoch"], eval_every=int(st["eval_every"]), dtype=st["dtype"])
-                    job = MyrtleJob(spec=spec, seeds=tuple(seeds), cifar_dir=self.cifar_folder(),
-                                    num_train=st["num_train"] or None, checkpoint_every=int(st["checkpoint_every"]))
-                    # the checkpoint's name carries the job's hash: only the job that wrote it resumes it
-                    ckpt = f"{self.results}/{self.study}/checkpoints/{stem}-{hash_of(job)}.npz"
-                    job = replace(job, checkpoint=ckpt, meta=self.labels())
-                    out.append(PlannedJob(self.study, stem, job, self.run_path(stem), inputs=inputs))
-        return out
-
-    def check(self) -> None:
-        st = self.st
-        if st["cifar_dir"] in (None, "synthetic"):
-            return
-        if not Path(st["cifar_dir"]).is_dir():
-            raise ConfigError(f"{self.key('cifar_dir')}: no folder {st['cifar_dir']!r} (the CIFAR-10 "
-                              "python version: data_batch_1..5 and test_batch; set null to skip the study)")
-        from ..cifar import TEST_FILE, TRAIN_FILES  # numpy only
-
-        missing = [f for f in (*TRAIN_FILES, TEST_FILE) if not (Path(st["cifar_dir"]) / f).is_file()]
-        if missing:
-            raise ConfigError(f"{self.key('cifar_dir')}: folder {st['cifar_dir']!r} has no "
-                              f"{', '.join(missing)} (the CIFAR-10 python version: data_batch_1..5 and "
-                              "test_batch; set null to skip the study)")
-
-
-@register
-class Sensitivity(StudyKind):
-    """Protocol factors varied one at a time around the thesis's protocol (dynloss.sensitivity)."""
-
-    name = "sensitivity"
-    figure = "sensitivity"
-    in_all = False  # its own target: snakemake sensitivity_mse
-    field_keys = {name: f"factors.{factor}" for name, factor in (
-        ("W_std", "W1_std"), ("b_std", "b_std"), ("parameterization", "parameterization"), ("dtype", "dtype"),
-        ("threefry_partitionable", "threefry_partitionable"), ("mse_norm", "mse_norm"), ("data_seed", "data_seed"))}
-
-    def cases(self):
-        from .. import sensitivity
-
-        return sensitivity.cases(self.st)
-
-    def jobs(self) -> list[PlannedJob]:
-        st, out = self.st, []
-        for case in self.cases():
-            v = case.value
-            spec = train_spec(self.plan, st, width=int(st["width"]), steps=int(st["steps"] * v("steps_scale")),
-                              dtype=str(v("dtype")), data_seed=int(v("data_seed")),
-                              W_std=(float(v("W1_std")), float(v("W2_std"))), b_std=float(v("b_std")),
-                              parameterization=str(v("parameterization")),
-                              threefry_partitionable=bool(v("threefry_partitionable")), mse_norm=str(v("mse_norm")),
-                              stop_rule=str(v("stop_rule")))
-            job = TrainJob(spec=spec, seeds=tuple(range(st["seeds"])), lr=float(st["lr"] * v("lr_scale")),
-                           A=(float(st["A"]),), T=(float(st["T"]),),
-                           meta={**self.labels(), "case": case.slug, "factor": case.factor, "level": case.level})
-            out.append(PlannedJob(self.study, case.slug, job, self.run_path(case.slug)))
-        return out
-
-    def infinite(self) -> Optional[str]:
-        return f"{self.results}/{self.study}/{self.study}_infinite.nc" if self.st["infinite"] else None
-
-    def figure_inputs(self) -> list[str]:
-        return [self.dataset()] + ([self.infinite()] if self.st["infinite"] else [])
-
-    def figure_inputs_in_process(self) -> list[str]:
-        return [self.dataset()]  # run-study does not compute the infinite-width reference
-
-    def combine(self, inputs: list[str], attrs: dict):
-        from .. import sensitivity
-
-        return sensitivity.combine(inputs, self.cases(), {}, attrs)
-
-    def check(self) -> None:
-        from ..sensitivity import check_study
-
-        check_study(self.plan.cfg, self.study)
