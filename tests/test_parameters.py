@@ -9,7 +9,6 @@ import argparse
 import dataclasses
 
 import pytest
-import yaml
 
 from dynloss import cli, config
 from dynloss.cli.training import thresholds_job, train_job
@@ -17,7 +16,7 @@ from dynloss.jobs.requests import Onsets, ThresholdsJob
 from dynloss.myrtle.spec import MyrtleSpec
 from dynloss.spec import SpectraSpec, TrainSpec
 
-SCHEMA = yaml.safe_load((config.CONFIG_PATH.parent / "workflow" / "schemas" / "config.schema.yaml").read_text())
+SCHEMA = config.load_schema()  # the file's keys and every study kind's
 #: config key -> (dataclass, field) where the names differ
 ALIAS = {"onset_window": (Onsets, "window"), "onset_floor": (Onsets, "floor")}
 #: (schema section, key): why its default differs from the dataclass's, by design

@@ -70,8 +70,12 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    """The config schema: the file's keys (every config's) and each registered study kind's own
+    (:attr:`dynloss.plan.StudyKind.schema`)."""
+    from .plan.kinds import with_kind_schemas  # importing dynloss.plan registers every kind
+
     with open(path) as fh:
-        return yaml.safe_load(fh)
+        return with_kind_schemas(yaml.safe_load(fh))
 
 
 def load_yaml(path: Path = CONFIG_PATH) -> dict:

@@ -7,7 +7,7 @@ from typing import Optional
 from ..errors import ConfigError, SpecError
 from ..jobs import Onsets, ThresholdsJob, TrainJob, fmt
 from ..spec import SpectraSpec, check_cadences
-from .kinds import PlannedJob, StudyKind, register, train_spec
+from .kinds import PlannedJob, StudyKind, fragment, register, train_spec
 
 
 @register
@@ -15,6 +15,35 @@ class Dynamics(StudyKind):
     """One run at every step with Hessian/NTK spectra and onsets: figures 3.5, 4.3, 4.7."""
 
     name = "dynamics"
+    schema = fragment("""
+        type: object
+        description: One long run recorded at every step with Hessian and NTK spectra (panels a-g, zoom h-m).
+        additionalProperties: false
+        properties:
+          kind: {const: dynamics, description: Study kind., default: dynamics}
+          title: {type: string, default: "", description: "Figure name; the parameter values printed under it are read from the plotted data."}
+          loss: {$ref: "#/$defs/loss", default: dce}
+          width: {type: integer, minimum: 1, default: 100, description: Hidden width.}
+          lr: {type: number, exclusiveMinimum: 0, default: 1.0, description: Learning rate eta.}
+          A: {type: number, minimum: 1, default: 70, description: Amplitude.}
+          T: {type: number, exclusiveMinimum: 0, default: 5000, description: "Period in steps (below steps where A > 1; see $defs.periods)."}
+          steps: {type: integer, minimum: 1, default: 70000, description: GD steps.}
+          seed: {type: integer, minimum: 0, maximum: 2147483647, default: 0, description: Initialisation seed.}
+          hess_every: {type: integer, minimum: 1, default: 100, description: Hessian top eigenvalues every N steps.}
+          hess_order: {type: integer, minimum: 1, default: 20, description: Lanczos order for the top eigenvalues (20 gives ~1e-15 relative in float64).}
+          hess_k: {type: integer, minimum: 1, default: 3, description: Number of top Hessian eigenvalues.}
+          ntk_every: {type: integer, minimum: 1, default: 10, description: Largest NTK eigenvalue every N steps.}
+          ntk_points: {type: [integer, "null"], minimum: 1, default: null, description: NTK on the first N points (null = all; the thesis used 50).}
+          density_steps: {type: array, items: {type: integer, minimum: 0}, default: [], description: Steps at which to store the Hessian eigenvalue density.}
+          density_order: {type: integer, minimum: 2, default: 80, description: Lanczos order for the density.}
+          density_vectors: {type: integer, minimum: 1, default: 3, description: Random start vectors averaged in the density.}
+          onset_window: {type: integer, minimum: 3, default: 20, description: Window (steps) of the bifurcation-onset detector used for the zoom and the threshold line.}
+          onset_floor: {type: number, minimum: 0, default: 1.0e-6, description: Amplitude floor of the onset detector (relative to L).}
+          zoom_steps: {type: integer, minimum: 10, default: 400, description: Width of the zoom window (panels h-m) around the first onset.}
+          onset: {type: array, items: {enum: [visible, growing, mode, apparent, ceiling]}, minItems: 1, uniqueItems: true, default: [visible], description: "Onset definitions stored and marked in the figure (dynloss.onset)."}
+          primary_onset: {enum: ["", visible, growing, mode, apparent, ceiling], default: "", description: "The definition the zoom (panels h-m) centres on; one of onset (empty: visible)."}
+          zoom_hessian: {type: boolean, default: true, description: Top Hessian eigenvalues at every step of the zoom window (from a replay) for the zoom panel.}
+    """)
     figure = "dynamics"
     trains_runs = False
     verdict_input = "dynamics"
@@ -56,6 +85,63 @@ class Thresholds(StudyKind):
     """lambda_th at the first bifurcation against eta: figures 3.6, 4.4, 4.8."""
 
     name = "thresholds"
+    schema = fragment("""
+        type: object
+        description: Curvature threshold lambda_th at the first bifurcation versus eta, over many (A, T).
+        additionalProperties: false
+        properties:
+          kind: {const: thresholds, description: Study kind., default: thresholds}
+          title: {type: string, default: "", description: "Figure name; the parameter values printed under it are read from the plotted data."}
+          loss: {$ref: "#/$defs/loss", default: dce}
+          widths: {type: array, items: {$ref: "#/$defs/posint"}, minItems: 1, uniqueItems: true, default: [100], description: Hidden widths.}
+          lrs: {type: array, items: {type: number, exclusiveMinimum: 0}, minItems: 1, uniqueItems: true, default: [0.5, 1.0], description: Learning rates eta.}
+          A: {$ref: "#/$defs/amplitudes", default: [10, 40, 70]}
+          T: {$ref: "#/$defs/periods", default: [1000, 5000]}
+          seeds: {type: integer, minimum: 1, maximum: 100000, default: 1, description: Seeds per (A, T); runs per eta = len(A) x len(T) x seeds.}
+          runs_per_job: {type: integer, minimum: 1, default: 40, description: Runs vmapped in one job.}
+          steps: {type: integer, minimum: 1, default: 70000, description: GD steps per run.}
+          hess_every: {type: integer, minimum: 1, default: 100, description: Hessian cadence during training.}
+          hess_order: {type: integer, minimum: 1, default: 20, description: Lanczos order.}
+          onset_window: {type: integer, minimum: 3, default: 20, description: Onset detector window (steps).}
+          onset_floor: {type: number, minimum: 0, default: 1.0e-6, description: Onset detector amplitude floor (relative to L).}
+          onset:
+            type: array
+            items: {enum: [visible, growing, mode, apparent, ceiling]}
+            minItems: 0
+            uniqueItems: true
+            default: [visible]
+            description: >-
+              Onset definitions stored per run as onset_step_<name> and lambda_th_<name> and fitted one row each
+              (dynloss.onset; visible = the detector above, growing = a growing period-2 component, mode = the top
+              Hessian mode's updates alternate and do not shrink, from a replay; apparent = an alternation of L a
+              reader of the loss panel sees; ceiling = the level at which lambda_max saturates). onset_step/lambda_th
+              stay visible. Empty: the training stores only onset_step/lambda_th; with keep_traces the definitions
+              are computed from the traces (rule onsets), without retraining.
+          primary_onset:
+            enum: [visible, growing, mode, apparent, ceiling]
+            default: visible
+            description: >-
+              The definition whose eta law is the verdict row of the reproduction table (fixed before the runs; the others
+              go to the sensitivity table). It must be computed: listed in onset, or in analyse_onsets.
+          analyse_onsets:
+            type: array
+            items: {enum: [visible, growing, mode, apparent, ceiling]}
+            uniqueItems: true
+            default: []
+            description: >-
+              Definitions computed after training from the kept traces (needs keep_traces), one onsets job per training
+              job: changing them reruns no training.
+          onset_runs:
+            type: object
+            propertyNames: {enum: [visible, growing, mode, apparent, ceiling]}
+            additionalProperties: {type: integer, minimum: 1}
+            default: {}
+            description: >-
+              Apply a definition of analyse_onsets to the first N runs of each job only (job order, not chosen by result),
+              e.g. {mode: 8}: mode replays and tracks every run, too slow for whole jobs on a CPU. The other runs are
+              marked not analysed (onset_step -2) and left out of the fits, which say how many runs were analysed.
+          keep_traces: {type: boolean, default: false, description: "Also keep each job's full-resolution loss traces (<study>/traces/), so `dynloss onsets` can re-run the definitions without retraining."}
+    """)
     figure = "thresholds"
     aggregate_dims = ("loss", "width", "lr")
     verdict_input = "thresholds"

@@ -29,10 +29,21 @@ def register(cls: type["StudyKind"]) -> type["StudyKind"]:
     return cls
 
 
+def fragment(text: str) -> dict:
+    """A kind's schema fragment (:attr:`StudyKind.schema`) from its YAML text: the JSON schema of its
+    study keys, with their defaults and descriptions."""
+    import textwrap
+
+    import yaml
+
+    return yaml.safe_load(textwrap.dedent(text))
+
+
 def with_kind_schemas(schema: dict) -> dict:
-    """``schema`` with every registered kind's own fragment (:attr:`StudyKind.schema`) in it: its name
-    among the allowed kinds, its keys under ``$defs.<name>`` and the rule that applies them to a study
-    of that kind. The built-in kinds are in the schema file already; ``schema`` is not changed."""
+    """``schema`` (``workflow/schemas/config.schema.yaml``: the keys every config has) with every
+    registered kind's own fragment (:attr:`StudyKind.schema`) in it: its name among the allowed kinds,
+    its keys under ``$defs.<name>`` and the rule that applies them to a study of that kind. ``schema``
+    is not changed."""
     extra = {n: k.schema for n, k in KINDS.items() if k.schema is not None and n not in schema.get("$defs", {})}
     if not extra:
         return schema
@@ -108,9 +119,9 @@ class StudyKind:
     in_all: ClassVar[bool] = True
     #: job fields (dynloss.jobs.checks) whose study key has another name: field -> key
     field_keys: ClassVar[dict] = {"width": "widths"}
-    #: the JSON-schema object of the kind's study keys (with defaults), for a kind defined outside
-    #: workflow/schemas/config.schema.yaml: :func:`with_kind_schemas` adds it to the schema before the
-    #: config is validated (the built-in kinds' fragments are in that file, under ``$defs.<name>``)
+    #: the JSON-schema object of the kind's study keys (with defaults and descriptions, see
+    #: :func:`fragment`): :func:`with_kind_schemas` adds it to the schema file's before the config is
+    #: validated, so a kind's keys are defined in its class
     schema: ClassVar[Optional[dict]] = None
     # What the workflow's rules ask of a kind (they select studies by these, never by a kind's name):
     #: the reproduction command's flag that reads the study's dataset (``study``, ``dynamics``,
@@ -220,6 +231,38 @@ class Contour(StudyKind):
     """Accuracy over (A, T) per width: figures 3.4, 4.2, 4.6."""
 
     name = "contour"
+    schema = fragment("""
+        type: object
+        description: Final train/test accuracy over a (T, A) grid, one job per (width, A, T, seed block).
+        additionalProperties: false
+        properties:
+          kind: {const: contour, description: Study kind., default: contour}
+          title: {type: string, default: "", description: "Figure name; the parameter values printed under it are read from the plotted data."}
+          loss: {$ref: "#/$defs/loss", default: dce}
+          widths: {type: array, items: {$ref: "#/$defs/posint"}, minItems: 1, uniqueItems: true, default: [100], description: Hidden widths (one panel pair each).}
+          lr: {type: number, exclusiveMinimum: 0, default: 1.0, description: Learning rate eta.}
+          steps: {type: integer, minimum: 1, default: 35000, description: GD steps per run.}
+          A: {$ref: "#/$defs/amplitudes", default: [1, 10]}
+          T: {$ref: "#/$defs/periods", default: [100, 1000]}
+          seeds: {type: integer, minimum: 1, maximum: 100000, default: 3, description: Seeds per grid point (0..seeds-1).}
+          seeds_per_job: {type: integer, minimum: 1, default: 50, description: Seeds vmapped in one job (one job per seed is possible).}
+          record_every: {type: integer, minimum: 1, default: 100, description: Stride of the stored loss curves.}
+          grids:
+            type: array
+            default: []
+            description: >-
+              Another (A, T) grid for some widths (e.g. only a claim's region at an expensive width); the other widths
+              use A and T. The combined dataset spans the union of the grids; points not run are NaN and the figure
+              marks them.
+            items:
+              type: object
+              additionalProperties: false
+              required: [width, A, T]
+              properties:
+                width: {$ref: "#/$defs/posint"}
+                A: {$ref: "#/$defs/amplitudes"}
+                T: {$ref: "#/$defs/periods"}
+    """)
     figure = "contour"
     aggregate_dims = ("loss", "width", "lr", "A", "T")
     verdict_input = "study"
@@ -284,6 +327,23 @@ class Curves(Contour):
     """Training curves per width at one (A, T): figure 4.1."""
 
     name = "curves"
+    schema = fragment("""
+        type: object
+        description: Loss and train-accuracy curves of a static or dynamical loss, per width.
+        additionalProperties: false
+        properties:
+          kind: {const: curves, description: Study kind., default: curves}
+          title: {type: string, default: "", description: "Figure name; the parameter values printed under it are read from the plotted data."}
+          loss: {$ref: "#/$defs/loss", default: mse}
+          widths: {type: array, items: {$ref: "#/$defs/posint"}, minItems: 1, uniqueItems: true, default: [100, 700], description: Hidden widths.}
+          lr: {type: number, exclusiveMinimum: 0, default: 0.075, description: Learning rate eta.}
+          steps: {type: integer, minimum: 1, default: 50000, description: GD steps per run.}
+          A: {type: number, minimum: 1, default: 1, description: Amplitude (1 = static).}
+          T: {type: number, exclusiveMinimum: 0, default: 1000, description: Period (unused at A = 1).}
+          seeds: {type: integer, minimum: 1, maximum: 100000, default: 3, description: Seeds per width.}
+          seeds_per_job: {type: integer, minimum: 1, default: 50, description: Seeds vmapped in one job.}
+          record_every: {type: integer, minimum: 1, default: 100, description: Stride of the stored curves.}
+    """)
     figure = "curves"
     chooses_points = False
     publishes_final_only = False

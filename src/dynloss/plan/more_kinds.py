@@ -9,7 +9,7 @@ from typing import Optional
 from ..errors import ConfigError
 from ..jobs import MyrtleJob, TrainJob, fmt, hash_of, seed_text
 from ..spec import MyrtleSpec
-from .kinds import PlannedJob, StudyKind, register, seed_blocks, train_spec
+from .kinds import PlannedJob, StudyKind, fragment, register, seed_blocks, train_spec
 
 
 @register
@@ -17,6 +17,32 @@ class Myrtle(StudyKind):
     """Myrtle5 on CIFAR-10: figure 3.2 (needs its CIFAR-10 folder, or ``synthetic``)."""
 
     name = "myrtle"
+    schema = fragment("""
+        type: object
+        description: Myrtle5 on CIFAR-10 (figure 3.2), SGD with Nesterov momentum; runs only when cifar_dir is set.
+        additionalProperties: false
+        properties:
+          kind: {const: myrtle, description: Study kind., default: myrtle}
+          title: {type: string, default: "", description: "Figure name; the parameter values printed under it are read from the plotted data."}
+          cifar_dir: {type: [string, "null"], default: null, description: "CIFAR-10 python-version folder (data_batch_1..5, test_batch); null skips the study; 'synthetic' generates a small synthetic set (quick and tiny scales)."}
+          synthetic: {type: object, default: {image_size: 8, num_train_per_batch: 100, num_test: 200}, description: Size of the synthetic set when cifar_dir is 'synthetic'.}
+          loss: {$ref: "#/$defs/loss", default: dce}
+          channels: {type: integer, minimum: 1, default: 64, description: Channels of every conv layer.}
+          A: {$ref: "#/$defs/amplitudes", default: [1, 10]}
+          T: {$ref: "#/$defs/periods", default: [100, 1000]}
+          seeds: {type: integer, minimum: 1, maximum: 100000, default: 30, description: Seeds per grid point.}
+          seeds_per_job: {type: integer, minimum: 1, default: 30, description: Seeds in one job (lax.map on GPU).}
+          epochs: {type: integer, minimum: 1, default: 700, description: Training epochs.}
+          batch_size: {type: integer, minimum: 1, default: 512, description: Minibatch size.}
+          peak_lr: {type: number, exclusiveMinimum: 0, default: 0.02, description: Learning rate at peak_epoch (linear from 0).}
+          peak_epoch: {type: number, exclusiveMinimum: 0, default: 300, description: Epoch of the peak learning rate.}
+          final_lr: {type: number, minimum: 0, default: 0.002, description: Learning rate at the last epoch (linear from the peak).}
+          stop_epoch: {type: number, minimum: 0, default: 600, description: Epoch from which A = 1.}
+          eval_every: {type: integer, minimum: 0, default: 10, description: Evaluate train/test accuracy every N epochs (0 = only at the end).}
+          checkpoint_every: {type: integer, minimum: 1, default: 10, description: Checkpoint every N epochs; an interrupted job resumes from it.}
+          num_train: {type: [integer, "null"], minimum: 1, default: null, description: Use only the first N training images (null = all).}
+          dtype: {type: string, enum: [float32, float64], default: float32, description: Floating point type.}
+    """)
     figure = "contour"
     figure_options = {"train_var": "final_train_acc", "test_var": "final_test_acc", "width_dim": "channels"}
     aggregate_dims = ("loss", "channels", "A", "T")
@@ -77,6 +103,54 @@ class Sensitivity(StudyKind):
     """Protocol factors varied one at a time around the thesis's protocol (dynloss.sensitivity)."""
 
     name = "sensitivity"
+    schema = fragment("""
+        type: object
+        description: >-
+          One base configuration (the thesis's protocol) and factors varied one at a time around it, optionally
+          crossed in pairs (dynloss.sensitivity). One training job per case; outputs a (case, seed) dataset, a
+          figure, a table and a written conclusion (`snakemake sensitivity_mse`).
+        additionalProperties: false
+        properties:
+          kind: {const: sensitivity, description: Study kind., default: sensitivity}
+          title: {type: string, default: "", description: Figure title.}
+          loss: {$ref: "#/$defs/loss", default: mse}
+          width: {type: integer, minimum: 1, default: 100, description: Hidden width.}
+          lr: {type: number, exclusiveMinimum: 0, default: 0.075, description: Base learning rate eta.}
+          steps: {type: integer, minimum: 1, default: 50000, description: Base GD steps.}
+          A: {type: number, minimum: 1, default: 1, description: Amplitude A (1 = static).}
+          T: {type: number, exclusiveMinimum: 0, default: 1000, description: Period T in steps.}
+          seeds: {type: integer, minimum: 1, maximum: 100000, default: 3, description: Seeds per case (0..seeds-1), vmapped in one job.}
+          record_every: {type: integer, minimum: 1, default: 100, description: Stride of the stored loss curves.}
+          thesis_train: {type: [number, "null"], default: null, description: "The thesis's final train accuracy (a line in the figure, the goal in the conclusion)."}
+          thesis_test: {type: [number, "null"], default: null, description: "The thesis's final test accuracy."}
+          infinite: {type: boolean, default: false, description: "Add the infinite-width reference (static MSE; needs neural-tangents)."}
+          control: {type: boolean, default: false, description: "The control study of the conclusion (CE: reproduces at the base)."}
+          factors:
+            type: object
+            default: {}
+            description: Factor -> levels (the base level included); the base levels are the thesis's protocol.
+            additionalProperties: false
+            properties:
+              lr_scale: {default: [1], type: array, items: {type: number, exclusiveMinimum: 0}, minItems: 1, description: "eta x level (base 1)."}
+              steps_scale: {default: [1], type: array, items: {type: integer, minimum: 1}, minItems: 1, description: "steps x level (base 1)."}
+              W1_std: {default: [1], type: array, items: {type: number, exclusiveMinimum: 0}, minItems: 1, description: "Hidden-layer W_std (base 1)."}
+              W2_std: {default: [1], type: array, items: {type: number, exclusiveMinimum: 0}, minItems: 1, description: "Output-layer W_std (base 1)."}
+              b_std: {default: [0], type: array, items: {type: number, minimum: 0}, minItems: 1, description: "Bias init scale (base 0)."}
+              parameterization: {default: [standard], type: array, items: {enum: [standard, ntk]}, minItems: 1, description: "As neural_tangents.stax defines it (base standard)."}
+              dtype: {default: [float64], type: array, items: {enum: [float64, float32]}, minItems: 1, description: "Floating point (base float64)."}
+              threefry_partitionable: {default: [true], type: array, items: {type: boolean}, minItems: 1, description: "jax_threefry_partitionable (base true, JAX >= 0.5's default; the thesis's JAX had false)."}
+              mse_norm: {default: [listing], type: array, items: {enum: [listing, mean, half]}, minItems: 1, description: "MSE normalisation (base listing; MSE losses only)."}
+              data_seed: {default: [0], type: array, items: {type: integer, minimum: 0}, minItems: 1, description: "Training-spiral noise seed (base 0; keep clear of the test seeds)."}
+              stop_rule: {default: [last_T], type: array, items: {enum: [last_T, period, never]}, minItems: 1, description: "When the oscillations stop (base last_T; see the top-level key stop_rule)."}
+          cross:
+            type: array
+            default: []
+            description: "Pairs of factors crossed: [a, b] over all their levels, or {a: [levels], b: [levels]} over those listed."
+            items:
+              oneOf:
+                - {type: array, items: {type: string}, minItems: 2, maxItems: 2}
+                - {type: object, minProperties: 2, maxProperties: 2, additionalProperties: {type: array, minItems: 1}}
+    """)
     figure = "sensitivity"
     in_all = False  # its own target: snakemake sensitivity_mse
     published = False
