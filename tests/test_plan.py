@@ -351,3 +351,17 @@ def test_the_rules_capabilities_select_the_studies_they_did_by_name():
     assert flags == {**{n: "study" for n in plan.studies("contour", "curves")},
                      **{n: "dynamics" for n in plan.studies("dynamics")},
                      **{n: "thresholds" for n in plan.studies("thresholds")}}
+
+
+def test_a_kind_s_study_keys_are_defined_in_its_class_only():
+    """The schema file holds the keys every config has; each kind's keys come from its class."""
+    import yaml
+
+    from dynloss.plan import KINDS
+
+    raw = yaml.safe_load(config.SCHEMA_PATH.read_text())
+    assert not set(KINDS) & set(raw["$defs"])
+    merged = config.load_schema()
+    assert merged["$defs"]["study"]["properties"]["kind"]["enum"] == list(KINDS)
+    for name, kind in KINDS.items():
+        assert merged["$defs"][name] == kind.schema and kind.schema["properties"]["kind"]["const"] == name
