@@ -141,7 +141,7 @@ class Thresholds(StudyKind):
 
     def summarise(self, dataset: str) -> None:
         from .. import netcdf
-        from ..threshold_law import write_fit_csv
+        from ..thresholds.law import write_fit_csv
 
         write_fit_csv(netcdf.open_dataset(dataset), self.fit_csv())
 
