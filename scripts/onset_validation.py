@@ -2,7 +2,7 @@
 
     python scripts/onset_validation.py [--noise N]
 
-Runs every known-answer system of :mod:`dynloss.validation` (GD with the top Hessian eigenvector
+Runs every known-answer system of :mod:`dynloss.thresholds.validation` (GD with the top Hessian eigenvector
 tracked) and the false-positive count on i.i.d. noise, and prints both as Markdown.
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ import argparse
 import datetime
 import time
 
-from dynloss import provenance, validation
+from dynloss import provenance
+from dynloss.thresholds import validation
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dynloss import bifurcation as bif
+from dynloss.thresholds import bifurcation as bif
 
 N = 70000
 W = 20

@@ -9,7 +9,7 @@ MODULES = {
     "dynloss.schedules": 9,
     "dynloss.losses": 20,
     "dynloss.data": 5,
-    "dynloss.onset": 16,
+    "dynloss.thresholds.onset": 16,
     "dynloss.verdicts.stats": 7,
 }
 

@@ -1,4 +1,4 @@
-"""The infinite-width reference (dynloss.infinite): closed-form GD in the kernel regime against a
+"""The infinite-width reference (dynloss.sensitivity.infinite): closed-form GD in the kernel regime against a
 trained wide network, the learning-rate convention, the critical width, and the optional import."""
 import sys
 
@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynloss import cli, data, infinite, losses, models
+from dynloss import cli, data, losses, models
+from dynloss.sensitivity import infinite
 
 nt = pytest.importorskip("neural_tangents")
 pytestmark = pytest.mark.nt

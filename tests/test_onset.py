@@ -1,8 +1,9 @@
-"""The onset definitions on systems with a known answer (dynloss.validation) and on synthetic traces."""
+"""The onset definitions on systems with a known answer (dynloss.thresholds.validation) and on synthetic traces."""
 import numpy as np
 import pytest
 
-from dynloss import bifurcation, onset, tracker, validation
+from dynloss import tracker
+from dynloss.thresholds import bifurcation, onset, validation
 
 RESULTS = {}
 

@@ -1,9 +1,10 @@
 """`dynloss publish`: tables and figure PNGs copied with an index that stamps every item."""
 import pytest
 
-from dynloss import cli, publish
+from dynloss import cli
 from dynloss.figures import renderer
 from dynloss.figures.common import save
+from dynloss.verdicts import publish
 
 
 def test_publish_copies_and_stamps(tmp_path):

@@ -1,5 +1,5 @@
 """The sensitivity study: the engine's protocol options, the case expansion, combine, table and the
-written conclusion (dynloss.sensitivity), and the CLI's errors."""
+written conclusion (dynloss.sensitivity.cases, dynloss.sensitivity.report), and the CLI's errors."""
 import copy
 import dataclasses
 import json
@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dynloss import cli, engine, losses, models, sensitivity, sensitivity_report
+from dynloss import cli, engine, losses, models
 from dynloss.engine import problem as problem_mod
+from dynloss.sensitivity import cases as sens_cases
+from dynloss.sensitivity import report
 from dynloss.spec import RunBatch, TrainSpec
 from dynloss.config import ConfigError, load_config
 
@@ -141,10 +143,10 @@ def paper():
 
 def test_cases_one_at_a_time_with_a_shared_base_and_crossed_pairs():
     st = {"factors": {"lr_scale": [1, 2, 4], "dtype": ["float64", "float32"]}, "cross": [["lr_scale", "dtype"]]}
-    slugs = [c.slug for c in sensitivity.cases(st)]
+    slugs = [c.slug for c in sens_cases.cases(st)]
     assert slugs == ["base", "lr_scale-2", "lr_scale-4", "dtype-float32", "lr_scale-2__dtype-float32",
                      "lr_scale-4__dtype-float32"]
-    c = sensitivity.cases(st)[4]
+    c = sens_cases.cases(st)[4]
     assert (c.factor, c.level, c.value("lr_scale"), c.value("dtype"), c.value("b_std")) == \
         ("lr_scale*dtype", "2*float32", 2, "float32", 0.0)
 
@@ -152,7 +154,7 @@ def test_cases_one_at_a_time_with_a_shared_base_and_crossed_pairs():
 def test_crossed_pair_with_listed_levels():
     st = {"factors": {"lr_scale": [1, 2, 4], "steps_scale": [1, 2, 4]},
           "cross": [{"lr_scale": [2], "steps_scale": [1, 4]}]}
-    slugs = [c.slug for c in sensitivity.cases(st)]
+    slugs = [c.slug for c in sens_cases.cases(st)]
     # lr 2 x steps 1 is the single-factor case lr_scale-2 already: no duplicate
     assert slugs[-2:] == ["steps_scale-4", "lr_scale-2__steps_scale-4"] and len(slugs) == len(set(slugs)) == 6
 
@@ -168,7 +170,7 @@ def test_sensitivity_target_dry_run(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout + out.stderr
     cfg = load_config(scale="tiny")
-    n_cases = sum(len(sensitivity.cases(st)) for st in cfg["studies"].values() if st["kind"] == "sensitivity")
+    n_cases = sum(len(sens_cases.cases(st)) for st in cfg["studies"].values() if st["kind"] == "sensitivity")
     from dynloss.plan import Plan
 
     n_curves = len(Plan(cfg).jobs("fig4_1"))  # fig4_1_infinite draws figure 4.1's own runs too
@@ -243,7 +245,7 @@ def test_conclusion_names_the_smallest_change_and_checks_the_control():
     mse = _dataset("m", "mse", {"base": 0.58, "lr_scale=2": 0.70, "lr_scale=4": 0.79, "lr_scale=8": 0.85,
                                 "steps_scale=4": 0.78, "lr_scale*steps_scale=2*4": 0.9}, 0.8)
     ce = _dataset("c", "ce", {"base": 0.62, "lr_scale=4": 0.40, "steps_scale=4": 0.63}, 0.65, 0.65)
-    text = sensitivity_report.conclusion({"m": mse, "c": ce}, control="c")
+    text = report.conclusion({"m": mse, "c": ce}, control="c")
     # reach = >= 0.8 - 0.03: steps x4 (0.78, its factor's first level) before lr x4 (0.79, its
     # factor's second level; lr x8 is not named: x4 reaches first); single changes before the pair
     assert "Smallest change reaching the thesis's value: **steps_scale = 4**: train 0.780 (0.008)" in text
@@ -256,7 +258,7 @@ def test_conclusion_names_the_smallest_change_and_checks_the_control():
     assert "CE control (c) has no case lr_scale*steps_scale = 2*4" in text
     assert "Reproduction (base protocol): train 0.580 (0.008)" in text
     none = _dataset("m", "mse", {"base": 0.58, "lr_scale=2": 0.60}, 0.95)
-    text = sensitivity_report.conclusion({"m": none})
+    text = report.conclusion({"m": none})
     assert "No change of the configured ones reaches ~0.950" in text and "0.600 (0.008) at lr_scale = 2" in text
 
 
@@ -265,11 +267,11 @@ def test_table_rows_and_markdown():
     inf = xr.Dataset({"train_acc": (("reference", "seed"), [[0.7, 0.7, 0.7]]),
                       "test_acc": (("reference", "seed"), [[0.4, 0.4, 0.4]])},
                      coords={"reference": ["kernel regime, standard, width 100"], "seed": [0, 1, 2]})
-    rows = sensitivity_report.table({"m": ds}, {"m": inf})
+    rows = report.table({"m": ds}, {"m": inf})
     assert [(r["factor"], r["level"]) for r in rows] == [("base", "base"), ("dtype", "float32"),
                                                          ("infinite width", "kernel regime, standard, width 100")]
     assert rows[1]["train_mean"] == pytest.approx(0.6) and rows[2]["width"] == "inf"
-    md = sensitivity_report.to_markdown(rows)
+    md = report.to_markdown(rows)
     assert md.count("\n") == 5 and "| m | mse | 100 | dtype | float32 | 0.600 |" in md
 
 
@@ -279,7 +281,7 @@ def test_combine_matches_files_to_cases_not_positions(tmp_path):
     from dynloss import netcdf
 
     st = {"factors": {"lr_scale": [1, 8], "W1_std": [1, 2]}}
-    cs = sensitivity.cases(st)
+    cs = sens_cases.cases(st)
     spec = TrainSpec(loss="mse", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
                            test_seeds=(1,))
     paths = {}
@@ -289,7 +291,7 @@ def test_combine_matches_files_to_cases_not_positions(tmp_path):
         ds = netcdf.result_to_dataset(r, {"case": c.slug})
         paths[c.slug] = str(netcdf.write_netcdf(ds, tmp_path / f"job{len(paths)}.nc"))
     final_L = {k: netcdf.open_dataset(p)["L"].isel(step=-1).values for k, p in paths.items()}
-    ds = sensitivity.combine(list(reversed(paths.values())), cs, {"loss": "mse", "thesis_train": 0.8},
+    ds = sens_cases.combine(list(reversed(paths.values())), cs, {"loss": "mse", "thesis_train": 0.8},
                              {"study_config": st})
     assert ds.sizes == {"case": 3, "seed": 2}
     assert list(ds["case"].values) == ["base", "lr_scale-8", "W1_std-2"]
@@ -299,7 +301,7 @@ def test_combine_matches_files_to_cases_not_positions(tmp_path):
         np.testing.assert_array_equal(ds["final_L"].sel(case=slug).values, final_L[slug])
     assert ds.attrs["thesis_train"] == 0.8 and json.loads(ds.attrs["config"])["study_config"] == st
     with pytest.raises(ValueError, match="3 cases"):
-        sensitivity.combine(list(paths.values())[:2], cs, {})
+        sens_cases.combine(list(paths.values())[:2], cs, {})
 
 
 # --- CLI --------------------------------------------------------------------------------------------

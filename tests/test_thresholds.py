@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dynloss import engine, netcdf, onset, threshold_law, thresholds, tracker
+from dynloss import engine, netcdf, tracker
+from dynloss.thresholds import law, measure, onset
 from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
 
@@ -19,7 +20,7 @@ def onset_run():
 
 def test_onset_analysis_finds_onsets_and_exact_lambda(onset_run):
     eng, r = onset_run
-    out = thresholds.onset_analysis(eng, r)
+    out = measure.onset_analysis(eng, r)
     found = out["onset_step"] >= 0
     assert list(found) == [True, False]
     assert 380 <= out["onset_step"][0] <= 450
@@ -40,7 +41,7 @@ def test_onset_analysis_needs_every_step():
     s = TrainSpec(loss="dce", width=8, steps=20, record_every=10, points_per_class=10, test_seeds=(1,))
     r = engine.train(s, RunBatch.make([0], 2.0, 10.0, 1.0))
     with pytest.raises(ValueError, match="record_every"):
-        thresholds.onset_analysis(engine.make_problem(s), r)
+        measure.onset_analysis(engine.make_problem(s), r)
 
 
 def synthetic_study(slope=-1.0, prefactor=2.0, noise=0.05, seed=0, with_no_onset=True):
@@ -60,7 +61,7 @@ def synthetic_study(slope=-1.0, prefactor=2.0, noise=0.05, seed=0, with_no_onset
 
 
 def test_fit_recovers_the_law_and_counts_runs():
-    rows = threshold_law.fit(synthetic_study())
+    rows = law.fit(synthetic_study())
     (row,) = rows
     assert row["n_onset"] == 38 and row["n_no_onset"] == 2 and row["n_runs"] == 40
     assert row["slope_lo"] <= -1.0 <= row["slope_hi"]
@@ -69,7 +70,7 @@ def test_fit_recovers_the_law_and_counts_runs():
 
 
 def test_per_eta_means():
-    pts = threshold_law.per_eta(synthetic_study(noise=0.0), 100)
+    pts = law.per_eta(synthetic_study(noise=0.0), 100)
     assert [p[0] for p in pts] == [0.05, 0.075, 0.1, 0.125]
     assert pts[1][1] == pytest.approx(2.0 / 0.075)
     assert pts[0][4] == 8
@@ -91,7 +92,7 @@ def test_thresholds_cli_end_to_end(tmp_path):
     assert ds.sizes["step"] == 1500 // 50  # traces thinned to the spectra cadence
     combined = netcdf.combine(outs, dims=("loss", "width", "lr"))
     assert combined["lambda_th"].dims == ("loss", "width", "lr", "run")
-    rows = threshold_law.fit(combined)
+    rows = law.fit(combined)
     assert rows[0]["n_runs"] == 4
 
 
@@ -107,9 +108,9 @@ def test_definitions_on_a_training_run(onset_run):
     """visible is the old rule; growing and mode find the same run's instability; lambda_th of
     each definition is the exact Hessian after its onset update."""
     eng, r = onset_run
-    old = thresholds.onset_analysis(eng, r)
+    old = measure.onset_analysis(eng, r)
     steps, lam = r.spectra_steps["hess_eig"], r.spectra["hess_eig"][:, :, 0]
-    out = thresholds.analyse(eng, r.batch, r.loss, ("visible", "growing", "mode"), lam_steps=steps, lam_max=lam)
+    out = measure.analyse(eng, r.batch, r.loss, ("visible", "growing", "mode"), lam_steps=steps, lam_max=lam)
     assert np.array_equal(out["onset_step_visible"], old["onset_step"])
     np.testing.assert_allclose(out["lambda_th_visible"], old["lambda_th"], rtol=1e-10)
     for name in ("growing", "mode"):
@@ -122,7 +123,7 @@ def test_definitions_on_a_training_run(onset_run):
     eta = r.batch.lr[0]
     assert 2.0 <= eta * out["lambda_track_mode"][0] <= 2.2
     with pytest.raises(ValueError, match="need lambda_max on the spectra cadence"):
-        thresholds.analyse(eng, r.batch, r.loss, ("ceiling",))
+        measure.analyse(eng, r.batch, r.loss, ("ceiling",))
 
 
 def test_tracker_replays_the_training_trajectory(onset_run):
@@ -154,12 +155,12 @@ def test_fit_has_one_row_per_definition():
     ds["onset_step_visible"] = ds["onset_step"]
     ds["lambda_th_mode"] = 2 * ds["lambda_th"]
     ds["onset_step_mode"] = ds["onset_step"]
-    rows = threshold_law.fit(ds)
+    rows = law.fit(ds)
     assert [r["onset"] for r in rows] == ["visible", "mode"]
     assert rows[1]["prefactor"] == pytest.approx(2 * rows[0]["prefactor"])
     assert rows[1]["slope"] == pytest.approx(rows[0]["slope"])
     # a dataset from before the definitions: one visible row from onset_step/lambda_th
-    assert [r["onset"] for r in threshold_law.fit(synthetic_study())] == ["visible"]
+    assert [r["onset"] for r in law.fit(synthetic_study())] == ["visible"]
 
 
 def test_onset_flag_rejects_unknown_names(capsys, tmp_path):

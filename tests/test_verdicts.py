@@ -200,8 +200,8 @@ def test_the_law_row_uses_the_primary_definition():
 def test_runs_a_definition_was_not_applied_to_are_left_out_of_its_law_and_counts():
     """A definition applied to the first runs of each job only (``onset_runs``): the other settings
     are not in its law (not "no onset"), and the fit says how many were not analysed."""
-    from dynloss import threshold_law
-    from dynloss.onset import NOT_ANALYSED
+    from dynloss.thresholds.law import fit
+    from dynloss.thresholds.onset import NOT_ANALYSED
     from dynloss.verdicts.law import law_estimate
 
     eta, lam = _paired_design(np.random.default_rng(2), spread=0.3)
@@ -218,7 +218,7 @@ def test_runs_a_definition_was_not_applied_to_are_left_out_of_its_law_and_counts
     got = law_estimate(ds.sel(width=100), "mode", s)
     want = law_estimate(ds.sel(width=100).isel(run=slice(0, 8)), "mode", s)
     assert got["n_settings"] == 8 and got["slope"] == want["slope"] and got["n_runs"] == 8 * eta.size
-    row = threshold_law.fit(ds)[0]
+    row = fit(ds)[0]
     assert (row["n_runs"], row["n_onset"], row["n_no_onset"], row["n_not_analysed"]) == (
         8 * eta.size, 8 * eta.size - 1, 1, (n - 8) * eta.size)
 

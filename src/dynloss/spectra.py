@@ -236,7 +236,7 @@ def ntk_lmax(model: models_mod.Model, params, x: jnp.ndarray, method: str = "lan
 
 
 # --------------------------------------------------------------------------------------------
-# Measurements of a training job (used by dynloss.engine and dynloss.thresholds)
+# Measurements of a training job (used by dynloss.engine and dynloss.thresholds.measure)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The mode tracker of the ``mode`` onset definition (:mod:`dynloss.onset`): gradient descent on any
+"""The mode tracker of the ``mode`` onset definition (:mod:`dynloss.thresholds.onset`): gradient descent on any
 loss with the top Hessian eigenvector followed step by step (warm-started Lanczos)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .onset import MIX, ORDER, RUN, mode
+from .thresholds.onset import MIX, ORDER, RUN, mode
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def analysed_studies():
 
 
 def analysed_definitions():
-    """The onset definitions those studies compute (the schema allows only dynloss.onset's names)."""
+    """The onset definitions those studies compute (the schema allows only dynloss.thresholds.onset's names)."""
     return sorted({d for n in analysed_studies() for d in config["studies"][n]["analyse_onsets"]})
 
 

@@ -271,7 +271,7 @@ def add_onset_args(p) -> None:
 
 
 def onset_names(text: str) -> tuple[str, ...]:
-    from .. import onset
+    from ..thresholds import onset
 
     names = [v.strip() for v in text.split(",") if v.strip()]
     bad = [n for n in names if n not in onset.NAMES]

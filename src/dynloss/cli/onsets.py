@@ -1,7 +1,7 @@
 """``dynloss onsets``: re-run the onset definitions on a trained thresholds job, no retraining.
 
 A thresholds job run with ``--traces-out`` keeps the loss of every run at every step and the
-training spec; this command applies the definitions of :mod:`dynloss.onset` to those traces
+training spec; this command applies the definitions of :mod:`dynloss.thresholds.onset` to those traces
 (replaying the runs for ``mode`` and for the exact ``lambda_th``) and writes the job file again
 with ``onset_step_<name>`` and ``lambda_th_<name>`` added (atomically; in place by default).
 """

@@ -5,7 +5,6 @@ import argparse
 import logging
 import os
 
-from .. import publish
 from .args import CliError, check_out
 
 
@@ -38,6 +37,8 @@ def add_cli(sub) -> None:
 
 
 def _run(a: argparse.Namespace) -> int:
+    from ..verdicts import publish  # lazily: the verdicts package imports xarray
+
     try:
         index = publish.publish(a.items, a.out, a.scale, a.label, a.overwrite)
         if a.readme:
@@ -55,6 +56,7 @@ def _run(a: argparse.Namespace) -> int:
 
 def _run_thresholds_table(a: argparse.Namespace) -> int:
     from .. import files
+    from ..verdicts import publish
 
     for path in a.fits:
         if not os.path.isfile(path):
@@ -67,6 +69,7 @@ def _run_thresholds_table(a: argparse.Namespace) -> int:
 
 def _run_reduce(a: argparse.Namespace) -> int:
     from .. import netcdf
+    from ..verdicts import publish
 
     if not os.path.isfile(a.input):
         raise CliError(f"input: missing {a.input!r}")

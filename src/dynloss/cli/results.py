@@ -22,7 +22,7 @@ def _run_fit(a: argparse.Namespace) -> int:
 
     if not os.path.exists(a.input):
         raise CliError(f"input: missing {a.input!r}; run its thresholds study first")
-    from ..threshold_law import write_fit_csv
+    from ..thresholds.law import write_fit_csv
 
     for r in write_fit_csv(netcdf.open_dataset(a.input), a.csv, a.level):
         logging.getLogger("dynloss").info("fit %s", r)

@@ -54,7 +54,8 @@ def add_cli(sub) -> None:
 
 
 def _run_combine(a: argparse.Namespace) -> int:
-    from .. import netcdf, sensitivity
+    from .. import netcdf
+    from ..sensitivity import cases as sens_cases
     from .args import CliError, check_out, parse_meta
 
     meta = parse_meta(a.meta)
@@ -66,10 +67,10 @@ def _run_combine(a: argparse.Namespace) -> int:
         raise CliError(f"runs: missing {missing[0]!r}")
     st = meta["study_config"]
     try:
-        cases = sensitivity.cases(st)
+        cases = sens_cases.cases(st)
         if len(cases) != len(a.runs):
             raise ValueError(f"{len(a.runs)} files for the study's {len(cases)} cases")
-        ds = sensitivity.combine(a.runs, cases, {
+        ds = sens_cases.combine(a.runs, cases, {
             "study": meta.get("study", ""), "scale": meta.get("scale", ""), "loss": st["loss"], "width": st["width"],
             "lr": st["lr"], "steps": st["steps"],
             "A": st.get("A", 1), "T": st.get("T", 1000),
@@ -83,7 +84,8 @@ def _run_combine(a: argparse.Namespace) -> int:
 
 
 def _run_infinite(a: argparse.Namespace) -> int:
-    from .. import infinite, netcdf
+    from .. import netcdf
+    from ..sensitivity import infinite
     from .args import CliError, check_out, parse_meta
 
     try:
@@ -118,7 +120,8 @@ def _pairs(items, what: str) -> dict:
 
 
 def _run_report(a: argparse.Namespace) -> int:
-    from .. import files, sensitivity_report
+    from .. import files
+    from ..sensitivity import report
     from .args import CliError
 
     datasets = _pairs(a.datasets, "datasets")
@@ -128,10 +131,10 @@ def _run_report(a: argparse.Namespace) -> int:
     commits = sorted({str(ds.attrs.get("git_commit", "unknown")) for ds in datasets.values()})
     stamp = (f"Generated from the data by `dynloss sensitivity-report`; commit {', '.join(commits)}; "
              f"scale {a.scale or '?'}; {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.")
-    rows = sensitivity_report.table(datasets, inf)
-    text = sensitivity_report.conclusion(datasets, inf, control=a.control, stamp=stamp)
-    files.write_text(sensitivity_report.to_csv(rows), a.csv)
-    md = sensitivity_report.to_markdown(rows)
+    rows = report.table(datasets, inf)
+    text = report.conclusion(datasets, inf, control=a.control, stamp=stamp)
+    files.write_text(report.to_csv(rows), a.csv)
+    md = report.to_markdown(rows)
     files.write_text(md, a.md)
     files.write_text(text, a.conclusion)
     if a.doc:

@@ -3,7 +3,7 @@
 A :class:`Problem` is everything a compiled program closes over: the model, the dynamical loss
 and its static counterpart, the training and test data, the class-weight schedule and the dtype.
 It is built from a :class:`dynloss.spec.TrainSpec` by :func:`make_problem` and is what
-:mod:`dynloss.spectra` and :mod:`dynloss.thresholds` receive. What varies across a batch (seed,
+:mod:`dynloss.spectra` and :mod:`dynloss.thresholds.measure` receive. What varies across a batch (seed,
 A, T, eta) lives in :class:`RunArgs` and the parameters in :class:`Carry`, both pytrees.
 """
 from __future__ import annotations

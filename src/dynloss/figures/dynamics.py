@@ -2,7 +2,7 @@
 (d) dL(t) = L(t) - L(t-1), (e) train accuracy, (f) the top Hessian eigenvalues with lambda_th
 (the largest eigenvalue when the first bifurcation starts) as a red line, (g) the largest NTK
 eigenvalue; (h-m) panels (b-g) zoomed on the first bifurcation. The onsets of the stored
-definitions (:mod:`dynloss.onset`: ``visible`` red dashed, ``growing`` orange, ``mode`` purple)
+definitions (:mod:`dynloss.thresholds.onset`: ``visible`` red dashed, ``growing`` orange, ``mode`` purple)
 are marked in every panel that shows them; panel (l) uses the Hessian at every step of the zoom
 window (``hess_eig_zoom``, from a replay) when the dataset has it.
 """
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from ..onset import zoom_window
+from ..thresholds.onset import zoom_window
 from .common import class_colour, panel_label
 
 ROWS = [("gamma", r"$\Gamma_i(t)$"), ("F", r"$\mathcal{F}(t)$"), ("L", r"$\mathcal{L}(t)$"),

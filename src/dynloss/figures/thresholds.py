@@ -1,7 +1,7 @@
 """Curvature threshold versus learning rate (figures 3.6, 4.4, 4.8), one row per width.
 
 Left panel, log-log with ticks at the plotted eta: for every onset definition the study holds
-(:mod:`dynloss.onset`: ``visible``, ``growing``, ``mode``; its own marker and colour) every run's
+(:mod:`dynloss.thresholds.onset`: ``visible``, ``growing``, ``mode``; its own marker and colour) every run's
 lambda_th faint, the mean and 95% CI per eta (definitions side by side around each eta), the
 fitted law lambda_th = c eta^b with its 95% confidence band, and 2/eta (the stability limit of GD
 on a quadratic). Right panel: the distribution of eta * lambda_th per definition, with 1 and 2
@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import bifurcation, threshold_law
+from ..thresholds import bifurcation
+from ..thresholds import law as threshold_law
 from .common import log_ticks_at, panel_label, plain_log_axis
 
 STYLE = {"visible": ("o", "C0"), "growing": ("s", "C1"), "mode": ("^", "C3"), "apparent": ("v", "C2"),

@@ -130,8 +130,9 @@ def grid_dataset(ds, job: TrainJob):
 
 
 def _run_thresholds(job: ThresholdsJob, out: str, quiet: bool, config: Optional[dict]) -> None:
-    from .. import netcdf, thresholds
+    from .. import netcdf
     from ..engine import Replay
+    from ..thresholds import measure
 
     batch = job.batch()
     label = job.label()
@@ -145,8 +146,8 @@ def _run_thresholds(job: ThresholdsJob, out: str, quiet: bool, config: Optional[
         _definitions(problem, replay, batch, result.loss, ds, job.onsets.names, job.onsets.window,
                      job.onsets.floor, label)
     if job.traces_out:
-        netcdf.write_netcdf(thresholds.traces_dataset(ds), job.traces_out)
-    ds = thresholds.compact_dataset(ds, job.trace_every)
+        netcdf.write_netcdf(measure.traces_dataset(ds), job.traces_out)
+    ds = measure.compact_dataset(ds, job.trace_every)
     netcdf.write_netcdf(ds, out)
     log.info("%swrote %s", label, out)
 
@@ -168,30 +169,30 @@ def _train_logged(spec, batch, label: str, quiet: bool):
 
 
 def _onsets(problem, replay, result, ds, window: int, floor: float, label: str) -> None:
-    from .. import thresholds
+    from ..thresholds import measure
 
-    onsets = thresholds.onset_analysis(problem, result, window=window, floor=floor, replay=replay)
-    thresholds.add_onsets(ds, onsets, window, floor)
+    onsets = measure.onset_analysis(problem, result, window=window, floor=floor, replay=replay)
+    measure.add_onsets(ds, onsets, window, floor)
     found = int((onsets["onset_step"] >= 0).sum())
     log.info("%sfirst bifurcation found in %d of %d run(s)", label, found, len(result.batch))
 
 
 def _definitions(problem, replay, batch, loss, ds, names, window: int, floor: float, label: str) -> None:
-    from .. import thresholds
+    from ..thresholds import measure
 
-    found = thresholds.analyse_dataset(problem, batch, loss, ds, names, window, floor, replay=replay)
-    thresholds.add_definitions(ds, found, window, floor)
+    found = measure.analyse_dataset(problem, batch, loss, ds, names, window, floor, replay=replay)
+    measure.add_definitions(ds, found, window, floor)
     counts = ", ".join(f"{n} {int((found[f'onset_step_{n}'] >= 0).sum())}" for n in names)
     log.info("%sonsets per definition of %d run(s): %s", label, len(batch), counts)
 
 
 def _zoom_hessian(problem, replay, batch, ds, zoom_steps: int, k: int) -> None:
-    from .. import thresholds
-    from ..onset import zoom_window
+    from ..thresholds import measure
+    from ..thresholds.onset import zoom_window
 
     run = "seed" if "seed" in ds.dims else "run"
     lo, hi, _ = zoom_window(ds.isel({run: 0}), zoom_steps)
-    steps, eig = thresholds.hessian_window(problem, batch, lo, hi, k=k, replay=replay)
+    steps, eig = measure.hessian_window(problem, batch, lo, hi, k=k, replay=replay)
     ds.coords["step_zoom"] = steps
     ds["hess_eig_zoom"] = (("step_zoom", "eig"), eig)
     ds["hess_eig_zoom"].attrs["long_name"] = ("top Hessian eigenvalues at every step of the zoom window "

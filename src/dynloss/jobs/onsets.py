@@ -1,13 +1,13 @@
 """Onset definitions computed after training, from a thresholds job's kept traces (no retraining).
 
 A thresholds job run with ``--traces-out`` keeps the loss of every run at every step, the spectra
-cadence and the training spec; :func:`analyse_job` applies the definitions of :mod:`dynloss.onset`
+cadence and the training spec; :func:`analyse_job` applies the definitions of :mod:`dynloss.thresholds.onset`
 to them (replaying the runs where a definition needs the exact lambda_th or a tracked mode) and
 writes the job file again with ``onset_step_<name>`` and ``lambda_th_<name>`` added.
 
 A definition may be applied to the first ``runs`` runs of a job only (job order, not chosen by result:
 ``mode`` replays and tracks every run, too slow for whole jobs on a CPU); the other runs then hold
-:data:`dynloss.onset.NOT_ANALYSED` and NaN. The workflow computes one definition per file and
+:data:`dynloss.thresholds.onset.NOT_ANALYSED` and NaN. The workflow computes one definition per file and
 :func:`merge` joins them, so adding a definition computes only that one.
 """
 from __future__ import annotations
@@ -33,23 +33,24 @@ def analyse_job(job_path: str, traces_path: str, names: Sequence[str], out: str,
     Args:
         job_path: the thresholds job's NetCDF.
         traces_path: its traces (``dynloss thresholds --traces-out``).
-        names: onset definitions (:data:`dynloss.onset.NAMES`).
+        names: onset definitions (:data:`dynloss.thresholds.onset.NAMES`).
         out: the output NetCDF (written atomically; may be ``job_path``).
         replay_chunk: steps per replay program (onsets are replayed to, not the whole run).
         runs: analyse the first ``runs`` runs only (job order); the others hold
-            :data:`dynloss.onset.NOT_ANALYSED` and NaN. ``None``: every run.
+            :data:`dynloss.thresholds.onset.NOT_ANALYSED` and NaN. ``None``: every run.
 
     Returns:
-        The per-definition arrays (:func:`dynloss.thresholds.analyse`).
+        The per-definition arrays (:func:`dynloss.thresholds.measure.analyse`).
 
     Raises:
         OnsetsInputError: a file that is not a thresholds job or its traces.
     """
     import numpy as np
 
-    from .. import netcdf, onset, thresholds
+    from .. import netcdf
     from ..engine import make_problem
     from ..spec import RunBatch, spec_from_dict
+    from ..thresholds import measure, onset
 
     tr = netcdf.open_dataset(traces_path).load()
     if "L" not in tr or "run" not in tr.dims:
@@ -74,11 +75,11 @@ def analyse_job(job_path: str, traces_path: str, names: Sequence[str], out: str,
     sub = tr.isel(run=slice(0, n))
     batch = RunBatch.make(sub["seed"].values, sub["A"].values, sub["T"].values, float(sub["lr"].values))
     window, floor = int(tr.attrs.get("onset_window", 20)), float(tr.attrs.get("onset_floor", 1e-6))
-    found = thresholds.analyse_dataset(problem, batch, sub["L"].values, sub, names, window, floor)
+    found = measure.analyse_dataset(problem, batch, sub["L"].values, sub, names, window, floor)
     if n < total:  # the runs not analysed: a marker of their own, not "no onset"
         found = {k: np.concatenate([v, np.full(total - n, onset.NOT_ANALYSED if k.startswith("onset_step")
                                                 else np.nan, dtype=v.dtype)]) for k, v in found.items()}
-    thresholds.add_definitions(job, found, window, floor)
+    measure.add_definitions(job, found, window, floor)
     job.attrs["onset_runs"] = " ".join(f"{name}:{n}/{total}" for name in names)
     netcdf.write_netcdf(job, out)
     counts = ", ".join(f"{name} {int((found[f'onset_step_{name}'] >= 0).sum())}" for name in names)

@@ -40,7 +40,7 @@ class Dynamics(StudyKind):
           onset_window: {type: integer, minimum: 3, default: 20, description: Window (steps) of the bifurcation-onset detector used for the zoom and the threshold line.}
           onset_floor: {type: number, minimum: 0, default: 1.0e-6, description: Amplitude floor of the onset detector (relative to L).}
           zoom_steps: {type: integer, minimum: 10, default: 400, description: Width of the zoom window (panels h-m) around the first onset.}
-          onset: {type: array, items: {enum: [visible, growing, mode, apparent, ceiling]}, minItems: 1, uniqueItems: true, default: [visible], description: "Onset definitions stored and marked in the figure (dynloss.onset)."}
+          onset: {type: array, items: {enum: [visible, growing, mode, apparent, ceiling]}, minItems: 1, uniqueItems: true, default: [visible], description: "Onset definitions stored and marked in the figure (dynloss.thresholds.onset)."}
           primary_onset: {enum: ["", visible, growing, mode, apparent, ceiling], default: "", description: "The definition the zoom (panels h-m) centres on; one of onset (empty: visible)."}
           zoom_hessian: {type: boolean, default: true, description: Top Hessian eigenvalues at every step of the zoom window (from a replay) for the zoom panel.}
     """)
@@ -112,7 +112,7 @@ class Thresholds(StudyKind):
             default: [visible]
             description: >-
               Onset definitions stored per run as onset_step_<name> and lambda_th_<name> and fitted one row each
-              (dynloss.onset; visible = the detector above, growing = a growing period-2 component, mode = the top
+              (dynloss.thresholds.onset; visible = the detector above, growing = a growing period-2 component, mode = the top
               Hessian mode's updates alternate and do not shrink, from a replay; apparent = an alternation of L a
               reader of the loss panel sees; ceiling = the level at which lambda_max saturates). onset_step/lambda_th
               stay visible. Empty: the training stores only onset_step/lambda_th; with keep_traces the definitions
@@ -227,7 +227,7 @@ class Thresholds(StudyKind):
 
     def summarise(self, dataset: str) -> None:
         from .. import netcdf
-        from ..threshold_law import write_fit_csv
+        from ..thresholds.law import write_fit_csv
 
         write_fit_csv(netcdf.open_dataset(dataset), self.fit_csv())
 

@@ -100,14 +100,14 @@ class Myrtle(StudyKind):
 
 @register
 class Sensitivity(StudyKind):
-    """Protocol factors varied one at a time around the thesis's protocol (dynloss.sensitivity)."""
+    """Protocol factors varied one at a time around the thesis's protocol (dynloss.sensitivity.cases)."""
 
     name = "sensitivity"
     schema = fragment("""
         type: object
         description: >-
           One base configuration (the thesis's protocol) and factors varied one at a time around it, optionally
-          crossed in pairs (dynloss.sensitivity). One training job per case; outputs a (case, seed) dataset, a
+          crossed in pairs (dynloss.sensitivity.cases). One training job per case; outputs a (case, seed) dataset, a
           figure, a table and a written conclusion (`snakemake sensitivity_mse`).
         additionalProperties: false
         properties:
@@ -159,9 +159,9 @@ class Sensitivity(StudyKind):
         ("threefry_partitionable", "threefry_partitionable"), ("mse_norm", "mse_norm"), ("data_seed", "data_seed"))}
 
     def cases(self):
-        from .. import sensitivity
+        from ..sensitivity import cases as sens_cases
 
-        return sensitivity.cases(self.st)
+        return sens_cases.cases(self.st)
 
     def jobs(self) -> list[PlannedJob]:
         st, out = self.st, []
@@ -192,11 +192,11 @@ class Sensitivity(StudyKind):
         return [self.dataset()]  # run-study does not compute the infinite-width reference
 
     def combine(self, inputs: list[str], attrs: dict):
-        from .. import sensitivity
+        from ..sensitivity.cases import combine
 
-        return sensitivity.combine(inputs, self.cases(), {}, attrs)
+        return combine(inputs, self.cases(), {}, attrs)
 
     def check(self) -> None:
-        from ..sensitivity import check_study
+        from ..sensitivity.cases import check_study
 
         check_study(self.plan.cfg, self.study)

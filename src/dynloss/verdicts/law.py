@@ -14,7 +14,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from ..onset import NOT_ANALYSED
+from ..thresholds.onset import NOT_ANALYSED
 from . import stats
 
 

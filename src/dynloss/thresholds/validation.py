@@ -1,4 +1,4 @@
-"""Systems with a known onset, on which the definitions of :mod:`dynloss.onset` are validated.
+"""Systems with a known onset, on which the definitions of :mod:`dynloss.thresholds.onset` are validated.
 
 Each system is gradient descent on a separable loss of ``d`` coordinates,
 
@@ -12,7 +12,7 @@ cubic term (``kappa``) lets the loss feel the sign of a coordinate: with ``kappa
 has no period-2 component at all, and only ``mode`` can see the instability. ``f(t)`` kicks
 coordinate 0 (a damped mode kept alive by the trajectory).
 
-:func:`run_case` runs a :class:`Case` through the tracker of :mod:`dynloss.onset` (the same code
+:func:`run_case` runs a :class:`Case` through the tracker of :mod:`dynloss.thresholds.onset` (the same code
 the training runs use) and applies every definition; :func:`noise_rates` measures the false
 positives on noise; :func:`table` is the validation table of ``docs/onset_validation.md``
 (``python scripts/onset_validation.py``).
@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import onset, tracker
+from .. import tracker
+from . import onset
 
 
 @dataclass(frozen=True)

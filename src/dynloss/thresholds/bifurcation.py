@@ -36,7 +36,7 @@ _TINY = np.finfo(float).tiny
 _BLOCK = 4096  # candidate windows tested at once
 
 
-def _usable(loss: np.ndarray) -> np.ndarray:
+def usable(loss: np.ndarray) -> np.ndarray:
     """The trace up to (not including) its first non-finite value: a divergence ends the trace."""
     loss = np.asarray(loss, dtype=float)
     if loss.ndim != 1:
@@ -127,7 +127,7 @@ def window_fits(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start: 
         raise ValueError(f"start must be >= 0 (got {start})")
     if not tol > 0:
         raise ValueError(f"tol must be > 0 (got {tol})")
-    L = _usable(loss)
+    L = usable(loss)
     m = L.size
     s0 = max(start, 1)
     n_win = (m - 2) - window + 1 - (s0 - 1)  # windows s = s0..m-1-window

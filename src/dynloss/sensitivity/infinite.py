@@ -194,8 +194,8 @@ def evaluate(refs: Sequence[Reference], lr: float, steps: int, seeds: Sequence[i
     """
     import xarray as xr
 
-    from . import data as data_mod
-    from . import losses
+    from .. import data as data_mod
+    from .. import losses
 
     c = int(data["num_classes"])
     kw = {"points_per_class": int(data["points_per_class"]), "num_classes": c, "noise": float(data["noise"])}

@@ -13,7 +13,7 @@ from . import onset as onset_mod
 
 
 def definitions(ds: xr.Dataset) -> list[str]:
-    """The onset definitions a thresholds dataset holds, in :data:`dynloss.onset.NAMES` order
+    """The onset definitions a thresholds dataset holds, in :data:`dynloss.thresholds.onset.NAMES` order
     (``["visible"]`` for a dataset with only the original ``onset_step``/``lambda_th``)."""
     have = [n for n in onset_mod.NAMES if f"lambda_th_{n}" in ds and f"onset_step_{n}" in ds]
     return have or ["visible"]
@@ -33,11 +33,11 @@ def fit(ds: xr.Dataset, level: float = 0.95) -> list[dict]:
     ``ds`` is a combined thresholds study (dims ``width, lr, run``). Returns rows with the
     definition (``onset``), the per-run OLS slope, prefactor, their confidence intervals, R^2, the
     run counts (with and without an onset, and not analysed: a definition applied to a subset of
-    the runs, :data:`dynloss.onset.NOT_ANALYSED`), the verdict's estimand (``law_slope`` with its paired
+    the runs, :data:`dynloss.thresholds.onset.NOT_ANALYSED`), the verdict's estimand (``law_slope`` with its paired
     bootstrap interval and lack of fit ``lof``, :func:`dynloss.verdicts.law.law_estimate`; per width)
     and the median eta * lambda_th per eta.
     """
-    from .verdicts.law import law_estimate
+    from ..verdicts.law import law_estimate
 
     rows = []
     widths = list(np.atleast_1d(ds["width"].values))
@@ -103,7 +103,7 @@ def write_fit_csv(ds: xr.Dataset, path: str, level: float = 0.95) -> list[dict]:
     import csv
     import io
 
-    from . import files
+    from .. import files
 
     rows = fit(ds, level)
     cols = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)

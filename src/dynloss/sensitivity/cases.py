@@ -15,8 +15,8 @@ have different types, so a dimension per factor would be mostly NaN)::
     vars      final_train_acc, test_acc, final_L, diverged  (case, seed)
     attrs     study, loss, width, lr, steps, A, T, thesis_train, thesis_test, provenance
 
-:mod:`dynloss.sensitivity_report` turns it (with the infinite-width reference of
-:mod:`dynloss.infinite`) into a table and writes the Markdown conclusion from those numbers alone.
+:mod:`dynloss.sensitivity.report` turns it (with the infinite-width reference of
+:mod:`dynloss.sensitivity.infinite`) into a table and writes the Markdown conclusion from those numbers alone.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
-from .jobs import fmt
+from ..jobs import fmt
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, conf
     """
     from pathlib import Path
 
-    from . import netcdf
+    from .. import netcdf
 
     if len(paths) != len(study_cases):
         raise ValueError(f"{len(paths)} files for {len(study_cases)} cases")
@@ -186,8 +186,8 @@ def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, conf
 
 def check_study(cfg: dict, name: str) -> None:
     """Checks of a sensitivity study a schema cannot express; ``ConfigError`` names the key."""
-    from .errors import ConfigError
-    from .spec import LOSS_STATIC
+    from ..errors import ConfigError
+    from ..spec import LOSS_STATIC
 
     st = cfg["studies"][name]
     key = f"config key 'studies.{name}"

@@ -1,5 +1,5 @@
 """The sensitivity studies' table (CSV, Markdown) and written conclusion, from the combined
-datasets of :mod:`dynloss.sensitivity` and the infinite-width datasets of :mod:`dynloss.infinite`."""
+datasets of :mod:`dynloss.sensitivity.cases` and the infinite-width datasets of :mod:`dynloss.sensitivity.infinite`."""
 from __future__ import annotations
 
 import math
@@ -25,7 +25,7 @@ def table(datasets: dict[str, xr.Dataset], infinite: dict[str, xr.Dataset] | Non
 
     Args:
         datasets: study name -> combined sensitivity dataset (:func:`combine`).
-        infinite: study name -> infinite-width dataset (:mod:`dynloss.infinite`), optional.
+        infinite: study name -> infinite-width dataset (:mod:`dynloss.sensitivity.infinite`), optional.
 
     Returns:
         Dicts with :data:`TABLE_COLUMNS`; means and standard deviations over seeds, diverged

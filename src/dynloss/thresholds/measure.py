@@ -3,7 +3,7 @@
 For a batch trained with the loss recorded at every step (:func:`dynloss.engine.train`):
 
 1. the onset step ``t*`` of each run is found on its static-loss trace L(t) by
-   :func:`dynloss.bifurcation.detect_onsets` (period-2 oscillation; parameters ``window``, ``floor``);
+   :func:`dynloss.thresholds.bifurcation.detect_onsets` (period-2 oscillation; parameters ``window``, ``floor``);
 2. ``lambda_th`` is the largest Hessian eigenvalue of F(., t*) at the parameters after update
    ``t*``, computed exactly there: each run is replayed from its initialisation to ``t*`` with the
    training step function (:class:`dynloss.engine.Replay`) and Lanczos is run on the replayed
@@ -28,10 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from . import bifurcation, spectra, tracker
+from .. import spectra, tracker
+from ..engine import Problem, Replay, TrainResult, batch_mode, over_runs, run_args
+from ..spec import RunBatch
+from . import bifurcation
 from . import onset as onset_mod
-from .engine import Problem, Replay, TrainResult, batch_mode, over_runs, run_args
-from .spec import RunBatch
 
 
 def _hessian_at(problem: Problem, params, t: np.ndarray, batch: RunBatch, order: int, k: int) -> np.ndarray:
@@ -53,7 +54,7 @@ def onset_analysis(problem: Problem, result: TrainResult, window: int = 20, floo
     Args:
         problem: the job's problem (built from ``result.spec``).
         result: the trained batch; needs the loss at every step (``record_every == 1``).
-        window, floor, start: of :func:`dynloss.bifurcation.detect_onsets`.
+        window, floor, start: of :func:`dynloss.thresholds.bifurcation.detect_onsets`.
         replay: the job's replay (default: a new one).
 
     Returns:
@@ -102,7 +103,7 @@ def mode_tracks(problem: Problem, batch: RunBatch, centre: np.ndarray, before: i
     Args:
         problem: the job's problem (its spec is the training spec of the runs).
         batch: the runs.
-        centre: anchor step per run (:func:`dynloss.onset.mode_anchor`; -1: not tracked).
+        centre: anchor step per run (:func:`dynloss.thresholds.onset.mode_anchor`; -1: not tracked).
         before, after: steps tracked before and after it.
         replay: the job's replay (default: a new one).
 
@@ -193,8 +194,8 @@ def analyse(problem: Problem, batch: RunBatch, loss: np.ndarray, names=onset_mod
         problem: the job's problem.
         batch: the runs.
         loss: (R, steps) static loss at every step (the training trace).
-        names: definitions (:data:`dynloss.onset.NAMES`). ``mode`` replays the runs around
-            :func:`dynloss.onset.mode_anchor` (:func:`mode_tracks`); ``mode`` and ``ceiling``
+        names: definitions (:data:`dynloss.thresholds.onset.NAMES`). ``mode`` replays the runs around
+            :func:`dynloss.thresholds.onset.mode_anchor` (:func:`mode_tracks`); ``mode`` and ``ceiling``
             need the spectra cadence (``lam_steps``, ``lam_max``).
         window, floor: window and floor of ``visible`` and ``growing``.
         replay: the job's replay (default: a new one, shared by the definitions).
@@ -290,7 +291,7 @@ def add_definitions(ds: xr.Dataset, found: dict[str, np.ndarray], window: int, f
         doc = DEFINITION_DOCS.get(key.rsplit("_", 1)[0], "")
         if key == "lambda_th_ceiling":
             doc = "level at which lambda_max saturates (spectra cadence)"
-        ds[key].attrs["long_name"] = doc + f" ({name} definition, dynloss.onset.{name})"
+        ds[key].attrs["long_name"] = doc + f" ({name} definition, dynloss.thresholds.onset.{name})"
     ds.attrs["onset_definitions"] = ",".join(k[len("onset_step_"):] for k in found if k.startswith("onset_step_"))
     ds.attrs["onset_params"] = (f"window={window} floor={floor} growing: min_rate={onset_mod.MIN_RATE} "
                                 f"level={onset_mod.LEVEL}; mode: run={onset_mod.RUN} before={onset_mod.BEFORE} "

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import files, provenance
+from .. import files, provenance
 
 #: the marker line of an index README that holds the publication's label
 LABEL_MARK = "<!-- publication: "
@@ -140,7 +140,7 @@ README_BEGIN, README_END = "<!-- verdicts: begin -->", "<!-- verdicts: end -->"
 
 def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "docs/reproduction") -> str:
     """The README's verdict table: outcome, claim, thesis, estimate with its interval, seeds, figure."""
-    from .verdicts.format import summary
+    from .format import summary
 
     lines = ["| verdict | claim | thesis | measured [95% interval] | seeds | figure |", "|---|---|---|---|---|---|"]
     for r in rows:

@@ -8,7 +8,7 @@ trajectory keeps exciting the mode, so "an oscillation is visible" and "the mode
 different events. Three definitions, each a function here:
 
 - ``visible`` (:func:`visible`): the first sustained period-2 component of L, the rule of
-  :func:`dynloss.bifurcation.detect_onset` unchanged (alternation, amplitude floor, coherent and
+  :func:`dynloss.thresholds.bifurcation.detect_onset` unchanged (alternation, amplitude floor, coherent and
   *not decaying* amplitude over ``window`` steps). It also fires on a damped mode
   (``1 < eta lambda < 2``) that is re-excited often enough to look steady.
 - ``growing`` (:func:`growing`): the same windows, but the amplitude must *grow*: the slope of
@@ -33,7 +33,7 @@ different events. Three definitions, each a function here:
   ``CEILING_TOL`` anywhere in the run. Its lambda_th is that level (no replay); a run whose
   lambda_max has no such ceiling has none.
 
-The parameters are fixed here (chosen on the synthetic systems of :mod:`dynloss.validation`
+The parameters are fixed here (chosen on the synthetic systems of :mod:`dynloss.thresholds.validation`
 and on what the thesis's figures resolve, before any paper-scale result was looked at; ``apparent``,
 ``ceiling`` and the ``mode`` anchor on 2026-12-02) and are stored with every result.
 """
@@ -45,7 +45,7 @@ import numpy as np
 from scipy import stats
 
 from . import bifurcation
-from .errors import SpecError
+from ..errors import SpecError
 
 #: the definitions, in the order they are stored and drawn
 NAMES = ("visible", "growing", "mode", "apparent", "ceiling")
@@ -121,7 +121,7 @@ def visible(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start: int 
 
     Args:
         loss: 1-D trace L(t).
-        window, floor, start: as in :func:`dynloss.bifurcation.detect_onset` (the same rule).
+        window, floor, start: as in :func:`dynloss.thresholds.bifurcation.detect_onset` (the same rule).
 
     Returns:
         The onset step, -1 if none.
@@ -145,7 +145,7 @@ def growing(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start: int 
     """Start of the first period-2 component of ``loss`` whose amplitude grows, or -1.
 
     A window of ``e(t) = L(t) - (L(t-1) + L(t+1)) / 2`` qualifies when rules 1-3 of
-    :func:`dynloss.bifurcation.detect_onset` hold (alternation, floor, coherence within ``tol``)
+    :func:`dynloss.thresholds.bifurcation.detect_onset` hold (alternation, floor, coherence within ``tol``)
     and the least-squares slope ``b`` of ``log|e|`` satisfies ``b >= min_rate`` and
     ``b - t_{level, w-2} se(b) > 0``. The onset is then moved back to the step of smallest
     ``|e|`` among ``b0 .. s + w - 1``, where ``s`` is the first qualifying window's start and ``b0`` the
@@ -195,7 +195,7 @@ def growing(loss: np.ndarray, window: int = 20, floor: float = 1e-6, start: int 
 
 def _backdate(loss: np.ndarray, s: int, window: int, floor: float) -> int:
     """Step of smallest ``|e|`` on the alternating stretch that leads into the window at ``s``."""
-    L = bifurcation._usable(loss)
+    L = bifurcation.usable(loss)
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.full(L.size, np.nan)
         e[1:-1] = L[1:-1] - 0.5 * (L[:-2] + L[2:])
@@ -235,7 +235,7 @@ def mode(proj: np.ndarray, run: int = RUN, start: int = 0) -> int:
     """
     if run < 1:
         raise ValueError(f"run must be >= 1 (got {run})")
-    p = bifurcation._usable(proj)
+    p = bifurcation.usable(proj)
     if p.size < run + 1:
         return -1
     with np.errstate(invalid="ignore"):
@@ -280,7 +280,7 @@ def apparent(loss: np.ndarray, level: float = APPARENT_LEVEL, hold: int = APPARE
         raise ValueError(f"level must be > 0 (got {level})")
     if hold < 2:
         raise ValueError(f"hold must be >= 2 (got {hold})")
-    L = bifurcation._usable(loss)
+    L = bifurcation.usable(loss)
     if L.size < hold + 2:
         return -1
     with np.errstate(invalid="ignore", over="ignore"):
@@ -332,7 +332,7 @@ def ceiling(steps: np.ndarray, lam: np.ndarray, tol: float = CEILING_TOL,
     steps, lam = np.asarray(steps), np.asarray(lam, dtype=float)
     if steps.shape != lam.shape:
         raise ValueError(f"steps and lam differ in shape: {steps.shape} vs {lam.shape}")
-    lam = bifurcation._usable(lam)
+    lam = bifurcation.usable(lam)
     steps = steps[: lam.size]
     if lam.size < 2:
         return -1, float("nan")
