@@ -332,7 +332,7 @@ def test_ensure_deterministic_xla(monkeypatch):
 def _parser():
     parser = cli.Parser(prog="dynloss")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=cli.Parser)
-    myrtle_cli.add_cli(sub)
+    myrtle_cli.add(sub)
     return parser
 
 
@@ -384,17 +384,14 @@ def test_cli_missing_cifar_dir(tmp_path):
 
 def test_cli_exit_status_and_one_line(cifar_dir, tmp_path, capsys, monkeypatch):
     # through cli.main, as the lead will register it: one line on stderr, exit status 2
-    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    if "myrtle" not in sub.choices:  # not registered in cli.COMMANDS yet
-        monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, myrtle_cli.add_cli])
     assert cli.main(_argv(cifar_dir, tmp_path / "x.nc", "--batch", "pmap")) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dynloss myrtle: error:") and "--batch" in err and "\n" not in err
 
 
-def test_add_cli_on_a_plain_argparse_parser():
+def test_add_on_a_plain_argparse_parser():
     parser = argparse.ArgumentParser()
-    myrtle_cli.add_cli(parser.add_subparsers())
+    myrtle_cli.add(parser.add_subparsers())
     args = parser.parse_args(["myrtle", "--cifar-dir", "d", "--loss", "ce", "--out", "o.nc"])
     assert (args.epochs, args.channels, args.batch_size, args.peak_lr, args.stop_epoch) == \
         (700, 64, 512, 0.02, 600.0)

@@ -22,58 +22,19 @@ one line naming the path and the reason, and exit status 1; the previous file st
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
 from ..errors import WriteError
 from .args import CliError, Parser, parse_seeds  # noqa: F401  (the public names)
-from .results import _add_aggregate, _add_figure, _add_fit, _add_synthetic_cifar
-from .run_study import _add_run_study
-from .training import _add_thresholds, _add_train
 
 LOG_FORMAT = "[dynloss %(asctime)s] %(message)s"
 
-
-def _add_myrtle(sub) -> None:
-    from . import myrtle
-
-    myrtle.add_cli(sub)
-
-
-def _add_publish(sub) -> None:
-    from . import publish
-
-    publish.add_cli(sub)
-
-
-def _add_sensitivity(sub) -> None:
-    from . import sensitivity
-
-    sensitivity.add_cli(sub)
-
-
-def _add_verdicts(sub) -> None:
-    from . import verdicts
-
-    verdicts.add(sub)
-
-
-def _add_onsets(sub) -> None:
-    from .onsets import add
-
-    add(sub)
-
-
-def _add_job(sub) -> None:
-    from .job import add
-
-    add(sub)
-
-
-COMMANDS: list[Callable] = [_add_train, _add_thresholds, _add_myrtle, _add_aggregate, _add_fit, _add_figure,
-                            _add_verdicts, _add_synthetic_cifar, _add_run_study, _add_publish,
-                            _add_sensitivity, _add_onsets, _add_job]
+#: the command modules of this package, in the order of ``--help``; each registers its subcommands with
+#: ``add(subparsers)`` and imports what its commands need (JAX included) only when one runs
+COMMANDS = ("training", "myrtle", "results", "verdicts", "run_study", "publish", "sensitivity", "onsets", "job")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"dynloss {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for add in COMMANDS:
-        add(sub)
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add(sub)
     return parser
 
 

@@ -16,7 +16,7 @@ from .args import (CliError, add_loss_arg, check_accelerator, check_loss, check_
 log = logging.getLogger("dynloss")
 
 
-def add_cli(sub) -> None:
+def add(sub) -> None:
     """Register the ``myrtle`` subcommand on an ``argparse`` subparsers object."""
     pos_int = lambda name: number(int, name, lambda v: v > 0, "an integer > 0")  # noqa: E731
     nonneg = lambda name: number(float, name, lambda v: 0 <= v < float("inf"), "a number >= 0")  # noqa: E731

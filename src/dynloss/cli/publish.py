@@ -8,7 +8,7 @@ import os
 from .args import CliError, check_out
 
 
-def add_cli(sub) -> None:
+def add(sub) -> None:
     p = sub.add_parser("publish", help="copy the reproduction table, fit tables and figure PNGs into one "
                                        "folder with a stamped index README.md")
     p.add_argument("items", nargs="+", help="tables (.csv, .md), figures (.png) and reduced data (.nc) to publish")

@@ -9,6 +9,12 @@ import os
 from .args import check_out, check_path, CliError, number, parse_meta
 
 
+def add(sub) -> None:
+    """Register ``aggregate``, ``fit-thresholds``, ``figure`` and ``synthetic-cifar``."""
+    for register in (_add_aggregate, _add_fit, _add_figure, _add_synthetic_cifar):
+        register(sub)
+
+
 def _add_fit(sub) -> None:
     p = sub.add_parser("fit-thresholds", help="fit log lambda_th = a + b log eta (per width)")
     p.add_argument("input", help="combined thresholds study NetCDF")

@@ -13,7 +13,7 @@ from .. import accelerator
 from .args import CliError, check_accelerator, int_list
 
 
-def _add_run_study(sub) -> None:
+def add(sub) -> None:
     p = sub.add_parser("run-study", help="run one study end to end in this process, without Snakemake "
                        "(its jobs one after another, then combine, fit and figure)")
     p.add_argument("name", help="study name (a key of studies in the config)")

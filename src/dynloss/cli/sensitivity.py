@@ -15,7 +15,7 @@ import os
 log = logging.getLogger("dynloss")
 
 
-def add_cli(sub) -> None:
+def add(sub) -> None:
     from .args import float_list, int_list, number
 
     p = sub.add_parser("sensitivity-combine", help="combine the case files of a sensitivity study")

@@ -39,6 +39,12 @@ def add_data_args(p) -> None:
                    default=TRAIN.noise, help=f"angular noise of the spiral (default {TRAIN.noise})")
 
 
+def add(sub) -> None:
+    """Register ``train`` and ``thresholds``."""
+    _add_train(sub)
+    _add_thresholds(sub)
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a batch of runs (vmapped over seeds) into one NetCDF",
                        description="Full-batch GD on the spiral; seeds are vmapped in one program.")
