@@ -101,7 +101,7 @@ def mlp(width: int, num_outputs: int = 3, W_std: float | tuple[float, float] = 1
 
     def init(key, in_dim: int = 2, dtype=jnp.float32) -> Params:
         # stax.serial: one split per layer (the ReLU consumes one too).
-        k1, k2, k3 = _serial_keys(key, 3)
+        k1, k2, k3 = serial_keys(key, 3)
         del k2
         return [_dense_init(k1, in_dim, width, w1_std, b_std, dtype), (),
                 _dense_init(k3, width, num_outputs, w2_std, b_std, dtype)]
@@ -111,7 +111,7 @@ def mlp(width: int, num_outputs: int = 3, W_std: float | tuple[float, float] = 1
                  ntk=_mlp_ntk if fast else None)
 
 
-def _serial_keys(key, n: int):
+def serial_keys(key, n: int):
     # jax.example_libraries.stax.serial: ``rng, layer_rng = split(rng)`` for each layer.
     out = []
     for _ in range(n):
@@ -211,7 +211,7 @@ def _mlp_ntk_param(width: int, num_outputs: int, w1_std: float, w2_std: float, b
     """
 
     def init(key, in_dim: int = 2, dtype=jnp.float32) -> Params:
-        k1, _, k3 = _serial_keys(key, 3)
+        k1, _, k3 = serial_keys(key, 3)
         return [_dense_init(k1, in_dim, width, 1.0, 1.0, dtype, fan_in_scale=False), (),
                 _dense_init(k3, width, num_outputs, 1.0, 1.0, dtype, fan_in_scale=False)]
 

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .mlp import Model, Params, _serial_keys
+from .mlp import Model, Params, serial_keys
 
 from ..spec import CONV_VJP_MODES, SQRT2  # noqa: F401  (re-exported by models; both JAX-free, shared with MyrtleSpec)
 #: the layers of Myrtle5 in ``stax.serial`` order (ReLU and pools own empty parameter tuples)
@@ -68,7 +68,7 @@ def myrtle5(channels: int = 64, num_classes: int = 10, W_std: float = SQRT2,
     def init(key, in_dim: int = 3, dtype=jnp.float32) -> Params:
         params: list = []
         c_in = in_dim
-        for name, k in zip(MYRTLE5_LAYERS, _serial_keys(key, len(MYRTLE5_LAYERS))):
+        for name, k in zip(MYRTLE5_LAYERS, serial_keys(key, len(MYRTLE5_LAYERS))):
             if name in ("conv", "dense"):
                 # stax: split the layer key into W and b keys; W ~ N(0, 1) * W_std / sqrt(fan_in)
                 # (the same float expression as neural-tangents, so float64 inits agree bitwise).
