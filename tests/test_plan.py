@@ -91,20 +91,39 @@ def test_granularity_is_a_validated_config_key():
 # -- a new study kind is one class ---------------------------------------------------------------
 
 
+def _best_lr(claim, inputs, settings, row, band):
+    """The toy kind's measure: the final train accuracy at the learning rate with the best mean, per seed."""
+    from dynloss.verdicts import measures, stats
+
+    ds = inputs.role("toy").get(claim.figure)
+    if ds is None:
+        return measures.not_run(row, f"study {claim.figure} not run")
+    acc = ds["final_train_acc"].squeeze(("loss", "width", "A", "T"))
+    best = acc.isel(lr=int(np.argmax(acc.mean("seed").values)))
+    return measures.judge({**row, "data": claim.figure}, stats.t_interval(best.values), band, claim.thesis_seeds)
+
+
 def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
-    """A kind defined here (a learning-rate sweep at one (A, T)), with its schema fragment, plugs in
-    before validation: a config with a study of it validates (defaults filled, a bad key refused naming
-    it), and `dynloss run-study` trains, combines and checks it through the plan, with nothing else
-    changed (it has no figure module, so no figure)."""
+    """A kind defined here (a learning-rate sweep at one (A, T)), with its schema fragment and its own
+    claim, plugs in before validation: a config with a study of it validates (defaults filled, a bad key
+    refused naming it), `dynloss run-study` trains, combines and checks it through the plan, and
+    `dynloss reproduction` gives its claim a row measured the kind's way, with nothing else changed (it
+    has no figure module, so no figure)."""
+    import csv
+
     import yaml
 
-    from dynloss import netcdf
+    from dynloss import netcdf, verdicts
     from dynloss.plan import kinds
 
     @kinds.register
     class LrSweep(kinds.StudyKind):
         name = "toy_lr_sweep"
         aggregate_dims = ("loss", "width", "lr", "A", "T")
+        verdict_input = "toy"
+        claims = (verdicts.Claim("toy_best_lr", "toy: train accuracy at the best eta", "toy", None,
+                                 "final_train_acc", "best_lr", "lower", 0.0, "> 0", "this test", 2),)
+        measures = {"best_lr": _best_lr}
         schema = {"type": "object", "additionalProperties": False, "properties": {
             "kind": {"const": "toy_lr_sweep"}, "title": {"type": "string", "default": ""},
             "loss": {"$ref": "#/$defs/loss", "default": "ce"},
@@ -142,6 +161,17 @@ def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
         assert ds["train_acc"].sizes == {"loss": 1, "width": 1, "lr": 2, "A": 1, "T": 1, "seed": 2, "step": 2}
         np.testing.assert_array_equal(ds["lr"].values, [0.5, 1.0])
         assert plan.job_files("toy") == [j.out for j in todo] and kind.dataset().endswith("/toy/toy.nc")
+        table = tmp_path / "table.csv"
+        for extra in ([], ["--input", f"toy:toy={kind.dataset()}"]):
+            assert cli.main(["reproduction", *extra, "--csv", str(table)]) == 0
+            with open(table) as f:
+                row = next(r for r in csv.DictReader(f) if r["claim"] == "toy: train accuracy at the best eta")
+            if not extra:
+                assert row["verdict"] == "not run" and row["note"] == "study toy not run"
+        best = ds["final_train_acc"].mean("seed").max().item()
+        assert row["verdict"].startswith("reproduced") and row["n_seeds"] == "2"  # every accuracy is above 0
+        assert float(row["estimate"]) == round(best, 4)
+        assert "toy_best_lr" not in {c.key for c in verdicts.CLAIMS}  # the kind's own, not the thesis's
     finally:
         kinds.KINDS.pop("toy_lr_sweep", None)
 

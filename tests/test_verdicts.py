@@ -289,3 +289,32 @@ def test_a_width_s_own_grid_is_its_region_not_the_other_width_s_points():
     acc[1, 2, 2] = np.nan
     ds["final_train_acc"] = (("width", "A", "T", "seed"), acc)
     assert "1 region point(s) not run" in measure(c, Inputs(studies={"s": ds}), Settings())["note"]
+
+
+# -- a study kind's own claims and measures ------------------------------------------------------
+
+
+def test_a_claim_read_where_no_measure_is_defined_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"claim 'k': where='nowhere' has no measure \(known: best, final"):
+        measure(claim(where="nowhere"), Inputs(), Settings())
+
+
+def test_a_kind_cannot_redefine_a_measure_or_take_a_role_the_table_cannot_pass():
+    from dynloss.plan import kinds
+    from dynloss.verdicts.table import measures
+
+    class Twice(kinds.StudyKind):
+        name = "toy_twice"
+        measures = {"static": lambda *a: {}}
+
+    kinds.register(Twice)
+    try:
+        with pytest.raises(ValueError, match="study kind 'toy_twice': the measure of where='static' is already"):
+            measures()
+    finally:
+        kinds.KINDS.pop("toy_twice")
+    for role in ("my_role", "confirm", "a:b"):
+        bad = type("Bad", (kinds.StudyKind,), {"name": "toy_bad", "verdict_input": role})
+        with pytest.raises(ValueError, match=f"study kind 'toy_bad': verdict_input '{role}'"):
+            kinds.register(bad)
+        assert "toy_bad" not in kinds.KINDS

@@ -206,13 +206,16 @@ def confirm_keys():
 def verdict_inputs():
     """Named inputs of the reproduction table: the dataset of every study its kind says the table reads
     (StudyKind.verdict_input) and every confirm file of this config."""
+    from dynloss.verdicts.inputs import ROLES
+
     inputs = {}
-    for flag in ("study", "dynamics", "thresholds"):  # the reproduction command's flags
+    roles = {PLAN.study(n).verdict_input for n in studies_with("verdict_input")}
+    for role in [r for r in ROLES if r in roles] + sorted(roles - set(ROLES)):
         inputs.update(
             {
-                f"{flag}_{n}": PLAN.dataset(n)
+                f"{role}_{n}": PLAN.dataset(n)
                 for n in studies_with("verdict_input")
-                if PLAN.study(n).verdict_input == flag
+                if PLAN.study(n).verdict_input == role
             }
         )
     inputs.update({f"confirm_{k}": f"{R}/confirm/{k}.nc" for k in confirm_keys()})
@@ -221,10 +224,12 @@ def verdict_inputs():
 
 def verdict_args(input):
     """The reproduction command's arguments for its named inputs."""
+    from dynloss.verdicts.inputs import ROLES
+
     args = []
     for name, path in input.items():
-        flag, _, key = name.partition("_")
-        args += [f"--{flag}", f"{key}={path}"]
+        role, _, key = name.partition("_")
+        args += [f"--{role}", f"{key}={path}"] if role in ROLES else ["--input", f"{role}:{key}={path}"]
     for n in studies_with("fits_eta_law"):
         args += ["--primary", f"{n}={config['studies'][n]['primary_onset']}"]
     return shell_args(args + ["--settings", json.dumps(config["verdicts"], sort_keys=True)])

@@ -22,6 +22,17 @@ def _open_pairs(items, what: str) -> dict:
     return out
 
 
+def _by_role(items) -> dict:
+    """``--input ROLE:NAME=PATH`` arguments as role -> name -> dataset."""
+    out: dict = {}
+    for item in items:
+        role, sep, pair = item.partition(":")
+        if not sep or not role or "=" not in pair:
+            raise CliError(f"--input: {item!r} is not ROLE:NAME=PATH")
+        out.setdefault(role, {}).update(_open_pairs([pair], f"--input {role}"))
+    return out
+
+
 def _settings(text: str):
     from ..verdicts import Settings
 
@@ -44,6 +55,9 @@ def add(sub) -> None:
     p.add_argument("--dynamics", action="append", default=[], metavar="NAME=PATH", help="a dynamics study dataset")
     p.add_argument("--thresholds", action="append", default=[], metavar="NAME=PATH",
                    help="a combined thresholds study dataset")
+    p.add_argument("--input", action="append", default=[], metavar="ROLE:NAME=PATH",
+                   help="the dataset of a study kind whose own claims read it under ROLE (StudyKind.verdict_input); "
+                   "repeatable")
     p.add_argument("--primary", action="append", default=[], metavar="NAME=DEFINITION",
                    help="the primary onset definition of a thresholds study (default visible)")
     p.add_argument("--settings", default="{}", help="JSON object of verdict settings (config key verdicts)")
@@ -79,7 +93,8 @@ def run_reproduction(a: argparse.Namespace) -> int:
         primary[name] = definition
     inputs = v.Inputs(studies=_open_pairs(a.study, "--study"), confirm=_open_pairs(a.confirm, "--confirm"),
                       dynamics=_open_pairs(a.dynamics, "--dynamics"),
-                      thresholds=_open_pairs(a.thresholds, "--thresholds"), primary=primary)
+                      thresholds=_open_pairs(a.thresholds, "--thresholds"), primary=primary,
+                      other=_by_role(a.input))
     rows = v.table(inputs, a.scale, _settings(a.settings))
     note = (f"scale: {a.scale}; the rules, bands and intervals: docs/verdicts.md; estimate = mean over "
             "independent seeds (eta law: slope of log mean lambda_th vs log eta)")
@@ -98,7 +113,7 @@ def run_confirm(a: argparse.Namespace) -> int:
     from .. import jobs, netcdf
     from .. import verdicts as v
     from ..spec import spec_from_dict
-    from ..verdicts.table import choose
+    from ..verdicts.inputs import choose
 
     claims = v.confirm_jobs().get(a.key)
     if claims is None:

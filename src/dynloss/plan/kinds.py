@@ -25,6 +25,10 @@ GLOBAL_KEYS = {"chunk_steps": "chunk_steps", "dtype": "dtype", "max_memory_gb": 
 
 def register(cls: type["StudyKind"]) -> type["StudyKind"]:
     """Class decorator: make ``cls`` the study kind named ``cls.name``."""
+    role = cls.verdict_input
+    if role is not None and not (role.isidentifier() and "_" not in role and role != "confirm"):
+        raise ValueError(f"study kind {cls.name!r}: verdict_input {role!r} is not a word of letters and digits "
+                         "(other than confirm)")
     KINDS[cls.name] = cls
     return cls
 
@@ -124,9 +128,15 @@ class StudyKind:
     #: validated, so a kind's keys are defined in its class
     schema: ClassVar[Optional[dict]] = None
     # What the workflow's rules ask of a kind (they select studies by these, never by a kind's name):
-    #: the reproduction command's flag that reads the study's dataset (``study``, ``dynamics``,
-    #: ``thresholds``), or None: the verdict table does not read it
+    #: the role under which the verdict table reads the study's dataset (``study``, ``dynamics``,
+    #: ``thresholds``: the reproduction command's flags; a kind's own role: ``--input ROLE:NAME=PATH``),
+    #: or None: the table does not read it
     verdict_input: ClassVar[Optional[str]] = None
+    #: claims about this kind's data beyond the thesis's (``dynloss.verdicts.Claim``), and the measure of
+    #: each ``where`` they are read at that the table does not have (``dynloss.verdicts.measures``):
+    #: where -> ``fn(claim, inputs, settings, row, band) -> row``, reading ``inputs.role(verdict_input)``
+    claims: ClassVar[tuple] = ()
+    measures: ClassVar[dict] = {}
     #: whether a publication keeps a reduced copy of the study's dataset
     published: ClassVar[bool] = True
     #: whether that copy keeps only the variables without a step dimension (its final metrics)

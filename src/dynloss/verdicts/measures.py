@@ -1,0 +1,250 @@
+"""How a claim is measured, by where it is read (``Claim.where``): each measure makes the claim's
+row (estimate, interval, outcome, what it was read from; docs/verdicts.md). :data:`MEASURES` are the
+built-in ones; a study kind adds its own (``StudyKind.measures``), written with :func:`judge` and
+:func:`not_run`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import xarray as xr
+
+from . import stats
+from .claims import Claim, LawClaim
+from .inputs import Inputs, choose, confirm_key, grid, matches, static_runs
+from .law import law_estimate
+
+
+def row_of(c, **kw) -> dict:
+    """A claim's row before it is measured: its text, figure, source and thesis value, and ``kw``."""
+    base = {"claim": c.text, "figure": c.figure if isinstance(c, Claim) else c.study,
+            "source": c.source, "thesis": getattr(c, "thesis", "-1")}
+    return {**base, **kw}
+
+
+def band_of(c: Claim, s: stats.Settings) -> stats.Band:
+    if c.band == "approx":
+        return stats.approx(c.value, s.acc_tol)
+    if c.band == "lower":
+        return stats.lower(c.value, s.acc_tol)
+    if c.band == "gain":
+        return stats.approx(c.value, s.acc_tol)
+    return stats.Band(0.0, math.inf) if c.value > 0 else stats.Band(-math.inf, 0.0)
+
+
+def judge(row: dict, e: stats.Estimate, band: stats.Band, thesis_seeds: int, partly: str = "") -> dict:
+    """``row`` with the estimate ``e``, its interval and its outcome against ``band`` (and "partly run" when
+    fewer seeds than the thesis's, or ``partly`` says why)."""
+    out = stats.outcome(e, band)
+    row.update({"estimate": round(e.value, 4), "ci_lo": _r(e.lo), "ci_hi": _r(e.hi), "interval": e.method,
+                "n_seeds": e.n, "thesis_seeds": thesis_seeds, "outcome": out})
+    if out == stats.INCONCLUSIVE:
+        need = stats.seeds_to_decide(e, band)
+        row["seeds_to_decide"] = need if need is not None else ""
+    if e.n < thesis_seeds and not partly:
+        partly = f"{e.n} of the thesis's {thesis_seeds} seeds"
+    row["verdict"] = f"{stats.PARTLY}: {out} ({partly})" if partly else out
+    return row
+
+
+def _r(v: float):
+    return round(v, 4) if math.isfinite(v) else ""
+
+
+def not_run(row: dict, note: str, **kw) -> dict:
+    """``row`` of a claim without data, ``note`` saying what is missing."""
+    return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, **kw, "note": note}
+
+
+def by_protocol(fn):
+    """A measure that reads runs by the claim's protocol: a claim without one is not run here."""
+    def wrapped(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
+        if c.protocol is None:
+            return not_run(row, "needs the CIFAR-10 folder (config key studies.fig3_2.cifar_dir) and, at paper "
+                            "scale, a GPU")
+        return fn(c, inputs, s, row, band)
+
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+def _final(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
+    """The last step of the claim's dynamics run (one run, as in the thesis)."""
+    ds = inputs.dynamics.get(c.figure)
+    if ds is None:
+        return not_run(row, f"study {c.figure} not run")
+    x = np.atleast_1d(ds[c.quantity].values).astype(float)
+    return judge({**row, "data": c.figure, "note": "one run, as in the thesis: no interval"},
+                  stats.t_interval(x), band, c.thesis_seeds)
+
+
+@by_protocol
+def _static(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
+    """A = 1: every run of the protocol's static family, each seed once."""
+    vals, used, n_div = static_runs(inputs, c.protocol, c.quantity)
+    if not vals:
+        return not_run(row, f"no A = 1 runs of {c.protocol}", n_diverged=n_div)
+    x = np.array([vals[k] for k in sorted(vals)])
+    note = "each seed once (A = 1 is the same run at every T and for every loss of its static family)"
+    if c.shares:
+        note += f"; the same measurement as {c.shares}"
+    return judge({**row, "data": ", ".join(used), "n_diverged": n_div, "at_A": 1.0, "note": note},
+                  stats.mean_interval(x, s), band, c.thesis_seeds)
+
+
+#: steps before and after the onset over which the NTK eigenvalue is averaged (``ntk_change``)
+NTK_WINDOW = 500
+
+
+def _at_onset(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
+    """A dynamics run's statistic at its primary onset: the NTK lambda_max's relative change across it
+    (``ntk_change``) or lambda_max's minimum after it over lambda_th (``lambda_floor``). One run."""
+    ds = inputs.dynamics.get(c.figure)
+    if ds is None:
+        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "note": f"study {c.figure} not run"}
+    for d in ("seed", "run"):
+        if d in ds.dims:
+            ds = ds.isel({d: 0})
+    name = ds.attrs.get("primary_onset", "") or "visible"
+    var = f"onset_step_{name}" if f"onset_step_{name}" in ds else "onset_step"
+    t = int(ds[var]) if var in ds else -1
+    if c.quantity not in ds:
+        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "data": c.figure,
+                "note": f"the run has no {c.quantity}"}
+    if t < 0:  # measured, but the statistic needs an onset the primary definition did not find
+        return {**row, "verdict": stats.INCONCLUSIVE, "outcome": stats.INCONCLUSIVE, "data": c.figure,
+                "note": f"the primary definition ({name}) found no onset in the run"}
+    if c.where == "ntk_change":
+        n = ds["ntk_lmax"]
+        before = n.sel(step_ntk=slice(t - NTK_WINDOW, t - 1)).mean().item()
+        after = n.sel(step_ntk=slice(t, t + NTK_WINDOW)).mean().item()
+        x = after / before - 1.0
+        note = f"mean over {NTK_WINDOW} steps after the {name} onset (t = {t}) over the mean before it, minus 1"
+    else:
+        lam_th = float(ds[var.replace("onset_step", "lambda_th")])
+        h = ds["hess_eig"].isel(eig=0).sel(step_hess=slice(t, None))
+        x = float(h.min()) / lam_th
+        note = f"min of lambda_max after the {name} onset (t = {t}) / lambda_th there ({lam_th:.4g})"
+    return judge({**row, "data": c.figure, "note": note + "; one run, as in the thesis: no interval"},
+                  stats.t_interval(np.array([x])), band, c.thesis_seeds)
+
+
+@by_protocol
+def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
+    """best / worst / gain: the point chosen on the study's seeds, judged on fresh seeds."""
+    pick = choose(c, inputs)
+    if pick is None:
+        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "note": f"no grid point of {c.protocol} "
+                f"in A {c.A}, T {c.T}"}
+    row.update({"at_A": pick["A"], "at_T": pick["T"], "data": pick["study"],
+                "chosen_on": f"{pick['mean']:.4f} on {pick['n']} study seeds",
+                "region_points": pick["points"]})
+    notes = [] if not pick["missing"] else [f"{pick['missing']} region point(s) not run"]
+    if c.protocol.steps % pick["T"]:
+        notes.append(f"depends on the stop rule: {c.protocol.steps} steps is not a multiple of T = {pick['T']:g} "
+                     "(docs/stop_rule.md)")
+    fresh = inputs.confirm.get(confirm_key(c))
+    if fresh is not None and not (math.isclose(float(fresh.attrs.get("chosen_A", -1)), pick["A"])
+                                  and math.isclose(float(fresh.attrs.get("chosen_T", -1)), pick["T"])):
+        notes.append("the fresh seeds were run at another point (rerun confirm)")
+        fresh = None
+    if fresh is None:
+        g = grid(inputs.studies[pick["study"]], c.quantity, c.protocol.width).sel(A=pick["A"], T=pick["T"])
+        if c.where == "gain":  # paired with the A = 1 runs of the same study seeds
+            static, _, _ = static_runs(inputs, c.protocol, c.quantity)
+            x = np.array([v - static[int(sd)] for sd, v in zip(g["seed"].values, g.values) if int(sd) in static])
+        else:
+            x = g.values
+        x = x[np.isfinite(x)]
+        row["note"] = "; ".join(notes + ["fresh seeds not run: judged on the seeds that chose the point "
+                                         "(winner's curse)"])
+        return judge(row, stats.mean_interval(x, s), band, c.thesis_seeds, partly="fresh seeds not run")
+    point = grid(fresh, c.quantity, c.protocol.width).sel(A=pick["A"], T=pick["T"])
+    seeds = point["seed"].values
+    if c.where == "gain":
+        base = grid(fresh, c.quantity, c.protocol.width).sel(A=1.0).isel(T=0)
+        diff = point.values - base.sel(seed=seeds).values
+        x = diff[np.isfinite(diff)]
+        notes.append("paired by fresh seed: the chosen point minus A = 1")
+    else:
+        x = point.values[np.isfinite(point.values)]
+    row["n_diverged"] = int(seeds.size - x.size)
+    row["note"] = "; ".join(notes + [f"judged on fresh seeds {int(seeds.min())}-{int(seeds.max())}"])
+    return judge(row, stats.mean_interval(x, s), band, c.thesis_seeds)
+
+
+@by_protocol
+def _trend(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
+    """The OLS slope over A (A > 1) of the per-seed mean over T, with its interval over seeds."""
+    for name, ds in inputs.studies.items():
+        if not matches(ds, c.protocol, static=False) or "A" not in ds.coords:
+            continue
+        g = grid(ds, c.quantity, c.protocol.width)
+        keep = (g["A"].values >= c.A[0]) & (g["A"].values <= c.A[1])
+        if keep.sum() < 2:
+            continue
+        g = g.isel(A=np.flatnonzero(keep))
+        per_seed = np.nanmean(g.values, axis=1).T  # (seed, A)
+        A = g["A"].values.astype(float)
+
+        def slope(rows: np.ndarray) -> float:
+            y = np.nanmean(rows, axis=0)
+            ok = np.isfinite(y)
+            return float(np.polyfit(A[ok], y[ok], 1)[0]) if ok.sum() >= 2 else math.nan
+
+        n = per_seed.shape[0]
+        e = (stats.bootstrap(per_seed, slope, s.resamples, s.seed) if n >= s.bootstrap_min_seeds
+             else stats.t_interval(np.array([slope(r[None]) for r in per_seed])))
+        odd = [t for t in g["T"].values if c.protocol.steps % t]
+        row.update({"data": name, "region_points": int(g.sizes["A"] * g.sizes["T"]),
+                    "note": f"slope of the accuracy (mean over T) against A over A = {', '.join(f'{a:g}' for a in A)}, "
+                            "per accuracy unit per unit of A" + (
+                                f"; depends on the stop rule at T = {', '.join(f'{t:g}' for t in odd)} "
+                                "(docs/stop_rule.md)" if odd else "")})
+        return judge(row, e, band, c.thesis_seeds)
+    return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "note": f"no grid of {c.protocol} with A > 1"}
+
+
+def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
+    """The eta-law row of one thresholds study: its primary definition's slope (docs/verdicts.md)."""
+    band = stats.Band(-1 - s.slope_tol, -1 + s.slope_tol)
+    row = row_of(lc, band=band.describe(), thesis="-1")
+    found = _law_data(lc, inputs)
+    if found is None:
+        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN,
+                "note": f"study {lc.study} not run at width {lc.width}"}
+    study, ds = found
+    name = inputs.primary.get(study, "visible")
+    law = law_estimate(ds, name, s)
+    e = law["slope"]
+    row.update({"data": study, "figure": study, "claim": f"{lc.text} [primary onset: {name}]",
+                "note": (f"{law['n_settings']} (A, T) settings x {law['n_eta']} etas, paired bootstrap over settings; "
+                         f"runs with an onset {law['n_onset']} of {law['n_runs']}; lack of fit (rms of log means "
+                         f"about the line) {law['lof'].value:.3f} [{law['lof'].lo:.3f}, {law['lof'].hi:.3f}]")})
+    partly = (f"{law['n_settings']} of the thesis's {lc.settings} (A, T) settings"
+              if law["n_settings"] < lc.settings else "")
+    return judge(row, e, band, 0, partly=partly)
+
+
+def _law_data(lc: LawClaim, inputs: Inputs) -> Optional[tuple[str, xr.Dataset]]:
+    """(study, dataset at the claim's width): the claim's study if it ran that width, else the first
+    thresholds study of the claim's loss that did (docs/verdicts.md)."""
+    names = [lc.study] + sorted(n for n in inputs.thresholds if n != lc.study)
+    for n in names:
+        ds = inputs.thresholds.get(n)
+        if ds is None or (n != lc.study and lc.loss and lc.loss not in np.atleast_1d(ds["loss"].values)):
+            continue
+        if "width" not in ds.dims:
+            if n == lc.study and lc.width == 100:
+                return n, ds
+            continue
+        if lc.width in ds["width"].values:
+            return n, ds.sel(width=lc.width)
+    return None
+
+
+#: where -> the measure of a claim read there (a study kind adds its own: ``StudyKind.measures``)
+MEASURES = {"static": _static, "best": _chosen, "worst": _chosen, "gain": _chosen, "trend": _trend,
+            "final": _final, "ntk_change": _at_onset, "lambda_floor": _at_onset}
