@@ -208,16 +208,11 @@ def verdict_inputs():
     (StudyKind.verdict_input) and every confirm file of this config."""
     from dynloss.verdicts.inputs import ROLES
 
-    inputs = {}
-    roles = {PLAN.study(n).verdict_input for n in studies_with("verdict_input")}
-    for role in [r for r in ROLES if r in roles] + sorted(roles - set(ROLES)):
-        inputs.update(
-            {
-                f"{role}_{n}": PLAN.dataset(n)
-                for n in studies_with("verdict_input")
-                if PLAN.study(n).verdict_input == role
-            }
-        )
+    role = {n: PLAN.study(n).verdict_input for n in studies_with("verdict_input")}
+    rank = {r: i for i, r in enumerate(ROLES)}  # the command's own flags first, then a kind's own roles
+    inputs = {
+        f"{role[n]}_{n}": PLAN.dataset(n) for n in sorted(role, key=lambda n: (rank.get(role[n], len(rank)), role[n]))
+    }
     inputs.update({f"confirm_{k}": f"{R}/confirm/{k}.nc" for k in confirm_keys()})
     return {k: source(v) for k, v in inputs.items()}
 

@@ -20,6 +20,7 @@ from .claims import Claim, Protocol
 
 STATIC = {"dce": "ce", "ce": "ce", "dmse1": "mse", "dmse2": "mse", "mse": "mse"}
 
+
 @dataclass
 class Inputs:
     """Everything the table reads: datasets by name (studies), confirm datasets by key, dynamics

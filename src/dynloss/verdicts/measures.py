@@ -63,7 +63,7 @@ def by_protocol(fn):
     def wrapped(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
         if c.protocol is None:
             return not_run(row, "needs the CIFAR-10 folder (config key studies.fig3_2.cifar_dir) and, at paper "
-                            "scale, a GPU")
+                           "scale, a GPU")
         return fn(c, inputs, s, row, band)
 
     wrapped.__doc__ = fn.__doc__
@@ -77,7 +77,7 @@ def _final(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.B
         return not_run(row, f"study {c.figure} not run")
     x = np.atleast_1d(ds[c.quantity].values).astype(float)
     return judge({**row, "data": c.figure, "note": "one run, as in the thesis: no interval"},
-                  stats.t_interval(x), band, c.thesis_seeds)
+                 stats.t_interval(x), band, c.thesis_seeds)
 
 
 @by_protocol
@@ -91,7 +91,7 @@ def _static(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
     if c.shares:
         note += f"; the same measurement as {c.shares}"
     return judge({**row, "data": ", ".join(used), "n_diverged": n_div, "at_A": 1.0, "note": note},
-                  stats.mean_interval(x, s), band, c.thesis_seeds)
+                 stats.mean_interval(x, s), band, c.thesis_seeds)
 
 
 #: steps before and after the onset over which the NTK eigenvalue is averaged (``ntk_change``)
@@ -103,7 +103,7 @@ def _at_onset(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stat
     (``ntk_change``) or lambda_max's minimum after it over lambda_th (``lambda_floor``). One run."""
     ds = inputs.dynamics.get(c.figure)
     if ds is None:
-        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "note": f"study {c.figure} not run"}
+        return not_run(row, f"study {c.figure} not run")
     for d in ("seed", "run"):
         if d in ds.dims:
             ds = ds.isel({d: 0})
@@ -111,8 +111,7 @@ def _at_onset(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stat
     var = f"onset_step_{name}" if f"onset_step_{name}" in ds else "onset_step"
     t = int(ds[var]) if var in ds else -1
     if c.quantity not in ds:
-        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "data": c.figure,
-                "note": f"the run has no {c.quantity}"}
+        return not_run(row, f"the run has no {c.quantity}", data=c.figure)
     if t < 0:  # measured, but the statistic needs an onset the primary definition did not find
         return {**row, "verdict": stats.INCONCLUSIVE, "outcome": stats.INCONCLUSIVE, "data": c.figure,
                 "note": f"the primary definition ({name}) found no onset in the run"}
@@ -128,7 +127,7 @@ def _at_onset(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stat
         x = float(h.min()) / lam_th
         note = f"min of lambda_max after the {name} onset (t = {t}) / lambda_th there ({lam_th:.4g})"
     return judge({**row, "data": c.figure, "note": note + "; one run, as in the thesis: no interval"},
-                  stats.t_interval(np.array([x])), band, c.thesis_seeds)
+                 stats.t_interval(np.array([x])), band, c.thesis_seeds)
 
 
 @by_protocol
@@ -136,8 +135,7 @@ def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
     """best / worst / gain: the point chosen on the study's seeds, judged on fresh seeds."""
     pick = choose(c, inputs)
     if pick is None:
-        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "note": f"no grid point of {c.protocol} "
-                f"in A {c.A}, T {c.T}"}
+        return not_run(row, f"no grid point of {c.protocol} in A {c.A}, T {c.T}")
     row.update({"at_A": pick["A"], "at_T": pick["T"], "data": pick["study"],
                 "chosen_on": f"{pick['mean']:.4f} on {pick['n']} study seeds",
                 "region_points": pick["points"]})
@@ -204,7 +202,7 @@ def _trend(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.B
                                 f"; depends on the stop rule at T = {', '.join(f'{t:g}' for t in odd)} "
                                 "(docs/stop_rule.md)" if odd else "")})
         return judge(row, e, band, c.thesis_seeds)
-    return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN, "note": f"no grid of {c.protocol} with A > 1"}
+    return not_run(row, f"no grid of {c.protocol} with A > 1")
 
 
 def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
@@ -213,8 +211,7 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     row = row_of(lc, band=band.describe(), thesis="-1")
     found = _law_data(lc, inputs)
     if found is None:
-        return {**row, "verdict": stats.NOT_RUN, "outcome": stats.NOT_RUN,
-                "note": f"study {lc.study} not run at width {lc.width}"}
+        return not_run(row, f"study {lc.study} not run at width {lc.width}")
     study, ds = found
     name = inputs.primary.get(study, "visible")
     law = law_estimate(ds, name, s)
