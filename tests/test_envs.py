@@ -88,6 +88,20 @@ def test_the_cuda_lock_pins_the_cuda_wheels():
     assert set(cpu) <= set(cuda) and len(cuda) > 100
 
 
+def test_the_cuda_libraries_are_jax_0_5_3s_release_set():
+    """lock-cuda12.txt holds the CUDA libraries of JAX 0.5.3's own release lock (envs/lock.py), so none of the
+    known interactions of newer sets applies: cuDNN below 9.11 (convolutions), cuBLAS below 12.9 (several GPUs)."""
+    sys.path.insert(0, str(ENVS))
+    import lock as lock_py
+
+    cuda = lock("lock-cuda12.txt")
+    nvidia = {n: v for n, v in cuda.items() if n.startswith("nvidia-")}
+    assert nvidia == lock_py.CUDA_LIBRARIES
+    version = lambda name: tuple(int(x) for x in nvidia[name].split(".")[:2])  # noqa: E731
+    assert version("nvidia-cudnn-cu12") < (9, 11) and version("nvidia-cublas-cu12") < (12, 9)
+    assert conda_pip_pins(ENVS / "cuda12.yaml").items() >= lock_py.CUDA_LIBRARIES.items()
+
+
 @pytest.mark.parametrize("env", sorted(CONDA_LOCK))
 def test_conda_envs_match_their_lock(env):
     locked, listed = lock(CONDA_LOCK[env]), conda_pip_pins(ENVS / env)
