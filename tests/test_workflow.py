@@ -132,7 +132,7 @@ def tiny_run(tmp_path_factory):
     return res / "tiny", args  # every scale has its own folder
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
     from dynloss import config
 
@@ -153,7 +153,7 @@ def test_tiny_run_renders_every_figure_and_the_table(tiny_run):
         assert (res / name / f"{name}_fit.csv").read_text().startswith("loss,width,n_runs")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_tiny_run_datasets_have_the_documented_dims(tiny_run):
     from dynloss import netcdf
 
@@ -170,7 +170,7 @@ def test_tiny_run_datasets_have_the_documented_dims(tiny_run):
     assert dyn["dL"].dims == ("seed", "step") and "onset_step" in dyn and "lambda_th" in dyn
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_deleting_a_figure_reruns_only_that_figure(tiny_run):
     res, args = tiny_run
     (res / "figures" / "fig3_1.pdf").unlink()
@@ -182,7 +182,7 @@ def test_deleting_a_figure_reruns_only_that_figure(tiny_run):
     assert "Nothing to be done" in snakemake("-n", *args).stdout + snakemake("-n", *args).stderr
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_report_builds(tiny_run, tmp_path):
     _, args = tiny_run
     report = tmp_path / "report.html"
@@ -218,7 +218,7 @@ def planned_outputs(*args, force=True):
     return paths
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_scales_never_share_a_file(tiny_run):
     """After a tiny run, quick and paper plan nothing inside the tiny results, and
     the tiny run's outputs are still up to date afterwards; tiny plans nothing outside its folder."""
@@ -237,7 +237,7 @@ def test_scales_never_share_a_file(tiny_run):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_cosmetic_edit_reruns_nothing(tiny_run, tmp_path):
     """A new title reruns only the figure; one more A value adds jobs and
     reruns no existing job; another chunk_steps reruns nothing."""
@@ -352,7 +352,7 @@ def test_the_corrupt_file_advice_remakes_the_file(tmp_path):
     assert job_counts(snakemake("-n", *args, "--", *targets).stdout) == {"train_job": 1, "total": 1}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_title_or_thesis_edit_of_a_sensitivity_study_recomputes_nothing(tmp_path):
     """A title edit of a sensitivity study or of fig4_1 reran the
     infinite-width reference, the combine and the report; now it redraws the figures only. A
