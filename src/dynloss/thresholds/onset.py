@@ -55,6 +55,12 @@ NOT_ANALYSED = -2
 #: definitions that need only the loss trace (``mode`` needs a replay of the run, ``ceiling`` the
 #: lambda_max of the spectra cadence)
 TRACE_ONLY = ("visible", "growing", "apparent")
+#: definitions read from the loss (may be a verdict's primary definition) and those anchored on the curvature
+#: (``mode`` starts from eta * lambda_max >= 1.9, ``ceiling`` is a level gradient descent cannot pass: both
+#: give eta * lambda_th ~ 2 by construction, so they are reported beside a law, never as its verdict;
+#: docs/verdicts.md, 2026-12-07)
+LOSS_BASED = ("visible", "growing", "apparent")
+CURVATURE_ANCHORED = ("mode", "ceiling")
 #: definitions whose lambda_th is the exact top eigenvalue at the onset step (from a replay)
 REPLAYED = ("visible", "growing", "mode", "apparent")
 

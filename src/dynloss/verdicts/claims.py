@@ -46,9 +46,19 @@ class Claim:
     A: tuple[float, float] = (1.0, 1.0)
     T: tuple[float, float] = (0.0, INF)
     shares: str = ""  # another claim this one shares its measurement with (said in the row)
+    #: the A axis of the thesis's figure, for a trend or region claim read over the whole figure: data over
+    #: less of it make the row "partly run over A ..." (None: the thesis does not say; docs/verdicts.md)
+    thesis_A: Optional[tuple[float, float]] = None
+    #: the statistic of a qualitative claim, in words (named in docs/verdicts.md before its number)
+    statistic: str = ""
 
 
 TRAIN, TEST = "final_train_acc", "test_acc"
+PERIOD_ONSETS = ("per oscillating period, the first step from which the loss alternates visibly (the apparent "
+                 "definition applied within the period); the fraction of periods with one in which it lies in the "
+                 "period's second half")
+FALL_RISE = ("per oscillating period, whether lambda_max's minimum over the period's spectra samples lies strictly "
+             "inside the period and is at least 5 % below both its values at the period's first and last samples")
 CE = dict(lr=1.0, steps=35000)
 MSE = dict(lr=0.075, steps=50000)
 S34 = "thesis sec. 3.4.2 (fig. 3.4)"
@@ -80,7 +90,15 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("ce_w100_falls_with_A", "CE, width 100, A > 1: train accuracy falls with A (slope over A)", "fig3_4",
           Protocol("dce", 100, **CE), TRAIN, "trend", "sign", -1.0, "falls with A",
           f"{S46}: 'Al igual que en las graficas para la entropia cruzada (vease figura 3.4), segun se aumenta "
-          "la amplitud A, la precision de entrenamiento y de evaluacion, en general, disminuyen'", 50, (1.0001, INF)),
+          "la amplitud A, la precision de entrenamiento y de evaluacion, en general, disminuyen'", 50, (1.0001, INF),
+          thesis_A=(1.0, 70.0)),
+    # static against oscillating, as the paired comparison the text makes (added 2026-12-07)
+    Claim("ce_w100_gain_train", "CE, width 100: train accuracy gain of 5 <~ A <~ 20, T <~ 300 over A = 1 (paired)",
+          "fig3_4", Protocol("dce", 100, **CE), TRAIN, "gain", "sign", 1.0, "> 0 (~0.65 -> ~1)",
+          f"{S34}: '~0,65' at A = 1 against 'casi perfecta' in the region", 50, (5, 20), (0, 300)),
+    Claim("ce_w100_gain_test", "CE, width 100: test accuracy gain of 5 <~ A <~ 20, T <~ 300 over A = 1 (paired)",
+          "fig3_4", Protocol("dce", 100, **CE), TEST, "gain", "sign", 1.0, "> 0 (~0.65 -> ~0.9)",
+          f"{S34}: '~0,65' at A = 1 against 'alcanza valores de ~0,9' in the region", 50, (5, 20), (0, 300)),
     # -- Myrtle5 on CIFAR-10 (figure 3.2): needs the CIFAR-10 folder --
     Claim("myrtle_A1_train", "Myrtle5 / CIFAR-10, A = 1: train accuracy", "fig3_2", None, TRAIN, "static",
           "approx", 1.0, "~1", f"{S32}: 'precision de entrenamiento ~ 1'", 30),
@@ -127,6 +145,25 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("v1_w700_test", "MSE v1, width 700, A > 1: test accuracy (best point)", "fig4_2",
           Protocol("dmse1", 700, **MSE), TEST, "best", "lower", 0.97, "reaches ~0.97",
           f"{S42}: 'En la evaluacion ... alcanzando valores de ~0,97'", 3, (1.0001, INF)),
+    Claim("v1_w700_gain_test", "MSE v1, width 700: test accuracy gain of the best A > 1 point over A = 1 (paired)",
+          "fig4_2", Protocol("dmse1", 700, **MSE), TEST, "gain", "sign", 1.0, "> 0 (~0.95 -> ~0.97)",
+          f"{S42}: A = 1 '~0,95', with oscillations 'alcanzando valores de ~0,97'", 3, (1.0001, INF)),
+    Claim("v1_w100_whole_region", "MSE v1, width 100: fraction of the A > 1 grid with train accuracy >= 0.9",
+          "fig4_2", Protocol("dmse1", 100, **MSE), TRAIN, "fraction", "lower", 1.0, "good in practically the whole "
+          "(A, T) region", f"{S42}: 'buenos valores de precision en practicamente toda la region (A, T) estudiada'", 3,
+          (1.0001, INF), statistic="per seed, the fraction of the study's A > 1 points whose train accuracy is >= 0.9 "
+          "(the thesis's 'elevada' level of the same section)"),
+    Claim("v1_w700_whole_region", "MSE v1, width 700: fraction of the A > 1 grid with train accuracy >= 0.9",
+          "fig4_2", Protocol("dmse1", 700, **MSE), TRAIN, "fraction", "lower", 1.0, "good in practically the whole "
+          "(A, T) region", f"{S42}: 'en los cuatro paneles se obtienen buenos valores de precision en practicamente "
+          "toda la region'", 3, (1.0001, INF), statistic="as for width 100"),
+    Claim("v1_w100_no_overfit", "MSE v1, width 100: train minus test accuracy over the A > 1 grid", "fig4_2",
+          Protocol("dmse1", 100, **MSE), TRAIN, "overfit", "approx", 0.0, "~0 (not overfitted)",
+          f"{S42}: 'el modelo no esta especialmente sobreajustado a los datos de entrenamiento'", 3, (1.0001, INF),
+          statistic="per seed, the mean over the study's A > 1 points of train minus test accuracy"),
+    Claim("v1_w700_no_overfit", "MSE v1, width 700: train minus test accuracy over the A > 1 grid", "fig4_2",
+          Protocol("dmse1", 700, **MSE), TRAIN, "overfit", "approx", 0.0, "~0 (not overfitted)",
+          f"{S42}: 'el modelo no esta especialmente sobreajustado'", 3, (1.0001, INF), statistic="as for width 100"),
     # -- dynamical MSE v2 (figure 4.6) --
     Claim("v2_w100_train", "MSE v2, width 100, A > 1: train accuracy (best point)", "fig4_6",
           Protocol("dmse2", 100, **MSE), TRAIN, "best", "approx", 0.98, "~0.98",
@@ -157,6 +194,15 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("v2_w700_test", "MSE v2, width 700, A ~ 10, 7500 <~ T <~ 12500: test accuracy (best point)", "fig4_6",
           Protocol("dmse2", 700, **MSE), TEST, "best", "approx", 0.98, "~0.98",
           f"{S46}: '... a ~0,98'; A ~ 10 read as 5 <= A <= 15", 3, (5, 15), (7500, 12500)),
+    Claim("v2_w100_low_T", "MSE v2, width 100: train accuracy at the smallest T minus the other T (A > 1)", "fig4_6",
+          Protocol("dmse2", 100, **MSE), TRAIN, "low_T", "sign", -1.0, "notably worse at low T",
+          "thesis sec. 5 (conclusions): 'la segunda version trabaja notablemente peor para valores bajos de periodo'",
+          3, (1.0001, INF), statistic="per seed, the mean over A > 1 of the accuracy at the grid's smallest T minus "
+          "the mean at its other T"),
+    Claim("v2_w700_gain_test", "MSE v2, width 700: test accuracy gain of A ~ 10, 7500 <~ T <~ 12500 over A = 1 "
+          "(paired)", "fig4_6", Protocol("dmse2", 700, **MSE), TEST, "gain", "sign", 1.0, "> 0 (~0.95 -> ~0.98)",
+          f"{S46}: 'en la precision de evaluacion existe un pequeno margen de mejora, aumentando la precision de ~0,95 "
+          "a ~0,98'; A ~ 10 read as 5 <= A <= 15", 3, (5, 15), (7500, 12500)),
     # -- the dynamics figures: one run each (as in the thesis) --
     Claim("fig3_5_final", "dynamics of fig. 3.5 (CE, A = 70, T = 5000): final train accuracy", "fig3_5", None,
           TRAIN, "final", "approx", 1.0, "~1", "thesis sec. 3.5: 'la red logra aprender correctamente los datos de "
@@ -184,6 +230,52 @@ CLAIMS: tuple[Claim, ...] = (
           "(its minimum / lambda_th)", "fig4_3", None, "hess_eig", "lambda_floor", "lower", 1.0, ">= 1",
           "thesis sec. 4.2.3: 'Una vez que lambda_max pasa este umbral, no vuelve a tomar valores inferiores al "
           "mismo durante el resto del entrenamiento'", 1),
+    # what the thesis says of the bifurcations and spectra (added 2026-12-07; statistics in docs/verdicts.md)
+    Claim("fig3_5_second_half", "dynamics of fig. 3.5 (CE): fraction of periods whose first alternation starts in "
+          "their second half", "fig3_5", None, "L", "period_onsets", "lower", 1.0, "in the second half of periods",
+          "thesis sec. 3.6: 'Durante la segunda mitad de algunos periodos T ... a medida que Gamma_i -> 1: aparece "
+          "una inestabilidad en forma de bifurcacion'", 1, statistic=PERIOD_ONSETS),
+    Claim("fig4_7_every_period", "dynamics of fig. 4.7 (MSE v2): fraction of periods with an alternation in their "
+          "second half", "fig4_7", None, "L", "period_onsets", "lower", 1.0, "near the end of every period",
+          "thesis sec. 4.3.3: 'las bifurcaciones estan presentes desde el primer periodo hasta el ultimo, apareciendo "
+          "siempre llegando al final de cada periodo'", 1, statistic=PERIOD_ONSETS + "; periods without one count "
+          "as 0"),
+    Claim("fig4_3_stay_open", "dynamics of fig. 4.3 (MSE v1): fraction of 100-step windows from period 5 on with "
+          "an alternation", "fig4_3", None, "L", "open_windows", "lower", 1.0, "stay open from period 4 on",
+          "thesis sec. 4.2.3: 'la bifurcacion se mantiene una vez aparece'; conclusions: 'permaneciendo abiertas "
+          "durante el resto del entrenamiento'", 1, statistic="the fraction of 100-step windows from the start of "
+          "period 5 to the stop in which the median peak-to-peak alternation |L(t) - (L(t-1) + L(t+1))/2| is >= 1 % "
+          "of L (the apparent level)"),
+    Claim("fig3_5_cascade", "dynamics of fig. 3.5 (CE): second Hessian eigenvalue's maximum after the onset / "
+          "lambda_th", "fig3_5", None, "hess_eig", "second_eig", "lower", 1.0, "later eigenvalues cross the same "
+          "threshold", "thesis sec. 3.6: 'a medida que los siguientes autovalores sobrepasan el mismo umbral, "
+          "aparecen nuevas inestabilidades'", 1, statistic="max of the second Hessian eigenvalue after the primary "
+          "onset over lambda_th"),
+    Claim("fig4_3_second_eig", "dynamics of fig. 4.3 (MSE v1): second Hessian eigenvalue's maximum after the onset "
+          "/ lambda_th", "fig4_3", None, "hess_eig", "second_eig", "lower", 1.0, "the second eigenvalue also above "
+          "the threshold", "thesis sec. 4.2.3, fig. 4.3 panel (f)", 1, statistic="as for fig. 3.5"),
+    Claim("fig4_3_ntk_grows", "dynamics of fig. 4.3 (MSE v1): rank correlation of NTK lambda_max with time",
+          "fig4_3", None, "ntk_lmax", "ntk_trend", "sign", 1.0, "grows continuously",
+          "thesis sec. 4.2.3: lambda_max,NTN does not fall at the bifurcations and keeps growing", 1,
+          statistic="Spearman's rank correlation of the NTK's largest eigenvalue with the step, over the run"),
+    Claim("fig3_5_fall_rise", "dynamics of fig. 3.5 (CE): fraction of periods in which lambda_max falls then rises",
+          "fig3_5", None, "hess_eig", "fall_rise", "lower", 1.0, "every period (peristaltic valley)",
+          "thesis sec. 3.6: the valley 'se ensancha y profundiza, para luego elevarse y estrecharse' in each period", 1,
+          statistic=FALL_RISE),
+    Claim("fig4_7_fall_rise", "dynamics of fig. 4.7 (MSE v2): fraction of periods in which lambda_max falls then "
+          "rises", "fig4_7", None, "hess_eig", "fall_rise", "lower", 1.0, "every period (peristaltic valley)",
+          "thesis conclusions: the MSE v2 valley 'presenta, al igual que en el caso de la entropia cruzada dinamica, "
+          "un movimiento peristaltico'", 1, statistic=FALL_RISE),
+    Claim("fig4_3_narrows", "dynamics of fig. 4.3 (MSE v1): rank correlation of each period's minimum lambda_max "
+          "with the period", "fig4_3", None, "hess_eig", "narrows", "sign", 1.0, "narrows progressively",
+          "thesis conclusions: 'el movimiento de ensanchamiento/estrechamiento se convierte en un proceso progresivo "
+          "de estrechamiento'", 1, statistic="Spearman's rank correlation of each oscillating period's minimum "
+          "lambda_max with the period's index"),
+    Claim("ntk_no_fixed_threshold", "NTK lambda_max at the onsets: coefficient of variation against the Hessian "
+          "lambda_th's", "fig3_6", None, "ntk_lmax", "ntk_cv", "sign", 1.0, "the NTK has no fixed threshold",
+          "thesis sec. 3.6: the Hessian's lambda_max has a threshold; the NTK's 'crece ... hasta que el sistema se "
+          "desestabiliza' at no fixed value", 40, statistic="CV of the NTK's lambda_max at the onsets of a "
+          "thresholds study's runs at one eta minus the CV of their Hessian lambda_th (> 0: the NTK's varies more)"),
     Claim("fig4_7_floor", "dynamics of fig. 4.7 (MSE v2): lambda_max stays at lambda_th after reaching it "
           "(its minimum / lambda_th)", "fig4_7", None, "hess_eig", "lambda_floor", "lower", 1.0, ">= 1",
           "thesis sec. 4.3.3: 'Una vez lo alcanza, el autovalor se mantiene constante'", 1),
@@ -214,6 +306,29 @@ LAW_CLAIMS: tuple[LawClaim, ...] = (
              "thesis sec. 4.2.3, fig. 4.4: 'una relacion inversamente proporcional tal que lambda ~ eta^-1'", "dmse1"),
     LawClaim("fig4_8", "MSE v2, width 100: slope of log mean lambda_th vs log eta",
              "thesis sec. 4.3.3, fig. 4.8: 'una relacion inversamente proporcional tal que lambda ~ eta^-1'", "dmse2"),
+)
+
+
+@dataclass(frozen=True)
+class PhaseClaim:
+    """Where a thresholds study's first bifurcations fall within their period (added 2026-12-07)."""
+
+    key: str
+    study: str
+    text: str
+    source: str
+    thesis: str = "in the second half of a period"
+    statistic: str = ("per (A, T) setting, the fraction of its onsets after the burn-in (over the etas, primary "
+                      "definition) at t mod T >= T / 2; the mean over settings, interval over settings")
+
+
+PHASE_CLAIMS: tuple[PhaseClaim, ...] = (
+    PhaseClaim("ce_onsets_second_half", "fig3_6", "dynamical CE, width 100: fraction of first bifurcations in the "
+               "second half of their period", "thesis sec. 3.6: 'Durante la segunda mitad de algunos periodos T ... "
+               "aparece una inestabilidad en forma de bifurcacion'"),
+    PhaseClaim("v2_onsets_second_half", "fig4_8", "MSE v2, width 100: fraction of first bifurcations in the second "
+               "half of their period", "thesis conclusions: 'esto suele suceder al final de cada periodo de "
+               "oscilacion, como ocurria en la entropia cruzada dinamica'"),
 )
 
 

@@ -26,17 +26,36 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def summary(rows: Sequence[dict]) -> str:
-    """``"3 reproduced, 1 reproduced - exceeds, ..., 4 partly run"``: the outcome the data give
-    (whatever the coverage), then how many rows ran on fewer seeds or points than the thesis."""
+    """``"3 reproduced, 1 reproduced - exceeds, ... (of 12 distinct measurements); 4 rows partly run"``: each
+    outcome counted once per measurement (rows that read the same measurement, column ``measurement``,
+    count once; docs/verdicts.md), then how many rows ran on less than the thesis's protocol."""
     order = (REPRODUCED, EXCEEDS, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)
-    counts = [f"{sum(r['outcome'] == v for r in rows)} {v}" for v in order]
+
+    def ident(i: int, r: dict):
+        return r.get("measurement") or f"row{i}"
+
+    counts = [f"{len({ident(i, r) for i, r in enumerate(rows) if r['outcome'] == v})} {v}" for v in order]
+    distinct = len({ident(i, r) for i, r in enumerate(rows)})
     partly = sum(str(r["verdict"]).startswith(PARTLY) for r in rows)
-    return ", ".join(counts) + f"; {partly} of these rows partly run"
+    return (", ".join(counts) + f" ({distinct} distinct measurements in {len(rows)} rows); "
+            f"{partly} of these rows partly run")
+
+
+def holm_line(rows: Sequence[dict], alpha: float = 0.05) -> str:
+    """The family-wise statement under the table: Holm over the accuracy rows with an interval."""
+    fam = [r for r in rows if r.get("holm")]
+    decided = [r for r in fam if r["holm"] in ("kept", "not kept")]
+    lost = [r["claim"] for r in decided if r["holm"] == "not kept"]
+    line = (f"Family-wise (Holm at {alpha:g} over the {len(fam)} accuracy rows with an interval, each row's p-value "
+            f"that of the outcome it leans to): {len(decided) - len(lost)} of the {len(decided)} decided rows keep "
+            "their outcome")
+    line += ("; not kept: " + "; ".join(lost)) if lost else ""
+    return line + ". Per-row outcomes are the 95 % rules' own."
 
 
 #: the columns of the Markdown and HTML copies (the CSV has every column)
 SHOWN = ["verdict", "claim", "thesis", "band", "estimate", "ci_lo", "ci_hi", "interval", "n_seeds", "at_A", "at_T",
-         "chosen_on", "seeds_to_decide", "data", "note"]
+         "chosen_on", "seeds_to_decide", "holm", "measurement", "data", "note"]
 
 
 def _cell(v) -> str:
@@ -45,7 +64,7 @@ def _cell(v) -> str:
 
 def to_markdown(rows: list[dict], note: str = "") -> str:
     """A Markdown copy of the table (the thesis source of each claim listed below it)."""
-    lines = ([note, ""] if note else []) + [f"Outcomes: {summary(rows)}.", ""]
+    lines = ([note, ""] if note else []) + [f"Outcomes: {summary(rows)}.", "", holm_line(rows), ""]
     lines += ["| " + " | ".join(SHOWN) + " |", "|" + "---|" * len(SHOWN)]
     for r in rows:
         v = str(r["verdict"])
@@ -93,4 +112,5 @@ def to_html(rows: list[dict], note: str = "") -> str:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dynloss reproduction</title>"
             f"<style>{_CSS}</style></head><body><h1>Reproduction of the thesis's claims</h1>"
             f"<p>{html.escape(note)}</p><p>Outcomes: {html.escape(summary(rows))}.</p>"
+            f"<p>{html.escape(holm_line(rows))}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></body></html>\n")

@@ -14,6 +14,7 @@ import xarray as xr
 from . import stats
 from .claims import Claim, LawClaim
 from .inputs import Inputs, choose, confirm_key, grid, matches, static_runs
+from ..thresholds.onset import CURVATURE_ANCHORED, LOSS_BASED, NAMES
 from .law import law_estimate
 
 
@@ -34,23 +35,41 @@ def band_of(c: Claim, s: stats.Settings) -> stats.Band:
     return stats.Band(0.0, math.inf) if c.value > 0 else stats.Band(-math.inf, 0.0)
 
 
-def judge(row: dict, e: stats.Estimate, band: stats.Band, thesis_seeds: int, partly: str = "") -> dict:
+def of(k: int, n: int, what: str) -> str:
+    """``"10 of the thesis's 50 seeds (20 %)"``: how much of what a row was asked of it ran."""
+    return f"{k} of the thesis's {n} {what} ({100 * k / n:.0f} %)" if n else f"{k} {what}"
+
+
+def judge(row: dict, e: stats.Estimate, band: stats.Band, thesis_seeds: int, partly: str = "",
+          min_seeds: int = stats.BOOTSTRAP_MIN_SEEDS) -> dict:
     """``row`` with the estimate ``e``, its interval and its outcome against ``band`` (and "partly run" when
-    fewer seeds than the thesis's, or ``partly`` says why)."""
+    fewer seeds than the thesis's, or ``partly`` says why). An inconclusive row says which way it leans and
+    the exact seed count that would decide it under the same interval rule (``min_seeds``: where the rule
+    switches from a t-interval to the bootstrap); every row with an interval carries the p-value of the
+    outcome it leans to (the Holm line under the table)."""
     out = stats.outcome(e, band)
     row.update({"estimate": round(e.value, 4), "ci_lo": _r(e.lo), "ci_hi": _r(e.hi), "interval": e.method,
                 "n_seeds": e.n, "thesis_seeds": thesis_seeds, "outcome": out})
+    if math.isfinite(e.value) and math.isfinite(e.half):
+        row["leans"] = stats.leans(e, band)
+        row["p_value"] = _r(stats.p_value(e, band, min_seeds), 6)
     if out == stats.INCONCLUSIVE:
-        need = stats.seeds_to_decide(e, band)
-        row["seeds_to_decide"] = need if need is not None else ""
+        need = stats.seeds_to_decide(e, band, min_seeds)
+        row["seeds_to_decide"] = f"{need} ({row['leans']})" if need is not None else ""
     if e.n < thesis_seeds and not partly:
-        partly = f"{e.n} of the thesis's {thesis_seeds} seeds"
+        partly = of(e.n, thesis_seeds, "seeds")
     row["verdict"] = f"{stats.PARTLY}: {out} ({partly})" if partly else out
     return row
 
 
-def _r(v: float):
-    return round(v, 4) if math.isfinite(v) else ""
+def _r(v: float, digits: int = 4):
+    return round(v, digits) if math.isfinite(v) else ""
+
+
+def verdict_onset(name: str) -> str:
+    """The definition a verdict reads: ``name`` when it is read from the loss, else ``apparent`` (a
+    curvature-anchored definition is reported beside, never primary; docs/verdicts.md, 2026-12-07)."""
+    return name if name in LOSS_BASED else "apparent"
 
 
 def not_run(row: dict, note: str, **kw) -> dict:
@@ -91,7 +110,7 @@ def _static(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
     if c.shares:
         note += f"; the same measurement as {c.shares}"
     return judge({**row, "data": ", ".join(used), "n_diverged": n_div, "at_A": 1.0, "note": note},
-                 stats.mean_interval(x, s), band, c.thesis_seeds)
+                 stats.mean_interval(x, s), band, c.thesis_seeds, min_seeds=s.bootstrap_min_seeds)
 
 
 #: steps before and after the onset over which the NTK eigenvalue is averaged (``ntk_change``)
@@ -107,7 +126,7 @@ def _at_onset(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stat
     for d in ("seed", "run"):
         if d in ds.dims:
             ds = ds.isel({d: 0})
-    name = ds.attrs.get("primary_onset", "") or "visible"
+    name = verdict_onset(ds.attrs.get("primary_onset", "") or "visible")
     var = f"onset_step_{name}" if f"onset_step_{name}" in ds else "onset_step"
     t = int(ds[var]) if var in ds else -1
     if c.quantity not in ds:
@@ -148,6 +167,9 @@ def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
                                   and math.isclose(float(fresh.attrs.get("chosen_T", -1)), pick["T"])):
         notes.append("the fresh seeds were run at another point (rerun confirm)")
         fresh = None
+    if fresh is not None and c.where == "gain" and 1.0 not in np.atleast_1d(fresh["A"].values):
+        notes.append("the fresh seeds have no A = 1 runs (a confirm job made before this gain claim)")
+        fresh = None
     if fresh is None:
         g = grid(inputs.studies[pick["study"]], c.quantity, c.protocol.width).sel(A=pick["A"], T=pick["T"])
         if c.where == "gain":  # paired with the A = 1 runs of the same study seeds
@@ -158,7 +180,8 @@ def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
         x = x[np.isfinite(x)]
         row["note"] = "; ".join(notes + ["fresh seeds not run: judged on the seeds that chose the point "
                                          "(winner's curse)"])
-        return judge(row, stats.mean_interval(x, s), band, c.thesis_seeds, partly="fresh seeds not run")
+        return judge(row, stats.mean_interval(x, s), band, c.thesis_seeds, partly="fresh seeds not run",
+                     min_seeds=s.bootstrap_min_seeds)
     point = grid(fresh, c.quantity, c.protocol.width).sel(A=pick["A"], T=pick["T"])
     seeds = point["seed"].values
     if c.where == "gain":
@@ -170,7 +193,7 @@ def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
         x = point.values[np.isfinite(point.values)]
     row["n_diverged"] = int(seeds.size - x.size)
     row["note"] = "; ".join(notes + [f"judged on fresh seeds {int(seeds.min())}-{int(seeds.max())}"])
-    return judge(row, stats.mean_interval(x, s), band, c.thesis_seeds)
+    return judge(row, stats.mean_interval(x, s), band, c.thesis_seeds, min_seeds=s.bootstrap_min_seeds)
 
 
 @by_protocol
@@ -194,35 +217,62 @@ def _trend(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.B
 
         n = per_seed.shape[0]
         e = (stats.bootstrap(per_seed, slope, s.resamples, s.seed) if n >= s.bootstrap_min_seeds
-             else stats.t_interval(np.array([slope(r[None]) for r in per_seed])))
+             else stats.t_interval(np.array([slope(r[None]) for r in per_seed])))  # per-seed slopes below 20
+        partly = ""
+        if c.thesis_A is not None and (A.min() > max(c.A[0], c.thesis_A[0]) + 1 or A.max() < c.thesis_A[1]):
+            partly = (f"partly run over A {A.min():g}-{A.max():g} of the thesis's figure's "
+                      f"{c.thesis_A[0]:g}-{c.thesis_A[1]:g}")
+            if n < c.thesis_seeds:
+                partly += f"; {of(n, c.thesis_seeds, 'seeds')}"
         odd = [t for t in g["T"].values if c.protocol.steps % t]
         row.update({"data": name, "region_points": int(g.sizes["A"] * g.sizes["T"]),
                     "note": f"slope of the accuracy (mean over T) against A over A = {', '.join(f'{a:g}' for a in A)}, "
                             "per accuracy unit per unit of A" + (
                                 f"; depends on the stop rule at T = {', '.join(f'{t:g}' for t in odd)} "
                                 "(docs/stop_rule.md)" if odd else "")})
-        return judge(row, e, band, c.thesis_seeds)
+        return judge(row, e, band, c.thesis_seeds, partly=partly, min_seeds=s.bootstrap_min_seeds)
     return not_run(row, f"no grid of {c.protocol} with A > 1")
 
 
 def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
-    """The eta-law row of one thresholds study: its primary definition's slope (docs/verdicts.md)."""
+    """The eta-law row of one thresholds study: its primary definition's slope (loss-based), every other
+    definition's outcome beside it, and "definition-dependent" where the loss-based ones disagree
+    (docs/verdicts.md)."""
     band = stats.Band(-1 - s.slope_tol, -1 + s.slope_tol)
     row = row_of(lc, band=band.describe(), thesis="-1")
     found = _law_data(lc, inputs)
     if found is None:
         return not_run(row, f"study {lc.study} not run at width {lc.width}")
     study, ds = found
-    name = inputs.primary.get(study, "visible")
-    law = law_estimate(ds, name, s)
+    asked = inputs.primary.get(study, "apparent")
+    name = verdict_onset(asked)
+    laws = {n: law_estimate(ds, n, s) for n in NAMES if f"lambda_th_{n}" in ds}
+    if name not in laws:
+        laws[name] = law_estimate(ds, name, s)
+    outcomes = {n: stats.outcome(law["slope"], band) for n, law in laws.items()}
+    loss_based = {outcomes[n] for n in laws if n in LOSS_BASED}
+    dependent = len(loss_based) > 1
+    law = laws[name]
     e = law["slope"]
-    row.update({"data": study, "figure": study, "claim": f"{lc.text} [primary onset: {name}]",
-                "note": (f"{law['n_settings']} (A, T) settings x {law['n_eta']} etas, paired bootstrap over settings; "
-                         f"runs with an onset {law['n_onset']} of {law['n_runs']}; lack of fit (rms of log means "
-                         f"about the line) {law['lof'].value:.3f} [{law['lof'].lo:.3f}, {law['lof'].hi:.3f}]")})
-    partly = (f"{law['n_settings']} of the thesis's {lc.settings} (A, T) settings"
-              if law["n_settings"] < lc.settings else "")
-    return judge(row, e, band, 0, partly=partly)
+    beside = "; ".join(f"{n}{'*' if n in CURVATURE_ANCHORED else ''}: {outcomes[n]} "
+                       f"({laws[n]['slope'].value:.3f}, {laws[n]['n_entered']} of {lc.settings} settings)"
+                       for n in laws if n != name)
+    row.update({"data": study, "figure": study,
+                "claim": f"{lc.text} [primary onset: {name}]" + (" [definition-dependent]" if dependent else ""),
+                "definitions": beside,
+                "note": (f"{law['n_entered']} (A, T) settings with an onset at every one of {law['n_eta']} etas "
+                         f"(of {law['n_settings']} analysed), paired bootstrap over them; onsets after the burn-in "
+                         f"{law['n_onset']} of {law['n_runs']} runs, {law['n_burn_in']} before it (t < "
+                         f"{s.burn_in:g} T, not counted); lack of fit (rms of log means about the line) "
+                         f"{law['lof'].value:.3f} [{law['lof'].lo:.3f}, {law['lof'].hi:.3f}]"
+                         + (f"; {asked} is curvature-anchored, never primary" if asked != name else "")
+                         + ("; loss-based definitions disagree: definition-dependent" if dependent else "")
+                         + (f"; beside it (* curvature-anchored): {beside}" if beside else ""))})
+    if law["n_entered"] == 0:
+        return {**row, "verdict": f"{stats.PARTLY}: {stats.NOT_RUN} (0 of the thesis's {lc.settings} (A, T) "
+                "settings with an onset at every eta)", "outcome": stats.NOT_RUN}
+    partly = of(law["n_entered"], lc.settings, "(A, T) settings") if law["n_entered"] < lc.settings else ""
+    return judge(row, e, band, 0, partly=partly, min_seeds=s.bootstrap_min_seeds)
 
 
 def _law_data(lc: LawClaim, inputs: Inputs) -> Optional[tuple[str, xr.Dataset]]:
@@ -245,3 +295,12 @@ def _law_data(lc: LawClaim, inputs: Inputs) -> Optional[tuple[str, xr.Dataset]]:
 #: where -> the measure of a claim read there (a study kind adds its own: ``StudyKind.measures``)
 MEASURES = {"static": _static, "best": _chosen, "worst": _chosen, "gain": _chosen, "trend": _trend,
             "final": _final, "ntk_change": _at_onset, "lambda_floor": _at_onset}
+
+
+def _qualitative() -> None:
+    from . import qualitative
+
+    MEASURES.update(qualitative.MEASURES)
+
+
+_qualitative()

@@ -4,13 +4,17 @@ whatever data has its protocol (:mod:`.measures`), with an interval over seeds a
 from __future__ import annotations
 
 from . import stats
-from .claims import CLAIMS, LAW_CLAIMS, Claim, needs_fresh_seeds
+from .claims import CLAIMS, LAW_CLAIMS, PHASE_CLAIMS, Claim, needs_fresh_seeds
 from .inputs import Inputs, confirm_key
 from .measures import MEASURES, band_of, law_row, row_of
+from .qualitative import phase_row
 
 COLUMNS = ["claim", "figure", "verdict", "outcome", "thesis", "band", "estimate", "ci_lo", "ci_hi", "interval",
            "n_seeds", "thesis_seeds", "at_A", "at_T", "chosen_on", "region_points", "n_diverged", "seeds_to_decide",
-           "data", "note", "source", "scale"]
+           "leans", "p_value", "holm", "measurement", "definitions", "data", "note", "source", "scale"]
+
+#: where a claim's estimate is an accuracy or a difference of accuracies (the Holm family)
+ACCURACY = ("static", "best", "worst", "gain", "trend", "fraction", "overfit", "low_T")
 
 
 def _kinds():
@@ -46,11 +50,38 @@ def measure(c: Claim, inputs: Inputs, s: stats.Settings) -> dict:
 
 
 def table(inputs: Inputs, scale: str, settings: stats.Settings = stats.Settings(),
-          claims=None, law_claims=LAW_CLAIMS) -> list[dict]:
-    """Every claim's row (default :func:`all_claims`), then the eta-law rows, with every key of :data:`COLUMNS`."""
+          claims=None, law_claims=LAW_CLAIMS, phase_claims=PHASE_CLAIMS) -> list[dict]:
+    """Every claim's row (default :func:`all_claims`), then the eta-law and onset-phase rows, with every key
+    of :data:`COLUMNS`; rows that read the same measurement share a ``measurement`` label, and the accuracy
+    rows carry the Holm decision (``holm``)."""
     claims = all_claims() if claims is None else claims
-    rows = [measure(c, inputs, settings) for c in claims] + [law_row(lc, inputs, settings) for lc in law_claims]
-    return [{k: r.get(k, "") for k in COLUMNS} | {"scale": scale} for r in rows]
+    rows = ([measure(c, inputs, settings) for c in claims] + [law_row(lc, inputs, settings) for lc in law_claims]
+            + [phase_row(pc, inputs, settings) for pc in phase_claims])
+    wheres = [c.where for c in claims] + ["law"] * len(law_claims) + ["phase"] * len(phase_claims)
+    rows = [{k: r.get(k, "") for k in COLUMNS} | {"scale": scale} for r in rows]
+    label_measurements(rows, [c.quantity for c in claims] + wheres[len(claims):])
+    family = [i for i, (r, w) in enumerate(zip(rows, wheres)) if w in ACCURACY and r["p_value"] != ""]
+    kept = stats.holm([float(rows[i]["p_value"]) for i in family], settings.family_alpha)
+    for i, k in zip(family, kept):
+        decided = rows[i]["outcome"] in (stats.REPRODUCED, stats.EXCEEDS, stats.NOT_REPRODUCED)
+        rows[i]["holm"] = ("kept" if k else "not kept") if decided else ("would decide" if k else "undecided")
+    return rows
+
+
+def measurement_key(r: dict, quantity: str) -> tuple:
+    """What makes two rows one measurement: the same quantity of the same data read at the same point,
+    the same numbers."""
+    return (quantity, r["data"], r["at_A"], r["at_T"], r["n_seeds"], r["estimate"], r["ci_lo"], r["ci_hi"])
+
+
+def label_measurements(rows: list[dict], quantities: list[str]) -> None:
+    """``measurement`` = "m<k>" for every row with an estimate, the same k for rows of one measurement
+    (:func:`measurement_key`), numbered in table order."""
+    seen: dict[tuple, str] = {}
+    for r, q in zip(rows, quantities):
+        if r["estimate"] == "":
+            continue
+        r["measurement"] = seen.setdefault(measurement_key(r, q), f"m{len(seen) + 1}")
 
 
 def confirm_jobs(claims=None) -> dict[str, list[Claim]]:
