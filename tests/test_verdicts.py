@@ -476,4 +476,4 @@ def test_the_onset_phase_row_counts_onsets_after_the_burn_in_per_setting():
                                                                       primary={"fig3_6": "apparent"}), Settings())
     x = np.r_[np.full(5, 0.5), np.ones(14)]  # setting 5 has no onset after the burn-in
     assert row["estimate"] == round(x.mean(), 4) and row["n_seeds"] == 19
-    assert "19 of 20 settings with an onset" in row["verdict"] and "4 before it" in row["note"]
+    assert "19 of 20 settings with an onset after the burn-in (95 %)" in row["verdict"] and "4 before it" in row["note"]

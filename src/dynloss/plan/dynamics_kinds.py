@@ -118,11 +118,13 @@ class Thresholds(StudyKind):
               stay visible. Empty: the training stores only onset_step/lambda_th; with keep_traces the definitions
               are computed from the traces (rule onsets), without retraining.
           primary_onset:
-            enum: [visible, growing, mode, apparent, ceiling]
+            enum: [visible, growing, apparent]
             default: visible
             description: >-
               The definition whose eta law is the verdict row of the reproduction table (fixed before the runs; the others
-              go to the sensitivity table). It must be computed: listed in onset, or in analyse_onsets.
+              are reported beside it). A definition read from the loss: mode and ceiling are anchored on the curvature
+              (eta * lambda_th ~ 2 by construction) and are never primary (docs/verdicts.md, 2026-12-07). It must be
+              computed: listed in onset, or in analyse_onsets.
           analyse_onsets:
             type: array
             items: {enum: [visible, growing, mode, apparent, ceiling]}

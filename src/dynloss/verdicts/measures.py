@@ -250,7 +250,7 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     if name not in laws:
         laws[name] = law_estimate(ds, name, s)
     outcomes = {n: stats.outcome(law["slope"], band) for n, law in laws.items()}
-    loss_based = {outcomes[n] for n in laws if n in LOSS_BASED}
+    loss_based = {outcomes[n] for n in laws if n in LOSS_BASED and outcomes[n] != stats.NOT_RUN}
     dependent = len(loss_based) > 1
     law = laws[name]
     e = law["slope"]

@@ -144,7 +144,9 @@ def period_onsets(c, inputs, s, row, band):
         n = oscillating_periods(steps, T)
         phases = []
         for k in range(n):
-            t = onset.apparent(L[k * T:(k + 1) * T])
+            seg = L[k * T:(k + 1) * T]
+            quiet = np.flatnonzero(_alternation(seg) < onset.APPARENT_LEVEL)  # one carried over from the period
+            t = onset.apparent(seg, start=int(quiet[0]) + 1) if quiet.size else -1  # before is not its onset
             phases.append(t / T if t >= 0 else math.nan)
         found = np.isfinite(phases)
         if not found.any():
@@ -165,13 +167,18 @@ def open_windows(c, inputs, s, row, band):
         start, stop = 4 * T, steps - T
         if stop - start < WINDOW:
             return None, "fewer than 5 oscillating periods"
-        e = np.abs(L[1:-1] - 0.5 * (L[:-2] + L[2:])) / np.abs(L[1:-1])
-        e = e[start - 1:stop - 1]
+        e = _alternation(L)[start - 1:stop - 1]
         w = e[: (e.size // WINDOW) * WINDOW].reshape(-1, WINDOW)
         on = np.median(w, axis=1) >= onset.APPARENT_LEVEL
         return float(on.mean()), f"{int(on.sum())} of {on.size} windows, steps {start}-{stop}"
 
     return _one(c, inputs, row, band, compute)
+
+
+def _alternation(L: np.ndarray) -> np.ndarray:
+    """``|L(t) - (L(t-1) + L(t+1)) / 2| / |L(t)|`` for t = 1 .. len - 2: the relative peak-to-peak size of a
+    period-2 alternation (the quantity :func:`dynloss.thresholds.onset.apparent` thresholds)."""
+    return np.abs(L[1:-1] - 0.5 * (L[:-2] + L[2:])) / np.abs(L[1:-1])
 
 
 def _primary(ds) -> tuple[str, int, float]:
@@ -289,5 +296,6 @@ def phase_row(pc: PhaseClaim, inputs: Inputs, s: stats.Settings) -> dict:
                          f"{st.shape[0]} settings; {int(((st >= 0) & ~counted).sum())} before it")})
     if x.size == 0:
         return not_run(row, "no onset after the burn-in", data=pc.study)
-    partly = "" if has.all() else f"{int(has.sum())} of {st.shape[0]} settings with an onset"
+    partly = ("" if has.all() else f"{int(has.sum())} of {st.shape[0]} settings with an onset after the burn-in "
+              f"({100 * has.mean():.0f} %)")
     return judge(row, stats.mean_interval(x, s), band, 0, partly=partly, min_seeds=s.bootstrap_min_seeds)
