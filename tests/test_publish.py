@@ -48,7 +48,7 @@ def test_a_publication_of_another_label_is_not_replaced_without_overwrite(tmp_pa
     before = (out / "README.md").read_text()
     assert cli.main(base + ["--scale", "tiny", "--label", "scale tiny, configuration bbb"]) == 2
     err = capsys.readouterr().err
-    assert "holds the publication 'scale paper, configuration aaa'" in err and "publish_overwrite=True" in err
+    assert "holds the publication 'scale paper, configuration aaa'" in err and "publish_overwrite=true" in err
     assert (out / "README.md").read_text() == before
     assert cli.main(base + ["--scale", "paper", "--label", "scale paper, configuration aaa"]) == 0  # same label
     assert cli.main(base + ["--scale", "tiny", "--label", "scale tiny, configuration bbb", "--overwrite"]) == 0
@@ -81,12 +81,12 @@ def test_the_readme_verdict_block_is_rewritten_from_the_published_table(tmp_path
 
     (tmp_path / "reproduction.csv").write_text(to_csv(table(Inputs(), "paper")))
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n\n<!-- verdicts: begin -->\nold\n<!-- verdicts: end -->\n\nrest\n")
+    readme.write_text("# x\n\n<!-- verdicts: begin -->\nOLD-BLOCK\n<!-- verdicts: end -->\n\nrest\n")
     out = tmp_path / "pub"
     args = ["publish", str(tmp_path / "reproduction.csv"), "--out", str(out), "--scale", "paper"]
     assert cli.main(args + ["--readme", str(readme)]) == 0
     text = readme.read_text()
-    assert "old" not in text and text.endswith("<!-- verdicts: end -->\n\nrest\n")
+    assert "OLD-BLOCK" not in text and text.endswith("<!-- verdicts: end -->\n\nrest\n")
     assert "| not run | CE, width 100, A = 1: train accuracy | ~0.65 |" in text
     readme.write_text("no markers\n")
     assert cli.main(args + ["--readme", str(readme)]) == 2

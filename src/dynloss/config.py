@@ -78,8 +78,39 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict:
         return with_kind_schemas(yaml.safe_load(fh))
 
 
+#: the most nodes a config file may hold once its aliases are expanded (the shipped config.yaml holds a few
+#: thousand): a file of nested aliases (a "billion laughs") is refused before it is expanded
+MAX_YAML_NODES = 200_000
+
+
+def _expanded_size(node, path, memo: dict, active: set) -> int:
+    """Nodes of ``node`` with every alias expanded, counted without expanding (each distinct node once)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise ConfigError(f"config file {str(path)!r}: an alias refers to itself (line {node.start_mark.line + 1})")
+    active.add(key)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    for child in children:
+        size += _expanded_size(child, path, memo, active)
+        if size > MAX_YAML_NODES:
+            raise ConfigError(f"config file {str(path)!r}: more than {MAX_YAML_NODES} values once its YAML aliases "
+                              f"are expanded (line {node.start_mark.line + 1}); a config needs a few thousand")
+    active.discard(key)
+    memo[key] = size
+    return size
+
+
 def load_yaml(path: Path = CONFIG_PATH) -> dict:
-    """Read a YAML config; a key given twice in one mapping is a :class:`ConfigError`.
+    """Read a YAML config; a key given twice in one mapping is a :class:`ConfigError`, and so is a
+    file whose aliases expand to more than :data:`MAX_YAML_NODES` values (refused before expanding).
 
     Args:
         path: the file.
@@ -88,11 +119,18 @@ def load_yaml(path: Path = CONFIG_PATH) -> dict:
         Its contents (``{}`` for an empty file).
 
     Raises:
-        ConfigError: naming the file: unreadable, not YAML, not a mapping.
+        ConfigError: naming the file: unreadable, not YAML, not a mapping, too many values.
     """
     try:
         with open(path) as fh:
-            cfg = yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+            loader = _UniqueKeyLoader(fh)
+            try:
+                node = loader.get_single_node()
+                if node is not None:
+                    _expanded_size(node, path, {}, set())
+                cfg = (loader.construct_document(node) if node is not None else None) or {}
+            finally:
+                loader.dispose()
     except OSError as exc:
         raise ConfigError(f"config file {str(path)!r}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
@@ -100,6 +138,8 @@ def load_yaml(path: Path = CONFIG_PATH) -> dict:
         line = f" (line {where.line + 1})" if where is not None else ""
         raise ConfigError(f"config file {str(path)!r}: not valid YAML{line}: "
                           f"{getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {str(path)!r}: nested too deeply") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"config file {str(path)!r}: not a mapping of config keys")
     return cfg
@@ -188,6 +228,59 @@ def _check_scale(cfg: dict) -> str:
     return scale
 
 
+def _booleans(cfg: dict, schema: dict) -> None:
+    """``true``/``false`` (any case) given as text (``--config publish_overwrite=true``: Snakemake passes
+    it as a string) become booleans where the schema asks for one, in place."""
+    for name, sub in (schema.get("properties") or {}).items():
+        if name not in cfg or not isinstance(sub, dict):
+            continue
+        value = cfg[name]
+        if sub.get("type") == "boolean" and isinstance(value, str) and value.lower() in ("true", "false"):
+            cfg[name] = value.lower() == "true"
+        elif isinstance(value, dict) and "properties" in sub:
+            _booleans(value, sub)
+
+
+def _check_fresh_seeds(cfg: dict) -> None:
+    """The confirm jobs' fresh seeds (``verdicts.fresh_seed_offset`` on) clear every study's seeds
+    (``0..seeds-1``) and stay within a job's seed range."""
+    from .jobs.checks import MAX_SEED
+
+    offset = cfg["verdicts"]["fresh_seed_offset"]
+    counts = {n: st["seeds"] for n, st in cfg["studies"].items()
+              if isinstance(st.get("seeds"), int) and not isinstance(st.get("seeds"), bool)}
+    if not counts:
+        return
+    name = max(counts, key=counts.get)
+    if offset < counts[name]:
+        raise ConfigError(f"config key 'verdicts.fresh_seed_offset': {offset} is among study {name!r}'s seeds "
+                          f"0..{counts[name] - 1}, so 'fresh' seeds would repeat them (allowed: an integer >= "
+                          f"{counts[name]})")
+    if offset + counts[name] - 1 > MAX_SEED:
+        raise ConfigError(f"config key 'verdicts.fresh_seed_offset': {offset} puts the fresh seeds beyond {MAX_SEED} "
+                          f"(allowed: {counts[name]}..{MAX_SEED - counts[name] + 1})")
+
+
+def _check_publication(cfg: dict) -> None:
+    """``publish_dir`` may receive a publication (:func:`dynloss.verdicts.publish.check_folder`) and
+    ``publish_readme`` is a README with the verdict markers (or empty)."""
+    from .verdicts import publish
+
+    try:
+        publish.check_folder(cfg["publish_dir"])
+    except publish.PublishError as exc:
+        raise ConfigError(f"config key 'publish_dir': {exc}") from None
+    readme = cfg["publish_readme"]
+    if readme:
+        if not Path(readme).is_file():
+            raise ConfigError(f"config key 'publish_readme': no file {readme!r} (allowed: an existing README with "
+                              f"the verdict markers, or \"\" for none)")
+        try:
+            publish.readme_text(readme, None, [])
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"config key 'publish_readme': {str(exc).removeprefix('--readme: ')}") from None
+
+
 def _check_results(results: str) -> None:
     """``results`` must be a folder, or not exist yet."""
     for path in (Path(results), *Path(results).parents):
@@ -237,7 +330,10 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None,
             cfg[section] = deep_merge(deep_merge(cfg.get(section) or {}, over.get(section) or {}), mine)
         if "chunk_steps" in over and ("chunk_steps" not in user or "chunk_steps" in user_over):
             cfg["chunk_steps"] = over["chunk_steps"]
+    _booleans(cfg, schema)
     validate(cfg, schema)
+    _check_fresh_seeds(cfg)
+    _check_publication(cfg)
     cfg["results"] = str(Path(cfg["results"]) / scale)
     cfg["accelerator"] = accelerator.resolve(cfg["accelerator"])
     _check_results(cfg["results"])

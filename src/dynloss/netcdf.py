@@ -8,13 +8,14 @@ the target path. NetCDF goes through ``engine="netcdf4"`` explicitly.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import os
 import shlex
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import xarray as xr
@@ -175,17 +176,60 @@ def scalar_checksum(ds: xr.Dataset) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _advice(path: str | os.PathLike) -> str:
+    """What to do about a corrupt file, by its origin: a file under git (the committed publication's
+    data) is restored from git; a result is deleted and remade by the job that wrote it (with the
+    Snakemake command that does, even when the figures made from it are up to date)."""
+    tracked = _git_tracked(path)
+    if tracked is not None:
+        repo, rel = tracked
+        return (f"it is committed data: restore it from git (`git -C {shlex.quote(repo)} checkout HEAD -- "
+                f"{shlex.quote(rel)}`); deleting it and rerunning does not remake it")
+    return ("delete it and rerun the job that wrote it: with Snakemake, name the file, `snakemake --cores 1 "
+            f"{shlex.quote(str(path))}` with your --config (a plain `snakemake` does not remake a deleted file "
+            "whose products are up to date), then `snakemake` remakes what depends on it")
+
+
+def _git_tracked(path: str | os.PathLike) -> tuple[str, str] | None:
+    """(repository root, path in it) when git tracks ``path``; ``None`` otherwise (or without git)."""
+    import subprocess
+
+    folder = Path(path).resolve().parent
+    try:
+        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10)
+        if top.returncode != 0:
+            return None
+        repo = top.stdout.strip()
+        rel = Path(path).resolve().relative_to(repo).as_posix()
+        known = subprocess.run(["git", "-C", repo, "ls-files", "--error-unmatch", "--", rel], capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    return (repo, rel) if known.returncode == 0 else None
+
+
+def _corrupt(path: str | os.PathLike, exc: BaseException) -> CorruptFileError:
+    detail = str(exc).splitlines()[0] if str(exc) else "no detail"
+    return CorruptFileError(f"{str(path)!r} is corrupt or unreadable ({type(exc).__name__}: {detail}); "
+                            f"{_advice(path)}")
+
+
 def open_dataset(path: str | os.PathLike) -> xr.Dataset:
-    """Open one NetCDF fully into memory (the file is closed on return).
+    """Open one NetCDF fully into memory (the file is closed on return): the checked reader every
+    reader of this package goes through.
 
     Raises:
         FileNotFoundError: no such file.
-        CorruptFileError: the file cannot be read or a checksum fails; the message names the file
-            and says to delete it and rerun the job that made it (with the Snakemake command that
-            does, even when the figures made from it are up to date).
+        CorruptFileError: not a file, or the file cannot be read or a checksum fails; the message
+            names the file and says what to do by its origin: a result is deleted and remade by the
+            job that wrote it (with the Snakemake command that does, even when the figures made
+            from it are up to date), committed data are restored from git.
     """
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise FileNotFoundError(f"no file {str(path)!r}")
+    if not Path(path).is_file():
+        raise CorruptFileError(f"{str(path)!r} is not a file (a NetCDF file is needed)")
     try:
         with xr.open_dataset(path, engine=ENGINE) as ds:
             ds = ds.load()
@@ -194,12 +238,23 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
             raise ValueError("a scalar coordinate does not match its checksum")
         return ds
     except Exception as exc:  # noqa: BLE001 - HDF5 reports checksum failures as RuntimeError/OSError
-        raise CorruptFileError(f"{str(path)!r} is corrupt or unreadable ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); delete it and "
-                               f"rerun the job that wrote it: with Snakemake, name the file, `snakemake "
-                               f"--cores 1 {shlex.quote(str(path))}` with your --config (a plain `snakemake` "
-                               "does not remake a deleted file whose products are up to date), then "
-                               "`snakemake` remakes what depends on it") from None
+        raise _corrupt(path, exc) from None
+
+
+@contextlib.contextmanager
+def open_header(path: str | os.PathLike) -> Iterator[xr.Dataset]:
+    """Open one NetCDF lazily (its coordinates and attributes; arrays read on demand), checked like
+    :func:`open_dataset`: a file that cannot be opened is a :class:`CorruptFileError` naming it."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no file {str(path)!r}")
+    if not Path(path).is_file():
+        raise CorruptFileError(f"{str(path)!r} is not a file (a NetCDF file is needed)")
+    try:
+        ds = xr.open_dataset(path, engine=ENGINE)
+    except Exception as exc:  # noqa: BLE001 - as in open_dataset
+        raise _corrupt(path, exc) from None
+    with ds:
+        yield ds
 
 
 def stored_job_hash(path: str | os.PathLike) -> str | None:

@@ -1,4 +1,5 @@
 # Input functions and target lists only; the science is in src/dynloss.
+import functools
 import json
 import shlex
 import sys
@@ -13,6 +14,8 @@ from dynloss import config as dl_config  # noqa: E402
 from dynloss import resources  # noqa: E402
 from dynloss.plan import Plan  # noqa: E402
 from dynloss.plan import stored as stored_plan  # noqa: E402
+from dynloss.netcdf import CorruptFileError  # noqa: E402
+from dynloss.verdicts import publish as dl_publish  # noqa: E402
 
 try:
     for _file in workflow.configfiles:  # Snakemake's own loader keeps the last of duplicate keys
@@ -82,16 +85,52 @@ def studies_with(capability):
     return PLAN.studies_with(capability)
 
 
-# The published reduced data (snakemake publish): publish_from=data reads them instead of the results.
-DATA = f"{config['publish_dir']}/data"
+# The published reduced data (snakemake publish): publish_from=data reads them from publish_dir/data
+# (checked against the publication's manifest and their studies before any job runs); otherwise each
+# dataset is reduced into results/<scale>/reduced and the publish job copies it into the publication.
 FROM_DATA = config["publish_from"] == "data"
+DATA = f"{config['publish_dir']}/data" if FROM_DATA else f"{R}/reduced"
 
 
 def published_datasets():
-    """Results dataset -> its reduced copy under publish_dir/data, for every study a publication keeps."""
+    """Results dataset -> its reduced copy (publish_dir/data or results/<scale>/reduced), for every
+    study a publication keeps."""
     out = {PLAN.dataset(n): f"{DATA}/{n}.nc" for n in studies_with("published")}
     out.update({f"{R}/confirm/{k}.nc": f"{DATA}/confirm_{k}.nc" for k in confirm_keys()})
+    if FROM_DATA:
+        check_published_data()
     return out
+
+
+@functools.cache
+def check_published_data():
+    """publish_from=data: every data file matches the publication's manifest and holds its study as
+    this config defines it (dynloss.verdicts.publish.verify_data), once, before any job runs."""
+    expected = {f"{DATA}/{n}.nc": (n, config["studies"][n]) for n in studies_with("published")}
+    expected.update({f"{DATA}/confirm_{k}.nc": (f"confirm_{k}", None) for k in confirm_keys()})
+    try:
+        dl_publish.verify_data(config["publish_dir"], expected, publication_label())
+    except (dl_publish.PublishError, CorruptFileError) as exc:
+        raise WorkflowError(f"publish_from=data: {exc}")
+
+
+def publish_guard(wc):
+    """Input function of rule publish: the publication's manifest (an input, read when the workflow
+    plans). A publication of another label in publish_dir is refused here, before any job runs,
+    unless publish_overwrite."""
+    out = config["publish_dir"]
+    try:
+        have = dl_publish.existing_label(out)
+    except dl_publish.PublishError as exc:
+        raise WorkflowError(f"config key 'publish_dir': {exc}")
+    label = publication_label()
+    if have is not None and have != label and not config["publish_overwrite"]:
+        raise WorkflowError(
+            f"config key 'publish_overwrite': {out!r} holds the publication '{have}', not '{label}'; "
+            "publish elsewhere (config key publish_dir) or replace it with --config publish_overwrite=true"
+        )
+    manifest = Path(out) / dl_publish.MANIFEST
+    return [str(manifest)] if manifest.is_file() else []
 
 
 def source(path):
@@ -102,12 +141,7 @@ def source(path):
 def publication_label():
     """The scale and a hash of what decides the numbers (every study but its title, the data, the
     protocol keys): a publication of another label is not replaced without publish_overwrite."""
-    import hashlib
-
-    studies = {n: {k: v for k, v in st.items() if k != "title"} for n, st in config["studies"].items()}
-    what = {"studies": studies, "data": config["data"], "dtype": config["dtype"], "stop": config["stop_rule"]}
-    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"scale {config['scale']}, configuration {digest}"
+    return dl_publish.publication_label(config)
 
 
 def quoted_json(obj):

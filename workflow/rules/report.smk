@@ -75,31 +75,41 @@ rule thresholds_table:
 
 
 # `snakemake publish`: the table, the fit tables, every figure PNG and the reduced data into publish_dir
-# (docs/reproduction by default) with an index README.md stamping each item. publish_from=data re-renders
-# from the reduced data already there, without training.
+# (docs/reproduction by default) with an index README.md stamping each item and a manifest.json, staged
+# beside it and swapped in whole. publish_from=data re-renders from the reduced data already there, without
+# training. The publication's manifest is an input (publish_guard: another label is refused when the workflow
+# plans); the output is a receipt under the results, so Snakemake never deletes a file of the publication.
 rule publish:
     input:
-        f"{R}/reproduction.csv",
-        f"{R}/reproduction.md",
-        lambda wc: [PLAN.study(n).fit_csv() for n in studies_with("fits_eta_law")],
-        lambda wc: [f"{R}/thresholds.md"] if studies_with("fits_eta_law") else [],
-        lambda wc: [f"{R}/figures/{n}.png" for n in PLAN.figure_names()],
-        lambda wc: list(published_datasets().values()),
+        published=lambda wc: publish_items(),
+        manifest=publish_guard,
     output:
-        f"{config['publish_dir']}/README.md",
+        f"{R}/published.json",
     log:
         f"{R}/logs/publish.log",
     conda:
         "../../envs/cpu.yaml"
     params:
-        out=lambda wc, output: shlex.quote(str(Path(output[0]).parent)),
+        out=shlex.quote(config["publish_dir"]),
         scale=config["scale"],
         label=shlex.quote(publication_label()),
         overwrite="--overwrite" if config["publish_overwrite"] else "",
         readme=f"--readme {shlex.quote(config['publish_readme'])}" if config["publish_readme"] else "",
     shell:
-        "python -m dynloss publish {input:q} --out {params.out} --scale {params.scale} --label {params.label} "
-        "{params.overwrite} {params.readme} > {log:q} 2>&1"
+        "python -m dynloss publish {input.published:q} --out {params.out} --scale {params.scale} --label {params.label} "
+        "{params.overwrite} {params.readme} --receipt {output:q} > {log:q} 2>&1"
+
+
+def publish_items():
+    """What a publication holds: the tables, the fit tables, every figure PNG and the reduced data."""
+    fits = [PLAN.study(n).fit_csv() for n in studies_with("fits_eta_law")]
+    return (
+        [f"{R}/reproduction.csv", f"{R}/reproduction.md"]
+        + fits
+        + ([f"{R}/thresholds.md"] if fits else [])
+        + [f"{R}/figures/{n}.png" for n in PLAN.figure_names()]
+        + list(published_datasets().values())
+    )
 
 
 if not FROM_DATA:

@@ -42,7 +42,7 @@ def planned(a: argparse.Namespace):
     try:
         cfg = load(path)
         plan = Plan(cfg)
-    except (OSError, ValueError, KeyError, ConfigError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
         raise CliError(f"--plan: cannot read the stored config {path!r}: {exc}") from None
     if a.study not in plan.kinds:
         raise CliError(f"study: no study {a.study!r} in {path!r} (allowed: {', '.join(plan.kinds)})")

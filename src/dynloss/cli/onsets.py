@@ -39,6 +39,7 @@ def add(sub) -> None:
 def run(a: argparse.Namespace) -> int:
     """Analyse the job's traces and write the job dataset with the per-definition variables."""
     from ..jobs.onsets import OnsetsInputError, analyse_job
+    from ..netcdf import CorruptFileError
     from .args import CliError, check_out
 
     for flag, path in (("job", a.job), ("--traces", a.traces)):
@@ -54,12 +55,20 @@ def run(a: argparse.Namespace) -> int:
         analyse_job(a.job, a.traces, a.onset, out, a.replay_chunk, a.runs)
     except OnsetsInputError as exc:
         raise CliError(f"{'--traces' if exc.field == 'traces' else 'job'}: {exc}") from None
+    except CorruptFileError as exc:
+        raise CliError(f"{_flag_of(exc, [('job', a.job), ('--traces', a.traces)])}: {exc}") from None
     return 0
+
+
+def _flag_of(exc: Exception, flags: list[tuple[str, str]]) -> str:
+    """The argument whose file a :class:`dynloss.netcdf.CorruptFileError` names."""
+    return next((flag for flag, path in flags if repr(path) in str(exc)), flags[0][0])
 
 
 def run_merge(a: argparse.Namespace) -> int:
     """Join the per-definition onset files of one job."""
     from ..jobs.onsets import OnsetsInputError, merge
+    from ..netcdf import CorruptFileError
     from .args import CliError, check_out
 
     for flag, path in [("job", a.job)] + [("parts", p) for p in a.parts]:
@@ -70,4 +79,6 @@ def run_merge(a: argparse.Namespace) -> int:
         merge(a.job, a.parts, a.out)
     except OnsetsInputError as exc:
         raise CliError(f"{exc.field}: {exc}") from None
+    except CorruptFileError as exc:
+        raise CliError(f"{_flag_of(exc, [('job', a.job)] + [('parts', p) for p in a.parts])}: {exc}") from None
     return 0

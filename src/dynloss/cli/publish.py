@@ -2,22 +2,26 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 
-from .args import CliError, check_out
+from .args import CliError, check_out, check_path
 
 
 def add(sub) -> None:
     p = sub.add_parser("publish", help="copy the reproduction table, fit tables and figure PNGs into one "
                                        "folder with a stamped index README.md")
     p.add_argument("items", nargs="+", help="tables (.csv, .md), figures (.png) and reduced data (.nc) to publish")
-    p.add_argument("--out", required=True, help="publication folder (e.g. docs/reproduction)")
+    p.add_argument("--out", required=True, help="publication folder (e.g. docs/reproduction): one holding a "
+                   "publication (manifest.json) or a new or empty folder")
     p.add_argument("--scale", required=True, help="scale of the run (for the tables' stamps)")
     p.add_argument("--label", default="", help="what makes this publication (scale and configuration)")
     p.add_argument("--overwrite", action="store_true", help="replace a publication of another label in --out")
     p.add_argument("--readme", default=None, help="also write the verdict table between the verdict markers of "
-                   "this README (from the published reproduction.csv)")
+                   "this README (from the published reproduction.csv), with the publication")
+    p.add_argument("--receipt", default=None, help="also write this JSON receipt (folder, label, manifest hash) "
+                   "once published: the workflow's record of the publish")
     p.set_defaults(func=_run)
 
     t = sub.add_parser("thresholds-table", help="Markdown table of the thresholds studies' fits, every "
@@ -39,17 +43,23 @@ def add(sub) -> None:
 def _run(a: argparse.Namespace) -> int:
     from ..verdicts import publish  # lazily: the verdicts package imports xarray
 
+    if a.receipt:
+        check_path("--receipt", a.receipt)
     try:
-        index = publish.publish(a.items, a.out, a.scale, a.label, a.overwrite)
-        if a.readme:
-            from pathlib import Path
-
-            figures = [Path(i).stem for i in a.items if i.endswith(".png")]
-            publish.update_readme(a.readme, Path(a.out) / "reproduction.csv", figures)
+        index = publish.publish(a.items, a.out, a.scale, a.label, a.overwrite, readme=a.readme)
     except publish.PublishError as exc:
         raise CliError(f"--out: {exc}") from None
-    except (FileNotFoundError, ValueError) as exc:
+    except ValueError as exc:
         raise CliError(str(exc)) from None
+    except FileNotFoundError as exc:  # an item or the README vanished (a WriteError is an OSError too)
+        raise CliError(str(exc)) from None
+    if a.receipt:
+        from .. import files
+
+        man = publish.read_manifest(a.out)
+        files.write_text(json.dumps({"publication": os.path.abspath(a.out), "label": man["label"],
+                                     "manifest": publish.sha256(os.path.join(a.out, publish.MANIFEST))},
+                                    indent=1) + "\n", a.receipt)
     logging.getLogger("dynloss").info("published %d item(s) -> %s", len(a.items), index)
     return 0
 

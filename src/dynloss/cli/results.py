@@ -30,7 +30,12 @@ def _run_fit(a: argparse.Namespace) -> int:
         raise CliError(f"input: missing {a.input!r}; run its thresholds study first")
     from ..thresholds.law import write_fit_csv
 
-    for r in write_fit_csv(netcdf.open_dataset(a.input), a.csv, a.level):
+    check_path("--csv", a.csv)
+    try:
+        ds = netcdf.open_dataset(a.input)
+    except netcdf.CorruptFileError as exc:
+        raise CliError(f"input: {exc}") from None
+    for r in write_fit_csv(ds, a.csv, a.level):
         logging.getLogger("dynloss").info("fit %s", r)
     return 0
 
@@ -51,6 +56,9 @@ def _run_aggregate(a: argparse.Namespace) -> int:
     missing = [p for p in a.inputs if not os.path.exists(p)]
     if missing:
         raise CliError(f"inputs: {len(missing)} file(s) missing, first {missing[0]!r}")
+    folders = [p for p in a.inputs if not os.path.isfile(p)]
+    if folders:
+        raise CliError(f"inputs: {folders[0]!r} is not a file (allowed: job NetCDF files)")
     seen: set = set()
     for p in a.inputs:
         key = os.path.realpath(p)
@@ -59,6 +67,7 @@ def _run_aggregate(a: argparse.Namespace) -> int:
         seen.add(key)
     check_out(a.out)
     meta = parse_meta(a.meta)
+    _check_job_hashes(a.inputs, meta)
     dims = [d for d in a.dims.split(",") if d]
     try:
         ds = netcdf.combine(a.inputs, dims=dims, attrs=meta)
@@ -72,6 +81,33 @@ def _run_aggregate(a: argparse.Namespace) -> int:
     logging.getLogger("dynloss").info("combined %d job(s) into %s %s", len(a.inputs), a.out,
                                       dict(ds.sizes))
     return 0
+
+
+def _check_job_hashes(inputs, meta: dict) -> None:
+    """In the workflow (``$DYNLOSS_PLAN`` set, ``--meta`` naming the study), every job file of the study
+    must have been written by the job the stored plan holds: a file whose stored job hash differs (a
+    job trained from an edited plan, say) is refused, naming it."""
+    from .. import netcdf
+    from ..errors import ConfigError
+    from ..plan import Plan
+    from ..plan.stored import ENV, PlanError, load
+
+    path, study = os.environ.get(ENV), meta.get("study")
+    if not path or not isinstance(study, str):
+        return
+    try:
+        plan = Plan(load(path))
+        jobs = {os.path.abspath(j.out): j for j in plan.jobs(study)} if study in plan.kinds else {}
+    except (PlanError, ConfigError, KeyError, TypeError) as exc:
+        raise CliError(f"--meta: cannot check the job files against the stored plan ${ENV} ({exc})") from None
+    for p in inputs:
+        job = jobs.get(os.path.abspath(p))
+        if job is None:
+            continue
+        stored = netcdf.stored_job_hash(p)
+        if stored is not None and stored != job.hash:
+            raise CliError(f"inputs: {p!r} was written by another job (job hash {stored}, the plan's {job.hash}); "
+                           "delete it and rerun snakemake to train the planned job")
 
 
 def _add_figure(sub) -> None:

@@ -114,9 +114,15 @@ def _run_infinite(a: argparse.Namespace) -> int:
 
 def _pairs(items, what: str) -> dict:
     from .. import netcdf
-    from .args import name_path_pairs
+    from .args import CliError, name_path_pairs
 
-    return {name: netcdf.open_dataset(path) for name, path in name_path_pairs(items, what)}
+    out = {}
+    for name, path in name_path_pairs(items, what):
+        try:
+            out[name] = netcdf.open_dataset(path)
+        except netcdf.CorruptFileError as exc:
+            raise CliError(f"{what}: {exc}") from None
+    return out
 
 
 def _run_report(a: argparse.Namespace) -> int:

@@ -46,11 +46,9 @@ def renderer(kind: str) -> Callable:
 
         attrs, params = None, describe.options_text(kind, options)
         if inputs:
-            import xarray as xr
+            from ..netcdf import open_header
 
-            from ..netcdf import ENGINE
-
-            with xr.open_dataset(inputs[0], engine=ENGINE) as ds:  # lazily: coordinates and attributes
+            with open_header(inputs[0]) as ds:  # lazily (coordinates and attributes), checked
                 attrs, params = dict(ds.attrs), describe.dataset_text(ds, options)
         fig = fn(inputs, options, describe.title(title, params))
         common.set_stamp(fig, describe.stamp_text(attrs, options))

@@ -3,9 +3,20 @@ threshold fit tables, every figure as PNG and the reduced data behind them (``da
 NetCDF: :func:`reduce`) copied into one folder (``docs/reproduction/`` by default) with an index
 ``README.md`` that stamps each item with its scale, commit and date.
 
-A publication carries a label (the scale and a hash of the configuration that made it); publishing
-another label into the same folder is refused unless asked (``overwrite``), so a quick or tiny run
-never replaces the committed paper-settings publication by accident.
+A publication carries a manifest (:data:`MANIFEST`, written last): its label (the scale and a hash
+of the configuration that made it), the configuration hash, and the SHA-256 of every data file,
+figure and table it holds. Publishing another label into the same folder is refused unless asked
+(``overwrite``), so a quick or tiny run never replaces the committed paper-settings publication by
+accident; ``publish_from=data`` reads a data file only once it matches the manifest and its study's
+configuration (:func:`verify_data`).
+
+A publish is all or nothing: it is staged in a temporary folder beside the target (the files of the
+folder that the publication does not make, such as ``commands.md``, carried over) and swapped in with
+one rename at the end, so a kill or a full disk leaves the previous publication as it was.
+
+A folder published before manifests existed (a *legacy* publication: an index README with a stamped
+label, no manifest) is accepted once as a publication of that label; its data are then checked against
+their studies' configuration only, and the first publish into it writes the manifest.
 
 A figure's stamp is the one drawn on it (stored in the PNG's ``Comment`` text chunk by
 ``figures.common.save``: the scale, commit and date of the data it plots); a table's is the scale of
@@ -13,31 +24,241 @@ the run, the commit of the code that publishes it and the table file's modificat
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import datetime as _dt
+import hashlib
+import json
 import os
+import secrets
 import shutil
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 from .. import files, provenance
 
 #: the marker line of an index README that holds the publication's label
 LABEL_MARK = "<!-- publication: "
+#: the manifest of a publication folder: label, configuration hash, SHA-256 of every file it holds
+MANIFEST = "manifest.json"
+#: the repository this package belongs to (a publication never replaces it)
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class PublishError(ValueError):
-    """A publication that would replace one of another label without ``overwrite``."""
+    """A publication that would replace one of another label without ``overwrite``, a folder that is
+    not a publication's, or published data that do not match the manifest or their study."""
 
 
-def existing_label(out: str | os.PathLike) -> Optional[str]:
-    """The label of the publication in ``out`` (``None``: none there, or none recorded)."""
+def sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(out: str | os.PathLike) -> Optional[dict]:
+    """The manifest of the publication in ``out`` (``None``: none there).
+
+    Raises:
+        PublishError: the manifest is not a JSON object with a label and files.
+    """
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        man = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PublishError(f"{str(path)!r}: not a readable publication manifest ({exc}); restore it from git "
+                           "or republish with publish_overwrite") from None
+    if not isinstance(man, dict) or not isinstance(man.get("label"), str) or not isinstance(man.get("files"), dict):
+        raise PublishError(f"{str(path)!r}: not a publication manifest (needs 'label' and 'files'); restore it "
+                           "from git or republish with publish_overwrite")
+    return man
+
+
+def legacy_label(out: str | os.PathLike) -> Optional[str]:
+    """The label stamped in the index README of a publication made before manifests (``None``: none)."""
     index = Path(out) / "README.md"
     if not index.is_file():
         return None
-    for line in index.read_text().splitlines():
+    try:
+        lines = index.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
         if line.startswith(LABEL_MARK):
             return line[len(LABEL_MARK):].rsplit(" -->", 1)[0]
     return None
+
+
+def existing_label(out: str | os.PathLike) -> Optional[str]:
+    """The label of the publication in ``out``: its manifest's, else a legacy index README's
+    (``None``: no publication there)."""
+    man = read_manifest(out)
+    return man["label"] if man is not None else legacy_label(out)
+
+
+def publication_label(cfg: Mapping) -> str:
+    """The label of what a prepared config publishes: its scale and a hash of what decides the
+    numbers (every study but its title, the data, the dtype, the stop rule)."""
+    studies = {n: {k: v for k, v in st.items() if k != "title"} for n, st in cfg["studies"].items()}
+    what = {"studies": studies, "data": cfg["data"], "dtype": cfg["dtype"], "stop": cfg["stop_rule"]}
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"scale {cfg['scale']}, configuration {digest}"
+
+
+def write_manifest(out: str | os.PathLike, label: str, scale: str = "") -> Path:
+    """Write the manifest of the files in ``out`` as they are (atomically): what :func:`publish`
+    writes last, for a publication folder assembled otherwise (a test's, say).
+
+    Returns:
+        The manifest's path.
+    """
+    out = Path(out)
+    made = [rel for rel in _files_under(out) if rel != MANIFEST]
+    manifest = {"label": label, "configuration": configuration_of(label), "scale": scale,
+                "files": {rel: sha256(out / rel) for rel in made}, "kept": {}}
+    return files.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", out / MANIFEST)
+
+
+def configuration_of(label: str) -> str:
+    """The configuration hash of a label ``"scale S, configuration HASH"`` (the label itself otherwise)."""
+    return label.rsplit("configuration ", 1)[-1] if "configuration " in label else label
+
+
+def _forbidden(out: Path) -> Optional[str]:
+    """Why ``out`` can never be a publication folder (``None``: it can)."""
+    resolved = out.resolve()
+    if resolved == Path(resolved.anchor):
+        return "is the filesystem root"
+    for name, where in (("the repository root", ROOT), ("the working directory", Path.cwd())):
+        where = where.resolve()
+        if resolved == where or resolved in where.parents:
+            return f"is {name} or a folder above it"
+    return None
+
+
+def check_folder(out: str | os.PathLike) -> None:
+    """``out`` may receive a publication: a publication folder (a manifest, or a legacy index
+    README with a label), or a new or empty folder; never ``/``, the repository root, the working
+    directory or a folder above them, nor a folder holding other files.
+
+    Raises:
+        PublishError: naming the folder and what is allowed.
+    """
+    out = Path(out)
+    allowed = ("allowed: a publication folder (holding a manifest.json) or a new or empty folder, never the "
+               "repository root or /")
+    why = _forbidden(out)
+    if why is None and out.exists() and not out.is_dir():
+        why = "is a file"
+    if why is None and out.is_dir() and existing_label(out) is None:
+        other = sorted(p.name for p in out.iterdir())
+        if other:
+            why = f"holds other files (first {other[0]!r}) and no publication"
+    if why is not None:
+        raise PublishError(f"{str(out)!r} {why} ({allowed})")
+
+
+def _study_attrs(path: Path) -> dict:
+    from .. import netcdf
+
+    with netcdf.open_header(path) as ds:
+        attrs = dict(ds.attrs)
+        coords = {k: ds[k].values.tolist() for k in ("loss", "width") if k in ds.variables}
+    try:
+        cfg = json.loads(attrs.get("config", "{}"))
+    except ValueError:
+        cfg = {}
+    return {"config": cfg if isinstance(cfg, dict) else {}, "coords": coords}
+
+
+#: the study keys a published data file must share with its study in the config (what decides its numbers)
+PROTOCOL_KEYS = ("kind", "loss", "lr", "lrs", "steps", "dtype", "W_std", "b_std", "parameterization", "mse_norm",
+                 "threefry_partitionable", "record_every")
+
+
+def _as_list(v) -> list:
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def check_study_file(path: str | os.PathLike, name: str, study: Optional[Mapping]) -> None:
+    """A published data file holds study ``name`` as the config defines it: its study (or confirm key)
+    attribute, its loss and widths, and the protocol keys (:data:`PROTOCOL_KEYS`) it records.
+
+    Args:
+        path: the data file.
+        name: the study (or ``confirm_<key>``) it must hold.
+        study: the study's config (``None`` for a confirm file).
+
+    Raises:
+        PublishError: one line naming the file and what differs.
+    """
+    path = Path(path)
+    got = _study_attrs(path)
+    cfg, coords = got["config"], got["coords"]
+    if study is None:
+        key = name.removeprefix("confirm_")
+        if cfg.get("confirm_key", key) != key:
+            raise PublishError(f"{str(path)!r}: holds the fresh seeds of {cfg.get('confirm_key')!r}, not {key!r}")
+        return
+    if cfg.get("study", name) != name:
+        raise PublishError(f"{str(path)!r}: holds study {cfg.get('study')!r}, not {name!r}")
+    if "loss" in coords and "loss" in study and set(_as_list(coords["loss"])) != {study["loss"]}:
+        raise PublishError(f"{str(path)!r}: holds loss {', '.join(map(str, _as_list(coords['loss'])))}, but study "
+                           f"{name!r} has loss {study['loss']}")
+    widths = study.get("widths", [study["width"]] if "width" in study else None)
+    if "width" in coords and widths is not None and not set(_as_list(coords["width"])) <= set(widths):
+        raise PublishError(f"{str(path)!r}: holds widths {_as_list(coords['width'])}, but study {name!r} has "
+                           f"widths {list(widths)}")
+    theirs = cfg.get("study_config") if isinstance(cfg.get("study_config"), dict) else {}
+    for key in PROTOCOL_KEYS:
+        if key in theirs and key in study and theirs[key] != study[key]:
+            raise PublishError(f"{str(path)!r}: was made with {key} {theirs[key]!r}, but study {name!r} has "
+                               f"{key} {study[key]!r}")
+
+
+def verify_data(out: str | os.PathLike, expected: Mapping[str, tuple[str, Optional[Mapping]]],
+                label: str) -> None:
+    """Check the published data ``publish_from=data`` will read, before anything reads them: the
+    publication's label is this configuration's, every file's SHA-256 is the manifest's (a legacy
+    publication without a manifest skips this once), and every file holds its study
+    (:func:`check_study_file`).
+
+    Args:
+        out: the publication folder.
+        expected: data file path -> (study name or ``confirm_<key>``, the study's config or ``None``).
+        label: the label of the configuration that will re-render them.
+
+    Raises:
+        PublishError: one line naming the file (or the folder) and what differs.
+    """
+    out = Path(out)
+    have = existing_label(out)
+    if have is not None and label and have != label:
+        raise PublishError(f"{str(out)!r}: its data were published as '{have}', not '{label}'; publish_from=data "
+                           "re-renders them only with the configuration that made them")
+    man = read_manifest(out)
+    for path, (name, study) in expected.items():
+        path = Path(path)
+        if not path.is_file():
+            continue  # Snakemake names the missing input
+        if man is not None:
+            rel = path.resolve().relative_to(out.resolve()).as_posix() if path.resolve().is_relative_to(
+                out.resolve()) else path.as_posix()
+            want = man["files"].get(rel)
+            if want is None:
+                raise PublishError(f"{str(path)!r}: not in the publication's manifest ({str(out / MANIFEST)!r})")
+            have_sha = sha256(path)
+            if have_sha != want:
+                raise PublishError(f"{str(path)!r}: SHA-256 {have_sha[:16]} differs from the manifest's "
+                                   f"{want[:16]} (altered or replaced after publishing); restore it from git "
+                                   f"(git checkout -- {path}) or republish from the results")
+        check_study_file(path, name, study)
 
 
 def reduce(ds, final_only: bool):
@@ -66,61 +287,179 @@ def file_stamp(path: str | os.PathLike, scale: str) -> str:
     return f"scale {scale} | commit {sha[:7]}{'-' + dirty if dirty else ''} | {mtime}"
 
 
-def _copy(src: Path, dst: Path) -> None:
-    with files.atomic_path(dst, suffix=dst.suffix) as tmp:
-        shutil.copyfile(src, tmp)
+#: a staging folder of ``out`` is ``.<name>.staging.<pid>.<random>`` beside it
+STAGING = ".{name}.staging."
+
+
+def _clean_stale_staging(out: Path) -> None:
+    """Remove staging folders of ``out`` left by a killed publish (their process is gone)."""
+    if not out.parent.is_dir():
+        return
+    for old in out.parent.glob(f"{STAGING.format(name=out.name)}*"):
+        pid = old.name[len(STAGING.format(name=out.name)):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # a live publish
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); ``False`` where unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the filesystem cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Put the staged folder at ``out`` in one rename; the previous folder ends up at ``staging``."""
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    if _exchange(staging, out):
+        return
+    old = staging.with_name(staging.name + ".old")  # no exchange on this filesystem: two renames
+    os.rename(out, old)
+    os.rename(staging, out)
+    os.rename(old, staging)
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale_staging(out)
+    while True:  # os.mkdir, not mkdtemp: the mode a plain folder gets (0755 under umask 022), not 0700
+        staging = out.parent / f"{STAGING.format(name=out.name)}{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            os.mkdir(staging)
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink())
 
 
 def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: str, label: str = "",
-            overwrite: bool = False) -> Path:
-    """Copy tables, figure PNGs and data into ``out`` (figures under ``out/figures``, data under
-    ``out/data``) and write its index.
+            overwrite: bool = False, readme: str | os.PathLike | None = None) -> Path:
+    """Publish tables, figure PNGs and data into ``out`` (figures under ``out/figures``, data under
+    ``out/data``) with its index and manifest, all or nothing.
+
+    The publication is staged in a temporary folder beside ``out`` (the files of ``out`` that no
+    publication made, such as ``commands.md``, carried over; those of the previous publication
+    replaced), its manifest written last, and swapped in with one rename; the verdict block of
+    ``readme`` is staged beside it and renamed in right after.
 
     Args:
         items: files to publish: ``.csv``/``.md`` tables, ``.png`` figures, ``.nc`` reduced data.
-        out: the publication folder (created if missing; other files in it are left alone).
+        out: the publication folder (:func:`check_folder`; created if missing).
         scale: the scale of the run, for the tables' stamps.
-        label: what makes this publication (scale and configuration); recorded in the index.
+        label: what makes this publication (scale and configuration); recorded in the index and manifest.
         overwrite: replace a publication of another label.
+        readme: a README whose verdict block is rewritten from the published ``reproduction.csv``.
 
     Returns:
         The path of the index ``README.md``.
 
     Raises:
-        PublishError: ``out`` holds a publication of another label and ``overwrite`` is false.
+        PublishError: ``out`` is not a publication folder, or holds a publication of another label
+            and ``overwrite`` is false.
+        FileNotFoundError, ValueError: a missing or unknown item, a README without the verdict markers.
+        WriteError: a file that cannot be written (a full disk); ``out`` is left as it was.
     """
     out = Path(out)
+    check_folder(out)
     have = existing_label(out)
     if have is not None and label and have != label and not overwrite:
-        raise PublishError(f"{out}: holds the publication '{have}', not '{label}'; publish elsewhere (config key "
-                           "publish_dir) or replace it with --config publish_overwrite=True")
-    rows, verdicts = [], ""
-    for item in map(Path, items):
+        raise PublishError(f"{str(out)!r}: holds the publication '{have}', not '{label}'; publish elsewhere (config "
+                           "key publish_dir) or replace it with --config publish_overwrite=true")
+    items = [Path(i) for i in items]
+    for item in items:
         if not item.is_file():
             raise FileNotFoundError(f"items: missing {str(item)!r}; build it first")
+        if item.suffix not in (".png", ".nc", ".csv", ".md"):
+            raise ValueError(f"items: {str(item)!r} is not a .csv, .md, .png or .nc file")
+    if readme is not None:
+        readme_text(readme, None, [])  # the markers, checked before anything is written
+    previous = (read_manifest(out) or {}).get("files", {}) if out.is_dir() else {}
+    try:
+        with _staging(out) as staging:
+            made = _stage(items, staging, scale, label)
+            kept = {}
+            if out.is_dir():
+                for rel in _files_under(out):
+                    if rel in made or rel in previous or rel == MANIFEST:
+                        continue  # the previous publication's own files are replaced, not kept
+                    (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(out / rel, staging / rel, follow_symlinks=False)
+                    kept[rel] = sha256(staging / rel) if not (staging / rel).is_symlink() else ""
+            manifest = {"label": label, "configuration": configuration_of(label), "scale": scale,
+                        "files": {rel: sha256(staging / rel) for rel in sorted(made)},
+                        "kept": dict(sorted(kept.items()))}
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+            with contextlib.ExitStack() as stack:
+                readme_tmp = None
+                if readme is not None:
+                    text = readme_text(readme, staging / "reproduction.csv", [i.stem for i in items
+                                                                             if i.suffix == ".png"])
+                    readme_tmp = stack.enter_context(files.atomic_path(readme, suffix=".md"))
+                    readme_tmp.write_text(text)
+                _swap_in(staging, out)
+                # leaving the stack renames the README's staged verdict block in
+    except OSError as exc:
+        error = files.write_error(out, exc)
+        if error is not None:
+            raise error from exc
+        raise
+    return out / "README.md"
+
+
+def _stage(items: Sequence[Path], staging: Path, scale: str, label: str) -> list[str]:
+    """Copy the items into ``staging`` and write the index there; the published paths (relative)."""
+    rows, verdicts = [], ""
+    for item in items:
         if item.suffix == ".png":
-            dst = out / "figures" / item.name
+            dst = staging / "figures" / item.name
             stamp = png_stamp(item) or file_stamp(item, scale)
         elif item.suffix == ".nc":
-            dst = out / "data" / item.name
+            dst = staging / "data" / item.name
             stamp = file_stamp(item, scale)
-        elif item.suffix in (".csv", ".md"):
-            dst = out / item.name
+        else:
+            dst = staging / item.name
             stamp = file_stamp(item, scale)
             if item.name == "reproduction.md":
                 verdicts = item.read_text()
-        else:
-            raise ValueError(f"items: {str(item)!r} is not a .csv, .md, .png or .nc file")
-        _copy(item, dst)
-        rows.append((dst.relative_to(out).as_posix(), stamp))
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(item, dst)
+        rows.append((dst.relative_to(staging).as_posix(), stamp))
     lines = ["# dynloss: the published reproduction", "", f"{LABEL_MARK}{label} -->", "",
              "Generated by `snakemake publish` (commands.md beside this file: how, and how long). Each item is "
              "stamped with the scale of the run, the git commit and the date (figures: of the data they plot, as "
              "drawn in their footer; tables and data: of the code that published them and the file's date). The "
-             "rules behind the verdicts: [../verdicts.md](../verdicts.md).", ""]
+             "rules behind the verdicts: [../verdicts.md](../verdicts.md). `manifest.json` holds the label and the "
+             "SHA-256 of every item.", ""]
     if verdicts:
         lines += ["## Verdicts", "", verdicts, ""]
-    data = [out / "data" / Path(i).name for i in items if Path(i).suffix == ".nc"]
+    data = [staging / "data" / i.name for i in items if i.suffix == ".nc"]
     if data:
         size = sum(p.stat().st_size for p in data) / 1e6
         lines += ["## Data", "",
@@ -132,7 +471,8 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
     figs = [name for name, _ in rows if name.endswith(".png")]
     if figs:
         lines += ["", "## Figures", ""] + [f"![{Path(n).stem}]({n})" for n in figs]
-    return files.write_text("\n".join(lines) + "\n", out / "README.md")
+    (staging / "README.md").write_text("\n".join(lines) + "\n")
+    return [name for name, _ in rows] + ["README.md"]
 
 
 README_BEGIN, README_END = "<!-- verdicts: begin -->", "<!-- verdicts: end -->"
@@ -156,19 +496,28 @@ def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "doc
                               "[docs/verdicts.md](docs/verdicts.md)."])
 
 
-def update_readme(readme: str | os.PathLike, table_csv: str | os.PathLike, figures: Sequence[str]) -> None:
-    """Replace the README's block between :data:`README_BEGIN` and :data:`README_END` with the
-    verdict table of ``table_csv`` (atomically; a README without the markers is an error)."""
+def readme_text(readme: str | os.PathLike, table_csv: str | os.PathLike | None, figures: Sequence[str]) -> str:
+    """The text of ``readme`` with its block between :data:`README_BEGIN` and :data:`README_END`
+    replaced by the verdict table of ``table_csv`` (``None``: only check the markers); a README
+    without the markers is an error."""
     import csv
 
     text = Path(readme).read_text()
     if README_BEGIN not in text or README_END not in text:
         raise ValueError(f"--readme: {str(readme)!r} has no '{README_BEGIN}' ... '{README_END}' block")
+    if table_csv is None:
+        return text
     with open(table_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     head, rest = text.split(README_BEGIN, 1)
     tail = rest.split(README_END, 1)[1]
-    files.write_text(f"{head}{README_BEGIN}\n\n{verdict_block(rows, figures)}\n\n{README_END}{tail}", readme)
+    return f"{head}{README_BEGIN}\n\n{verdict_block(rows, figures)}\n\n{README_END}{tail}"
+
+
+def update_readme(readme: str | os.PathLike, table_csv: str | os.PathLike, figures: Sequence[str]) -> None:
+    """Replace the README's verdict block with the verdict table of ``table_csv`` (atomically;
+    :func:`readme_text`)."""
+    files.write_text(readme_text(readme, table_csv, figures), readme)
 
 
 def thresholds_table(fit_csvs: Sequence[str | os.PathLike], primary: dict) -> str:
