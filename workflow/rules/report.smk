@@ -41,7 +41,7 @@ rule confirm:
     conda:
         TRAIN_ENV
     resources:
-        gpu=1,
+        **GPU,
     params:
         studies=lambda wc, input: shell_args(
             [f"--study={n}={p}" for n, p in zip(confirm_keys()[wc.key][1], input.studies)]
@@ -81,8 +81,8 @@ rule thresholds_table:
 # plans); the output is a receipt under the results, so Snakemake never deletes a file of the publication.
 rule publish:
     input:
-        published=lambda wc: publish_items(),
         manifest=publish_guard,
+        published=lambda wc: publish_items(),
     output:
         f"{R}/published.json",
     log:
