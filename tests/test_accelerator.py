@@ -14,6 +14,8 @@ from dynloss.plan import Plan
 ROOT = Path(__file__).resolve().parents[1]
 #: rules that run JAX training or replays (the accelerator's env): the onsets and confirm jobs replay or train too
 TRAINING_RULES = ("train_job", "dynamics", "synthetic_cifar", "onsets", "confirm")
+#: the rules that run JAX on the accelerator (synthetic_cifar writes images with numpy only)
+GPU_RULES = ("train_job", "dynamics", "onsets", "confirm")
 #: what nvidia-smi -L prints on each simulated machine, and its exit status
 MACHINES = {"gpu": ("GPU 0: NVIDIA H200 (UUID: GPU-00000000-0000-0000-0000-000000000000)", 0),
             "cpu": ("No devices were found", 6)}
@@ -59,6 +61,61 @@ def test_auto_plans_for_the_machine(machine, kind, expected, granularity):
     assert set(TRAINING_RULES) - {"confirm"} <= set(envs)  # confirm jobs exist at paper scale only
     assert f"export {accelerator.ENV}={expected};" in prefix
     assert ("export JAX_PLATFORMS=cpu" in prefix) == (expected == "cpu")
+
+
+@pytest.mark.parametrize("name", ["cuda12", "cpu"])
+def test_the_gpu_resource_is_declared_on_the_jax_rules_on_a_gpu_only(name):
+    cfg, _, rules, prefix = load_workflow(scale="quick", accelerator=name)
+    asked = {n for n, r in rules.items() if "gpu" in r.resources}
+    assert asked == (set(GPU_RULES) if name == "cuda12" else set())
+    assert all(rules[n].resources["gpu"] == 1 for n in asked)
+    assert (f"export {accelerator.SLOTS_ENV}=" in prefix) == (name == "cuda12")
+
+
+@pytest.fixture
+def two_gpus(tmp_path, monkeypatch):
+    """A fake nvidia-smi listing two GPUs, and no CUDA_VISIBLE_DEVICES."""
+    exe = tmp_path / "bin" / "nvidia-smi"
+    exe.parent.mkdir()
+    exe.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 (UUID: GPU-0)'\necho 'GPU 1: NVIDIA H100 (UUID: GPU-1)'\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{exe.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "src"))
+    return tmp_path / "slots"
+
+
+#: a job: takes its GPU (as check_backend does first), prints it, and runs on for a while
+JOB = ("import sys, time; from dynloss import accelerator; print(accelerator.assign_gpu(), flush=True); "
+       "time.sleep(float(sys.argv[1]))")
+
+
+def test_two_jobs_on_two_gpus_get_a_card_each(two_gpus, monkeypatch):
+    monkeypatch.setenv(accelerator.SLOTS_ENV, str(two_gpus))
+    assert accelerator.gpu_count() == 2
+    jobs = [subprocess.Popen([sys.executable, "-c", JOB, "3"], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    cards = [j.stdout.readline().strip() for j in jobs]
+    assert sorted(cards) == ["0", "1"], cards
+    # a third job while both run shares one and says so
+    third = subprocess.run([sys.executable, "-c", JOB, "0"], capture_output=True, text=True, timeout=60)
+    assert third.stdout.strip() in ("0", "1") and "all 2 GPUs are taken by other jobs" in third.stderr
+    for j in jobs:
+        j.wait(timeout=60)
+    # their cards are free again once they end
+    after = subprocess.run([sys.executable, "-c", JOB, "0"], capture_output=True, text=True, timeout=60)
+    assert after.stdout.strip() == "0" and not after.stderr
+
+
+def test_a_card_given_by_slurm_or_by_hand_is_kept(two_gpus, monkeypatch):
+    monkeypatch.setenv(accelerator.SLOTS_ENV, str(two_gpus))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    out = subprocess.run([sys.executable, "-c", JOB + "; import os; print(os.environ['CUDA_VISIBLE_DEVICES'])", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["None", "1"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.delenv(accelerator.SLOTS_ENV)  # outside the workflow: nothing chosen
+    assert subprocess.run([sys.executable, "-c", JOB, "0"], capture_output=True, text=True,
+                          timeout=60).stdout.strip() == "None"
 
 
 def test_a_named_accelerator_is_not_redetected(machine):

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 
+from dynloss import accelerator  # noqa: E402
 from dynloss import config as dl_config  # noqa: E402
 from dynloss import resources  # noqa: E402
 from dynloss.plan import Plan  # noqa: E402
@@ -62,6 +63,8 @@ _env = [
 ]
 if config["accelerator"] == "cpu":
     _env.append("export JAX_PLATFORMS=cpu")  # a CUDA jaxlib on a GPU host also runs on the CPU as asked
+else:  # on a machine with several GPUs each job takes one of its own (dynloss.accelerator.assign_gpu)
+    _env.append(f"export {accelerator.SLOTS_ENV}=${{{{{accelerator.SLOTS_ENV}:-{accelerator.default_slots()}}}}}")
 if config["jax_cache"]:
     _env += [
         f"export JAX_COMPILATION_CACHE_DIR={shlex.quote(str(Path(config['jax_cache']).absolute()))}",
@@ -78,6 +81,9 @@ def alternatives(names):
 
 # Training rules use the accelerator's conda env (--software-deployment-method conda).
 TRAIN_ENV = f"../../envs/{config['accelerator']}.yaml"
+# The rules that run JAX on the accelerator (train_job, dynamics, onsets, confirm) ask for one GPU each
+# (resources: **GPU) where the accelerator is a GPU, and for none on a CPU.
+GPU = {"gpu": 1} if config["accelerator"] != "cpu" else {}
 
 
 def studies_with(capability):

@@ -18,7 +18,7 @@ rule train_job:
         TRAIN_ENV
     threads: 1
     resources:
-        gpu=1,
+        **GPU,
         mem_mb=job_mem_mb(planned_job),
         runtime=job_runtime(planned_job),
     params:
@@ -42,7 +42,7 @@ rule dynamics:
     # the spectra are measured on a second thread while the next chunk trains (dynloss.engine)
     threads: 2
     resources:
-        gpu=1,
+        **GPU,
         mem_mb=job_mem_mb(dynamics_job),
         runtime=job_runtime(dynamics_job),
     params:
@@ -95,6 +95,8 @@ rule onsets:
     conda:
         TRAIN_ENV
     threads: 1
+    resources:
+        **GPU,
     params:
         traces=lambda wc: shlex.quote(planned_job(wc).request.traces_out),
         runs=lambda wc: onset_runs_arg(wc),

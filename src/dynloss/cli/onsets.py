@@ -40,7 +40,7 @@ def run(a: argparse.Namespace) -> int:
     """Analyse the job's traces and write the job dataset with the per-definition variables."""
     from ..jobs.onsets import OnsetsInputError, analyse_job
     from ..netcdf import CorruptFileError
-    from .args import CliError, check_out
+    from .args import CliError, check_accelerator, check_out
 
     for flag, path in (("job", a.job), ("--traces", a.traces)):
         if not os.path.exists(path):
@@ -51,6 +51,7 @@ def run(a: argparse.Namespace) -> int:
         raise CliError(f"--replay-chunk: {a.replay_chunk} is not an integer >= 1")
     if a.runs is not None and a.runs < 1:
         raise CliError(f"--runs: {a.runs} is not an integer >= 1")
+    check_accelerator()  # the replays run on the accelerator (on a GPU, one of its own)
     try:
         analyse_job(a.job, a.traces, a.onset, out, a.replay_chunk, a.runs)
     except OnsetsInputError as exc:

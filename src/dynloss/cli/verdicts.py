@@ -7,7 +7,7 @@ import json
 import logging
 import os
 
-from .args import CliError, check_path, json_object, name_path_pairs, parse_seeds
+from .args import CliError, check_accelerator, check_path, json_object, name_path_pairs, parse_seeds
 
 
 def _open_pairs(items, what: str) -> dict:
@@ -131,6 +131,7 @@ def run_confirm(a: argparse.Namespace) -> int:
     p = claims[0].protocol
     if (spec.loss, spec.width, spec.steps) != (p.loss, p.width, p.steps):
         raise CliError(f"--job: {a.job!r} is {spec.loss} width {spec.width} steps {spec.steps}, not {p}")
+    check_accelerator()  # the fresh seeds train on the accelerator (on a GPU, one of its own)
     seeds = tuple(a.seeds)
     points = [(pick["A"], pick["T"])] + ([(1.0, pick["T"])] if any(c.where == "gain" for c in claims) else [])
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(a.out))) as tmp:
