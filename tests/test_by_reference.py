@@ -26,10 +26,29 @@ def _digest(plan: Plan) -> str:
     return hashlib.sha256(json.dumps(h, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _mid_period(job) -> bool:
+    """Whether a run of the job has A > 1 and a period T that does not divide its steps."""
+    r = job.request
+    if not hasattr(r, "spec") or not hasattr(r.spec, "stop_rule"):
+        return False
+    pairs = zip(r.A, r.T) if hasattr(r, "run_offset") else ((a, t) for a in r.A for t in r.T)
+    return any(float(a) != 1.0 and r.spec.steps % float(t) for a, t in pairs)
+
+
 def test_paper_job_hashes_are_those_of_the_jobs_computed_before():
-    plan = Plan(config.load_config(scale="paper"))
-    assert len(plan.jobs()) == 506
-    assert _digest(plan) == HASHES_AT_38FA0DE["paper"]
+    """Under the earlier stop rule (last_T) every paper job has the hash it had at 38fa0de; with the default
+    since 2026-12-07 (period) exactly the jobs with a run whose T does not divide its steps change (they make
+    other runs), and every other job keeps its hash (the two rules make the same runs there)."""
+    before = Plan(config.load_config(scale="paper", stop_rule="last_T"))
+    assert len(before.jobs()) == 506
+    assert _digest(before) == HASHES_AT_38FA0DE["paper"]
+    now = Plan(config.load_config(scale="paper"))
+    assert now.cfg["stop_rule"] == "period"
+    old = {f"{j.study}/{j.stem}": j.hash for j in before.jobs()}
+    changed = {f"{j.study}/{j.stem}" for j in now.jobs() if j.hash != old[f"{j.study}/{j.stem}"]}
+    mid = {f"{j.study}/{j.stem}" for j in now.jobs() if _mid_period(j)}
+    assert changed == mid and len(mid) > 10
+    assert all(j.request.spec.stop_rule == "period" for j in now.jobs() if _mid_period(j))
 
 
 @pytest.mark.parametrize("scale", ["paper", "tiny"])

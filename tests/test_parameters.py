@@ -24,6 +24,9 @@ BY_DESIGN = {
     ("dynamics", "hess_every"): "a plain training job measures no spectra; a dynamics study does",
     ("dynamics", "ntk_every"): "as hess_every",
     ("thresholds", "hess_every"): "as hess_every; the thresholds command's own default (checked below)",
+    ("top", "stop_rule"): "the workflow runs the thesis code's rule (period, since 2026-12-07); a hand-written "
+                          "dynloss train/thresholds keeps last_T, so a job's command line (no --stop-rule for last_T) "
+                          "means what it meant before",
 }
 
 

@@ -37,6 +37,9 @@ def add_data_args(p) -> None:
                    default=TRAIN.data_seed, help=f"noise seed of the training spiral (default {TRAIN.data_seed})")
     p.add_argument("--noise", type=number(float, "--noise", lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
                    default=TRAIN.noise, help=f"angular noise of the spiral (default {TRAIN.noise})")
+    p.add_argument("--stop-rule", choices=STOP_RULES, default=TRAIN.stop_rule,
+                   help="when the oscillations stop: last_T (t >= steps - T, the default here), period (from the "
+                   "start of the period holding the last step: the thesis's code, the workflow's default), never")
 
 
 def add(sub) -> None:
@@ -68,9 +71,6 @@ def _add_train(sub) -> None:
                    default=None, help="record L, F, accuracy and Gamma every N steps (default: the "
                    "largest divisor of --steps up to 100)")
     add_data_args(o)
-    o.add_argument("--stop-rule", choices=STOP_RULES, default=TRAIN.stop_rule,
-                   help="when the oscillations stop: last_T (t >= steps - T, the default), period (from the start "
-                   "of the period holding the last step), never")
     add_protocol_args(p)
     s = p.add_argument_group("spectra")
     s.add_argument("--hess-every", type=number(int, "--hess-every", lambda v: v >= 0, "an integer >= 0"),
@@ -199,7 +199,7 @@ def thresholds_job(a: argparse.Namespace):
     spec = TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=1,
                      chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
                      num_classes=a.classes, noise=a.noise, data_seed=a.data_seed,
-                     test_seeds=tuple(a.test_seeds),
+                     test_seeds=tuple(a.test_seeds), stop_rule=a.stop_rule,
                      spectra=SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order))
     job = jobs.ThresholdsJob(spec=spec, lr=a.lr, A=tuple(a.A), T=tuple(a.T), seeds=tuple(a.seeds),
                              onsets=jobs.Onsets(a.onset_window, a.onset_floor, tuple(a.onset or ())),

@@ -62,6 +62,24 @@ def _protocol_argv(spec: TrainSpec) -> list[str]:
     return out
 
 
+def same_stop(spec: TrainSpec, A: Sequence[float], T: Sequence[float]) -> TrainSpec:
+    """``spec`` with the stop rule ``last_T`` where ``period`` makes the same runs: every run with A > 1 has a
+    T that divides the steps (then the last period starts at steps - T under both rules) or no run has A > 1.
+    Such a job keeps the identity it had before ``period`` became the workflow's default; the others carry
+    ``--stop-rule period`` (docs/stop_rule.md).
+
+    >>> from dynloss.spec import TrainSpec
+    >>> s = TrainSpec(loss="dce", width=1, steps=35000, stop_rule="period")
+    >>> [same_stop(s, A, T).stop_rule for A, T in (([1, 5], [50, 100]), ([5], [300]), ([1], [300]))]
+    ['last_T', 'period', 'last_T']
+    """
+    if spec.stop_rule != "period":
+        return spec
+    if all(float(a) == 1.0 or spec.steps % float(t) == 0 for a, t in zip(A, T)):
+        return replace(spec, stop_rule="last_T")
+    return spec
+
+
 @dataclass(frozen=True)
 class TrainJob:
     """``dynloss train``: every seed at every (A, T) point of ``A x T`` (one point: a sweep's job;
@@ -85,6 +103,10 @@ class TrainJob:
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     command = "train"
+
+    def __post_init__(self):
+        pairs = list(itertools.product(self.A, self.T))
+        object.__setattr__(self, "spec", same_stop(self.spec, [a for a, _ in pairs], [t for _, t in pairs]))
 
     @property
     def grid(self) -> bool:
@@ -158,6 +180,9 @@ class ThresholdsJob:
 
     command = "thresholds"
 
+    def __post_init__(self):
+        object.__setattr__(self, "spec", same_stop(self.spec, self.A, self.T))
+
     def batch(self) -> RunBatch:
         return RunBatch.make(list(self.seeds), np.asarray(self.A), np.asarray(self.T), self.lr)
 
@@ -172,6 +197,8 @@ class ThresholdsJob:
             args += ["--onset", ",".join(self.onsets.names)]
         args += ["--trace-every", str(self.trace_every), "--chunk-steps", str(s.chunk_steps),
                 "--dtype", s.dtype] + _data_argv(s)
+        if s.stop_rule != "last_T":
+            args += ["--stop-rule", s.stop_rule]
         if self.traces_out:
             args += ["--traces-out", self.traces_out]
         return args + _meta_argv(self)

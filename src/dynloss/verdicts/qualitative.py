@@ -20,6 +20,7 @@ from ..thresholds import onset
 from . import stats
 from .claims import Claim, PhaseClaim
 from .inputs import Inputs, grid, matches
+from .rows import judge, not_run, row_of, verdict_onset
 
 #: the level a grid point must reach to count as "good" (``fraction``): the thesis's "elevada ... > 0,9"
 GOOD = 0.9
@@ -38,8 +39,6 @@ def _grid_study(c: Claim, inputs: Inputs) -> Optional[tuple[str, xr.Dataset]]:
 
 def _per_seed(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band, fn, note: str) -> dict:
     """A grid statistic: ``fn(train (A, T, seed) over A > 1, test, T values) -> (seed,)``."""
-    from .measures import judge, not_run
-
     if c.protocol is None:
         return not_run(row, "no protocol")
     found = _grid_study(c, inputs)
@@ -115,8 +114,6 @@ def oscillating_periods(steps: int, T: int) -> int:
 
 
 def _one(c: Claim, inputs: Inputs, row: dict, band: stats.Band, compute) -> dict:
-    from .measures import judge, not_run
-
     ds = _run(c, inputs)
     if ds is None:
         return not_run(row, f"study {c.figure} not run")
@@ -182,8 +179,6 @@ def _alternation(L: np.ndarray) -> np.ndarray:
 
 
 def _primary(ds) -> tuple[str, int, float]:
-    from .measures import verdict_onset
-
     name = verdict_onset(ds.attrs.get("primary_onset", ""))
     var = f"onset_step_{name}" if f"onset_step_{name}" in ds else "onset_step"
     t = int(ds[var]) if var in ds else -1
@@ -254,8 +249,6 @@ def narrows(c, inputs, s, row, band):
 
 def ntk_cv(c, inputs, s, row, band):
     """The NTK's lambda_max at the onsets of a thresholds study: not recorded by the thresholds runs."""
-    from .measures import not_run
-
     ds = inputs.thresholds.get(c.figure)
     if ds is None or "ntk_lmax_at_onset" not in ds:
         return not_run(row, "the thresholds runs record no NTK at their onsets (needs ntk_every in a thresholds "
@@ -273,8 +266,6 @@ MEASURES = {"fraction": fraction, "overfit": overfit, "low_T": low_T, "period_on
 
 def phase_row(pc: PhaseClaim, inputs: Inputs, s: stats.Settings) -> dict:
     """Per setting, the fraction of its onsets after the burn-in that fall in the second half of the period."""
-    from .measures import judge, not_run, row_of, verdict_onset
-
     band = stats.lower(1.0, s.acc_tol)
     row = row_of(pc, band=band.describe(), thesis=pc.thesis, claim=pc.text, figure=pc.study)
     ds = inputs.thresholds.get(pc.study)
