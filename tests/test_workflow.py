@@ -297,16 +297,21 @@ def test_duplicate_keys_in_a_config_file_are_refused(tmp_path):
 
 def test_publishing_from_the_published_data_trains_nothing(tmp_path):
     """publish_from=data: the tables and figures are made from publish_dir/data, never from training
-    (here the data files only need to exist: a dry run)."""
-    from dynloss import config
+    (here the data files only need to exist and hold their study, in a publication with a manifest: a dry run)."""
+    import json
+
+    import xarray as xr
+
+    from dynloss import config, netcdf
     from dynloss.plan import Plan
+    from dynloss.verdicts import publish
 
     cfg = config.load_config(scale="tiny")
     plan = Plan(cfg)
     data = tmp_path / "pub" / "data"
-    data.mkdir(parents=True)
     for n in plan.studies("contour", "curves", "dynamics", "thresholds", "myrtle"):
-        (data / f"{n}.nc").write_bytes(b"")
+        netcdf.write_netcdf(xr.Dataset(attrs={"config": json.dumps({"study": n})}), data / f"{n}.nc")
+    publish.write_manifest(tmp_path / "pub", publish.publication_label(cfg), "tiny")
     out = snakemake("-n", "publish", "--config", "scale=tiny", f"results={tmp_path}/r", "publish_from=data",
                     f"publish_dir={tmp_path}/pub")
     counts = job_counts(out.stdout)
