@@ -17,11 +17,13 @@ import yaml
 from test_workflow import ROOT, snakemake
 
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
-#: one training job (train_job, gpu=1), one dynamics job (gpu=1), an aggregation and two figures
+GPU_PROFILE = ROOT / "workflow" / "profiles" / "slurm-gpu"
+#: one training job, one dynamics job (each with gpu=1 on a GPU accelerator), an aggregation and two figures
 TARGETS = ("fig4_1", "fig4_7")
 #: the account and partition tests/slurm/start.sh adds beside the defaults (root, debug)
 ACCOUNT, PARTITION = "dynloss", "gpu"
-GPU_RULES = ("train_job", "dynamics")
+#: the rules that run JAX on the accelerator (workflow/rules/common.smk, GPU)
+GPU_RULES = ("train_job", "dynamics", "onsets", "confirm")
 
 
 def load_profile() -> dict:
@@ -39,24 +41,90 @@ class _Resources(dict):
 
 
 class _Job:
-    def __init__(self, resources):
+    def __init__(self, resources, threads=1, name="job"):
         self.resources = _Resources(resources)
+        self.threads = threads
+        self.name = name
 
 
-def test_profile_passes_the_plugins_checks_and_maps_gpu_to_gpus():
-    """Each GPU rule's resources, as the profile sets them, pass the pinned plugin's slurm_extra
-    check and become exactly one `--gpus=1`."""
-    pytest.importorskip("snakemake_executor_plugin_slurm")
+def planned_jobs(*args) -> list[_Job]:
+    """The jobs a dry run of TARGETS (scale tiny) plans, with their resources as the plugin reads them."""
+    out = snakemake("-n", *TARGETS, *args, "--software-deployment-method", "env-modules", timeout=600)
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out.stdout):
+        head = re.match(r"(local)?rule (\w+):", block)
+        res = re.search(r"^\s+resources: (.*)$", block, re.M)
+        if not head or not res or head.group(1):
+            continue
+        resources = {}
+        for item in res.group(1).split(", "):
+            key, _, value = item.partition("=")
+            resources[key] = int(value) if value.isdigit() else value
+        threads = re.search(r"^\s+threads: (\d+)$", block, re.M)
+        jobs.append(_Job(resources, int(threads.group(1)) if threads else 1, head.group(2)))
+    assert jobs, out.stdout[-3000:]
+    return jobs + [out.stdout + out.stderr]
+
+
+def sbatch_arguments(job: _Job) -> str:
+    """The sbatch call the pinned plugin would make for ``job`` (its own functions; the account left out)."""
+    import logging
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm import Executor
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
     from snakemake_executor_plugin_slurm.utils import set_gres_string
     from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
 
-    profile = load_profile()
-    assert profile["executor"] == "slurm"
-    for rule in GPU_RULES:
-        job = _Job({**profile["default-resources"], **profile["set-resources"][rule]})
-        validate_slurm_extra(job)  # raises WorkflowError on --gpus/--gres/--account/... in slurm_extra
-        assert set_gres_string(job) == " --gpus=1", rule
-        assert "--gpus" not in str(job.resources.get("slurm_extra", ""))
+    validate_slurm_extra(job)  # raises WorkflowError on --gpus/--gres/--account/... in slurm_extra
+    stub = SimpleNamespace(_partitions=None, _fallback_partition=None, logger=logging.getLogger("test"))
+    partition = Executor.get_partition_arg(stub, job) if job.resources.get("slurm_partition") else ""
+    params = {"run_uuid": "RUN", "slurm_logfile": "LOG", "comment_str": f"rule_{job.name}", "account": "",
+              "partition": partition, "workdir": str(ROOT)}
+    return get_submit_command(job, params) + set_gres_string(job)
+
+
+@pytest.mark.parametrize("accelerator", ["cpu", "cuda12"])
+def test_the_profile_asks_for_a_gpu_on_a_gpu_accelerator_only(accelerator, tmp_path):
+    """workflow/profiles/slurm: the JAX rules' jobs ask sbatch for one GPU on cuda12 and none on a CPU."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    *jobs, log = planned_jobs("--workflow-profile", str(PROFILE), "--config", "scale=tiny",
+                              f"accelerator={accelerator}", f"results={tmp_path}")
+    assert f"dynloss: accelerator {accelerator}," in log
+    assert {j.name for j in jobs if j.name in GPU_RULES} == {"train_job", "dynamics"}
+    for job in jobs:
+        call = sbatch_arguments(job)
+        assert (" --gpus=1" in call) == (accelerator == "cuda12" and job.name in GPU_RULES), (job.name, call)
+        assert "--gres" not in call and "--gpus" not in str(job.resources.get("slurm_extra", ""))
+
+
+def test_the_gpu_profile_sets_the_accelerator_and_sends_the_jax_rules_to_the_gpu_partition(tmp_path):
+    """workflow/profiles/slurm-gpu planned on this host (no GPU): accelerator cuda12 from the profile, not
+    detected; each JAX job's sbatch call has --gpus=1, the GPU partition and its own memory and time."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    profile = yaml.safe_load((GPU_PROFILE / "config.yaml").read_text())
+    assert profile["executor"] == "slurm" and set(profile["set-resources"]) == set(GPU_RULES)
+    *jobs, log = planned_jobs("--workflow-profile", str(GPU_PROFILE), "--config", "scale=tiny",
+                              f"results={tmp_path}")
+    assert "dynloss: accelerator cuda12, granularity width" in log  # set by the profile (no GPU here)
+    assert {j.name for j in jobs if j.name in GPU_RULES} == {"train_job", "dynamics"}
+    for job in jobs:
+        call = sbatch_arguments(job)
+        if job.name not in GPU_RULES:  # aggregation and figures (localrules, which the plan lists too)
+            assert "--gpus" not in call and " -p " not in call, (job.name, call)
+            continue
+        assert call.endswith(" --gpus=1"), call
+        assert f" -p {profile['set-resources'][job.name]['slurm_partition']} " in call, call
+        assert f" --mem {job.resources['mem_mb']} " in call and f" -t {job.resources['runtime']} " in call, call
+        assert job.resources["mem_mb"] != profile["default-resources"]["mem_mb"]  # the job's own estimate
+        assert "--ntasks" not in call and f"--cpus-per-task={profile['default-resources']['cpus_per_task']}" in call
+    # the JAX cache: the profile's configured path, in every job's environment
+    cache = yaml.safe_load((GPU_PROFILE / "gpu.yaml").read_text())["jax_cache"]
+    assert cache and not cache.startswith("/tmp")
+    from test_accelerator import load_workflow
+
+    _, _, _, prefix = load_workflow(scale="tiny", accelerator="cuda12", jax_cache=cache)
+    assert f"export JAX_COMPILATION_CACHE_DIR={ROOT / cache};" in prefix
 
 
 def test_profile_documents_account_and_partition():
@@ -193,7 +261,7 @@ def test_tiny_targets_on_slurm_equal_a_local_run(tmp_path):
     assert sorted(jobs) == sorted(submitted), jobs
     for job in jobs.values():
         assert job["state"] == "COMPLETED", job
-        assert job["gpus"] == ["1"], job  # the `gpu` resource became --gpus=1
+        assert job["gpus"] == [], job  # accelerator cpu (auto, no GPU on this host): no GPU asked for
         assert job["partition"] == PARTITION, job
         if accounting:
             assert job["account"] == ACCOUNT, job
