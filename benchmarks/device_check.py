@@ -150,7 +150,10 @@ def subset(job, runs: int, steps: int):
     batch = RunBatch.make(full.seeds[pick], full.A[pick], full.T[pick], full.lr[pick])
     from dataclasses import replace
 
-    return replace(job.spec, steps=steps, chunk_steps=min(job.spec.chunk_steps, steps)), batch
+    # five chunks or more (an execution setting: the same numbers), so a rate is known before the end
+    cadence = job.spec.record_every
+    chunk = max(cadence, min(job.spec.chunk_steps, steps // 5 // cadence * cadence))
+    return replace(job.spec, steps=steps, chunk_steps=chunk), batch
 
 
 # -- the same initial weights in float64 and float32 -----------------------------------------------
@@ -250,7 +253,11 @@ def paper_worker(width: int, dtype: str, target_s: float, out: Path, weights: Pa
         else:
             leaves, record["init"] = float64_weights(spec, batch.seeds), "float64 weights drawn here, cast"
         problem = same_init_problem(spec, leaves)
-    result = engine.train(spec, batch, problem=problem)
+    def progress(done: int, total: int, elapsed: float) -> None:  # after each chunk: the rate so far
+        record.update(steps_done=done, partial_rate=len(batch) * done / elapsed if elapsed > 0 else None)
+        write_json(out, record)
+
+    result = engine.train(spec, batch, progress=progress, problem=problem)
     run_s, compile_s = result.timings["run_s"], result.timings["compile_s"]
     record.update(run_s=round(run_s, 3), compile_s=round(compile_s, 3), rate=len(batch) * steps / run_s,
                   process_s=round(time.perf_counter() - t_start, 2),
@@ -469,6 +476,13 @@ def report(c: Check) -> str:
              f"Written by `{command}` on {stamp}, commit {c.commit}, "
              f"host {os.uname().nodename}, {mode}; {c.elapsed():.0f} s so far of a {c.deadline_s:.0f} s deadline "
              f"({done} of {len(c.steps)} steps done).", ""]
+    if c.dry:
+        lines += ["No GPU took part: this is the dry run (`--dry`), which plans, sizes and projects from the "
+                  "project's estimates. On the GPU machine (no network; its own Python and JAX), from the repository "
+                  f"root: `python benchmarks/device_check.py --prepare-wheels` here (the wheels it lacks, into "
+                  f"`{WHEELS.relative_to(ROOT)}`, git-ignored), then there, carrying that folder: `python3 "
+                  f"benchmarks/device_check.py --wheels {WHEELS.relative_to(ROOT)} --out $OUT/device_check.md` "
+                  "(it ends within the deadline below; give the machine's command limit 8 minutes).", ""]
     if c.env:
         lines += ["## Environment", "", "| | |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in c.env.items()] + [""]
@@ -563,10 +577,13 @@ def after(c: Check, step: Step) -> None:
         path = c.work / f"{step.name.removeprefix('paper_')}.json"
         if path.exists():
             rec = json.loads(path.read_text())
+            if "rate" not in rec and rec.get("partial_rate"):  # stopped at its limit after some chunks
+                rec["rate"], rec["partial"] = rec["partial_rate"], f"{rec['steps_done']} of {rec['steps']} steps"
             c.rates.append(rec)
             step.notes.append(f"{rec['runs']} runs x {rec['steps']} steps" + (
-                f": {rec['rate']:,.0f} run-steps/s, compilation {rec['compile_s']:.1f} s" if "rate" in rec else
-                " sized; no rate (the training did not finish)"))
+                f": {rec['rate']:,.0f} run-steps/s" + (f" (over the first {rec['partial']})" if "partial" in rec
+                                                       else f", compilation {rec['compile_s']:.1f} s")
+                if "rate" in rec else " sized; no rate (no chunk finished)"))
         f64, f32 = (c.work / f"w{step.name.split('_')[1][1:]}_{d}.json" for d in ("float64", "float32"))
         if step.name.endswith("float32") and f64.exists() and f32.exists():
             a, b = json.loads(f64.read_text()), json.loads(f32.read_text())
@@ -589,11 +606,15 @@ def sizing_note(step: Step) -> str:
 def project(c: Check) -> None:
     """The projection step: from the measured float64 rates (the paper's dtype) where there are any."""
     measured = {r["width"]: r["rate"] for r in c.rates if r["dtype"] == "float64" and "rate" in r}
-    overheads = [r["process_s"] - r["run_s"] for r in c.rates if "run_s" in r]
-    c.projection = projection(measured, max(overheads) if overheads else None)
-    c.projection_basis = (f"float64 rates measured at width {', '.join(map(str, sorted(measured)))}, "
-                          f"{max(overheads):.0f} s start-up and compilation per job" if measured else
-                          "the project's estimates, nothing measured: dynloss.resources")
+    overheads = [r["process_s"] - r["run_s"] for r in c.rates if "run_s" in r and "process_s" in r]
+    from dynloss import resources
+
+    over = max(overheads) if overheads else None
+    c.projection = projection(measured, over)
+    per_job = (f"{over:.0f} s start-up and compilation per job (measured)" if over is not None else
+               f"the project's {resources.OVERHEAD_S:.0f} s start-up and compilation per job")
+    c.projection_basis = (f"float64 rates measured at width {', '.join(map(str, sorted(measured)))}, {per_job}"
+                          if measured else "the project's estimates, nothing measured: dynloss.resources")
 
 
 def main(argv=None) -> int:

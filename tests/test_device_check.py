@@ -1,6 +1,7 @@
 """benchmarks/device_check.py without a GPU: the dry run writes a complete report within its deadline, the
 paper-job subsets are sized from the project's rates, a step never outlives its limit or the deadline, and
 the float32 job starts from the float64 job's initial weights."""
+import json
 import re
 import sys
 import time
@@ -85,7 +86,25 @@ def test_the_subset_is_sized_from_the_estimated_rate(width):
     assert device_check.size(job, 1e9, rate, 8.0)[1] == job.spec.steps
     spec, batch = device_check.subset(job, 10, 300)
     assert len(batch) == 10 and spec.steps == 300 and spec.dtype == job.spec.dtype
+    assert spec.chunk_steps == job.spec.record_every  # chunks short enough to give a rate before the end
     assert batch.A.min() == min(job.A) and batch.A.max() == max(job.A)  # spread over the job's runs
+
+
+def test_a_step_stopped_at_its_limit_keeps_the_rate_of_its_finished_chunks(tmp_path):
+    c = device_check.Check(tmp_path / "r.md", tmp_path, dry=False, gpu=True, commit="x")
+    record = {"width": 100, "dtype": "float64", "runs": 10, "steps": 1000, "job_runs": 4500, "job_steps": 35000,
+              "estimated_rate": 270000.0}
+    (tmp_path / "w100_float64.json").write_text(json.dumps(record))
+    sized = device_check.Step("paper_w100_float64", ["x"], 10)
+    device_check.after(c, sized)
+    assert sized.notes == ["10 runs x 1000 steps sized; no rate (no chunk finished)"] and "rate" not in c.rates[0]
+    (tmp_path / "w100_float64.json").write_text(json.dumps({**record, "steps_done": 400, "partial_rate": 5000.0}))
+    partial = device_check.Step("paper_w100_float64", ["x"], 10)
+    device_check.after(c, partial)
+    assert partial.notes == ["10 runs x 1000 steps: 5,000 run-steps/s (over the first 400 of 1000 steps)"]
+    device_check.project(c)  # the projection takes the partial rate
+    assert c.projection_basis.startswith("float64 rates measured at width 100")
+    assert "| 100 | float64 | 10 (4500) | 1000 (35000) | 5,000 | 270,000 |" in device_check.report(c)
 
 
 @pytest.fixture
