@@ -5,6 +5,7 @@ import ast
 import importlib.metadata
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -265,25 +266,86 @@ def test_version_license_and_citation_agree():
     assert cited["conference-paper"]["volume"] == 139
 
 
+def fake_bin(tmp_path, gpu=True, python="3.11 1 2.36 /venv", **others) -> dict:
+    """Stand-ins for nvidia-smi and python (which answer install.sh's probe with ``python``: version, in a
+    venv, glibc, prefix; and record the pip commands), and ``others`` (name -> probe answer); the env."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir(exist_ok=True)
+    listing = "echo 'GPU 0: NVIDIA H200 (UUID: GPU-0)'" if gpu else "echo 'No devices were found'; exit 6"
+    (bin_ / "nvidia-smi").write_text(f"#!/bin/sh\n{listing}\n")
+    for name, answer in {"python": python, **others}.items():
+        (bin_ / name).write_text(f"#!/bin/sh\nif [ \"$1\" = -c ]; then echo '{answer}'; exit 0; fi\n"
+                                 f"echo \"$0 $*\" >> {tmp_path}/calls\n")
+    for exe in bin_.iterdir():
+        exe.chmod(0o755)
+    for tool in TOOLS:  # only these on the PATH: no real Python is found
+        (bin_ / tool).symlink_to(shutil.which(tool))
+    return dict(os.environ, PATH=str(bin_), DYNLOSS_VENV=str(tmp_path / "venv"))
+
+
+#: the commands install.sh runs besides Python and nvidia-smi
+TOOLS = ("dirname", "cut", "grep", "sort", "uname", "paste", "mkdir", "cp")
+
+
+def install(env, *options):
+    return subprocess.run([shutil.which("bash"), str(ENVS / "install.sh"), *options], env=env, capture_output=True,
+                          text=True)
+
+
 @pytest.mark.parametrize("gpu, option, lock_file", [(True, "", "lock-cuda12.txt"), (False, "", "lock-cpu.txt"),
                                                     (True, "--cpu", "lock-cpu.txt"),
                                                     (False, "--cuda12", "lock-cuda12.txt")])
 def test_install_picks_the_lock_of_the_machine(tmp_path, gpu, option, lock_file):
     """envs/install.sh with stand-ins for nvidia-smi and python (which record the pip commands)."""
-    bin_ = tmp_path / "bin"
-    bin_.mkdir()
-    listing = "echo 'GPU 0: NVIDIA H200 (UUID: GPU-0)'" if gpu else "echo 'No devices were found'; exit 6"
-    (bin_ / "nvidia-smi").write_text(f"#!/bin/sh\n{listing}\n")
-    (bin_ / "python").write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path}/calls\n")
-    for exe in bin_.iterdir():
-        exe.chmod(0o755)
-    env = dict(os.environ, PATH=f"{bin_}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run(["bash", str(ENVS / "install.sh"), *([option] if option else [])], env=env,
-                          capture_output=True, text=True)
+    proc = install(fake_bin(tmp_path, gpu), *([option] if option else []))
     assert proc.returncode == 0, proc.stderr
     calls = (tmp_path / "calls").read_text().splitlines()
-    assert calls[0] == f"-m pip install --no-deps --require-hashes -r {ENVS / lock_file}"
-    assert calls[1] == f"-m pip install --no-deps -e {ENVS}/.."
+    python = tmp_path / "bin" / "python"
+    assert calls[0] == f"{python} -m pip install --no-deps --require-hashes -r {ENVS / lock_file}"
+    assert calls[1] == f"{python} -m pip install --no-deps -e {ENVS}/.."
+    # it says what it installed
+    n = len(lock(lock_file))
+    assert f"installing envs/{lock_file} into /venv (Python 3.11, glibc 2.36)" in proc.stderr
+    assert re.search(rf"installed the {n} packages of envs/{lock_file} \(jax==0\.5\.3 .*snakemake==\S+.*\) and "
+                     r"dynloss \(editable\) into /venv", proc.stderr), proc.stderr
+
+
+@pytest.mark.parametrize("answer, message", [
+    ("3.12 1 2.36 /venv", "envs/install.sh: Python 3.12 (/venv) is not 3.11, which envs/lock-cpu.txt is for"),
+    ("3.11 1 2.17 /venv", "envs/install.sh: glibc 2.17 is older than 2.28, which the locked wheels need"),
+])
+def test_install_refuses_a_wrong_python_or_glibc_in_one_line(tmp_path, answer, message):
+    proc = install(fake_bin(tmp_path, gpu=False, python=answer))
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(message), proc.stderr
+    assert not (tmp_path / "calls").exists()  # nothing installed
+
+
+def test_install_without_a_venv_creates_one_with_python_3_11(tmp_path):
+    env = fake_bin(tmp_path, gpu=False, python="3.11 0 2.36 /usr", **{"python3.11": "3.11 0 2.36 /usr"})
+    venv = tmp_path / "venv"
+    # the stand-in python3.11 makes the venv: its python, a stand-in in a venv
+    maker = tmp_path / "bin" / "python3.11"
+    maker.write_text(maker.read_text().replace(
+        "echo \"$0", f"mkdir -p {venv}/bin; cp {tmp_path}/bin/venv-python {venv}/bin/python; echo \"$0"))
+    (tmp_path / "bin" / "venv-python").write_text(f"#!/bin/sh\nif [ \"$1\" = -c ]; then echo '3.11 1 2.36 {venv}'; "
+                                                  f"exit 0; fi\necho \"$0 $*\" >> {tmp_path}/calls\n")
+    (tmp_path / "bin" / "venv-python").chmod(0o755)
+    proc = install(env, "--cpu")
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0] == f"{maker} -m venv {venv}"
+    assert calls[1].startswith(f"{venv}/bin/python -m pip install --no-deps --require-hashes")
+    assert f"no active venv: creating {venv} with {maker}" in proc.stderr
+    assert f"activate it with: . {venv}/bin/activate" in proc.stderr
+
+
+def test_install_without_a_venv_refuses_a_python_other_than_3_11_in_one_line(tmp_path):
+    env = fake_bin(tmp_path, gpu=False, python="3.12 0 2.36 /usr", python3="3.12 0 2.36 /usr")
+    proc = install(env, "--cpu")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "no active venv, and" in proc.stderr and "is Python 3.12, not 3.11" in proc.stderr
+    assert not (tmp_path / "calls").exists()
 
 
 def test_install_refuses_an_unknown_option():
