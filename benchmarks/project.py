@@ -51,6 +51,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=500, help="steps per measurement (a multiple of 100)")
     ap.add_argument("--scale", default="paper")
+    ap.add_argument("--configfile", default=None, help="a config file merged over config.yaml (as snakemake's)")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks"))
     a = ap.parse_args()
     import jax
@@ -58,7 +59,12 @@ def main() -> int:
     from dynloss import config
     from dynloss.plan import Plan
 
-    cfg = config.load_config(scale=a.scale)
+    if a.configfile:
+        user = config.load_yaml(Path(a.configfile))
+        cfg = config.prepare(config.deep_merge(config.load_yaml(config.CONFIG_PATH), {**user, "scale": a.scale}),
+                             user=user)
+    else:
+        cfg = config.load_config(scale=a.scale)
     plan = Plan(cfg)
     dtype = cfg["dtype"]
     start = startup_seconds()
@@ -75,7 +81,7 @@ def main() -> int:
     for name, st in cfg["studies"].items():
         kind = st["kind"]
         total, n_jobs = 0.0, 0
-        if kind in ("contour", "curves"):
+        if kind in ("contour", "curves", "replication"):
             for job in plan.jobs(name):
                 width, runs = job.request.spec.width, job.request.runs()
                 m = rate(("point", st["loss"], width, runs), loss=st["loss"], width=width, runs=runs,

@@ -330,6 +330,7 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None,
             cfg[section] = deep_merge(deep_merge(cfg.get(section) or {}, over.get(section) or {}), mine)
         if "chunk_steps" in over and ("chunk_steps" not in user or "chunk_steps" in user_over):
             cfg["chunk_steps"] = over["chunk_steps"]
+    _only_studies(cfg)
     _booleans(cfg, schema)
     validate(cfg, schema)
     _check_fresh_seeds(cfg)
@@ -341,6 +342,22 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None,
 
     Plan(cfg).check()
     return cfg
+
+
+def _only_studies(cfg: dict) -> None:
+    """``only_studies``: keep those studies, drop the others and the figures drawn from them (a campaign of
+    its own, e.g. the confirmatory replication, which must not plan the shipped studies)."""
+    only = cfg.get("only_studies") or []
+    if not isinstance(only, list):
+        return  # the schema names the key
+    unknown = [n for n in only if n not in (cfg.get("studies") or {})]
+    if unknown:
+        raise ConfigError(f"config key 'only_studies': {unknown[0]!r} is not a study defined under 'studies' "
+                          f"(defined: {', '.join(sorted(cfg.get('studies') or {}))})")
+    if only:
+        cfg["studies"] = {n: cfg["studies"][n] for n in only}
+        cfg["figures"] = {n: f for n, f in (cfg.get("figures") or {}).items()
+                          if not isinstance(f, dict) or f.get("study", only[0]) in only}
 
 
 def load_config(path: Path = CONFIG_PATH, **overrides: Any) -> dict:

@@ -20,7 +20,9 @@ PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "netCDF4", "matplotlib"
 
 #: the repository paths whose changes make a result's commit "dirty"
 CODE_PATHS = ("src", "workflow", "Snakefile", "config.yaml", "envs", "pyproject.toml",
-              "docs/reproduction/cpu_paper.yaml")
+              "docs/reproduction/cpu_paper.yaml", "docs/reproduction/confirmatory.yaml")
+#: the pre-registration of the confirmatory campaign: its commit and time go into every result's provenance
+PREREGISTRATION = "docs/preregistration.md"
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,6 +41,19 @@ def git_commit() -> str:
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return os.environ.get("DYNLOSS_GIT_COMMIT", "unknown")
+
+
+@functools.lru_cache(maxsize=1)
+def preregistration() -> dict[str, str]:
+    """The last commit of :data:`PREREGISTRATION` and its time (``{}`` outside a git checkout or before it
+    was committed): a confirmatory result made after it names it, so its order can be checked."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%H %cI", "--", f":(top){PREREGISTRATION}"], cwd=here,
+                             capture_output=True, text=True, timeout=10, check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": out[0], "committed": out[1]} if len(out) == 2 else {}
 
 
 def package_versions() -> dict[str, str]:
@@ -60,6 +75,8 @@ def provenance() -> dict[str, Any]:
         "platform": platform.platform(),
         "versions": package_versions(),
     }
+    if preregistration():
+        info["preregistration"] = preregistration()
     if "jax" in sys.modules:
         import jax
 

@@ -115,7 +115,13 @@ def check_published_data():
     expected = {f"{DATA}/{n}.nc": (n, config["studies"][n]) for n in studies_with("published")}
     expected.update({f"{DATA}/confirm_{k}.nc": (f"confirm_{k}", None) for k in confirm_keys()})
     try:
-        dl_publish.verify_data(config["publish_dir"], expected, publication_label())
+        dl_publish.verify_data(
+            config["publish_dir"],
+            expected,
+            publication_label(),
+            legacy=[legacy_label()],
+            overwrite=config["publish_overwrite"],
+        )
     except (dl_publish.PublishError, CorruptFileError) as exc:
         raise WorkflowError(f"publish_from=data: {exc}")
 
@@ -125,12 +131,12 @@ def publish_guard(wc):
     plans). A publication of another label in publish_dir is refused here, before any job runs,
     unless publish_overwrite."""
     out = config["publish_dir"]
+    label = publication_label()
     try:
-        have = dl_publish.existing_label(out)
+        have = dl_publish.same_publication(out, label, [legacy_label()])
     except dl_publish.PublishError as exc:
         raise WorkflowError(f"config key 'publish_dir': {exc}")
-    label = publication_label()
-    if have is not None and have != label and not config["publish_overwrite"]:
+    if have is not None and not config["publish_overwrite"]:
         raise WorkflowError(
             f"config key 'publish_overwrite': {out!r} holds the publication '{have}', not '{label}'; "
             "publish elsewhere (config key publish_dir) or replace it with --config publish_overwrite=true"
@@ -144,10 +150,17 @@ def source(path):
     return published_datasets().get(path, path) if FROM_DATA else path
 
 
+@functools.cache
 def publication_label():
     """The scale and a hash of what decides the numbers (every study but its title, the data, the
     protocol keys): a publication of another label is not replaced without publish_overwrite."""
     return dl_publish.publication_label(config)
+
+
+@functools.cache
+def legacy_label():
+    """The label this configuration's publication carried before manifests (accepted once)."""
+    return dl_publish.legacy_style_label(config)
 
 
 def quoted_json(obj):
@@ -197,9 +210,8 @@ def onset_parts(wc):
 
 
 def onset_runs_arg(wc):
-    """``--runs N`` where config key onset_runs applies the definition to the first N runs of a job."""
-    n = PLAN.study(wc.study).onset_runs(wc.definition)
-    return f"--runs {n} " if n else ""
+    """``--runs N`` (config key onset_runs) and ``--burn-in F`` (onset_burn_in), each only where set."""
+    return PLAN.study(wc.study).onset_options(wc.definition)
 
 
 def caption(name):

@@ -27,6 +27,9 @@ def add(sub) -> None:
     p.add_argument("--runs", type=int, default=None,
                    help="analyse the first RUNS runs only, in job order (the others are marked not analysed, "
                    "onset_step -2); default: every run")
+    p.add_argument("--burn-in", type=float, default=0.0,
+                   help="the loss-based definitions search from step ceil(BURN_IN x T) of each run (0 <= BURN_IN < 1; "
+                   "default 0: from the first step)")
     p.set_defaults(func=run)
     m = sub.add_parser("merge-onsets", help="join one thresholds job's per-definition onset files "
                        "(each a `dynloss onsets` output) into one")
@@ -51,9 +54,11 @@ def run(a: argparse.Namespace) -> int:
         raise CliError(f"--replay-chunk: {a.replay_chunk} is not an integer >= 1")
     if a.runs is not None and a.runs < 1:
         raise CliError(f"--runs: {a.runs} is not an integer >= 1")
+    if not 0 <= a.burn_in < 1:
+        raise CliError(f"--burn-in: {a.burn_in} is not a number in [0, 1)")
     check_accelerator()  # the replays run on the accelerator (on a GPU, one of its own)
     try:
-        analyse_job(a.job, a.traces, a.onset, out, a.replay_chunk, a.runs)
+        analyse_job(a.job, a.traces, a.onset, out, a.replay_chunk, a.runs, burn_in=a.burn_in)
     except OnsetsInputError as exc:
         raise CliError(f"{'--traces' if exc.field == 'traces' else 'job'}: {exc}") from None
     except CorruptFileError as exc:

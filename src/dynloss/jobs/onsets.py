@@ -27,7 +27,7 @@ class OnsetsInputError(ValueError):
 
 
 def analyse_job(job_path: str, traces_path: str, names: Sequence[str], out: str, replay_chunk: int = 500,
-                runs: Optional[int] = None) -> dict:
+                runs: Optional[int] = None, burn_in: float = 0.0) -> dict:
     """Add the definitions ``names`` to the job file ``job_path`` from ``traces_path``; write ``out``.
 
     Args:
@@ -38,6 +38,7 @@ def analyse_job(job_path: str, traces_path: str, names: Sequence[str], out: str,
         replay_chunk: steps per replay program (onsets are replayed to, not the whole run).
         runs: analyse the first ``runs`` runs only (job order); the others hold
             :data:`dynloss.thresholds.onset.NOT_ANALYSED` and NaN. ``None``: every run.
+        burn_in: the loss-based definitions search from step ceil(burn_in x T) of each run (0: every step).
 
     Returns:
         The per-definition arrays (:func:`dynloss.thresholds.measure.analyse`).
@@ -75,12 +76,13 @@ def analyse_job(job_path: str, traces_path: str, names: Sequence[str], out: str,
     sub = tr.isel(run=slice(0, n))
     batch = RunBatch.make(sub["seed"].values, sub["A"].values, sub["T"].values, float(sub["lr"].values))
     window, floor = int(tr.attrs.get("onset_window", 20)), float(tr.attrs.get("onset_floor", 1e-6))
-    found = measure.analyse_dataset(problem, batch, sub["L"].values, sub, names, window, floor)
+    found = measure.analyse_dataset(problem, batch, sub["L"].values, sub, names, window, floor, burn_in=burn_in)
     if n < total:  # the runs not analysed: a marker of their own, not "no onset"
         found = {k: np.concatenate([v, np.full(total - n, onset.NOT_ANALYSED if k.startswith("onset_step")
                                                 else np.nan, dtype=v.dtype)]) for k, v in found.items()}
     measure.add_definitions(job, found, window, floor)
     job.attrs["onset_runs"] = " ".join(f"{name}:{n}/{total}" for name in names)
+    job.attrs["onset_burn_in"] = float(burn_in)
     netcdf.write_netcdf(job, out)
     counts = ", ".join(f"{name} {int((found[f'onset_step_{name}'] >= 0).sum())}" for name in names)
     logging.getLogger("dynloss").info("%s: onsets of %d of %d run(s): %s; wrote %s", job_path, n, total, counts, out)

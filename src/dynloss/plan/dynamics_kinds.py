@@ -98,6 +98,8 @@ class Thresholds(StudyKind):
           A: {$ref: "#/$defs/amplitudes", default: [10, 40, 70]}
           T: {$ref: "#/$defs/periods", default: [1000, 5000]}
           seeds: {type: integer, minimum: 1, maximum: 100000, default: 1, description: Seeds per (A, T); runs per eta = len(A) x len(T) x seeds.}
+          first_seed: {type: integer, minimum: 0, maximum: 2147483647, default: 0, description: "The first initialisation seed (fresh seeds: a range clear of earlier studies')."}
+          seed_per_setting: {type: boolean, default: false, description: "Each (A, T) setting its own seeds (first_seed + setting x seeds + r), the same at every eta; false: every setting the seeds first_seed .. first_seed + seeds - 1."}
           runs_per_job: {type: integer, minimum: 1, default: 40, description: Runs vmapped in one job.}
           steps: {type: integer, minimum: 1, default: 70000, description: GD steps per run.}
           hess_every: {type: integer, minimum: 1, default: 100, description: Hessian cadence during training.}
@@ -133,6 +135,15 @@ class Thresholds(StudyKind):
             description: >-
               Definitions computed after training from the kept traces (needs keep_traces), one onsets job per training
               job: changing them reruns no training.
+          onset_burn_in:
+            type: number
+            minimum: 0
+            exclusiveMaximum: 1
+            default: 0
+            description: >-
+              The loss-based definitions of analyse_onsets (visible, growing, apparent) search from step ceil(onset_burn_in
+              x T) of each run: 0.5 skips the first half of the first period, where the thesis places no bifurcation
+              (docs/verdicts.md). 0: from the first step.
           onset_runs:
             type: object
             propertyNames: {enum: [visible, growing, mode, apparent, ceiling]}
@@ -153,7 +164,10 @@ class Thresholds(StudyKind):
     def runs(self) -> list[tuple[float, float, int]]:
         """The (A, T, seed) runs of one eta, in job order."""
         st = self.st
-        return [(float(A), float(T), int(s)) for A in st["A"] for T in st["T"] for s in range(st["seeds"])]
+        first, n = int(st.get("first_seed", 0)), int(st["seeds"])
+        settings = [(float(A), float(T)) for A in st["A"] for T in st["T"]]
+        step = n if st.get("seed_per_setting") else 0
+        return [(A, T, first + i * step + r) for i, (A, T) in enumerate(settings) for r in range(n)]
 
     def jobs(self) -> list[PlannedJob]:
         st, runs = self.st, self.runs()
@@ -195,6 +209,12 @@ class Thresholds(StudyKind):
         :meth:`onsets_path` joins)."""
         return [self.onset_part_path(stem, n) for n in self.st.get("analyse_onsets", ())]
 
+    def onset_options(self, name: str) -> str:
+        """The ``dynloss onsets`` options of definition ``name`` beyond the job and traces: ``--runs N`` (config
+        key ``onset_runs``) and ``--burn-in F`` (``onset_burn_in``), each only where set."""
+        n, burn = self.onset_runs(name), float(self.st.get("onset_burn_in", 0))
+        return (f"--runs {n} " if n else "") + (f"--burn-in {burn:g} " if burn else "")
+
     def onset_runs(self, name: str) -> Optional[int]:
         """How many runs of each job (the first, in job order) definition ``name`` is applied to
         (config key ``onset_runs``); ``None``: every run."""
@@ -223,7 +243,8 @@ class Thresholds(StudyKind):
             for name, part in zip(names, parts):
                 if stale(part, job.out):
                     os.makedirs(os.path.dirname(part), exist_ok=True)
-                    analyse_job(job.out, job.request.traces_out, [name], part, runs=self.onset_runs(name))
+                    analyse_job(job.out, job.request.traces_out, [name], part, runs=self.onset_runs(name),
+                                burn_in=float(self.st.get("onset_burn_in", 0)))
             if stale(self.onsets_path(job.stem), job.out, *parts):
                 merge(job.out, parts, self.onsets_path(job.stem))
 

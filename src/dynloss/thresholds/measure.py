@@ -187,7 +187,8 @@ def hessian_window(problem: Problem, batch: RunBatch, lo: int, hi: int, k: int =
 
 def analyse(problem: Problem, batch: RunBatch, loss: np.ndarray, names=onset_mod.NAMES,
             window: int = 20, floor: float = 1e-6, replay: Optional[Replay] = None,
-            lam_steps: Optional[np.ndarray] = None, lam_max: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+            lam_steps: Optional[np.ndarray] = None, lam_max: Optional[np.ndarray] = None,
+            starts: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
     """Onset step and ``lambda_th`` of every run under each named definition.
 
     Args:
@@ -200,6 +201,8 @@ def analyse(problem: Problem, batch: RunBatch, loss: np.ndarray, names=onset_mod
         window, floor: window and floor of ``visible`` and ``growing``.
         replay: the job's replay (default: a new one, shared by the definitions).
         lam_steps, lam_max: (n,) steps and (R, n) lambda_max of the spectra cadence.
+        starts: (R,) first step each run's loss-based definitions (visible, growing, apparent) may find
+            (the burn-in); default 0.
 
     Returns:
         ``{"onset_step_<name>": (R,) int (-1: none), "lambda_th_<name>": (R,) float (NaN: none)}``
@@ -217,12 +220,16 @@ def analyse(problem: Problem, batch: RunBatch, loss: np.ndarray, names=onset_mod
     R = len(batch)
     found: dict[str, np.ndarray] = {}
     out: dict[str, np.ndarray] = {}
+    starts = np.zeros(R, dtype=np.int64) if starts is None else np.asarray(starts, dtype=np.int64)
     if "visible" in names:
-        found["visible"] = np.array([onset_mod.visible(row, window, floor) for row in loss], dtype=np.int64)
+        found["visible"] = np.array([onset_mod.visible(row, window, floor, start=int(s0))
+                                     for row, s0 in zip(loss, starts)], dtype=np.int64)
     if "growing" in names:
-        found["growing"] = np.array([onset_mod.growing(row, window, floor) for row in loss], dtype=np.int64)
+        found["growing"] = np.array([onset_mod.growing(row, window, floor, start=int(s0))
+                                     for row, s0 in zip(loss, starts)], dtype=np.int64)
     if "apparent" in names:
-        found["apparent"] = np.array([onset_mod.apparent(row) for row in loss], dtype=np.int64)
+        found["apparent"] = np.array([onset_mod.apparent(row, start=int(s0)) for row, s0 in zip(loss, starts)],
+                                     dtype=np.int64)
     if "mode" in names:
         anchor = np.array([onset_mod.mode_anchor(lam_steps, lam_max[r], float(batch.lr[r])) for r in range(R)])
         tracks = mode_tracks(problem, batch, anchor, replay=replay)
@@ -258,15 +265,18 @@ def cadence_of(ds: xr.Dataset) -> tuple[Optional[np.ndarray], Optional[np.ndarra
 
 
 def analyse_dataset(problem: Problem, batch: RunBatch, loss: np.ndarray, ds: xr.Dataset, names,
-                    window: int, floor: float, replay: Optional[Replay] = None) -> dict[str, np.ndarray]:
+                    window: int, floor: float, replay: Optional[Replay] = None,
+                    burn_in: float = 0.0) -> dict[str, np.ndarray]:
     """:func:`analyse` with the spectra cadence of a job dataset ``ds``; ``visible`` is the job's
-    ``onset_step``/``lambda_th`` (the same rule, already replayed exactly) where it has them."""
+    ``onset_step``/``lambda_th`` (the same rule, already replayed exactly) where it has them and no burn-in
+    applies. ``burn_in``: the loss-based definitions search from step ceil(burn_in x T) of each run."""
     steps, lam = cadence_of(ds)
     names = onset_mod.check_names(names)
-    known = "visible" in names and "onset_step" in ds and "lambda_th" in ds
+    known = "visible" in names and "onset_step" in ds and "lambda_th" in ds and not burn_in
     rest = [n for n in names if n != "visible" or not known]
+    starts = np.ceil(burn_in * np.asarray(batch.T, dtype=float)).astype(np.int64) if burn_in else None
     out = analyse(problem, batch, loss, rest, window=window, floor=floor, replay=replay,
-                  lam_steps=steps, lam_max=lam) if rest else {}
+                  lam_steps=steps, lam_max=lam, starts=starts) if rest else {}
     if known:  # the training's onset_step/lambda_th are the visible rule, exact: not replayed again
         out = {"onset_step_visible": ds["onset_step"].values.astype(np.int64),
                "lambda_th_visible": ds["lambda_th"].values.astype(float), **out}
