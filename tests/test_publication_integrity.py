@@ -5,6 +5,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,8 +28,10 @@ CPU_PAPER = PUBLICATION / "cpu_paper.yaml"
 
 def snakemake(*args, timeout=900):
     env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    out = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=timeout)
+    out.text = out.stdout + out.stderr  # Snakemake prints a refusal on stdout, its own errors on stderr
+    return out
 
 
 def tree(folder: Path) -> dict:
@@ -44,11 +47,18 @@ def committed(tmp_path):
     block it rewrites, so that nothing of the checkout is touched."""
     pub = tmp_path / "pub"
     shutil.copytree(PUBLICATION, pub)
-    if not (pub / publish.MANIFEST).exists():
-        publish.write_manifest(pub, publish.legacy_label(pub), "paper")
+    if not (pub / publish.MANIFEST).exists():  # the committed one predates manifests: the one its first publish writes
+        publish.write_manifest(pub, publish.publication_label(paper_config()), "paper")
     readme = tmp_path / "README.md"
     shutil.copyfile(ROOT / "README.md", readme)
     return pub, readme
+
+
+def paper_config() -> dict:
+    """The prepared config of ``--configfile docs/reproduction/cpu_paper.yaml``, merged as Snakemake merges it."""
+    user = config.load_yaml(CPU_PAPER)
+    shipped = config.load_yaml(config.CONFIG_PATH)
+    return config.prepare(config.deep_merge(shipped, user), shipped=shipped, user=user)
 
 
 def publish_from_data(pub, readme, tmp_path, *extra):
@@ -62,14 +72,16 @@ def publish_from_data(pub, readme, tmp_path, *extra):
 
 
 def test_snakemake_publish_of_another_configuration_is_refused_before_any_job_runs(committed, tmp_path):
-    """Row 1: ``stop_rule=period`` is another configuration (another label); Snakemake deleted the rule's
-    output, the index holding the label, before the job ran, so the publication was replaced. Now the
-    guard reads the publication's manifest when the workflow plans: refused, no job run, nothing changed."""
+    """Row 1: another stop rule is another configuration (another label; the issue's ``stop_rule=period`` was
+    another when ``last_T`` was the default, ``never`` is now); Snakemake deleted the rule's output, the index
+    holding the label, before the job ran, so the publication was replaced. Now the guard reads the
+    publication's manifest when the workflow plans: refused, no job run, nothing changed."""
     pub, readme = committed
     before, readme_before = tree(pub), readme.read_text()
     have = publish.existing_label(pub)
-    out = publish_from_data(pub, readme, tmp_path, "stop_rule=period")
-    text = out.stdout + out.stderr
+    assert paper_config()["stop_rule"] != "never"
+    out = publish_from_data(pub, readme, tmp_path, "stop_rule=never")
+    text = out.text
     assert out.returncode != 0, text[-3000:]
     assert have in text and "publish_overwrite" in text, text[-3000:]
     assert tree(pub) == before and readme.read_text() == readme_before
@@ -85,7 +97,7 @@ def test_the_guard_reads_the_manifest_when_planning_a_tiny_publish(tmp_path):
     publish.write_manifest(pub, "scale paper, configuration 000000000000", "paper")
     base = ("-n", "publish", "--config", "scale=tiny", f"results={tmp_path / 'r'}", f"publish_dir={pub}")
     out = snakemake(*base)
-    assert out.returncode != 0 and "holds the publication 'scale paper, configuration 000000000000'" in out.stderr
+    assert out.returncode != 0 and "holds the publication 'scale paper, configuration 000000000000'" in out.text
     assert snakemake(*base, "publish_overwrite=true").returncode == 0
 
 
@@ -101,11 +113,11 @@ def test_a_data_file_replaced_by_another_study_s_is_refused(committed, tmp_path)
     before = tree(pub)
     out = publish_from_data(pub, readme, tmp_path)
     assert out.returncode != 0
-    assert "fig4_2.nc" in out.stderr and "differs from the manifest" in out.stderr, out.stderr[-3000:]
+    assert "fig4_2.nc" in out.text and "differs from the manifest" in out.text, out.text[-3000:]
     assert tree(pub) == before
     publish.write_manifest(pub, publish.existing_label(pub), "paper")  # the manifest forged to match
     out = publish_from_data(pub, readme, tmp_path)
-    assert out.returncode != 0 and "holds study 'fig4_6', not 'fig4_2'" in out.stderr, out.stderr[-3000:]
+    assert out.returncode != 0 and "holds study 'fig4_6', not 'fig4_2'" in out.text, out.text[-3000:]
 
 
 def test_a_value_altered_in_a_data_file_is_refused(committed, tmp_path):
@@ -122,7 +134,7 @@ def test_a_value_altered_in_a_data_file_is_refused(committed, tmp_path):
     before = tree(pub)
     out = publish_from_data(pub, readme, tmp_path)
     assert out.returncode != 0
-    assert "data/fig4_2.nc" in out.stderr and "SHA-256" in out.stderr, out.stderr[-3000:]
+    assert "data/fig4_2.nc" in out.text and "SHA-256" in out.text, out.text[-3000:]
     assert tree(pub) == before
 
 
@@ -138,7 +150,7 @@ def test_verify_data_names_what_differs_from_the_study(tmp_path):
     publish.verify_data(tmp_path / "pub", {str(path): ("s", study)}, "scale x, configuration y")
     for change, words in (({"loss": "dmse2"}, "holds loss dmse1"), ({"widths": [700]}, "holds widths [100]"),
                           ({"steps": 400}, "steps 50000")):
-        with pytest.raises(publish.PublishError, match=words):
+        with pytest.raises(publish.PublishError, match=re.escape(words)):
             publish.verify_data(tmp_path / "pub", {str(path): ("s", {**study, **change})}, "scale x, configuration y")
     with pytest.raises(publish.PublishError, match="published as 'scale x, configuration y'"):
         publish.verify_data(tmp_path / "pub", {str(path): ("s", study)}, "scale x, configuration z")
@@ -177,7 +189,7 @@ def test_a_publish_dir_that_is_not_a_publication_is_refused_when_planning(tmp_pa
     """Row 4 through the workflow: ``publish_dir=/`` and ``/etc`` passed ``snakemake -n``."""
     for folder in ("/", "/etc"):
         out = snakemake("-n", "publish", "--config", "scale=tiny", f"results={tmp_path / 'r'}", f"publish_dir={folder}")
-        assert out.returncode != 0 and "config key 'publish_dir'" in out.stderr, out.stderr[-2000:]
+        assert out.returncode != 0 and "config key 'publish_dir'" in out.text, out.text[-2000:]
 
 
 # -- 5: the stored plan is checked ---------------------------------------------------------------------------
@@ -197,7 +209,7 @@ def test_a_plan_edited_between_the_dry_run_and_the_run_trains_the_planned_job(tm
     cfg["studies"]["fig4_1"]["steps"] = steps // 2
     plan.write_text(json.dumps(cfg, indent=1))
     out = snakemake("fig4_1", "--cores", "1", *base)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 0, out.text[-3000:]
     (job,) = (res / "fig4_1" / "runs").glob("*.nc")
     assert int(netcdf.open_dataset(job).attrs["steps"]) == steps
 
@@ -241,8 +253,8 @@ def test_aggregate_refuses_a_job_file_of_another_job(tmp_path, monkeypatch, caps
 def test_stale_plans_are_pruned(tmp_path):
     """Plans pile up, one per config: those unused for STALE_DAYS days go when another is stored."""
     cfg = config.load_config(scale="tiny", results=str(tmp_path / "r"))
-    old = Path(stored.store(config.load_config(scale="tiny", results=str(tmp_path / "r"), chunk_steps=100)))
-    recent = Path(stored.store(config.load_config(scale="tiny", results=str(tmp_path / "r"), chunk_steps=50)))
+    old = Path(stored.store(config.load_config(scale="tiny", results=str(tmp_path / "r"), chunk_steps=40)))
+    recent = Path(stored.store(config.load_config(scale="tiny", results=str(tmp_path / "r"), chunk_steps=60)))
     past = time.time() - (stored.STALE_DAYS + 1) * 86400
     os.utime(old, (past, past))
     path = stored.store(cfg)
@@ -328,6 +340,7 @@ def test_a_full_disk_leaves_the_previous_publication(tmp_path, monkeypatch, caps
         return real_copyfile(src, dst, *a, **k)
 
     monkeypatch.setattr(shutil, "copyfile", full_after_two)
+    capsys.readouterr()
     rc = cli.main(["publish", *map(str, items), "--out", str(pub), "--scale", "paper", "--label", "L"])
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1 and "No space left on device" in err, err
@@ -373,7 +386,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once_naming_the_file(tmp_path, where):
     t0 = time.perf_counter()
     out = snakemake("-n", "--configfile", str(path), "--config", "scale=tiny", f"results={tmp_path / 'r'}", timeout=300)
     elapsed = time.perf_counter() - t0
-    assert out.returncode != 0 and str(path) in out.stderr and "aliases" in out.stderr, out.stderr[-2000:]
+    assert out.returncode != 0 and str(path) in out.text and "aliases" in out.text, out.text[-2000:]
     assert elapsed < 60, elapsed
 
 
@@ -384,7 +397,7 @@ def test_publish_overwrite_true_from_the_command_line_is_a_boolean(tmp_path):
     assert snakemake(*base, "publish_overwrite=true").returncode == 0
     assert snakemake(*base, "publish_overwrite=false").returncode == 0
     out = snakemake(*base, "publish_overwrite=maybe")
-    assert out.returncode != 0 and "config key 'publish_overwrite'" in out.stderr
+    assert out.returncode != 0 and "config key 'publish_overwrite'" in out.text
 
 
 @pytest.mark.parametrize("setting, key", [
@@ -399,7 +412,7 @@ def test_bad_verdict_and_publish_settings_are_refused_when_planning(tmp_path, se
     path.write_text(setting)
     out = snakemake("-n", "publish", "--configfile", str(path), "--config", "scale=tiny", f"results={tmp_path / 'r'}",
                     f"publish_dir={tmp_path / 'p'}")
-    assert out.returncode != 0 and f"config key '{key}'" in out.stderr, out.stderr[-2000:]
+    assert out.returncode != 0 and f"config key '{key}'" in out.text, out.text[-2000:]
 
 
 # -- 10: every subcommand's bad input is one line ------------------------------------------------------------

@@ -93,11 +93,12 @@ rule publish:
         out=shlex.quote(config["publish_dir"]),
         scale=config["scale"],
         label=shlex.quote(publication_label()),
+        legacy=shlex.quote(legacy_label()),
         overwrite="--overwrite" if config["publish_overwrite"] else "",
         readme=f"--readme {shlex.quote(config['publish_readme'])}" if config["publish_readme"] else "",
     shell:
         "python -m dynloss publish {input.published:q} --out {params.out} --scale {params.scale} --label {params.label} "
-        "{params.overwrite} {params.readme} --receipt {output:q} > {log:q} 2>&1"
+        "--legacy-label {params.legacy} {params.overwrite} {params.readme} --receipt {output:q} > {log:q} 2>&1"
 
 
 def publish_items():

@@ -18,6 +18,9 @@ def add(sub) -> None:
     p.add_argument("--scale", required=True, help="scale of the run (for the tables' stamps)")
     p.add_argument("--label", default="", help="what makes this publication (scale and configuration)")
     p.add_argument("--overwrite", action="store_true", help="replace a publication of another label in --out")
+    p.add_argument("--legacy-label", action="append", default=[], metavar="LABEL",
+                   help="a publication without a manifest stamped with this label counts as this one (the label "
+                   "the same configuration had before manifests); repeatable")
     p.add_argument("--readme", default=None, help="also write the verdict table between the verdict markers of "
                    "this README (from the published reproduction.csv), with the publication")
     p.add_argument("--receipt", default=None, help="also write this JSON receipt (folder, label, manifest hash) "
@@ -46,7 +49,8 @@ def _run(a: argparse.Namespace) -> int:
     if a.receipt:
         check_path("--receipt", a.receipt)
     try:
-        index = publish.publish(a.items, a.out, a.scale, a.label, a.overwrite, readme=a.readme)
+        index = publish.publish(a.items, a.out, a.scale, a.label, a.overwrite, readme=a.readme,
+                                legacy=a.legacy_label)
     except publish.PublishError as exc:
         raise CliError(f"--out: {exc}") from None
     except ValueError as exc:

@@ -102,13 +102,48 @@ def existing_label(out: str | os.PathLike) -> Optional[str]:
     return man["label"] if man is not None else legacy_label(out)
 
 
-def publication_label(cfg: Mapping) -> str:
-    """The label of what a prepared config publishes: its scale and a hash of what decides the
-    numbers (every study but its title, the data, the dtype, the stop rule)."""
-    studies = {n: {k: v for k, v in st.items() if k != "title"} for n, st in cfg["studies"].items()}
+def _kind_defaults() -> dict[str, dict]:
+    """Study kind -> its study keys' schema defaults."""
+    from .. import config
+
+    defs = config.load_schema().get("$defs", {})
+    return {kind: {k: v["default"] for k, v in (d.get("properties") or {}).items()
+                   if isinstance(v, dict) and "default" in v}
+            for kind, d in defs.items() if isinstance(d, dict)}
+
+
+def _label(studies: Mapping, cfg: Mapping) -> str:
     what = {"studies": studies, "data": cfg["data"], "dtype": cfg["dtype"], "stop": cfg["stop_rule"]}
     digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"scale {cfg['scale']}, configuration {digest}"
+
+
+def publication_label(cfg: Mapping) -> str:
+    """The label of what a prepared config publishes: its scale and a hash of what decides the
+    numbers (every study key but the title, the data, the dtype, the stop rule). A study key at its
+    schema default is left out, so a key added later with a default that keeps the old runs keeps
+    every publication's label."""
+    defaults = _kind_defaults()
+    studies = {}
+    for name, st in cfg["studies"].items():
+        default = defaults.get(st.get("kind"), {})
+        studies[name] = {k: v for k, v in st.items() if k != "title" and not (k in default and default[k] == v)}
+    return _label(studies, cfg)
+
+
+def legacy_style_label(cfg: Mapping) -> str:
+    """The label a publication made before manifests carries for ``cfg`` (every study key hashed,
+    defaults included): such a publication is this configuration's when its stamped label is this."""
+    return _label({n: {k: v for k, v in st.items() if k != "title"} for n, st in cfg["studies"].items()}, cfg)
+
+
+def same_publication(out: str | os.PathLike, label: str, legacy: Sequence[str] = ()) -> Optional[str]:
+    """The label of the publication in ``out`` when it is another configuration's (``None``: none there,
+    or this one's: its label is ``label``, or, for a legacy publication without a manifest, one of ``legacy``)."""
+    have = existing_label(out)
+    if have is None or have == label or (read_manifest(out) is None and have in legacy):
+        return None
+    return have
 
 
 def write_manifest(out: str | os.PathLike, label: str, scale: str = "") -> Path:
@@ -223,7 +258,7 @@ def check_study_file(path: str | os.PathLike, name: str, study: Optional[Mapping
 
 
 def verify_data(out: str | os.PathLike, expected: Mapping[str, tuple[str, Optional[Mapping]]],
-                label: str) -> None:
+                label: str, legacy: Sequence[str] = (), overwrite: bool = False) -> None:
     """Check the published data ``publish_from=data`` will read, before anything reads them: the
     publication's label is this configuration's, every file's SHA-256 is the manifest's (a legacy
     publication without a manifest skips this once), and every file holds its study
@@ -233,16 +268,19 @@ def verify_data(out: str | os.PathLike, expected: Mapping[str, tuple[str, Option
         out: the publication folder.
         expected: data file path -> (study name or ``confirm_<key>``, the study's config or ``None``).
         label: the label of the configuration that will re-render them.
+        legacy: labels a legacy publication of this configuration may carry (:func:`legacy_style_label`).
+        overwrite: a legacy publication of another label is re-rendered anyway (once: it then gets a
+            manifest); a publication with a manifest never is.
 
     Raises:
         PublishError: one line naming the file (or the folder) and what differs.
     """
     out = Path(out)
-    have = existing_label(out)
-    if have is not None and label and have != label:
+    man = read_manifest(out)
+    have = same_publication(out, label, legacy)
+    if have is not None and not (overwrite and man is None):
         raise PublishError(f"{str(out)!r}: its data were published as '{have}', not '{label}'; publish_from=data "
                            "re-renders them only with the configuration that made them")
-    man = read_manifest(out)
     for path, (name, study) in expected.items():
         path = Path(path)
         if not path.is_file():
@@ -360,7 +398,7 @@ def _files_under(folder: Path) -> list[str]:
 
 
 def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: str, label: str = "",
-            overwrite: bool = False, readme: str | os.PathLike | None = None) -> Path:
+            overwrite: bool = False, readme: str | os.PathLike | None = None, legacy: Sequence[str] = ()) -> Path:
     """Publish tables, figure PNGs and data into ``out`` (figures under ``out/figures``, data under
     ``out/data``) with its index and manifest, all or nothing.
 
@@ -376,6 +414,8 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
         label: what makes this publication (scale and configuration); recorded in the index and manifest.
         overwrite: replace a publication of another label.
         readme: a README whose verdict block is rewritten from the published ``reproduction.csv``.
+        legacy: labels under which a legacy publication (no manifest) in ``out`` counts as this one
+            (:func:`legacy_style_label`).
 
     Returns:
         The path of the index ``README.md``.
@@ -388,8 +428,8 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
     """
     out = Path(out)
     check_folder(out)
-    have = existing_label(out)
-    if have is not None and label and have != label and not overwrite:
+    have = same_publication(out, label, legacy) if label else None
+    if have is not None and not overwrite:
         raise PublishError(f"{str(out)!r}: holds the publication '{have}', not '{label}'; publish elsewhere (config "
                            "key publish_dir) or replace it with --config publish_overwrite=true")
     items = [Path(i) for i in items]
