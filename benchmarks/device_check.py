@@ -351,6 +351,32 @@ def projection(measured: dict[int, float], overhead_s: float | None, accelerator
     return out
 
 
+def plan_summary(scale: str = "paper") -> dict:
+    """What docs/guide.md states from the plan: the training jobs of the default target per granularity
+    (:meth:`dynloss.plan.Plan.job_counts`) and the hours of every job one after another per accelerator
+    (:func:`projection` from the project's estimates, :mod:`dynloss.resources`: an upper bound, what a
+    cluster job asks for), at ``scale``."""
+    from dynloss import accelerator, config
+    from dynloss.plan import Plan
+
+    counts = Plan(config.load_config(scale=scale, accelerator="cpu")).job_counts()
+    hours = {acc: sum(r["hours"] for r in projection({}, None, accelerator=acc, scale=scale))
+             for acc in accelerator.ACCELERATORS}
+    return {"training_jobs": counts, "hours": hours}
+
+
+def all_jobs(granularity: str, scale: str = "paper") -> int:
+    """Every job of the default target (``snakemake -n``'s total) under ``granularity``."""
+    import re
+
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", f"scale={scale}",
+                          f"granularity={granularity}", "accelerator=cpu",
+                          f"results={tempfile.gettempdir()}/dynloss-plan-summary"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    return int(re.search(r"^total\s+(\d+)\s*$", out.stdout, re.M).group(1))
+
+
 # -- steps ------------------------------------------------------------------------------------------
 
 def tiny_targets(work: Path) -> list[str]:
@@ -627,6 +653,8 @@ def main(argv=None) -> int:
     ap.add_argument("--deadline-s", type=float, default=DEADLINE_S, help=argparse.SUPPRESS)
     ap.add_argument("--prepare-wheels", action="store_true", help=f"download the wheels to carry into {WHEELS}")
     ap.add_argument("--python-version", default="3.12", help="the GPU machine's Python (for --prepare-wheels)")
+    ap.add_argument("--plan-summary", action="store_true",
+                    help="print the paper-scale job counts and estimated hours that docs/guide.md states")
     ap.add_argument("--paper-job", nargs=2, metavar=("WIDTH", "DTYPE"), help=argparse.SUPPRESS)
     ap.add_argument("--target-s", type=float, help=argparse.SUPPRESS)
     ap.add_argument("--record", help=argparse.SUPPRESS)
@@ -636,6 +664,13 @@ def main(argv=None) -> int:
     if a.prepare_wheels:
         return prepare_wheels(WHEELS, a.python_version)
     sys.path.insert(0, str(ROOT / "src"))
+    if a.plan_summary:
+        summary = plan_summary()
+        for g, n in summary["training_jobs"].items():
+            print(f"granularity {g}: {n} training jobs / {all_jobs(g)} jobs")
+        for acc, h in summary["hours"].items():
+            print(f"accelerator {acc}: {h:.1f} h of jobs one after another (estimate, dynloss.resources)")
+        return 0
     if a.paper_job:
         return paper_worker(int(a.paper_job[0]), a.paper_job[1], a.target_s, Path(a.record), Path(a.weights),
                             a.budget_gb)

@@ -189,3 +189,33 @@ def test_the_carried_wheels_are_the_closure_of_what_the_machine_lacks():
                                 set(device_check.PROVIDED) | set(device_check.LEFT_OUT))
     assert {"snakemake", "netcdf4", "cftime", "jsonschema", "pyyaml", "connection-pool"} <= set(real)
     assert not set(real) & {"jax", "jaxlib", "numpy", "scipy", "xarray", "pulp", "matplotlib", "tensorflow-cpu"}
+
+
+GUIDE, README = ROOT / "docs" / "guide.md", ROOT / "README.md"
+
+
+def guide_counts() -> dict[str, tuple[int, int]]:
+    """Granularity -> (training jobs, all jobs) of the guide's granularity table."""
+    rows = re.findall(r"^\| `(point|width|study)` \| .* \| (\d+) / (\d+) \|$", GUIDE.read_text(), re.M)
+    return {g: (int(t), int(n)) for g, t, n in rows}
+
+
+def test_the_guides_training_job_counts_and_estimates_are_the_plans():
+    summary = device_check.plan_summary()
+    text = GUIDE.read_text()
+    counts = {g: t for g, (t, _) in guide_counts().items()}
+    assert counts == summary["training_jobs"] and set(counts) == {"point", "width", "study"}
+    assert ("training jobs of the default target per granularity: "
+            + ", ".join(f"{g} {n}" for g, n in counts.items()) + "`") in text
+    row = re.search(r"^\| `paper`, estimated from the plan .*\| ([\d.]+) h \| ([\d.]+) h \|$", text, re.M)
+    cpu, gpu = f"{summary['hours']['cpu']:.1f}", f"{summary['hours']['cuda12']:.1f}"
+    assert row and row.groups() == (cpu, gpu)
+    # the README's paper-scale row states both
+    assert re.search(rf"^\| every figure, paper scale: .*the plan's upper bound {gpu} h / {cpu} h .*\|$",
+                     README.read_text(), re.M)
+
+
+@pytest.mark.slow
+def test_the_guides_job_totals_are_the_dry_runs():
+    for granularity, (_, total) in guide_counts().items():
+        assert device_check.all_jobs(granularity) == total, granularity
