@@ -395,6 +395,10 @@ def _claim(held: dict[tuple, str], ds: xr.Dataset, dims: Sequence[str], path: st
                              "that should not be there")
 
 
+#: combine dimensions a job file holds in its training spec (``config`` attribute) rather than as a coordinate
+SPEC_DIMS = {"spiral": "data_seed"}
+
+
 def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "width", "lr", "A", "T"),
             attrs: dict | None = None) -> xr.Dataset:
     """Combine per-job datasets into one with the given scalar coordinates as dimensions.
@@ -407,6 +411,9 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
     held: dict[tuple, str] = {}
     for p in paths:
         ds = open_dataset(p)
+        for d, field_name in SPEC_DIMS.items():  # e.g. a replication's training spiral
+            if d in dims and d not in ds.coords:
+                ds = ds.assign_coords({d: int(json.loads(ds.attrs["config"])["train_spec"][field_name])})
         keep = [d for d in dims if d in ds.coords and ds[d].ndim == 0]
         ds = ds.expand_dims(keep)
         for k in ("config", "provenance", SCALAR_CHECKSUM):

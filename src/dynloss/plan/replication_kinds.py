@@ -71,23 +71,3 @@ class Replication(StudyKind):
                 raise ConfigError(f"{self.key(f'points[{i}]')}: A = {a:g} < 1")
             if a > 1 and t >= int(self.st["steps"]):
                 raise ConfigError(f"{self.key(f'points[{i}]')}: T = {t:g} >= steps; the run would never oscillate")
-
-    def combine(self, inputs: list[str], attrs: dict):
-        """The jobs along a ``spiral`` dimension (each job's training-spiral seed)."""
-        import json
-        import os
-        import tempfile
-
-        from .. import netcdf
-
-        with tempfile.TemporaryDirectory() as tmp:
-            marked = []
-            for i, path in enumerate(inputs):
-                ds = netcdf.open_dataset(path).load()
-                spiral = int(json.loads(ds.attrs["config"])["train_spec"]["data_seed"])
-                out = os.path.join(tmp, f"{i}.nc")
-                netcdf.write_netcdf(ds.assign_coords(spiral=spiral), out)
-                marked.append(out)
-            out = netcdf.combine(marked, dims=self.aggregate_dims, attrs=attrs).load()
-        out.attrs["sources"] = json.dumps([str(p) for p in inputs])
-        return out
