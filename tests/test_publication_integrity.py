@@ -251,11 +251,12 @@ def test_aggregate_refuses_a_job_file_of_another_job(tmp_path, monkeypatch, caps
 
 
 def test_stale_plans_are_pruned(tmp_path):
-    """Plans pile up, one per config: those unused for STALE_DAYS days go when another is stored."""
+    """Plans piled up, one per config, never removed: those unused for STALE_DAYS days go when another is
+    stored; a recent one stays."""
     cfg = config.load_config(scale="tiny", results=str(tmp_path / "r"))
     old = Path(stored.store(config.load_config(scale="tiny", results=str(tmp_path / "r"), chunk_steps=40)))
     recent = Path(stored.store(config.load_config(scale="tiny", results=str(tmp_path / "r"), chunk_steps=60)))
-    past = time.time() - (stored.STALE_DAYS + 1) * 86400
+    past = time.time() - 3650 * 86400  # unused for ten years: stale by any measure
     os.utime(old, (past, past))
     path = stored.store(cfg)
     assert not old.exists() and recent.exists() and Path(path).exists()
