@@ -55,7 +55,7 @@ if [[ "$version" != 3.11 ]]; then
 fi
 if [[ "$(uname -s)" == Linux ]]; then
   if [[ "$glibc" == none ]] || ! printf '2.28\n%s\n' "$glibc" | sort -C -V; then
-    say "glibc $glibc is older than 2.28, which the locked wheels need (netCDF4's is manylinux_2_28; CentOS 7 has 2.17): use a newer system, or conda on a cluster (docs/guide.md, 'On a cluster')"
+    say "glibc $glibc is older than 2.28, which the locked wheels need (netCDF4's is manylinux_2_28; CentOS 7 has 2.17): use a system (or a container) with glibc >= 2.28; the conda envs install the same wheels"
     exit 2
   fi
 fi
