@@ -15,8 +15,11 @@ folder that the publication does not make, such as ``commands.md``, carried over
 one rename at the end, so a kill or a full disk leaves the previous publication as it was.
 
 A folder published before manifests existed (a *legacy* publication: an index README with a stamped
-label, no manifest) is accepted once as a publication of that label; its data are then checked against
-their studies' configuration only, and the first publish into it writes the manifest.
+label, no manifest) is a publication of that label: it counts as this configuration's when the label
+is the one the configuration had then (:func:`legacy_style_label`, which every study key added since
+changes), and otherwise is re-rendered once with ``overwrite`` (``publish_overwrite=true``; with
+``publish_from=data`` its data are then checked against their studies' configuration only, having no
+hashes). The first publish into it writes the manifest, and from then on the manifest decides.
 
 A figure's stamp is the one drawn on it (stored in the PNG's ``Comment`` text chunk by
 ``figures.common.save``: the scale, commit and date of the data it plots); a table's is the scale of
