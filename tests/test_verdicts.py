@@ -477,3 +477,43 @@ def test_the_onset_phase_row_counts_onsets_after_the_burn_in_per_setting():
     x = np.r_[np.full(5, 0.5), np.ones(14)]  # setting 5 has no onset after the burn-in
     assert row["estimate"] == round(x.mean(), 4) and row["n_seeds"] == 19
     assert "19 of 20 settings with an onset after the burn-in (95 %)" in row["verdict"] and "4 before it" in row["note"]
+
+
+def _replication(train, test=None, A=(1.0, 15.0), T=(100.0,), loss="dce", width=100, lr=1.0, steps=35000):
+    """A replication dataset: (A, T, spiral, seed)."""
+    train = np.asarray(train, float)
+    coords = {"A": list(A), "T": list(T), "spiral": 101 + np.arange(train.shape[2]),
+              "seed": 2000 + np.arange(train.shape[3]), "loss": loss, "width": width, "lr": lr}
+    ds = xr.Dataset({"final_train_acc": (("A", "T", "spiral", "seed"), train),
+                     "test_acc": (("A", "T", "spiral", "seed"), train if test is None else np.asarray(test, float))},
+                    coords=coords)
+    return netcdf.stamp(ds, {"study": "rep", "study_config": {"steps": steps}})
+
+
+def test_a_replication_row_has_the_spiral_as_its_unit_and_its_variance_components():
+    """Mean of the spiral means, t-interval over spirals; the paired gain by (spiral, seed); within- and
+    between-spiral SDs in the note (preregistration.md)."""
+    import dynloss.plan  # noqa: F401 (registers the replication kind)
+    from dynloss.plan.replication_kinds import Replication, spiral_estimate
+
+    rng = np.random.default_rng(0)
+    spiral = np.array([-0.06, -0.02, 0.02, 0.06]).reshape(1, 1, 4, 1)
+    static = 0.6 + spiral + rng.normal(0, 0.01, (1, 1, 4, 5))
+    osc = static + 0.3 + rng.normal(0, 0.01, (1, 1, 4, 5))
+    ds = _replication(np.concatenate([static, osc]))
+    ins = Inputs(other={"replication": {"rep": ds}})
+    by_key = {c.key: c for c in Replication.claims}
+    row = measure(by_key["H1_ce_w100_A1_train"], ins, Settings())
+    means = static[0, 0].mean(axis=1)
+    e = st.t_interval(means)
+    assert row["estimate"] == round(e.value, 4) and (row["ci_lo"], row["ci_hi"]) == (round(e.lo, 4), round(e.hi, 4))
+    assert row["n_seeds"] == 4 and row["interval"] == "t-interval" and "4 spirals x 5 seeds" in row["note"]
+    assert "partly run" in row["verdict"] and "4 of the thesis's 10 pre-registered spirals (40 %)" in row["verdict"]
+    _, within, between = spiral_estimate(static[0, 0], Settings())
+    assert abs(within - 0.01) < 0.005 and abs(between - np.std([-0.06, -0.02, 0.02, 0.06], ddof=1)) < 0.01
+    gain = measure(by_key["H5_ce_w100_gain_train"], ins, Settings())
+    assert gain["estimate"] == round(float((osc - static)[0, 0].mean()), 4) and gain["outcome"] == st.REPRODUCED
+    esc = measure(by_key["H17_ce_w100_escape"], ins, Settings())
+    assert esc["verdict"] == "descriptive" and esc["estimate"] == round(float((static >= 0.6).mean()), 4)
+    none = table(Inputs(), "t")
+    assert not any(r["claim"].startswith("CE, width 100: train gain of A = 15") for r in none)  # its own table's

@@ -137,6 +137,9 @@ class StudyKind:
     #: where -> ``fn(claim, inputs, settings, row, band) -> row``, reading ``inputs.role(verdict_input)``
     claims: ClassVar[tuple] = ()
     measures: ClassVar[dict] = {}
+    #: whether the table shows those claims (as not run) when it has none of the kind's data (False: a
+    #: campaign of its own, whose rows belong to its own table)
+    claims_without_data: ClassVar[bool] = True
     #: whether a publication keeps a reduced copy of the study's dataset
     published: ClassVar[bool] = True
     #: whether that copy keeps only the variables without a step dimension (its final metrics)

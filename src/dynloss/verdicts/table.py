@@ -33,9 +33,11 @@ def measures() -> dict:
     return out
 
 
-def all_claims() -> tuple[Claim, ...]:
-    """The thesis's claims (:data:`CLAIMS`), then every registered study kind's own (``StudyKind.claims``)."""
-    return CLAIMS + tuple(c for kind in _kinds() for c in kind.claims)
+def all_claims(inputs: Inputs | None = None) -> tuple[Claim, ...]:
+    """The thesis's claims (:data:`CLAIMS`), then every registered study kind's own (``StudyKind.claims``;
+    with ``inputs``, a kind with ``claims_without_data = False`` only where they hold its data)."""
+    return CLAIMS + tuple(c for kind in _kinds() for c in kind.claims
+                          if inputs is None or kind.claims_without_data or inputs.role(kind.verdict_input))
 
 
 def measure(c: Claim, inputs: Inputs, s: stats.Settings) -> dict:
@@ -54,7 +56,7 @@ def table(inputs: Inputs, scale: str, settings: stats.Settings = stats.Settings(
     """Every claim's row (default :func:`all_claims`), then the eta-law and onset-phase rows, with every key
     of :data:`COLUMNS`; rows that read the same measurement share a ``measurement`` label, and the accuracy
     rows carry the Holm decision (``holm``)."""
-    claims = all_claims() if claims is None else claims
+    claims = all_claims(inputs) if claims is None else claims
     rows = ([measure(c, inputs, settings) for c in claims] + [law_row(lc, inputs, settings) for lc in law_claims]
             + [phase_row(pc, inputs, settings) for pc in phase_claims])
     wheres = [c.where for c in claims] + ["law"] * len(law_claims) + ["phase"] * len(phase_claims)
