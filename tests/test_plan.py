@@ -103,6 +103,14 @@ def _best_lr(claim, inputs, settings, row, band):
     return measures.judge({**row, "data": claim.figure}, stats.t_interval(best.values), band, claim.thesis_seeds)
 
 
+def test_a_study_without_its_data_names_the_key_to_set():
+    """In-process twin of tests/test_workflow.py's dry run of `snakemake fig3_2` without CIFAR-10:
+    the paper scale skips Myrtle5 and says which key to set; the tiny scale's synthetic set runs."""
+    why = Plan(config.load_config()).study("fig3_2").skipped_because()
+    assert "config key 'studies.fig3_2.cifar_dir'" in why
+    assert Plan(config.load_config(scale="tiny")).study("fig3_2").skipped_because() is None
+
+
 def test_a_toy_study_kind_runs_through_the_plan(tmp_path):
     """A kind defined here (a learning-rate sweep at one (A, T)), with its schema fragment and its own
     claim, plugs in before validation: a config with a study of it validates (defaults filled, a bad key

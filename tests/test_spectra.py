@@ -169,18 +169,29 @@ def test_spectra_during_training_equal_direct_computation():
     np.testing.assert_allclose(r.spectra["ntk_lmax"][0, k], ntk, rtol=1e-9)
 
 
-def test_ntk_lanczos_matches_eigh_along_training():
+def ntk_lanczos_along_training(width, steps, A, T):
     """The default NTK eigenvalue (unrolled Lanczos, order 10) equals dense eigh at every 25th step
-    of a 1000-step dynamical-CE run with bifurcations, on X[:50] and on all 300 points."""
+    of two dynamical-CE runs, on X[:50] and on all 300 points."""
     for n_pts in (50, None):
         sp = dict(ntk_every=25, ntk_points=n_pts)
-        s = TrainSpec(loss="dce", width=100, steps=1000, record_every=25, chunk_steps=1000,
+        s = TrainSpec(loss="dce", width=width, steps=steps, record_every=25, chunk_steps=steps,
                             test_seeds=(1,), spectra=SpectraSpec(**sp))
-        b = RunBatch.make([0, 1], [70.0, 20.0], [500.0, 200.0], 1.0)
+        b = RunBatch.make([0, 1], A, T, 1.0)
         fast = engine.train(s, b).spectra["ntk_lmax"]
         s_exact = TrainSpec(**{**s.__dict__, "spectra": SpectraSpec(**sp, ntk_method="eigh")})
         exact = engine.train(s_exact, b).spectra["ntk_lmax"]
         np.testing.assert_allclose(fast, exact, rtol=1e-13)
+
+
+def test_ntk_lanczos_matches_eigh_along_training():
+    """Width 16, 400 steps, periods of 150 and 60 steps (the slow twin: the thesis's width)."""
+    ntk_lanczos_along_training(16, 400, [70.0, 20.0], [150.0, 60.0])
+
+
+@pytest.mark.slow
+def test_ntk_lanczos_matches_eigh_along_training_at_width_100():
+    """Width 100, a 1000-step run with bifurcations."""
+    ntk_lanczos_along_training(100, 1000, [70.0, 20.0], [500.0, 200.0])
 
 
 def test_plain_lanczos_top_value_equals_eigh_on_a_gram():

@@ -116,6 +116,7 @@ def test_a_results_path_with_a_space_stays_one_argument(tmp_path):
         assert not [t for t in shlex.split(command) if t.startswith("space/")], command
 
 
+@pytest.mark.slow  # in-process: tests/test_config.py, test_invalid_config_is_rejected_with_its_key[scale]
 def test_bad_config_is_a_clear_error(tmp_path):
     out = snakemake("-n", "--config", "scale=huge", check=False)
     assert out.returncode != 0
@@ -281,12 +282,14 @@ def test_run_study_reruns_a_job_whose_spec_changed(tmp_path, capsys):
     assert int(ds["step"][-1]) == 399 and ds.sizes["step"] == 400 // 20
 
 
+@pytest.mark.slow  # in-process: tests/test_plan.py, test_a_study_without_its_data_names_the_key_to_set
 def test_missing_cifar_dir_names_the_key(tmp_path):
     """At paper scale without CIFAR-10, `snakemake fig3_2` says what to set."""
     out = snakemake("-n", "fig3_2", "--config", f"results={tmp_path}/r", check=False)
     assert out.returncode != 0 and "studies.fig3_2.cifar_dir" in out.stdout + out.stderr
 
 
+@pytest.mark.slow  # in-process: tests/test_config.py, test_duplicate_yaml_keys_are_refused
 def test_duplicate_keys_in_a_config_file_are_refused(tmp_path):
     """Snakemake's loader keeps the last of two equal keys; the workflow refuses."""
     path = tmp_path / "dup.yaml"
