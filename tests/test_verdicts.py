@@ -308,7 +308,7 @@ def test_a_dynamics_run_s_statistics_at_its_primary_onset():
     ds = xr.Dataset({"ntk_lmax": ("step_ntk", np.where(steps < 2000, 10.0, 5.0)),
                      "hess_eig": (("step_hess", "eig"), np.where(np.arange(0, 4000, 100) < 2000, 8.0, 9.0)[:, None]),
                      "onset_step_apparent": ((), 2000), "lambda_th_apparent": ((), 10.0)},
-                    coords={"step_ntk": steps, "step_hess": np.arange(0, 4000, 100)})
+                    coords={"step_ntk": steps, "step_hess": np.arange(0, 4000, 100), "T": 1000.0})
     ds.attrs["primary_onset"] = "apparent"
     falls = claim(figure="dyn", protocol=None, quantity="ntk_lmax", where="ntk_change", band="sign", value=-1.0,
                   thesis_seeds=1)
@@ -318,6 +318,15 @@ def test_a_dynamics_run_s_statistics_at_its_primary_onset():
     floor = claim(figure="dyn", protocol=None, quantity="hess_eig", where="lambda_floor", band="lower", value=1.0,
                   thesis_seeds=1)
     assert measure(floor, Inputs(dynamics={"dyn": ds}), Settings())["estimate"] == pytest.approx(0.9)
+    # several seeds of one protocol (stacked along seed): the mean with a t-interval; an onset before the
+    # burn-in (T / 2 = 500) counts as none, and the row is partly run over the runs with a value
+    early = ds.assign(onset_step_apparent=((), 300))
+    other = ds.assign(ntk_lmax=ds["ntk_lmax"] * np.where(steps < 2000, 1.0, 0.8))
+    three = xr.concat([ds, other, early], dim="seed").assign_coords(seed=[2000, 2001, 2002])
+    row = measure(falls, Inputs(dynamics={"dyn": three}), Settings())
+    want = st.t_interval(np.array([-0.5, -0.6]))
+    assert row["estimate"] == pytest.approx(want.value) and row["interval"] == "t-interval"
+    assert "2 of 3 runs with a value" in row["verdict"] and "seed 2002: the primary definition" in row["note"]
 
 
 def test_a_width_s_own_grid_is_its_region_not_the_other_width_s_points():

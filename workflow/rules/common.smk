@@ -276,6 +276,7 @@ def verdict_args(input):
     args = []
     for name, path in input.items():
         role, _, key = name.partition("_")
+        key = PLAN.study(key).verdict_name() if role != "confirm" else key  # studies of one figure pool
         args += [f"--{role}", f"{key}={path}"] if role in ROLES else ["--input", f"{role}:{key}={path}"]
     for n in studies_with("fits_eta_law"):
         args += ["--primary", f"{n}={config['studies'][n]['primary_onset']}"]

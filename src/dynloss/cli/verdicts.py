@@ -10,16 +10,24 @@ import os
 from .args import CliError, check_accelerator, check_path, json_object, name_path_pairs, parse_seeds
 
 
-def _open_pairs(items, what: str) -> dict:
+def _open_pairs(items, what: str, stack: bool = False) -> dict:
+    """NAME=PATH arguments as name -> dataset; with ``stack``, datasets given under one name (runs of one
+    protocol with other seeds) are joined along ``seed``, otherwise a repeated name is refused."""
+    import xarray as xr
+
     from .. import netcdf
 
-    out = {}
+    out: dict = {}
     for name, path in name_path_pairs(items, what):
         try:
-            out[name] = netcdf.open_dataset(path)
+            ds = netcdf.open_dataset(path)
         except netcdf.CorruptFileError as exc:
             raise CliError(f"{what}: {exc}") from None
-    return out
+        if name in out and not stack:
+            raise CliError(f"{what}: {name!r} given twice")
+        out.setdefault(name, []).append(ds)
+    return {n: v[0] if len(v) == 1 else xr.concat(v, dim="seed", join="outer", combine_attrs="drop_conflicts")
+            for n, v in out.items()}
 
 
 def _by_role(items) -> dict:
@@ -92,7 +100,7 @@ def run_reproduction(a: argparse.Namespace) -> int:
             raise CliError(f"--primary: {item!r} is not NAME=DEFINITION")
         primary[name] = definition
     inputs = v.Inputs(studies=_open_pairs(a.study, "--study"), confirm=_open_pairs(a.confirm, "--confirm"),
-                      dynamics=_open_pairs(a.dynamics, "--dynamics"),
+                      dynamics=_open_pairs(a.dynamics, "--dynamics", stack=True),
                       thresholds=_open_pairs(a.thresholds, "--thresholds"), primary=primary,
                       other=_by_role(a.input))
     rows = v.table(inputs, a.scale, _settings(a.settings))

@@ -156,6 +156,10 @@ class StudyKind:
         self.plan, self.study = plan, study
         self.st = plan.cfg["studies"][study]
 
+    def verdict_name(self) -> str:
+        """The name the verdict table reads the study's dataset under (its claims' ``figure``)."""
+        return self.study
+
     @property
     def results(self) -> str:
         return self.plan.results

@@ -56,42 +56,6 @@ def _static(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
                  stats.mean_interval(x, s), band, c.thesis_seeds, min_seeds=s.bootstrap_min_seeds)
 
 
-#: steps before and after the onset over which the NTK eigenvalue is averaged (``ntk_change``)
-NTK_WINDOW = 500
-
-
-def _at_onset(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
-    """A dynamics run's statistic at its primary onset: the NTK lambda_max's relative change across it
-    (``ntk_change``) or lambda_max's minimum after it over lambda_th (``lambda_floor``). One run."""
-    ds = inputs.dynamics.get(c.figure)
-    if ds is None:
-        return not_run(row, f"study {c.figure} not run")
-    for d in ("seed", "run"):
-        if d in ds.dims:
-            ds = ds.isel({d: 0})
-    name = verdict_onset(ds.attrs.get("primary_onset", "") or "visible")
-    var = f"onset_step_{name}" if f"onset_step_{name}" in ds else "onset_step"
-    t = int(ds[var]) if var in ds else -1
-    if c.quantity not in ds:
-        return not_run(row, f"the run has no {c.quantity}", data=c.figure)
-    if t < 0:  # measured, but the statistic needs an onset the primary definition did not find
-        return {**row, "verdict": stats.INCONCLUSIVE, "outcome": stats.INCONCLUSIVE, "data": c.figure,
-                "note": f"the primary definition ({name}) found no onset in the run"}
-    if c.where == "ntk_change":
-        n = ds["ntk_lmax"]
-        before = n.sel(step_ntk=slice(t - NTK_WINDOW, t - 1)).mean().item()
-        after = n.sel(step_ntk=slice(t, t + NTK_WINDOW)).mean().item()
-        x = after / before - 1.0
-        note = f"mean over {NTK_WINDOW} steps after the {name} onset (t = {t}) over the mean before it, minus 1"
-    else:
-        lam_th = float(ds[var.replace("onset_step", "lambda_th")])
-        h = ds["hess_eig"].isel(eig=0).sel(step_hess=slice(t, None))
-        x = float(h.min()) / lam_th
-        note = f"min of lambda_max after the {name} onset (t = {t}) / lambda_th there ({lam_th:.4g})"
-    return judge({**row, "data": c.figure, "note": note + "; one run, as in the thesis: no interval"},
-                 stats.t_interval(np.array([x])), band, c.thesis_seeds)
-
-
 @by_protocol
 def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
     """best / worst / gain: the point chosen on the study's seeds, judged on fresh seeds."""
@@ -237,6 +201,6 @@ def _law_data(lc: LawClaim, inputs: Inputs) -> Optional[tuple[str, xr.Dataset]]:
 
 #: where -> the measure of a claim read there (a study kind adds its own: ``StudyKind.measures``)
 MEASURES = {"static": _static, "best": _chosen, "worst": _chosen, "gain": _chosen, "trend": _trend,
-            "final": _final, "ntk_change": _at_onset, "lambda_floor": _at_onset}
+            "final": _final}
 
 MEASURES.update(qualitative.MEASURES)

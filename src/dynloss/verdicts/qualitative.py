@@ -94,14 +94,14 @@ def low_T(c, inputs, s, row, band):
 # -- one dynamics run -----------------------------------------------------------------------------------
 
 
-def _run(c: Claim, inputs: Inputs):
-    ds = inputs.dynamics.get(c.figure)
-    if ds is None:
-        return None
-    for d in ("seed", "run"):
+def _seeds(ds: xr.Dataset) -> list[xr.Dataset]:
+    """The runs of a dynamics dataset, one per seed (the thesis's figures: one; a confirmatory study: several)."""
+    for d in ("run",):
         if d in ds.dims:
             ds = ds.isel({d: 0})
-    return ds
+    if "seed" not in ds.dims:
+        return [ds]
+    return [ds.isel(seed=i) for i in range(ds.sizes["seed"])]
 
 
 def oscillating_periods(steps: int, T: int) -> int:
@@ -114,16 +114,31 @@ def oscillating_periods(steps: int, T: int) -> int:
 
 
 def _one(c: Claim, inputs: Inputs, row: dict, band: stats.Band, compute) -> dict:
-    ds = _run(c, inputs)
+    """A statistic of each run of the claim's dynamics data (``compute(run) -> (value or None, note)``), the
+    mean over the runs with a value and its t-interval (none for one run)."""
+    ds = inputs.dynamics.get(c.figure)
     if ds is None:
         return not_run(row, f"study {c.figure} not run")
     if c.quantity not in ds:
         return not_run(row, f"the run has no {c.quantity}", data=c.figure)
-    value, note = compute(ds)
-    if value is None:
-        return {**row, "verdict": stats.INCONCLUSIVE, "outcome": stats.INCONCLUSIVE, "data": c.figure, "note": note}
-    return judge({**row, "data": c.figure, "note": note + "; one run, as in the thesis: no interval"},
-                 stats.t_interval(np.array([value])), band, c.thesis_seeds)
+    runs = _seeds(ds)
+    got = [compute(r) for r in runs]
+    values = np.array([v for v, _ in got if v is not None], dtype=float)
+    if len(runs) == 1:
+        value, note = got[0]
+        if value is None:
+            return {**row, "verdict": stats.INCONCLUSIVE, "outcome": stats.INCONCLUSIVE, "data": c.figure,
+                    "note": note}
+        return judge({**row, "data": c.figure, "note": note + "; one run, as in the thesis: no interval"},
+                     stats.t_interval(values), band, c.thesis_seeds)
+    seeds = [int(r["seed"]) if "seed" in r.coords else i for i, r in enumerate(runs)]
+    notes = "; ".join(f"seed {sd}: {n}" for sd, (_, n) in zip(seeds, got))
+    if values.size == 0:
+        return {**row, "verdict": stats.INCONCLUSIVE, "outcome": stats.INCONCLUSIVE, "data": c.figure,
+                "note": notes}
+    partly = "" if values.size == len(runs) else f"{values.size} of {len(runs)} runs with a value"
+    return judge({**row, "data": c.figure, "note": f"mean over {values.size} runs, t-interval; {notes}"},
+                 stats.t_interval(values), band, len(runs), partly=partly)
 
 
 def _period(ds) -> tuple[int, int]:
@@ -178,10 +193,13 @@ def _alternation(L: np.ndarray) -> np.ndarray:
     return np.abs(L[1:-1] - 0.5 * (L[:-2] + L[2:])) / np.abs(L[1:-1])
 
 
-def _primary(ds) -> tuple[str, int, float]:
+def _primary(ds, burn_in: float = stats.BURN_IN) -> tuple[str, int, float]:
+    """The run's primary onset (a loss-based definition), with an onset before the burn-in counted as none."""
     name = verdict_onset(ds.attrs.get("primary_onset", ""))
     var = f"onset_step_{name}" if f"onset_step_{name}" in ds else "onset_step"
     t = int(ds[var]) if var in ds else -1
+    if 0 <= t < burn_in * _period(ds)[0]:
+        t = -1
     lam = float(ds[var.replace("onset_step", "lambda_th")]) if t >= 0 else math.nan
     return name, t, lam
 
@@ -191,7 +209,7 @@ def second_eig(c, inputs, s, row, band):
     def compute(ds):
         name, t, lam = _primary(ds)
         if t < 0:
-            return None, f"the {name} definition found no onset in the run"
+            return None, f"the {name} definition found no onset after the burn-in"
         h = ds["hess_eig"].isel(eig=1).sel(step_hess=slice(t, None))
         return float(h.max()) / lam, f"max of the 2nd eigenvalue after the {name} onset (t = {t}) / {lam:.4g}"
 
@@ -256,9 +274,33 @@ def ntk_cv(c, inputs, s, row, band):
     raise NotImplementedError("ntk_lmax_at_onset")  # pragma: no cover - no study records it yet
 
 
-MEASURES = {"fraction": fraction, "overfit": overfit, "low_T": low_T, "period_onsets": period_onsets,
-            "open_windows": open_windows, "second_eig": second_eig, "ntk_trend": ntk_trend,
-            "fall_rise": fall_rise, "narrows": narrows, "ntk_cv": ntk_cv}
+#: steps before and after the onset over which the NTK eigenvalue is averaged (``ntk_change``)
+NTK_WINDOW = 500
+
+
+def at_onset(c, inputs, s, row, band):
+    """A run's statistic at its primary onset: the NTK lambda_max's relative change across it
+    (``ntk_change``) or lambda_max's minimum after it over lambda_th (``lambda_floor``)."""
+    def compute(ds):
+        name, t, lam_th = _primary(ds, s.burn_in)
+        if t < 0:
+            return None, f"the primary definition ({name}) found no onset after the burn-in"
+        if c.where == "ntk_change":
+            n = ds["ntk_lmax"]
+            before = n.sel(step_ntk=slice(t - NTK_WINDOW, t - 1)).mean().item()
+            after = n.sel(step_ntk=slice(t, t + NTK_WINDOW)).mean().item()
+            return (after / before - 1.0,
+                    f"mean over {NTK_WINDOW} steps after the {name} onset (t = {t}) over the mean before it, minus 1")
+        h = ds["hess_eig"].isel(eig=0).sel(step_hess=slice(t, None))
+        return (float(h.min()) / lam_th,
+                f"min of lambda_max after the {name} onset (t = {t}) / lambda_th there ({lam_th:.4g})")
+
+    return _one(c, inputs, row, band, compute)
+
+
+MEASURES = {"ntk_change": at_onset, "lambda_floor": at_onset, "fraction": fraction, "overfit": overfit,
+            "low_T": low_T, "period_onsets": period_onsets, "open_windows": open_windows, "second_eig": second_eig,
+            "ntk_trend": ntk_trend, "fall_rise": fall_rise, "narrows": narrows, "ntk_cv": ntk_cv}
 
 
 # -- where the first bifurcations of a thresholds study fall --------------------------------------------
