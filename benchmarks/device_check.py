@@ -690,7 +690,10 @@ def check(a: argparse.Namespace) -> int:
     if a.wheels:
         venv = work / "venv"
         base = os.path.realpath(sys.executable)  # the machine's Python, not a link to it (the venv's home)
-        install = Step("install", ["bash", "-c", install_script(Path(a.wheels).resolve(), venv, base)], 60,
+        import site
+
+        dirs = [d for d in site.getsitepackages() if os.path.isdir(d)]
+        install = Step("install", ["bash", "-c", install_script(Path(a.wheels).resolve(), venv, base, dirs)], 60,
                        gpu=False, min_s=20)
         c.steps.append(install)
         c.write()
@@ -747,11 +750,18 @@ def finish(c: Check, a: argparse.Namespace, python: str) -> int:
     return 0 if all(s.status == "ok" or s.status.startswith("skipped") for s in c.steps) else 1
 
 
-def install_script(wheels: Path, venv: Path, base: str) -> str:
+def install_script(wheels: Path, venv: Path, base: str, site_dirs: list[str] = ()) -> str:
     """Shell lines of the install step: a venv of the Python ``base`` with its packages, plus the carried
-    wheels (offline, without resolving: they are a closed set), and what it installed."""
+    wheels (offline, without resolving: they are a closed set), and what it installed. ``site_dirs``:
+    the running Python's own package folders, added to the venv's path after its own (a ``.pth`` file), so
+    the machine's JAX is found also where that Python is itself a venv or a conda env."""
     py = shlex.quote(str(venv / "bin" / "python"))
-    return (f"{shlex.quote(base)} -m venv --system-site-packages {shlex.quote(str(venv))} && "
+    pth = ""
+    if site_dirs:
+        lines = shlex.quote("\n".join(site_dirs) + "\n")
+        pth = (f"printf %s {lines} > \"$({py} -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
+               "/machine-site.pth\" && ")
+    return (f"{shlex.quote(base)} -m venv --system-site-packages {shlex.quote(str(venv))} && {pth}"
             f"{py} -m pip install -q --no-index --no-deps {shlex.quote(str(wheels))}/*.whl && "
             f"{py} -c 'import sys; print(sys.version)' && {py} -m pip list 2>/dev/null | "
             "grep -iE '^(jax|jaxlib|snakemake|netcdf4|numpy|xarray|h5py|jsonschema|pyyaml) '")
