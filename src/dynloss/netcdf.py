@@ -408,6 +408,7 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
     """
     parts = []
     sources = []
+    created: list[str] = []  # when each job was made (its provenance), kept as the range
     held: dict[tuple, str] = {}
     for p in paths:
         ds = open_dataset(p)
@@ -416,6 +417,8 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
                 ds = ds.assign_coords({d: int(json.loads(ds.attrs["config"])["train_spec"][field_name])})
         keep = [d for d in dims if d in ds.coords and ds[d].ndim == 0]
         ds = ds.expand_dims(keep)
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            created.append(json.loads(ds.attrs["provenance"])["created"])
         for k in ("config", "provenance", SCALAR_CHECKSUM):
             ds.attrs.pop(k, None)
         _claim(held, ds, [*dims, "seed", "run"], str(p))
@@ -437,4 +440,7 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
             out[name] = var.transpose(*order)
     from .static_row import share_static_row
 
-    return stamp(share_static_row(out), attrs or {}, sources=sources)
+    out = stamp(share_static_row(out), attrs or {}, sources=sources)
+    if created:
+        out.attrs["sources_created"] = json.dumps([min(created), max(created)])
+    return out
