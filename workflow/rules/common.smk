@@ -1,5 +1,4 @@
 # Input functions and target lists only; the science is in src/dynloss.
-import functools
 import json
 import shlex
 import sys
@@ -108,10 +107,14 @@ def published_datasets():
     return out
 
 
-@functools.cache
+_CHECKED = []  # publish_from=data's check has run (once per workflow)
+
+
 def check_published_data():
     """publish_from=data: every data file matches the publication's manifest and holds its study as
     this config defines it (dynloss.verdicts.publish.verify_data), once, before any job runs."""
+    if _CHECKED:
+        return
     expected = {f"{DATA}/{n}.nc": (n, config["studies"][n]) for n in studies_with("published")}
     expected.update({f"{DATA}/confirm_{k}.nc": (f"confirm_{k}", None) for k in confirm_keys()})
     try:
@@ -124,10 +127,11 @@ def check_published_data():
         )
     except (dl_publish.PublishError, CorruptFileError) as exc:
         raise WorkflowError(f"publish_from=data: {exc}")
+    _CHECKED.append(True)
 
 
 def publish_guard(wc):
-    """Input function of rule publish: the publication's manifest (an input, read when the workflow
+    """The publish rule's input function: the publication's manifest (an input, read when the workflow
     plans). A publication of another label in publish_dir is refused here, before any job runs,
     unless publish_overwrite."""
     out = config["publish_dir"]
@@ -150,17 +154,30 @@ def source(path):
     return published_datasets().get(path, path) if FROM_DATA else path
 
 
-@functools.cache
 def publication_label():
     """The scale and a hash of what decides the numbers (every study but its title, the data, the
     protocol keys): a publication of another label is not replaced without publish_overwrite."""
-    return dl_publish.publication_label(config)
+    return LABELS["label"]
 
 
-@functools.cache
 def legacy_label():
     """The label this configuration's publication carried before manifests (accepted once)."""
-    return dl_publish.legacy_style_label(config)
+    return LABELS["legacy"]
+
+
+LABELS = {"label": dl_publish.publication_label(config), "legacy": dl_publish.legacy_style_label(config)}
+
+
+def publish_items():
+    """What a publication holds: the tables, the fit tables, every figure PNG and the reduced data."""
+    fits = [PLAN.study(n).fit_csv() for n in studies_with("fits_eta_law")]
+    return (
+        [f"{R}/reproduction.csv", f"{R}/reproduction.md"]
+        + fits
+        + ([f"{R}/thresholds.md"] if fits else [])
+        + [f"{R}/figures/{n}.png" for n in PLAN.figure_names()]
+        + list(published_datasets().values())
+    )
 
 
 def quoted_json(obj):

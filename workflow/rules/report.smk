@@ -101,18 +101,6 @@ rule publish:
         "--legacy-label {params.legacy} {params.overwrite} {params.readme} --receipt {output:q} > {log:q} 2>&1"
 
 
-def publish_items():
-    """What a publication holds: the tables, the fit tables, every figure PNG and the reduced data."""
-    fits = [PLAN.study(n).fit_csv() for n in studies_with("fits_eta_law")]
-    return (
-        [f"{R}/reproduction.csv", f"{R}/reproduction.md"]
-        + fits
-        + ([f"{R}/thresholds.md"] if fits else [])
-        + [f"{R}/figures/{n}.png" for n in PLAN.figure_names()]
-        + list(published_datasets().values())
-    )
-
-
 if not FROM_DATA:
 
     # A study dataset reduced to what the publication keeps (contour studies: the final metrics), compressed.
