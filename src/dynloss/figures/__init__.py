@@ -23,6 +23,7 @@ RENDERERS = {
     "thresholds": "thresholds:from_files",
     "sensitivity": "sensitivity:from_files",
     "curves_infinite": "sensitivity:curves_from_files",
+    "replication": "replication:from_files",
 }
 
 

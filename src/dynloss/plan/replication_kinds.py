@@ -38,7 +38,7 @@ class Replication(StudyKind):
           first_seed: {type: integer, minimum: 0, maximum: 2147483647, default: 0, description: "The first initialisation seed (seeds first_seed .. first_seed + seeds - 1)."}
           record_every: {type: integer, minimum: 1, default: 100, description: Stride of the stored loss curves.}
     """)
-    figure = None
+    figure = "replication"
     aggregate_dims = ("loss", "width", "lr", "A", "T", "spiral")
     verdict_input = "replication"
     claims_without_data = False  # the confirmatory table's rows, not the exploratory one's
