@@ -326,6 +326,22 @@ def test_a_killed_publish_leaves_the_previous_publication(tmp_path):
     assert not list(tmp_path.glob(".pub.staging.*")), "the killed publish's staging folder is cleaned up"
 
 
+def test_without_an_exchange_a_publish_killed_between_its_two_renames_is_put_back(tmp_path, monkeypatch):
+    """Where the filesystem cannot swap two folders in one step, the swap is two renames; a publish killed
+    between them leaves the previous publication aside, and the next publish puts it back first."""
+    items, pub = _publication(tmp_path, n=2, size=100)
+    previous = tree(pub)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    aside = tmp_path / f".pub.staging.{int(dead.stdout)}.0000.old"
+    os.rename(pub, aside)  # the state a kill between the renames leaves
+    monkeypatch.setattr(publish, "_exchange", lambda a, b: False)
+    assert cli.main(["publish", str(tmp_path / "items" / "reproduction.csv"), "--out", str(pub), "--scale", "paper",
+                     "--label", "another"]) == 2  # the previous publication is back, and guarded
+    assert tree(pub) == previous and not aside.exists()
+    assert cli.main(["publish", *map(str, items), "--out", str(pub), "--scale", "paper", "--label", "L"]) == 0
+    assert tree(pub)["reproduction.csv"] == publish.sha256(items[-1]) and not list(tmp_path.glob(".pub.staging.*"))
+
+
 def test_a_full_disk_leaves_the_previous_publication(tmp_path, monkeypatch, capsys):
     """Row 7: a full disk during publish left a new reproduction.csv beside the old figures and index.
     Now the failure is one line (exit 1) and the folder is the previous publication, whole."""

@@ -31,6 +31,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -333,7 +334,8 @@ STAGING = ".{name}.staging."
 
 
 def _clean_stale_staging(out: Path) -> None:
-    """Remove staging folders of ``out`` left by a killed publish (their process is gone)."""
+    """Remove staging folders of ``out`` left by a killed publish (their process is gone); a previous
+    publication moved aside by a publish killed between its two renames goes back to ``out``."""
     if not out.parent.is_dir():
         return
     for old in out.parent.glob(f"{STAGING.format(name=out.name)}*"):
@@ -346,6 +348,9 @@ def _clean_stale_staging(out: Path) -> None:
                 pass
             except OSError:
                 continue
+        if old.name.endswith(".old") and not out.exists():  # killed between the two renames of _swap_in
+            os.rename(old, out)  # the previous publication, put back
+            continue
         shutil.rmtree(old, ignore_errors=True)
 
 
@@ -361,7 +366,7 @@ def _exchange(a: Path, b: Path) -> bool:
     if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
         return True
     err = ctypes.get_errno()
-    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the filesystem cannot exchange
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # the filesystem cannot exchange
         return False
     raise OSError(err, os.strerror(err), str(b))
 
@@ -430,6 +435,7 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
         WriteError: a file that cannot be written (a full disk); ``out`` is left as it was.
     """
     out = Path(out)
+    _clean_stale_staging(out)  # first: a publication a killed publish moved aside goes back before any check
     check_folder(out)
     have = same_publication(out, label, legacy) if label else None
     if have is not None and not overwrite:
