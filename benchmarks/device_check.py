@@ -34,8 +34,8 @@ one runs; the report is rewritten after every step.
    float32, and changing that would change every float32 result already computed). Measured: the
    run-step rate (compilation excluded), the compilation and the process's start-up; then the final
    accuracies of float64 against float32, run by run.
-5. ``workflow``: the tiny workflow's training and aggregation (two contour studies and a dynamics study;
-   no figures, which would need matplotlib) with ``accelerator: auto``, ``--cores 4 --resources gpu=1``.
+5. ``workflow``: the tiny workflow's training and aggregation (a contour study and a dynamics study; no
+   figures, which would need matplotlib) with ``accelerator: auto``, ``--cores 4 --resources gpu=1``.
 6. ``projection``: the paper-scale wall time per study, jobs one after another on one GPU, from the
    measured rates (width 100 and 1000; other widths interpolated on log width) and start-up; from the
    project's estimates where nothing was measured, which the table says.
@@ -380,13 +380,13 @@ def all_jobs(granularity: str, scale: str = "paper") -> int:
 # -- steps ------------------------------------------------------------------------------------------
 
 def tiny_targets(work: Path) -> list[str]:
-    """The tiny workflow's targets of the check: two contour studies' datasets and a dynamics study's
-    (training and aggregation, no figure)."""
+    """The tiny workflow's targets of the check: a contour study's dataset and a dynamics study's
+    (two GPU jobs, one after another, and an aggregation; no figure)."""
     from dynloss import config
     from dynloss.plan import Plan
 
     plan = Plan(config.load_config(scale="tiny", results=str(work / "results")))
-    return [plan.dataset(n) for n in ("fig4_1", "fig3_4", "fig4_7")]
+    return [plan.dataset(n) for n in ("fig4_1", "fig4_7")]
 
 
 def steps(python: str, work: Path, a: argparse.Namespace) -> list[Step]:
@@ -416,13 +416,15 @@ info = {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": j
         "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()]}
 try:
     from jax._src.lib import cuda_versions as cv
-    for k in ("cuda_runtime", "cudnn", "cublas", "cusparse", "cufft", "cusolver"):
-        f = getattr(cv, f"{k}_get_version", None) or getattr(cv, f"{k}_build_version", None)
-        if f is not None:
-            info[k] = f()
-    info["cuda_runtime_build"] = cv.cuda_runtime_build_version() if hasattr(cv, "cuda_runtime_build_version") else None
 except Exception as exc:
-    info["cuda_versions"] = f"unavailable: {exc}"
+    cv, info["cuda_versions"] = None, f"unavailable: {exc}"
+for k in ("cuda_driver", "cuda_runtime", "cudnn", "cublas", "cusparse", "cufft", "cusolver", "cupti", "nccl"):
+    f = getattr(cv, f"{k}_get_version", None) if cv is not None else None
+    if f is not None:
+        try:
+            info[k] = f()
+        except Exception as exc:
+            info[k] = f"unavailable: {exc}"
 info["nvidia_wheels"] = sorted(f"{d.metadata['Name']}=={d.version}" for d in md.distributions()
                                if (d.metadata["Name"] or "").lower().startswith(("nvidia-", "jax-cuda")))
 try:
