@@ -752,21 +752,37 @@ def finish(c: Check, a: argparse.Namespace, python: str) -> int:
     return 0 if all(s.status == "ok" or s.status.startswith("skipped") for s in c.steps) else 1
 
 
+#: what the install step prints of the venv: Python and the versions of the packages the check uses
+INSTALLED_PY = (
+    "import sys, importlib.metadata as md; print(sys.version.split()[0], sys.prefix)\n"
+    "for name in ('jax', 'jaxlib', 'numpy', 'scipy', 'xarray', 'h5py', 'snakemake', 'netCDF4', 'jsonschema',"
+    " 'PyYAML'):\n"
+    "    try:\n        print(name, md.version(name))\n    except md.PackageNotFoundError:\n"
+    "        print(name, 'missing')\n")
+#: unpacks wheels into the running Python's site-packages (the install without pip)
+UNPACK_PY = (
+    "import sys, sysconfig, zipfile\n"
+    "for w in sys.argv[1:]:\n    zipfile.ZipFile(w).extractall(sysconfig.get_paths()['purelib'])\n")
+
+
 def install_script(wheels: Path, venv: Path, base: str, site_dirs: list[str] = ()) -> str:
     """Shell lines of the install step: a venv of the Python ``base`` with its packages, plus the carried
     wheels (offline, without resolving: they are a closed set), and what it installed. ``site_dirs``:
     the running Python's own package folders, added to the venv's path after its own (a ``.pth`` file), so
-    the machine's JAX is found also where that Python is itself a venv or a conda env."""
-    py = shlex.quote(str(venv / "bin" / "python"))
+    the machine's JAX is found also where that Python is itself a venv or a conda env. Where ``base`` cannot
+    make a venv with pip (Debian's Python without ensurepip) the venv is made without, and the wheels are
+    unpacked into it (no scripts: the check runs everything as ``python -m``)."""
+    q = shlex.quote
+    py, v, whl = q(str(venv / "bin" / "python")), q(str(venv)), q(str(wheels))
     pth = ""
     if site_dirs:
-        lines = shlex.quote("\n".join(site_dirs) + "\n")
-        pth = (f"printf %s {lines} > \"$({py} -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
-               "/machine-site.pth\" && ")
-    return (f"{shlex.quote(base)} -m venv --system-site-packages {shlex.quote(str(venv))} && {pth}"
-            f"{py} -m pip install -q --no-index --no-deps {shlex.quote(str(wheels))}/*.whl && "
-            f"{py} -c 'import sys; print(sys.version)' && {py} -m pip list 2>/dev/null | "
-            "grep -iE '^(jax|jaxlib|snakemake|netcdf4|numpy|xarray|h5py|jsonschema|pyyaml) '")
+        pth = (f"printf %s {q(chr(10).join(site_dirs) + chr(10))} > \"$({py} -c 'import sysconfig; "
+               "print(sysconfig.get_paths()[\"purelib\"])')/machine-site.pth\" && ")
+    return (f"{{ {q(base)} -m venv --system-site-packages {v} || {{ echo 'venv with pip failed: without pip'; "
+            f"{q(base)} -m venv --system-site-packages --without-pip {v}; }}; }} && {pth}"
+            f"if {py} -m pip --version >/dev/null 2>&1; then {py} -m pip install -q --no-index --no-deps {whl}/*.whl; "
+            f"else echo 'no pip: unpacking the wheels'; {py} -c {q(UNPACK_PY)} {whl}/*.whl; fi && "
+            f"{py} -c {q(INSTALLED_PY)}")
 
 
 def closure(lock: str, roots, skip) -> dict[str, str]:

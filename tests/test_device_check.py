@@ -219,3 +219,43 @@ def test_the_guides_training_job_counts_and_estimates_are_the_plans():
 def test_the_guides_job_totals_are_the_dry_runs():
     for granularity, (_, total) in guide_counts().items():
         assert device_check.all_jobs(granularity) == total, granularity
+
+
+def tiny_wheel(folder: Path) -> Path:
+    """A wheel of one module, ``carried_marker``."""
+    import zipfile
+
+    path = folder / "carried_marker-1.0-py3-none-any.whl"
+    info = "carried_marker-1.0.dist-info"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("carried_marker.py", "X = 1\n")
+        z.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: carried-marker\nVersion: 1.0\n")
+        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{info}/RECORD", "")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pip", [True, False])
+def test_the_install_step_adds_the_carried_wheels_to_the_machines_packages(tmp_path, pip):
+    """The venv sees the running Python's packages (here this venv's yaml, through the .pth) and the
+    carried wheels, installed by pip or, without pip, unpacked."""
+    import os
+    import site
+    import subprocess
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    tiny_wheel(wheels)
+    venv = tmp_path / "venv"
+    script = device_check.install_script(wheels, venv, os.path.realpath(sys.executable),
+                                         [d for d in site.getsitepackages() if os.path.isdir(d)])
+    if not pip:  # as on a Python whose venvs come without pip
+        script = script.replace(" -m pip --version", " -m no_such_module --version")
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert ("no pip: unpacking the wheels" in out.stdout) != pip
+    assert re.search(r"^snakemake \d", out.stdout, re.M) and re.search(r"^PyYAML \d", out.stdout, re.M)
+    probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import carried_marker, yaml; print(carried_marker.X)"],
+                           capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == "1", probe.stderr
