@@ -28,7 +28,7 @@ def rng():
     return np.random.RandomState(0)
 
 
-#: JAX's persistent compilation cache of this test session (pytest_configure), removed at its end
+#: the temporary JAX compilation cache of this test session (pytest_configure), removed at its end
 _JAX_CACHE: list[str] = []
 
 
@@ -38,8 +38,11 @@ def pytest_configure(config):
     # the persistent cache is keyed by the compiled program itself, so a test that trains a spec
     # an earlier test trained loads it instead of compiling it again. A temporary folder per session
     # (the workflow's jobs share one the same way, config key jax_cache); subprocesses inherit it.
-    cache = tempfile.mkdtemp(prefix="dynloss-test-jax-cache-")
-    _JAX_CACHE.append(cache)
+    # DYNLOSS_TEST_JAX_CACHE names a folder to keep instead, for the next session.
+    cache = os.environ.get("DYNLOSS_TEST_JAX_CACHE")
+    if not cache:
+        cache = tempfile.mkdtemp(prefix="dynloss-test-jax-cache-")
+        _JAX_CACHE.append(cache)
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

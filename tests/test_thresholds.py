@@ -192,12 +192,26 @@ def test_threshold_figure_draws_every_definition(tmp_path):
 
 
 def test_onsets_command_reanalyses_a_job_from_its_traces(tmp_path, capsys):
-    """`dynloss onsets` on a job's traces gives what `dynloss thresholds --onset` stores directly."""
+    """`dynloss onsets` on a job's traces gives what `dynloss thresholds --onset` stores directly:
+    width 16 on 60 points, where every run has a visible and a mode onset and two a growing one."""
+    onsets_reanalysis(tmp_path, capsys, ["--width", "16", "--points-per-class", "20"],
+                      {"visible": 3, "growing": 2, "mode": 3})
+
+
+@pytest.mark.slow
+def test_onsets_command_reanalyses_a_job_from_its_traces_at_width_100(tmp_path, capsys):
+    """The same at width 100 on the 300 points: every run bifurcates (visible, growing) and two have a
+    mode onset."""
+    onsets_reanalysis(tmp_path, capsys, ["--width", "100"], {"visible": 3, "growing": 3, "mode": 2})
+
+
+def onsets_reanalysis(tmp_path, capsys, size: list[str], onsets: dict[str, int]):
+    """The re-analysis of three dce runs (A 20, 70, 1; T 300; 1200 steps) of the given ``size``
+    flags; ``onsets``: how many of the runs have an onset of each definition at least, so that the
+    comparisons compare onsets, not only "none"."""
     from dynloss import cli
 
-    # width 100, 1200 steps: every run bifurcates (visible, growing) and two have a mode onset, so the
-    # comparisons below compare onsets, not only "none"
-    common = ["thresholds", "--loss", "dce", "--width", "100", "--lr", "1", "--A", "20,70,1", "--T", "300,300,300",
+    common = ["thresholds", "--loss", "dce", *size, "--lr", "1", "--A", "20,70,1", "--T", "300,300,300",
               "--seeds", "0,0,0", "--steps", "1200", "--hess-every", "50", "--trace-every", "50",
               "--test-seeds", "1", "-q"]
     direct, job, traces = tmp_path / "direct.nc", tmp_path / "job.nc", tmp_path / "traces.nc"
@@ -214,7 +228,8 @@ def test_onsets_command_reanalyses_a_job_from_its_traces(tmp_path, capsys):
         np.testing.assert_array_equal(a[f"onset_step_{name}"].values, b[f"onset_step_{name}"].values)
         np.testing.assert_allclose(a[f"lambda_th_{name}"].values, b[f"lambda_th_{name}"].values, rtol=1e-12)
     assert b.sizes["step"] == 1200 // 50  # the job file keeps its thinned traces
-    assert (b["onset_step_growing"].values >= 0).all() and (b["onset_step_mode"].values >= 0).sum() >= 2
+    found = {name: int((b[f"onset_step_{name}"].values >= 0).sum()) for name in onsets}
+    assert all(found[name] >= n for name, n in onsets.items()), found
     # one file per definition, joined, equals the joint analysis bit for bit; a subset of the runs
     # (job order) gives the same values for those runs and marks the others not analysed
     names = ("visible", "growing", "mode", "apparent", "ceiling")
