@@ -107,13 +107,12 @@ def existing_label(out: str | os.PathLike) -> Optional[str]:
 
 
 def _kind_defaults() -> dict[str, dict]:
-    """Study kind -> its study keys' schema defaults."""
-    from .. import config
+    """Study kind -> its study keys' schema defaults (:attr:`dynloss.plan.StudyKind.schema`)."""
+    from .. import plan  # importing dynloss.plan registers every kind
 
-    defs = config.load_schema().get("$defs", {})
-    return {kind: {k: v["default"] for k, v in (d.get("properties") or {}).items()
+    return {name: {k: v["default"] for k, v in ((kind.schema or {}).get("properties") or {}).items()
                    if isinstance(v, dict) and "default" in v}
-            for kind, d in defs.items() if isinstance(d, dict)}
+            for name, kind in plan.KINDS.items()}
 
 
 def _label(studies: Mapping, cfg: Mapping) -> str:
@@ -448,7 +447,7 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
         if item.suffix not in (".png", ".nc", ".csv", ".md"):
             raise ValueError(f"items: {str(item)!r} is not a .csv, .md, .png or .nc file")
     if readme is not None:
-        readme_text(readme, None, [])  # the markers, checked before anything is written
+        readme_text(readme, None, [], block=readme_block(readme, out))  # the markers, checked before writing
     previous = (read_manifest(out) or {}).get("files", {}) if out.is_dir() else {}
     try:
         with _staging(out) as staging:
@@ -468,8 +467,9 @@ def publish(items: Sequence[str | os.PathLike], out: str | os.PathLike, scale: s
             with contextlib.ExitStack() as stack:
                 readme_tmp = None
                 if readme is not None:
-                    text = readme_text(readme, staging / "reproduction.csv", [i.stem for i in items
-                                                                             if i.suffix == ".png"])
+                    base = os.path.relpath(Path(out).resolve(), Path(readme).resolve().parent)
+                    text = readme_text(readme, staging / "reproduction.csv",
+                                       [i.stem for i in items if i.suffix == ".png"], readme_block(readme, out), base)
                     readme_tmp = stack.enter_context(files.atomic_path(readme, suffix=".md"))
                     readme_tmp.write_text(text)
                 _swap_in(staging, out)
@@ -527,9 +527,30 @@ def _stage(items: Sequence[Path], staging: Path, scale: str, label: str) -> list
 README_BEGIN, README_END = "<!-- verdicts: begin -->", "<!-- verdicts: end -->"
 
 
+def markers(block: str = "") -> tuple[str, str]:
+    """The README markers of a publication's verdict block: the publication folder's name (``reproduction``,
+    the first publication, keeps the plain ``verdicts`` markers), so two publications have two blocks.
+
+    >>> markers("confirmatory")
+    ('<!-- verdicts confirmatory: begin -->', '<!-- verdicts confirmatory: end -->')
+    """
+    if block in ("", "reproduction"):
+        return README_BEGIN, README_END
+    return f"<!-- verdicts {block}: begin -->", f"<!-- verdicts {block}: end -->"
+
+
+def readme_block(readme: str | os.PathLike, out: str | os.PathLike) -> str:
+    """The block a publication in folder ``out`` writes: ``verdicts <name of out>`` where the README has those
+    markers (e.g. the confirmatory publication's), else the plain ``verdicts`` block."""
+    begin, end = markers(Path(out).name)
+    text = Path(readme).read_text()
+    return Path(out).name if begin in text and end in text else ""
+
+
 def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "docs/reproduction") -> str:
-    """The README's verdict table: outcome, claim, thesis, estimate with its interval, seeds, figure."""
-    from .format import summary
+    """The README's verdict table: outcome, claim, thesis, estimate with its interval, seeds, figure; under
+    it the outcome counts (of distinct measurements) and the family-wise (Holm) line."""
+    from .format import holm_line, summary
 
     lines = ["| verdict | claim | thesis | measured [95% interval] | seeds | figure |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -542,25 +563,27 @@ def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "doc
                      f"| {r['claim']} | {r['thesis']} | {est} | {r['n_seeds']} | {link} |")
     return "\n".join(lines + ["", f"{summary(rows)}. Every column, the thesis's words and the data each row read: "
                               f"[{base}/reproduction.md]({base}/reproduction.md); the rules: "
-                              "[docs/verdicts.md](docs/verdicts.md)."])
+                              "[docs/verdicts.md](docs/verdicts.md).", "", holm_line(rows)])
 
 
-def readme_text(readme: str | os.PathLike, table_csv: str | os.PathLike | None, figures: Sequence[str]) -> str:
-    """The text of ``readme`` with its block between :data:`README_BEGIN` and :data:`README_END`
-    replaced by the verdict table of ``table_csv`` (``None``: only check the markers); a README
+def readme_text(readme: str | os.PathLike, table_csv: str | os.PathLike | None, figures: Sequence[str],
+                block: str = "", base: str = "docs/reproduction") -> str:
+    """The text of ``readme`` with its block between the :func:`markers` of ``block`` replaced by the
+    verdict table of ``table_csv`` (``None``: only check the markers), its links under ``base``; a README
     without the markers is an error."""
     import csv
 
+    begin, end = markers(block)
     text = Path(readme).read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"--readme: {str(readme)!r} has no '{README_BEGIN}' ... '{README_END}' block")
+    if begin not in text or end not in text:
+        raise ValueError(f"--readme: {str(readme)!r} has no '{begin}' ... '{end}' block")
     if table_csv is None:
         return text
     with open(table_csv, newline="") as f:
         rows = list(csv.DictReader(f))
-    head, rest = text.split(README_BEGIN, 1)
-    tail = rest.split(README_END, 1)[1]
-    return f"{head}{README_BEGIN}\n\n{verdict_block(rows, figures)}\n\n{README_END}{tail}"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    return f"{head}{begin}\n\n{verdict_block(rows, figures, base)}\n\n{end}{tail}"
 
 
 def update_readme(readme: str | os.PathLike, table_csv: str | os.PathLike, figures: Sequence[str]) -> None:
