@@ -526,3 +526,27 @@ def test_a_replication_row_has_the_spiral_as_its_unit_and_its_variance_component
     assert esc["verdict"] == "descriptive" and esc["estimate"] == round(float((static >= 0.6).mean()), 4)
     none = table(Inputs(), "t")
     assert not any(r["claim"].startswith("CE, width 100: train gain of A = 15") for r in none)  # its own table's
+
+
+def test_two_publications_write_two_readme_blocks(tmp_path):
+    """The confirmatory publication (folder docs/confirmatory) writes the README block named after its folder;
+    the first publication (docs/reproduction) the plain one; neither touches the other's."""
+    from dynloss.verdicts.publish import markers, readme_block, readme_text
+
+    readme = tmp_path / "README.md"
+    c0, c1 = markers("confirmatory")
+    p0, p1 = markers("reproduction")
+    readme.write_text(f"# x\n{c0}\nold c\n{c1}\n{p0}\nold p\n{p1}\n")
+    csv_path = tmp_path / "t.csv"
+    rows = table(Inputs(), "t")
+    from dynloss.verdicts import to_csv
+
+    csv_path.write_text(to_csv(rows))
+    assert readme_block(readme, tmp_path / "confirmatory") == "confirmatory"
+    assert readme_block(readme, tmp_path / "reproduction") == ""
+    text = readme_text(readme, csv_path, [], "confirmatory", "docs/confirmatory")
+    assert "old p" in text and "old c" not in text and "docs/confirmatory/reproduction.md" in text
+    assert "Family-wise (Holm" in text
+    plain = tmp_path / "R2.md"
+    plain.write_text(f"{p0}\nold\n{p1}\n")
+    assert readme_block(plain, tmp_path / "confirmatory") == ""  # no block of its own: the plain one
