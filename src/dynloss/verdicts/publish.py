@@ -542,9 +542,10 @@ def markers(block: str = "") -> tuple[str, str]:
 def readme_block(readme: str | os.PathLike, out: str | os.PathLike) -> str:
     """The block a publication in folder ``out`` writes: ``verdicts <name of out>`` where the README has those
     markers (e.g. the confirmatory publication's), else the plain ``verdicts`` block."""
-    begin, end = markers(Path(out).name)
+    name = Path(out).name
+    begin, end = markers(name)
     text = Path(readme).read_text()
-    return Path(out).name if begin in text and end in text else ""
+    return name if (begin, end) != markers("") and begin in text and end in text else ""
 
 
 def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "docs/reproduction") -> str:
