@@ -174,12 +174,29 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
                          f"{law['lof'].value:.3f} [{law['lof'].lo:.3f}, {law['lof'].hi:.3f}]"
                          + (f"; {asked} is curvature-anchored, never primary" if asked != name else "")
                          + ("; loss-based definitions disagree: definition-dependent" if dependent else "")
-                         + (f"; beside it (* curvature-anchored): {beside}" if beside else ""))})
+                         + (f"; beside it (* curvature-anchored): {beside}" if beside else "")
+                         + f"; onset steps per eta (median of the analysed runs' {name} onsets; how many before the "
+                         f"burn-in): {_onset_steps(law, ds, s.burn_in)}")})
     if law["n_entered"] == 0:
         return {**row, "verdict": f"{stats.PARTLY}: {stats.NOT_RUN} (0 of the thesis's {lc.settings} (A, T) "
                 "settings with an onset at every eta)", "outcome": stats.NOT_RUN}
     partly = of(law["n_entered"], lc.settings, "(A, T) settings") if law["n_entered"] < lc.settings else ""
     return judge(row, e, band, 0, partly=partly, min_seeds=s.bootstrap_min_seeds)
+
+
+def _onset_steps(law: dict, ds, burn_in: float) -> str:
+    """``"0.5: 2100 (3 of 40 before the burn-in), ..."``: where each eta's onsets fall."""
+    T = np.asarray(ds["T"].values, dtype=float) if "T" in ds.coords and ds["T"].ndim == 1 else None
+    out = []
+    for eta, st in law["onset_steps"].items():
+        found = st[st >= 0]
+        if T is not None and T.size == st.size:
+            early = int(((st >= 0) & (st < burn_in * T)).sum())
+        else:
+            early = 0
+        med = f"{np.median(found):.0f}" if found.size else "none"
+        out.append(f"{eta:g}: {med} ({early} of {found.size} before the burn-in)")
+    return ", ".join(out)
 
 
 def _law_data(lc: LawClaim, inputs: Inputs) -> Optional[tuple[str, xr.Dataset]]:
