@@ -13,7 +13,6 @@ import hashlib
 import itertools
 import json
 import os
-import shlex
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -21,92 +20,12 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from . import origin
+from .cf import CF_ATTRS, CF_DESCRIPTIONS, CONVENTIONS, VARIABLE_DOCS, describe  # noqa: F401
 from .files import atomic_path
 from .provenance import provenance
 
 ENGINE = "netcdf4"
-CONVENTIONS = "CF-1.10"
-
-VARIABLE_DOCS = {
-    "L": "static loss L after the update of the step",
-    "F": "dynamical loss F after the update of the step (class weights of that step)",
-    "dL": "L(t) - L(t-1)",
-    "train_acc": "training accuracy after the update of the step",
-    "gamma": "class weights used at the step (Gamma, or raw G^ for dmse2)",
-    "L_init": "static loss L at initialisation",
-    "final_train_acc": "training accuracy after the last step (NaN if diverged)",
-    "test_acc": "mean accuracy over the test spirals (NaN if diverged)",
-    "test_acc_each": "accuracy on each test spiral",
-    "diverged": "the loss became NaN/inf",
-    "diverged_step": "first step with a non-finite loss (-1: never)",
-    "hess_eig": "largest Hessian eigenvalues of F (Lanczos), descending",
-    "ntk_lmax": "largest eigenvalue of the empirical NTK (traced over outputs)",
-    "ritz_values": "Lanczos Ritz values of the Hessian of F",
-    "ritz_weights": "weights of the Ritz values in the spectral density",
-    "density": "Gaussian-broadened Hessian eigenvalue density",
-}
-
-
-#: CF-style attributes of every variable and coordinate the package writes: a concise
-#: ``long_name``, ``units`` where the quantity has one (``1``: dimensionless; losses and
-#: eigenvalues have none), and the longer ``description``
-CF_ATTRS: dict[str, tuple[str, str | None]] = {
-    "L": ("static loss", None), "F": ("dynamical loss", None), "dL": ("static loss increment", None),
-    "train_acc": ("train accuracy", "1"), "test_acc": ("test accuracy", "1"),
-    "test_acc_each": ("test accuracy per test spiral", "1"), "final_train_acc": ("final train accuracy", "1"),
-    "final_test_acc": ("final test accuracy", "1"), "gamma": ("class weight", "1"),
-    "L_init": ("initial static loss", None), "diverged": ("diverged", None),
-    "diverged_step": ("divergence step", "steps"), "diverged_epoch": ("divergence epoch", "epochs"),
-    "hess_eig": ("Hessian eigenvalue", None), "ntk_lmax": ("largest NTK eigenvalue", None),
-    "ritz_values": ("Ritz value", None), "ritz_weights": ("Ritz weight", "1"),
-    "density": ("Hessian eigenvalue density", None), "onset_step": ("first bifurcation step", "steps"),
-    "lambda_th": ("curvature threshold", None), "lambda_th_cadence": ("curvature threshold on the cadence", None),
-    "train_loss": ("static loss", None), "train_F": ("dynamical loss", None),
-    # coordinates
-    "step": ("gradient-descent step", "steps"), "step_hess": ("step of the Hessian spectrum", "steps"),
-    "step_ntk": ("step of the NTK eigenvalue", "steps"), "step_density": ("step of the density", "steps"),
-    "epoch": ("epoch", "epochs"), "seed": ("initialisation seed", None), "run": ("run index", None),
-    "class_index": ("class index", None), "test_set": ("noise seed of the test spiral", None),
-    "eig": ("eigenvalue rank", None), "grid": ("eigenvalue", None), "grid_index": ("grid point", None),
-    "vector": ("Lanczos start vector", None),
-    "lanczos": ("Lanczos index", None), "loss": ("loss function", None), "width": ("hidden-layer width", "1"),
-    "channels": ("convolution channels", "1"), "lr": ("learning rate", None),
-    "A": ("class-weight amplitude", "1"), "T": ("class-weight period", "steps"),
-}
-CF_DESCRIPTIONS = {
-    "step": "gradient-descent step t (metrics after the update of step t)",
-    "A": "amplitude A >= 1 of the class-weight oscillation (1: static loss)",
-    "T": "period T of the class-weight oscillation, in steps",
-    "lr": "learning rate eta", "width": "hidden units of the one-hidden-layer network",
-}
-
-
-def describe(ds: xr.Dataset) -> xr.Dataset:
-    """Give ``ds`` CF-style attributes in place: ``long_name`` (concise), ``units`` and
-    ``description`` (a previous sentence-long ``long_name`` moves there); ``Conventions``.
-
-    Args:
-        ds: a dataset of this package.
-
-    Returns:
-        ``ds``.
-    """
-    for name, var in ds.variables.items():
-        old = var.attrs.get("long_name")
-        entry = CF_ATTRS.get(str(name))
-        if entry is None:
-            continue
-        long_name, units = entry
-        desc = (var.attrs.get("description") or (old if old and old != long_name else None)
-                or CF_DESCRIPTIONS.get(str(name)))
-        var.attrs["long_name"] = long_name
-        if units is not None:
-            var.attrs["units"] = units
-        if desc:
-            var.attrs["description"] = desc
-    ds.attrs["Conventions"] = CONVENTIONS
-    return ds
-
 
 def stamp(ds: xr.Dataset, config: dict | None = None, **extra: Any) -> xr.Dataset:
     """Attach configuration and provenance attributes to ``ds`` (in place; returns it)."""
@@ -176,43 +95,16 @@ def scalar_checksum(ds: xr.Dataset) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _advice(path: str | os.PathLike) -> str:
-    """What to do about a corrupt file, by its origin: a file under git (the committed publication's
-    data) is restored from git; a result is deleted and remade by the job that wrote it (with the
-    Snakemake command that does, even when the figures made from it are up to date)."""
-    tracked = _git_tracked(path)
-    if tracked is not None:
-        repo, rel = tracked
-        return (f"it is committed data: restore it from git (`git -C {shlex.quote(repo)} checkout HEAD -- "
-                f"{shlex.quote(rel)}`); deleting it and rerunning does not remake it")
-    return ("delete it and rerun the job that wrote it: with Snakemake, name the file, `snakemake --cores 1 "
-            f"{shlex.quote(str(path))}` with your --config (a plain `snakemake` does not remake a deleted file "
-            "whose products are up to date), then `snakemake` remakes what depends on it")
-
-
-def _git_tracked(path: str | os.PathLike) -> tuple[str, str] | None:
-    """(repository root, path in it) when git tracks ``path``; ``None`` otherwise (or without git)."""
-    import subprocess
-
-    folder = Path(path).resolve().parent
-    try:
-        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True,
-                             text=True, timeout=10)
-        if top.returncode != 0:
-            return None
-        repo = top.stdout.strip()
-        rel = Path(path).resolve().relative_to(repo).as_posix()
-        known = subprocess.run(["git", "-C", repo, "ls-files", "--error-unmatch", "--", rel], capture_output=True,
-                               text=True, timeout=10)
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return None
-    return (repo, rel) if known.returncode == 0 else None
+def _check_file(path: str | os.PathLike) -> None:
+    if not Path(path).is_file():
+        raise (CorruptFileError(f"{str(path)!r} is not a file (a NetCDF file is needed)") if Path(path).exists()
+               else FileNotFoundError(f"no file {str(path)!r}"))
 
 
 def _corrupt(path: str | os.PathLike, exc: BaseException) -> CorruptFileError:
     detail = str(exc).splitlines()[0] if str(exc) else "no detail"
     return CorruptFileError(f"{str(path)!r} is corrupt or unreadable ({type(exc).__name__}: {detail}); "
-                            f"{_advice(path)}")
+                            f"{origin.advice(path)}")
 
 
 def open_dataset(path: str | os.PathLike) -> xr.Dataset:
@@ -226,10 +118,7 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
             job that wrote it (with the Snakemake command that does, even when the figures made
             from it are up to date), committed data are restored from git.
     """
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no file {str(path)!r}")
-    if not Path(path).is_file():
-        raise CorruptFileError(f"{str(path)!r} is not a file (a NetCDF file is needed)")
+    _check_file(path)
     try:
         with xr.open_dataset(path, engine=ENGINE) as ds:
             ds = ds.load()
@@ -245,10 +134,7 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
 def open_header(path: str | os.PathLike) -> Iterator[xr.Dataset]:
     """Open one NetCDF lazily (its coordinates and attributes; arrays read on demand), checked like
     :func:`open_dataset`: a file that cannot be opened is a :class:`CorruptFileError` naming it."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no file {str(path)!r}")
-    if not Path(path).is_file():
-        raise CorruptFileError(f"{str(path)!r} is not a file (a NetCDF file is needed)")
+    _check_file(path)
     try:
         ds = xr.open_dataset(path, engine=ENGINE)
     except Exception as exc:  # noqa: BLE001 - as in open_dataset
