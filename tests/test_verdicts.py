@@ -550,3 +550,17 @@ def test_two_publications_write_two_readme_blocks(tmp_path):
     plain = tmp_path / "R2.md"
     plain.write_text(f"{p0}\nold\n{p1}\n")
     assert readme_block(plain, tmp_path / "confirmatory") == ""  # no block of its own: the plain one
+
+
+def test_a_campaign_of_its_own_names_its_claims_without_data_in_one_line():
+    from dynloss.verdicts import to_markdown
+
+    ds = study(np.array([0.80, 0.81, 0.79])[None, None, :], [1.0], [100.0])
+    c1, c2 = claim(key="a", text="has data"), claim(key="b", text="no data", protocol=Protocol("dce", 5, 1.0, 9))
+    listed = table(Inputs(studies={"s": ds}), "t", claims=(c1, c2), law_claims=(), phase_claims=())
+    assert [r["listed"] for r in listed] == ["", ""] and "| not run |" in to_markdown(listed)
+    rows = table(Inputs(studies={"s": ds}), "t", Settings(not_run_rows="summary"), claims=(c1, c2), law_claims=(),
+                 phase_claims=())
+    md = to_markdown(rows)
+    assert [r["listed"] for r in rows] == ["", "no"] and "| not run |" not in md
+    assert "Not run in this campaign (1 claims): no data." in md and "0 not run" in md

@@ -317,6 +317,8 @@ class PhaseClaim:
     study: str
     text: str
     source: str
+    #: the loss whose thresholds study (of width 100) stands in when ``study`` did not run
+    loss: str = ""
     thesis: str = "in the second half of a period"
     statistic: str = ("per (A, T) setting, the fraction of its onsets after the burn-in (over the etas, primary "
                       "definition) at t mod T >= T / 2; the mean over settings, interval over settings")
@@ -325,10 +327,10 @@ class PhaseClaim:
 PHASE_CLAIMS: tuple[PhaseClaim, ...] = (
     PhaseClaim("ce_onsets_second_half", "fig3_6", "dynamical CE, width 100: fraction of first bifurcations in the "
                "second half of their period", "thesis sec. 3.6: 'Durante la segunda mitad de algunos periodos T ... "
-               "aparece una inestabilidad en forma de bifurcacion'"),
+               "aparece una inestabilidad en forma de bifurcacion'", "dce"),
     PhaseClaim("v2_onsets_second_half", "fig4_8", "MSE v2, width 100: fraction of first bifurcations in the second "
                "half of their period", "thesis conclusions: 'esto suele suceder al final de cada periodo de "
-               "oscilacion, como ocurria en la entropia cruzada dinamica'"),
+               "oscilacion, como ocurria en la entropia cruzada dinamica'", "dmse2"),
 )
 
 

@@ -41,6 +41,17 @@ def summary(rows: Sequence[dict]) -> str:
             f"{partly} of these rows partly run")
 
 
+def shown(rows: Sequence[dict]) -> list[dict]:
+    """The rows a Markdown or HTML copy lists (``listed`` "no": named in :func:`unlisted_line` instead)."""
+    return [r for r in rows if r.get("listed") != "no"]
+
+
+def unlisted_line(rows: Sequence[dict]) -> str:
+    """``"Not run in this campaign (3 claims): a; b; c."``, or "" when every row is listed."""
+    out = [r["claim"] for r in rows if r.get("listed") == "no"]
+    return f"Not run in this campaign ({len(out)} claims): {'; '.join(out)}." if out else ""
+
+
 def holm_line(rows: Sequence[dict], alpha: float = 0.05) -> str:
     """The family-wise statement under the table: Holm over the accuracy rows with an interval."""
     fam = [r for r in rows if r.get("holm")]
@@ -64,7 +75,10 @@ def _cell(v) -> str:
 
 def to_markdown(rows: list[dict], note: str = "") -> str:
     """A Markdown copy of the table (the thesis source of each claim listed below it)."""
-    lines = ([note, ""] if note else []) + [f"Outcomes: {summary(rows)}.", "", holm_line(rows), ""]
+    extra = unlisted_line(rows)
+    lines = ([note, ""] if note else []) + [f"Outcomes: {summary(shown(rows))}.", "", holm_line(rows), ""]
+    lines += [extra, ""] if extra else []
+    rows = shown(rows)
     lines += ["| " + " | ".join(SHOWN) + " |", "|" + "---|" * len(SHOWN)]
     for r in rows:
         v = str(r["verdict"])
@@ -100,6 +114,7 @@ def _verdict_class(r: dict) -> str:
 def to_html(rows: list[dict], note: str = "") -> str:
     """A styled, standalone HTML page of the table, verdicts coloured by the data's outcome."""
     cols = SHOWN + ["source"]
+    extra, rows = unlisted_line(rows), shown(rows)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = []
     for r in rows:
@@ -112,5 +127,5 @@ def to_html(rows: list[dict], note: str = "") -> str:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dynloss reproduction</title>"
             f"<style>{_CSS}</style></head><body><h1>Reproduction of the thesis's claims</h1>"
             f"<p>{html.escape(note)}</p><p>Outcomes: {html.escape(summary(rows))}.</p>"
-            f"<p>{html.escape(holm_line(rows))}</p>"
+            f"<p>{html.escape(holm_line(rows))}</p><p>{html.escape(extra)}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></body></html>\n")

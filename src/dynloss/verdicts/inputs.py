@@ -148,3 +148,20 @@ def choose(c: Claim, inputs: Inputs) -> Optional[dict]:
         if best is None or (cand["mean"] < best["mean"] if c.where == "worst" else cand["mean"] > best["mean"]):
             best = cand
     return best
+
+
+def thresholds_of(inputs: Inputs, study: str, loss: str = "", width: int = 100) -> Optional[tuple[str, xr.Dataset]]:
+    """(study, dataset at ``width``) of a thresholds claim: ``study`` if it ran that width, else the first
+    thresholds study of ``loss`` that did (a subset study, or a confirmatory one; docs/verdicts.md)."""
+    names = [study] + sorted(n for n in inputs.thresholds if n != study)
+    for n in names:
+        ds = inputs.thresholds.get(n)
+        if ds is None or (n != study and loss and loss not in np.atleast_1d(ds["loss"].values)):
+            continue
+        if "width" not in ds.dims:
+            if n == study and width == 100:
+                return n, ds
+            continue
+        if width in ds["width"].values:
+            return n, ds.sel(width=width)
+    return None

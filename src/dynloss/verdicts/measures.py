@@ -6,14 +6,12 @@ built-in ones; a study kind adds its own (``StudyKind.measures``), written with 
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
-import xarray as xr
 
 from . import stats
 from .claims import Claim, LawClaim
-from .inputs import Inputs, choose, confirm_key, grid, matches, static_runs
+from .inputs import Inputs, choose, confirm_key, grid, matches, static_runs, thresholds_of
 from ..thresholds.onset import CURVATURE_ANCHORED, LOSS_BASED, NAMES
 from . import qualitative
 from .law import law_estimate
@@ -147,7 +145,7 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     (docs/verdicts.md)."""
     band = stats.Band(-1 - s.slope_tol, -1 + s.slope_tol)
     row = row_of(lc, band=band.describe(), thesis="-1")
-    found = _law_data(lc, inputs)
+    found = thresholds_of(inputs, lc.study, lc.loss, lc.width)
     if found is None:
         return not_run(row, f"study {lc.study} not run at width {lc.width}")
     study, ds = found
@@ -197,23 +195,6 @@ def _onset_steps(law: dict, ds, burn_in: float) -> str:
         med = f"{np.median(found):.0f}" if found.size else "none"
         out.append(f"{eta:g}: {med} ({early} of {found.size} before the burn-in)")
     return ", ".join(out)
-
-
-def _law_data(lc: LawClaim, inputs: Inputs) -> Optional[tuple[str, xr.Dataset]]:
-    """(study, dataset at the claim's width): the claim's study if it ran that width, else the first
-    thresholds study of the claim's loss that did (docs/verdicts.md)."""
-    names = [lc.study] + sorted(n for n in inputs.thresholds if n != lc.study)
-    for n in names:
-        ds = inputs.thresholds.get(n)
-        if ds is None or (n != lc.study and lc.loss and lc.loss not in np.atleast_1d(ds["loss"].values)):
-            continue
-        if "width" not in ds.dims:
-            if n == lc.study and lc.width == 100:
-                return n, ds
-            continue
-        if lc.width in ds["width"].values:
-            return n, ds.sel(width=lc.width)
-    return None
 
 
 #: where -> the measure of a claim read there (a study kind adds its own: ``StudyKind.measures``)

@@ -280,8 +280,9 @@ def readme_block(readme: str | os.PathLike, out: str | os.PathLike) -> str:
 def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "docs/reproduction") -> str:
     """The README's verdict table: outcome, claim, thesis, estimate with its interval, seeds, figure; under
     it the outcome counts (of distinct measurements) and the family-wise (Holm) line."""
-    from .format import holm_line, summary
+    from .format import holm_line, shown, summary, unlisted_line
 
+    extra, rows = unlisted_line(rows), shown(rows)
     lines = ["| verdict | claim | thesis | measured [95% interval] | seeds | figure |", "|---|---|---|---|---|---|"]
     for r in rows:
         est = (f"{r['estimate']}" + (f" [{r['ci_lo']}, {r['ci_hi']}]" if r["ci_lo"] != "" else "")
@@ -293,7 +294,8 @@ def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "doc
                      f"| {r['claim']} | {r['thesis']} | {est} | {r['n_seeds']} | {link} |")
     return "\n".join(lines + ["", f"{summary(rows)}. Every column, the thesis's words and the data each row read: "
                               f"[{base}/reproduction.md]({base}/reproduction.md); the rules: "
-                              "[docs/verdicts.md](docs/verdicts.md).", "", holm_line(rows)])
+                              "[docs/verdicts.md](docs/verdicts.md).", "", holm_line(rows)]
+                     + (["", extra] if extra else []))
 
 
 def readme_text(readme: str | os.PathLike, table_csv: str | os.PathLike | None, figures: Sequence[str],

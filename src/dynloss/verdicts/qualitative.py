@@ -19,7 +19,7 @@ from scipy import stats as sps
 from ..thresholds import onset
 from . import stats
 from .claims import Claim, PhaseClaim
-from .inputs import Inputs, grid, matches
+from .inputs import Inputs, grid, matches, thresholds_of
 from .rows import judge, not_run, row_of, verdict_onset
 
 #: the level a grid point must reach to count as "good" (``fraction``): the thesis's "elevada ... > 0,9"
@@ -310,12 +310,11 @@ def phase_row(pc: PhaseClaim, inputs: Inputs, s: stats.Settings) -> dict:
     """Per setting, the fraction of its onsets after the burn-in that fall in the second half of the period."""
     band = stats.lower(1.0, s.acc_tol)
     row = row_of(pc, band=band.describe(), thesis=pc.thesis, claim=pc.text, figure=pc.study)
-    ds = inputs.thresholds.get(pc.study)
-    if ds is None:
+    found = thresholds_of(inputs, pc.study, pc.loss, 100)
+    if found is None:
         return not_run(row, f"study {pc.study} not run")
-    if "width" in ds.dims:
-        ds = ds.sel(width=100) if 100 in ds["width"].values else ds.isel(width=0)
-    name = verdict_onset(inputs.primary.get(pc.study, "apparent"))
+    study, ds = found
+    name = verdict_onset(inputs.primary.get(study, "apparent"))
     var = f"onset_step_{name}" if f"onset_step_{name}" in ds else "onset_step"
     st = ds[var]
     st = st.squeeze([d for d in st.dims if d not in ("run", "lr")]).transpose("run", "lr").values.astype(float)
@@ -324,11 +323,11 @@ def phase_row(pc: PhaseClaim, inputs: Inputs, s: stats.Settings) -> dict:
     late = counted & (np.mod(st, T) >= T / 2)
     has = counted.any(axis=1)
     x = late.sum(axis=1)[has] / counted.sum(axis=1)[has]
-    row.update({"data": pc.study, "claim": f"{pc.text} [onset: {name}]",
+    row.update({"data": study, "figure": study, "claim": f"{pc.text} [onset: {name}]",
                 "note": (f"{int(counted.sum())} onsets after the burn-in ({s.burn_in:g} T) in {int(has.sum())} of "
                          f"{st.shape[0]} settings; {int(((st >= 0) & ~counted).sum())} before it")})
     if x.size == 0:
-        return not_run(row, "no onset after the burn-in", data=pc.study)
+        return not_run(row, "no onset after the burn-in", data=study)
     partly = ("" if has.all() else f"{int(has.sum())} of {st.shape[0]} settings with an onset after the burn-in "
               f"({100 * has.mean():.0f} %)")
     return judge(row, stats.mean_interval(x, s), band, 0, partly=partly, min_seeds=s.bootstrap_min_seeds)

@@ -50,6 +50,9 @@ class Settings:
     burn_in: float = BURN_IN
     #: the family-wise level of the Holm line under the table (2026-12-07)
     family_alpha: float = 0.05
+    #: "list": a claim without data is a "not run" row; "summary": one line under the table names them (a
+    #: campaign of its own, whose table is its hypotheses; the CSV keeps every row)
+    not_run_rows: str = "list"
 
     @classmethod
     def from_config(cls, cfg: Optional[dict]) -> "Settings":

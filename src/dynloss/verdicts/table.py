@@ -11,7 +11,7 @@ from .qualitative import phase_row
 
 COLUMNS = ["claim", "figure", "verdict", "outcome", "thesis", "band", "estimate", "ci_lo", "ci_hi", "interval",
            "n_seeds", "thesis_seeds", "at_A", "at_T", "chosen_on", "region_points", "n_diverged", "seeds_to_decide",
-           "leans", "p_value", "holm", "measurement", "definitions", "data", "note", "source", "scale"]
+           "leans", "p_value", "holm", "measurement", "definitions", "listed", "data", "note", "source", "scale"]
 
 #: where a claim's estimate is an accuracy or a difference of accuracies (the Holm family)
 ACCURACY = ("static", "best", "worst", "gain", "trend", "fraction", "overfit", "low_T")
@@ -62,6 +62,8 @@ def table(inputs: Inputs, scale: str, settings: stats.Settings = stats.Settings(
     wheres = [c.where for c in claims] + ["law"] * len(law_claims) + ["phase"] * len(phase_claims)
     rows = [{k: r.get(k, "") for k in COLUMNS} | {"scale": scale} for r in rows]
     label_measurements(rows, [c.quantity for c in claims] + wheres[len(claims):])
+    for r in rows:
+        r["listed"] = "no" if settings.not_run_rows == "summary" and r["outcome"] == stats.NOT_RUN else ""
     family = [i for i, (r, w) in enumerate(zip(rows, wheres)) if w in ACCURACY and r["p_value"] != ""]
     kept = stats.holm([float(rows[i]["p_value"]) for i in family], settings.family_alpha)
     for i, k in zip(family, kept):
