@@ -177,7 +177,7 @@ def _judge(c, inputs, s, row, band, name, v, what):
 
     e, within, between = spiral_estimate(v, s)
     runs = int(np.isfinite(v).sum())
-    row.update({"data": name, "at_A": c.A[0], "at_T": c.T[0] if c.A[0] != 1.0 else "", "n_diverged": int(v.size - runs),
+    row.update({"data": name, "figure": name.split(" - ")[0], "at_A": c.A[0], "at_T": c.T[0] if c.A[0] != 1.0 else "", "n_diverged": int(v.size - runs),
                 "note": f"{what}; {runs} runs ({v.shape[0]} spirals x {v.shape[1]} seeds), t-interval over the spiral "
                         f"means; between-spiral SD {between:.4f}, within-spiral SD {within:.4f}"})
     partly = of(e.n, c.thesis_seeds, "pre-registered spirals") if e.n < c.thesis_seeds else ""

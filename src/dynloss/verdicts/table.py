@@ -14,7 +14,7 @@ COLUMNS = ["claim", "figure", "verdict", "outcome", "thesis", "band", "estimate"
            "leans", "p_value", "holm", "measurement", "definitions", "listed", "data", "note", "source", "scale"]
 
 #: where a claim's estimate is an accuracy or a difference of accuracies (the Holm family)
-ACCURACY = ("static", "best", "worst", "gain", "trend", "fraction", "overfit", "low_T")
+ACCURACY = ("static", "best", "worst", "gain", "trend", "fraction", "overfit", "low_T", "rep_value", "rep_gain")
 
 
 def _kinds():
