@@ -117,6 +117,6 @@ if not FROM_DATA:
         conda:
             "../../envs/cpu.yaml"
         params:
-            keep=lambda wc: "final" if wc.name in PLAN.studies_with("publishes_final_only") else "all",
+            keep=lambda wc: PLAN.study(wc.name).publish_keep() if wc.name in config["studies"] else "all",
         shell:
             "python -m dynloss reduce {input:q} --keep {params.keep} --out {output:q} > {log:q} 2>&1"

@@ -36,7 +36,7 @@ def add(sub) -> None:
 
     r = sub.add_parser("reduce", help="the part of a study dataset a publication keeps, compressed")
     r.add_argument("input", help="a combined study dataset")
-    r.add_argument("--keep", choices=("final", "all"), required=True,
+    r.add_argument("--keep", choices=("final", "verdict", "all"), required=True,
                    help="final: the variables without a step dimension (a contour study's final metrics); "
                    "all: everything")
     r.add_argument("--out", required=True, help="output NetCDF")
@@ -92,6 +92,6 @@ def _run_reduce(a: argparse.Namespace) -> int:
         ds = netcdf.open_dataset(a.input)
     except netcdf.CorruptFileError as exc:
         raise CliError(f"input: {exc}") from None
-    netcdf.write_netcdf(publish.reduce(ds, final_only=a.keep == "final").load(), a.out, compress=True)
+    netcdf.write_netcdf(publish.reduce(ds, keep=a.keep).load(), a.out, compress=True)
     logging.getLogger("dynloss").info("reduced %s -> %s (%.2f MB)", a.input, a.out, os.path.getsize(a.out) / 1e6)
     return 0

@@ -160,6 +160,10 @@ class StudyKind:
         """The name the verdict table reads the study's dataset under (its claims' ``figure``)."""
         return self.study
 
+    def publish_keep(self) -> str:
+        """What a publication keeps of the study's dataset (``dynloss reduce --keep``)."""
+        return "final" if self.publishes_final_only else "all"
+
     @property
     def results(self) -> str:
         return self.plan.results

@@ -35,15 +35,28 @@ from .publication import (LABEL_MARK, MANIFEST, PROTOCOL_KEYS, ROOT, PublishErro
                           verify_data, write_manifest)
 
 
-def reduce(ds, final_only: bool):
-    """The part of a study dataset a publication keeps: with ``final_only`` (a contour study, whose
-    figure and claims read the final metrics per (width, A, T, seed): ``StudyKind.publishes_final_only``)
-    the variables without a step dimension; else the whole dataset (curves and dynamics figures draw
-    their traces; thresholds datasets are thinned already)."""
-    if not final_only:
+#: the traces a dynamics run's verdict rows read (``keep="verdict"``: the rest of its traces is left out)
+VERDICT_TRACES = ("L", "hess_eig", "ntk_lmax")
+
+
+def reduce(ds, final_only: bool = False, keep: str = ""):
+    """The part of a study dataset a publication keeps (``keep``: ``final``, ``verdict`` or ``all``; the
+    older ``final_only`` is ``keep="final"``): ``final`` (a contour study, whose figure and claims read the
+    final metrics per (width, A, T, seed): ``StudyKind.publishes_final_only``) the variables without a step
+    dimension; ``verdict`` those and :data:`VERDICT_TRACES` (the dynamics runs of a campaign whose figures
+    are not published from its data); ``all`` the whole dataset (curves and dynamics figures draw their
+    traces; thresholds datasets are thinned already)."""
+    keep = keep or ("final" if final_only else "all")
+    if keep == "all":
         return ds
-    sub = ds[[n for n, v in ds.data_vars.items() if "step" not in v.dims]]
-    return sub.drop_vars([c for c in sub.coords if "step" in sub[c].dims])
+
+    def stepped(v) -> bool:
+        return any(d.startswith("step") for d in v.dims)
+
+    names = [n for n, v in ds.data_vars.items() if not stepped(v) or (keep == "verdict" and n in VERDICT_TRACES)]
+    sub = ds[names]
+    used = {d for n in names for d in sub[n].dims}
+    return sub.drop_vars([c for c in sub.coords if stepped(sub[c]) and not set(sub[c].dims) <= used])
 
 
 def png_stamp(path: str | os.PathLike) -> Optional[str]:
