@@ -564,3 +564,17 @@ def test_a_campaign_of_its_own_names_its_claims_without_data_in_one_line():
     md = to_markdown(rows)
     assert [r["listed"] for r in rows] == ["", "no"] and "| not run |" not in md
     assert "Not run in this campaign (1 claims): no data." in md and "0 not run" in md
+
+
+def test_a_dynamics_run_published_for_its_verdicts_keeps_the_traces_its_rows_read():
+    from dynloss.verdicts.publish import VERDICT_TRACES, reduce
+
+    steps = np.arange(10)
+    ds = xr.Dataset({"L": ("step", steps * 1.0), "F": ("step", steps * 2.0), "gamma": (("step", "c"), np.ones((10, 3))),
+                     "hess_eig": (("step_hess", "eig"), np.ones((2, 3))), "hess_eig_zoom": (("step_zoom", "eig"),
+                     np.ones((4, 3))), "ntk_lmax": ("step_ntk", np.ones(5)), "test_acc": ((), 0.5)},
+                    coords={"step": steps, "step_hess": [4, 9], "step_ntk": np.arange(5) * 2,
+                            "step_zoom": np.arange(4)})
+    kept = reduce(ds, keep="verdict")
+    assert set(kept.data_vars) == {"test_acc", *VERDICT_TRACES} and "step_zoom" not in kept.coords
+    assert set(reduce(ds, keep="final").data_vars) == {"test_acc"} and reduce(ds, keep="all") is ds
