@@ -137,7 +137,8 @@ def test_cuda_env_uses_cuda12_jax():
 
 #: pins that are tools, plugins or the dependencies of a no-deps install, not imported by our code
 NOT_IMPORTED = {"jaxlib", "netcdf4", "snakemake-executor-plugin-slurm", "pytest", "tensorflow-cpu", "frozendict",
-                "dm-tree", "absl-py", "tf2jax", "snakemake", "ruff", "snakefmt"}  # tools run as commands
+                "dm-tree", "absl-py", "tf2jax", "snakemake", "ruff", "snakefmt",
+                "pytest-xdist"}  # tools run as commands (pytest-xdist: a pytest plugin, -n 2)
 IMPORT_NAME = {"pyyaml": "yaml", "neural-tangents": "neural_tangents"}
 
 
