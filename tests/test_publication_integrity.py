@@ -1,4 +1,4 @@
-"""The publication is the product (issue 33): nothing replaces, alters or mislabels it, and a publish
+"""The publication is the product: nothing replaces, alters or mislabels it, and a publish
 is all or nothing. One test (or more) per case of the issue's table; the cases that went through
 Snakemake run through Snakemake here (in copies: the committed publication is never touched)."""
 import errno
