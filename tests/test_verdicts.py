@@ -578,3 +578,18 @@ def test_a_dynamics_run_published_for_its_verdicts_keeps_the_traces_its_rows_rea
     kept = reduce(ds, keep="verdict")
     assert set(kept.data_vars) == {"test_acc", *VERDICT_TRACES} and "step_zoom" not in kept.coords
     assert set(reduce(ds, keep="final").data_vars) == {"test_acc"} and reduce(ds, keep="all") is ds
+
+
+def test_a_dynamics_final_accuracy_over_seeds_says_it_has_an_interval():
+    """One run: the thesis's protocol, no interval. Five seeds stacked along ``seed``: the mean with a
+    t-interval, and the note says so (it no longer says 'one run')."""
+    one = xr.Dataset({"train_acc": ((), 0.98)})
+    final = claim(figure="dyn", protocol=None, quantity="train_acc", where="final", band="approx", value=1.0,
+                  thesis_seeds=1)
+    row = measure(final, Inputs(dynamics={"dyn": one}), Settings())
+    assert row["interval"] == "none" and row["note"] == "one run, as in the thesis: no interval"
+    acc = [0.97, 0.99, 0.98, 1.0, 0.96]
+    five = xr.concat([one.assign(train_acc=((), a)) for a in acc], dim="seed").assign_coords(seed=range(2000, 2005))
+    row = measure(final, Inputs(dynamics={"dyn": five}), Settings())
+    assert row["estimate"] == pytest.approx(np.mean(acc)) and row["interval"] == "t-interval"
+    assert row["note"] == "mean over 5 runs, t-interval"

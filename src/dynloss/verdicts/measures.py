@@ -31,13 +31,13 @@ def by_protocol(fn):
 
 
 def _final(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
-    """The last step of the claim's dynamics run (one run, as in the thesis)."""
+    """The last step of the claim's dynamics run(s): one run as in the thesis, or the mean over seeds."""
     ds = inputs.dynamics.get(c.figure)
     if ds is None:
         return not_run(row, f"study {c.figure} not run")
     x = np.atleast_1d(ds[c.quantity].values).astype(float)
-    return judge({**row, "data": c.figure, "note": "one run, as in the thesis: no interval"},
-                 stats.t_interval(x), band, c.thesis_seeds)
+    note = "one run, as in the thesis: no interval" if x.size == 1 else f"mean over {x.size} runs, t-interval"
+    return judge({**row, "data": c.figure, "note": note}, stats.t_interval(x), band, c.thesis_seeds)
 
 
 @by_protocol
