@@ -593,3 +593,31 @@ def test_a_dynamics_final_accuracy_over_seeds_says_it_has_an_interval():
     row = measure(final, Inputs(dynamics={"dyn": five}), Settings())
     assert row["estimate"] == pytest.approx(np.mean(acc)) and row["interval"] == "t-interval"
     assert row["note"] == "mean over 5 runs, t-interval"
+
+
+def test_the_eta_laws_side_by_side_pair_by_loss_and_width_and_judge_each_definition():
+    """Exploratory: apparent follows 1/eta, visible 1/eta^2; confirmatory: apparent 1/eta^2, visible 1/eta.
+    Each definition is judged against the law band on its own side; rows pair by (loss, width); a
+    dataset of another width has no partner and no row."""
+    from dynloss.verdicts import compare
+
+    eta, lam = _paired_design(np.random.default_rng(7), spread=0.3)
+    steep = lam / eta[None]  # the same noise and setting effects, ~ eta^-2
+
+    def labelled(ds, width):
+        return ds.expand_dims(loss=["dmse1"], width=[width])
+
+    old = labelled(_law_ds(lam, visible=steep), 100)
+    new = labelled(_law_ds(steep, visible=lam), 100)
+    other = labelled(_law_ds(lam, visible=lam), 700)
+    s = Settings(resamples=300)
+    rows = compare.side_by_side({"a": old, "b": other}, {"c": new}, {("dmse1", 100): "apparent"}, s)
+    got = {r["definition"]: r for r in rows}
+    assert [r["width"] for r in rows] == [100, 100] and set(got) == {"visible", "apparent"}
+    assert got["apparent"]["exploratory"] == st.REPRODUCED and got["apparent"]["confirmatory"] == st.NOT_REPRODUCED
+    assert got["visible"]["exploratory"] == st.NOT_REPRODUCED and got["visible"]["confirmatory"] == st.REPRODUCED
+    assert got["apparent"]["primary"] == "yes" and got["visible"]["primary"] == ""
+    assert got["apparent"]["confirmatory_slope"] == pytest.approx(-2, abs=0.05)
+    assert got["apparent"]["exploratory_settings"] == "40 of 40"
+    md = compare.to_markdown(rows, s)
+    assert "0 of 2 (loss, width, definition) rows keep their outcome" in md

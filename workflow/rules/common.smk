@@ -175,9 +175,28 @@ def publish_items():
         [f"{R}/reproduction.csv", f"{R}/reproduction.md"]
         + fits
         + ([f"{R}/thresholds.md"] if fits else [])
+        + ([f"{R}/law_comparison.md"] if fits and config["compare_with"] else [])
         + [f"{R}/figures/{n}.png" for n in PLAN.figure_names()]
         + list(published_datasets().values())
     )
+
+
+def compared_datasets():
+    """The datasets of the publication named by compare_with (its eta laws are read from those that are
+    thresholds data)."""
+    folder = Path(config["compare_with"])
+    if not folder.is_dir():
+        raise WorkflowError(f"compare_with: {str(folder)!r} is not a folder (a publication's reduced data)")
+    return sorted(str(p) for p in folder.glob("*.nc"))
+
+
+def law_primaries():
+    """--primary LOSS:WIDTH=DEFINITION of every eta-law study of this config."""
+    out = []
+    for n in studies_with("fits_eta_law"):
+        st = config["studies"][n]
+        out += [f"--primary={st['loss']}:{w}={st['primary_onset']}" for w in st["widths"]]
+    return out
 
 
 def quoted_json(obj):

@@ -74,6 +74,31 @@ rule thresholds_table:
         "python -m dynloss thresholds-table {input:q} {params.primary} --md {output:q} > {log:q} 2>&1"
 
 
+# Another publication's eta laws beside this run's, per onset definition (config key compare_with).
+if config["compare_with"]:
+
+    rule law_comparison:
+        input:
+            exploratory=compared_datasets(),
+            confirmatory=lambda wc: [source(PLAN.dataset(n)) for n in studies_with("fits_eta_law")],
+        output:
+            f"{R}/law_comparison.md",
+        log:
+            f"{R}/logs/law_comparison.log",
+        localrule: True
+        conda:
+            "../../envs/cpu.yaml"
+        params:
+            args=lambda wc, input: shell_args(
+                [f"--exploratory={p}" for p in input.exploratory]
+                + [f"--confirmatory={p}" for p in input.confirmatory]
+                + law_primaries()
+                + ["--settings", json.dumps(config["verdicts"], sort_keys=True)]
+            ),
+        shell:
+            "python -m dynloss law-compare {params.args} --md {output:q} > {log:q} 2>&1"
+
+
 # `snakemake publish`: the table, the fit tables, every figure PNG and the reduced data into publish_dir
 # (docs/reproduction by default) with an index README.md stamping each item and a manifest.json, staged
 # beside it and swapped in whole. publish_from=data re-renders from the reduced data already there, without

@@ -12,6 +12,7 @@ Commands:
   figure     render a figure (PDF and PNG) from NetCDF data
   reproduction  the thesis's claims beside the measured values, with verdicts (CSV, Markdown, HTML)
   confirm    fresh seeds at the grid point a claim chose (judged there, not on the seeds that chose it)
+  law-compare  two publications' eta laws side by side, per onset definition
   publish    copy the table, fit tables and figure PNGs into docs/reproduction with a stamped index
   sensitivity-combine, infinite, sensitivity-report  the sensitivity study (dynloss.cli.sensitivity)
 

@@ -1,5 +1,6 @@
-"""``dynloss reproduction`` (the table of the thesis's claims with verdicts) and ``dynloss confirm``
-(fresh seeds at the grid point a claim chose), both from :mod:`dynloss.verdicts`."""
+"""``dynloss reproduction`` (the table of the thesis's claims with verdicts), ``dynloss confirm``
+(fresh seeds at the grid point a claim chose) and ``dynloss law-compare`` (two publications' eta laws
+side by side, per onset definition), all from :mod:`dynloss.verdicts`."""
 from __future__ import annotations
 
 import argparse
@@ -85,6 +86,20 @@ def add(sub) -> None:
     c.add_argument("--out", required=True, help="output NetCDF")
     c.set_defaults(func=run_confirm)
 
+    lc = sub.add_parser("law-compare", help="the eta laws of exploratory and confirmatory thresholds data side by "
+                        "side, per onset definition")
+    lc.add_argument("--exploratory", action="append", default=[], metavar="PATH", required=True,
+                    help="a dataset of the exploratory publication (repeatable; datasets that are not thresholds "
+                    "data are skipped)")
+    lc.add_argument("--confirmatory", action="append", default=[], metavar="PATH", required=True,
+                    help="a thresholds dataset of the confirmatory run (repeatable)")
+    lc.add_argument("--primary", action="append", default=[], metavar="LOSS:WIDTH=DEFINITION",
+                    help="the primary onset definition of a (loss, width), marked in the table")
+    lc.add_argument("--settings", default="{}", help="JSON object of verdict settings (config key verdicts)")
+    lc.add_argument("--md", required=True, help="output Markdown table")
+    lc.add_argument("--csv", default=None, help="output CSV")
+    lc.set_defaults(func=run_law_compare)
+
 
 def run_reproduction(a: argparse.Namespace) -> int:
     from .. import files
@@ -155,4 +170,49 @@ def run_confirm(a: argparse.Namespace) -> int:
         netcdf.write_netcdf(ds.load(), a.out)
     logging.getLogger("dynloss").info("%s: A=%g T=%g (study mean %.4f), fresh seeds %s -> %s", a.key, pick["A"],
                                       pick["T"], pick["mean"], ",".join(map(str, seeds)), a.out)
+    return 0
+
+
+def run_law_compare(a: argparse.Namespace) -> int:
+    from .. import files, netcdf
+    from ..thresholds.onset import NAMES
+    from ..verdicts import compare
+
+    for flag, path in (("--md", a.md), ("--csv", a.csv)):
+        if path:
+            check_path(flag, path)
+    primary = {}
+    for item in a.primary:
+        key, sep, definition = item.partition("=")
+        loss, sep2, width = key.partition(":")
+        if not (sep and sep2 and width.isdigit()):
+            raise CliError(f"--primary: {item!r} is not LOSS:WIDTH=DEFINITION")
+        if definition not in NAMES:
+            raise CliError(f"--primary: {definition!r} is not an onset definition (allowed: {', '.join(NAMES)})")
+        primary[(loss, int(width))] = definition
+
+    def opened(paths, flag, skip):
+        out = {}
+        for path in paths:
+            if not os.path.isfile(path):
+                raise CliError(f"{flag}: missing {path!r}")
+            try:
+                ds = netcdf.open_dataset(path)
+            except netcdf.CorruptFileError as exc:
+                raise CliError(f"{flag}: {exc}") from None
+            if compare.is_thresholds(ds):
+                out[path] = ds
+            elif not skip:
+                raise CliError(f"{flag}: {path!r} is not a thresholds dataset (no lr dimension with lambda_th_*)")
+        return out
+
+    s = _settings(a.settings)
+    rows = compare.side_by_side(opened(a.exploratory, "--exploratory", True),
+                                opened(a.confirmatory, "--confirmatory", False), primary, s)
+    files.write_text(compare.to_markdown(rows, s), a.md)
+    if a.csv:
+        files.write_text(compare.to_csv(rows), a.csv)
+    same = sum(r["same_outcome"] == "yes" for r in rows)
+    logging.getLogger("dynloss").info("eta laws side by side: %d rows, %d keep their outcome -> %s", len(rows), same,
+                                      a.md)
     return 0

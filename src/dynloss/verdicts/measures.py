@@ -12,9 +12,9 @@ import numpy as np
 from . import stats
 from .claims import Claim, LawClaim
 from .inputs import Inputs, choose, confirm_key, grid, matches, static_runs, thresholds_of
-from ..thresholds.onset import CURVATURE_ANCHORED, LOSS_BASED, NAMES
+from ..thresholds.onset import CURVATURE_ANCHORED, LOSS_BASED
 from . import qualitative
-from .law import law_estimate
+from .compare import definition_laws, law_band
 from .rows import band_of, judge, not_run, of, row_of, verdict_onset  # noqa: F401 (kinds import them here)
 
 
@@ -143,7 +143,7 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     """The eta-law row of one thresholds study: its primary definition's slope (loss-based), every other
     definition's outcome beside it, and "definition-dependent" where the loss-based ones disagree
     (docs/verdicts.md)."""
-    band = stats.Band(-1 - s.slope_tol, -1 + s.slope_tol)
+    band = law_band(s)
     row = row_of(lc, band=band.describe(), thesis="-1")
     found = thresholds_of(inputs, lc.study, lc.loss, lc.width)
     if found is None:
@@ -151,10 +151,8 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     study, ds = found
     asked = inputs.primary.get(study, "apparent")
     name = verdict_onset(asked)
-    laws = {n: law_estimate(ds, n, s) for n in NAMES if f"lambda_th_{n}" in ds}
-    if name not in laws:
-        laws[name] = law_estimate(ds, name, s)
-    outcomes = {n: stats.outcome(law["slope"], band) for n, law in laws.items()}
+    laws = definition_laws(ds, s, also=(name,))
+    outcomes = {n: law["outcome"] for n, law in laws.items()}
     loss_based = {outcomes[n] for n in laws if n in LOSS_BASED and outcomes[n] != stats.NOT_RUN}
     dependent = len(loss_based) > 1
     law = laws[name]
