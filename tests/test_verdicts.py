@@ -621,3 +621,29 @@ def test_the_eta_laws_side_by_side_pair_by_loss_and_width_and_judge_each_definit
     assert got["apparent"]["exploratory_settings"] == "40 of 40"
     md = compare.to_markdown(rows, s)
     assert "0 of 2 (loss, width, definition) rows keep their outcome" in md
+
+
+def test_law_compare_command_writes_the_table_and_refuses_what_is_not_thresholds_data(tmp_path, capsys):
+    """The command pairs its files by (loss, width), skips exploratory files that are not thresholds data, refuses
+    such a file as confirmatory (naming the flag) and a --primary that is not a definition, and writes nothing
+    then."""
+    from dynloss.cli import main
+
+    eta, lam = _paired_design(np.random.default_rng(8), spread=0.3)
+    law = _law_ds(lam, visible=lam).expand_dims(loss=["dce"], width=[100])
+    paths = {}
+    for name, ds in {"old": law, "new": law, "other": xr.Dataset({"final_train_acc": ("seed", [0.5, 0.6])})}.items():
+        paths[name] = tmp_path / f"{name}.nc"
+        netcdf.write_netcdf(ds, paths[name])
+    md, out = tmp_path / "cmp.md", tmp_path / "cmp.csv"
+    base = ["law-compare", "--exploratory", str(paths["old"]), "--exploratory", str(paths["other"]),
+            "--md", str(md), "--csv", str(out), "--settings", '{"resamples": 200}']
+    assert main(base + ["--confirmatory", str(paths["other"])]) == 2
+    assert "--confirmatory" in capsys.readouterr().err and not md.exists()
+    assert main(base + ["--confirmatory", str(paths["new"]), "--primary", "dce:100=nonsense"]) == 2
+    assert "allowed: visible, growing" in capsys.readouterr().err and not md.exists()
+    assert main(base + ["--confirmatory", str(paths["new"]), "--primary", "dce:100=apparent"]) == 0
+    text = md.read_text()
+    assert "| dce | 100 | apparent | yes | reproduced |" in text
+    assert "2 of 2 (loss, width, definition) rows keep their outcome" in text
+    assert out.read_text().splitlines()[0].startswith("loss,width,definition,primary")
