@@ -13,7 +13,8 @@ points put in their place:
 3. a confirm file whose chosen point the stop rule changes (its T does not divide the steps), or whose point
    the patched study no longer chooses, is trained again with the workflow's own command (``dynloss confirm``,
    fresh seeds, the rerun job's training spec) and read instead;
-4. the rows whose verdict or estimate moved are written, old -> new (Markdown and CSV).
+4. the rows whose verdict or estimate moved are written, old -> new (Markdown and CSV), and the whole re-judged
+   table beside them (``<out>_table.csv``).
 
     python scripts/stop_rule_rejudge.py --config docs/reproduction/cpu_paper.yaml --runs RESULTS/paper \\
         --out docs/stop_rule_rejudged.md --work /tmp/rejudge
@@ -187,8 +188,8 @@ def main() -> int:
                             "--job", str(job), "--seeds", f"{seeds}-{seeds + n - 1}", "--out", str(out)],
                            check=True, cwd=ROOT)
         patched_cmd = replace_path(patched_cmd, "--confirm", key, str(out))
-        reruns.append({"key": key, "old": (stored.attrs["chosen_A"], stored.attrs["chosen_T"]),
-                       "new": (pick["A"], pick["T"])})
+        reruns.append({"key": key, "old": (float(stored.attrs["chosen_A"]), float(stored.attrs["chosen_T"])),
+                       "new": (float(pick["A"]), float(pick["T"]))})
     new = table(patched_cmd, work / "new")
 
     # 4. old -> new
@@ -201,6 +202,7 @@ def main() -> int:
                             "new_verdict": n["verdict"], "new_estimate": n["estimate"],
                             "new_ci": f"[{n['ci_lo']}, {n['ci_hi']}]", "new_at": f"A {n['at_A']} T {n['at_T']}"})
     write(a.out, changed, cells, reruns, len(old))
+    Path(a.out).with_name(Path(a.out).stem + "_table.csv").write_text((work / "new" / "reproduction.csv").read_text())
     print(f"{len(changed)} of {len(old)} rows changed -> {a.out}")
     return 0
 
@@ -232,7 +234,8 @@ def write(out: str, changed: list[dict], cells: list[dict], reruns: list[dict], 
     if reruns:
         lines += ["", "## Confirm files trained again (fresh seeds, period)", "",
                   "| key | chosen before (A, T) | chosen now (A, T) |", "|---|---|---|"]
-        lines += [f"| {r['key']} | {r['old']} | {r['new']} |" for r in reruns]
+        lines += [f"| {r['key']} | {r['old'][0]:g}, {r['old'][1]:g} | {r['new'][0]:g}, {r['new'][1]:g} |"
+                  for r in reruns]
     Path(out).write_text("\n".join(lines) + "\n")
     buf = io.StringIO()
     if changed:
