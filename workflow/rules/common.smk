@@ -176,9 +176,15 @@ def publish_items():
         + fits
         + ([f"{R}/thresholds.md"] if fits else [])
         + ([f"{R}/law_comparison.md"] if fits and config["compare_with"] else [])
-        + [f"{R}/figures/{n}.png" for n in PLAN.figure_names()]
+        + [f"{R}/figures/{n}.png" for n in PLAN.figure_names() if not verdict_only(n)]
         + list(published_datasets().values())
     )
+
+
+def verdict_only(name):
+    """A study whose publication keeps only what its verdict rows read (publish_keep: verdict): its data cannot
+    draw its figure, so the figure is not published (the workflow's default target still draws it)."""
+    return name in config["studies"] and PLAN.study(name).publish_keep() == "verdict"
 
 
 def compared_datasets():

@@ -43,7 +43,7 @@ class Dynamics(StudyKind):
           onset: {type: array, items: {enum: [visible, growing, mode, apparent, ceiling]}, minItems: 1, uniqueItems: true, default: [visible], description: "Onset definitions stored and marked in the figure (dynloss.thresholds.onset)."}
           primary_onset: {enum: ["", visible, growing, mode, apparent, ceiling], default: "", description: "The definition the zoom (panels h-m) centres on; one of onset (empty: visible)."}
           zoom_hessian: {type: boolean, default: true, description: Top Hessian eigenvalues at every step of the zoom window (from a replay) for the zoom panel.}
-          publish_keep: {enum: [all, verdict], default: all, description: "What a publication keeps of the run: all (its figure is drawn from it) or verdict (the traces its verdict rows read: L, hess_eig, ntk_lmax; a campaign's extra seeds)."}
+          publish_keep: {enum: [all, verdict], default: all, description: "What a publication keeps of the run: all (its figure is drawn from it) or verdict (the traces its verdict rows read: L, hess_eig, ntk_lmax; a campaign's extra seeds: its figure is then not published, since the kept data cannot draw it)."}
           claims_as: {type: string, default: "", description: "The figure whose claims this run stands for in the verdict table (studies of one protocol with other seeds name the same figure: its rows pool their seeds); empty: the study's name."}
     """)
     figure = "dynamics"
