@@ -42,21 +42,20 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def add_loss_arg(group) -> None:
-    """``--loss`` (required), its names listed without importing JAX (:data:`dynloss.spec.LOSS_STATIC`;
-    :func:`check_loss` checks the registry when the command runs)."""
-    from ..spec import LOSS_STATIC
+    """``--loss`` (required), the registered names listed without importing JAX (:mod:`dynloss.losses`)."""
+    from .. import losses
 
-    group.add_argument("--loss", required=True, metavar="{" + ",".join(LOSS_STATIC) + "}",
-                       help="loss name: " + ", ".join(k if k == v else f"{k} (dynamical {v})"
-                                                      for k, v in LOSS_STATIC.items())
+    group.add_argument("--loss", required=True, metavar="{" + ",".join(losses.LOSSES) + "}",
+                       help="loss name: " + ", ".join(n if n == loss.static else f"{n} (dynamical {loss.static})"
+                                                      for n, loss in losses.LOSSES.items())
                        + " (docs/spec.md has their formulas)")
 
 
 def check_loss(name: str) -> None:
-    from ..losses import LOSSES
+    from .. import losses
 
-    if name not in LOSSES:
-        raise CliError(f"--loss: unknown loss {name!r} (allowed: {', '.join(LOSSES)})")
+    if name not in losses.LOSSES:
+        raise CliError(f"--loss: unknown loss {name!r} (allowed: {losses.allowed()})")
 
 
 def json_object(text: str, flag: str) -> dict:
@@ -134,11 +133,20 @@ def float_list(name: str):
 
 
 #: spec fields whose command-line flag has another name
-_FLAGS = {"num_classes": "classes", "W_std": "w_std"}
+_FLAGS = {"W_std": "w_std"}
 
 
 def flag_of(field: str) -> str:
-    """The command-line flag (without ``--``) that sets a spec field."""
+    """The command-line flag (without ``--``) that sets a spec field (``data.<key>``: the data set's flag
+    for that parameter, :class:`dynloss.data.Param`)."""
+    if field.startswith("data."):
+        from .. import data as data_sets
+
+        key = field.removeprefix("data.")
+        if key == "name":
+            return "data"
+        flags = [p.option for ds in data_sets.DATASETS.values() for p in ds.params if p.key == key]
+        return flags[0][2:] if flags else key.replace("_", "-")
     return _FLAGS.get(field, field).replace("_", "-")
 
 

@@ -19,27 +19,60 @@ ONSETS = Onsets()
 
 
 def add_data_args(p) -> None:
-    """The data and execution flags of every spiral training command (one definition, defaults from
-    :class:`dynloss.spec.TrainSpec`)."""
+    """The data and execution flags of every training command (one definition: the defaults from
+    :class:`dynloss.spec.TrainSpec`, the data sets' flags from their parameters, :class:`dynloss.data.Param`)."""
+    from .. import data as data_sets
+
     p.add_argument("--chunk-steps", type=number(int, "--chunk-steps", lambda v: v > 0, "an integer > 0"),
                    default=TRAIN.chunk_steps, help="steps per compiled chunk between progress reports "
                    f"(default {TRAIN.chunk_steps}; every accepted length gives the same numbers)")
     p.add_argument("--dtype", choices=DTYPES, default=TRAIN.dtype,
                    help=f"floating point type (default {TRAIN.dtype}, as the thesis)")
-    p.add_argument("--points-per-class", type=number(int, "--points-per-class", lambda v: v > 0, "an integer > 0"),
-                   default=TRAIN.points_per_class,
-                   help=f"training points per spiral arm (default {TRAIN.points_per_class})")
-    p.add_argument("--classes", type=number(int, "--classes", lambda v: v > 1, "an integer > 1"),
-                   default=TRAIN.num_classes, help=f"spiral arms = classes (default {TRAIN.num_classes})")
-    p.add_argument("--test-seeds", type=int_list("--test-seeds", 0, False), default=TRAIN.test_seeds,
-                   help=f"noise seeds of the test spirals (default {','.join(map(str, TRAIN.test_seeds))})")
-    p.add_argument("--data-seed", type=number(int, "--data-seed", lambda v: v >= 0, "an integer >= 0"),
-                   default=TRAIN.data_seed, help=f"noise seed of the training spiral (default {TRAIN.data_seed})")
-    p.add_argument("--noise", type=number(float, "--noise", lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
-                   default=TRAIN.noise, help=f"angular noise of the spiral (default {TRAIN.noise})")
+    p.add_argument("--data", choices=data_sets.names(), default=TRAIN.data,
+                   help=f"the data set (default {TRAIN.data}); its parameters are the flags below")
+    seen = set()
+    for ds in data_sets.DATASETS.values():
+        for param in ds.params:
+            if param.option in seen:
+                continue
+            seen.add(param.option)
+            p.add_argument(param.option, type=_data_value(param), default=None, dest=_dest(param),
+                           help=f"{ds.name}: {param.help} (default {param.text(param.default)})")
     p.add_argument("--stop-rule", choices=STOP_RULES, default=TRAIN.stop_rule,
                    help="when the oscillations stop: last_T (t >= steps - T, the default here), period (from the "
                    "start of the period holding the last step: the thesis's code, the workflow's default), never")
+
+
+def _dest(param) -> str:
+    return "data_" + param.option[2:].replace("-", "_")
+
+
+def _data_value(param):
+    """The argparse type of a data parameter: its value parsed and checked (:meth:`dynloss.data.Param.check`)."""
+    def parse(text: str):
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{text!r} is empty (allowed: {param.allowed()})")
+        try:
+            return param.check(param.parse(text))
+        except (ValueError, SpecError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed ({param.allowed()})") from None
+    return parse
+
+
+def data_kwargs(a: argparse.Namespace) -> dict:
+    """The :class:`dynloss.spec.TrainSpec` fields ``data`` and ``data_params`` of the data flags: every
+    parameter of the chosen data set (a flag left out: its default); a flag of another data set is refused."""
+    from .. import data as data_sets
+
+    ds = data_sets.get(a.data)
+    own = {_dest(p) for p in ds.params}
+    other = sorted(k for k, v in vars(a).items() if k.startswith("data_") and v is not None and k not in own)
+    if other:
+        flag = "--" + other[0].removeprefix("data_").replace("_", "-")
+        raise CliError(f"{flag}: not a parameter of data set {ds.name!r} (its flags: "
+                       f"{', '.join(p.option for p in ds.params) or 'none'})")
+    params = tuple((p.key, getattr(a, _dest(p))) for p in ds.params if getattr(a, _dest(p)) is not None)
+    return {"data": ds.name, "data_params": params}
 
 
 def add(sub) -> None:
@@ -113,11 +146,8 @@ def train_job(a: argparse.Namespace):
                           density_vectors=a.density_vectors)
     record_every = a.record_every or default_record_every(a.steps)
     spec = TrainSpec(loss=a.loss, width=a.width[0], steps=a.steps, record_every=record_every,
-                     chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
-                     num_classes=a.classes, test_seeds=tuple(a.test_seeds),
-                     data_seed=a.data_seed, noise=a.noise,
-                     stop_rule=a.stop_rule, spectra=spectra,
-                     **protocol_kwargs(a))
+                     chunk_steps=a.chunk_steps, dtype=a.dtype, stop_rule=a.stop_rule, spectra=spectra,
+                     **data_kwargs(a), **protocol_kwargs(a))
     if a.onset_primary and a.onset_primary not in (a.onset or ()):
         raise CliError(f"--onset-primary: {a.onset_primary!r} is not one of --onset "
                        f"({','.join(a.onset or ()) or 'none'})")
@@ -197,9 +227,7 @@ def thresholds_job(a: argparse.Namespace):
     check_loss(a.loss)
     meta = parse_meta(a.meta)
     spec = TrainSpec(loss=a.loss, width=a.width, steps=a.steps, record_every=1,
-                     chunk_steps=a.chunk_steps, dtype=a.dtype, points_per_class=a.points_per_class,
-                     num_classes=a.classes, noise=a.noise, data_seed=a.data_seed,
-                     test_seeds=tuple(a.test_seeds), stop_rule=a.stop_rule,
+                     chunk_steps=a.chunk_steps, dtype=a.dtype, stop_rule=a.stop_rule, **data_kwargs(a),
                      spectra=SpectraSpec(hess_every=a.hess_every, hess_order=a.hess_order))
     job = jobs.ThresholdsJob(spec=spec, lr=a.lr, A=tuple(a.A), T=tuple(a.T), seeds=tuple(a.seeds),
                              onsets=jobs.Onsets(a.onset_window, a.onset_floor, tuple(a.onset or ())),

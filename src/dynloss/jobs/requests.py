@@ -41,9 +41,13 @@ class Onsets:
 
 
 def _data_argv(spec: TrainSpec) -> list[str]:
-    return ["--points-per-class", str(spec.points_per_class), "--classes", str(spec.num_classes),
-            "--noise", str(spec.noise), "--data-seed", str(spec.data_seed),
-            "--test-seeds", ",".join(map(str, spec.test_seeds))]
+    """The data set's flags: ``--data NAME`` unless it is the default one, then every parameter in the
+    order the data set declares them (:class:`dynloss.data.Param`)."""
+    ds, values = spec.data_set(), spec.data_values()
+    out = ["--data", ds.name] if ds.name != TrainSpec.data else []
+    for p in ds.params:
+        out += [p.option, p.text(values[p.key])]
+    return out
 
 
 def _protocol_argv(spec: TrainSpec) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Optional
 from ..errors import ConfigError
 from ..jobs import MyrtleJob, TrainJob, fmt, hash_of, seed_text
 from ..spec import MyrtleSpec
-from .kinds import PlannedJob, StudyKind, fragment, register, seed_blocks, train_spec
+from .kinds import PlannedJob, StudyKind, fragment, register, seed_blocks, train_spec, with_data
 
 
 @register
@@ -45,6 +45,7 @@ class Myrtle(StudyKind):
     """)
     figure = "contour"
     figure_options = {"train_var": "final_train_acc", "test_var": "final_test_acc", "width_dim": "channels"}
+    takes_data = False  # CIFAR-10 (dynloss.cifar), not a registered data set
     aggregate_dims = ("loss", "channels", "A", "T")
     field_keys = {"dtype": "dtype"}  # a key of the study: Myrtle5 runs float32 by default
 
@@ -156,7 +157,7 @@ class Sensitivity(StudyKind):
     published = False
     field_keys = {name: f"factors.{factor}" for name, factor in (
         ("W_std", "W1_std"), ("b_std", "b_std"), ("parameterization", "parameterization"), ("dtype", "dtype"),
-        ("threefry_partitionable", "threefry_partitionable"), ("mse_norm", "mse_norm"), ("data_seed", "data_seed"))}
+        ("threefry_partitionable", "threefry_partitionable"), ("mse_norm", "mse_norm"), ("data.train_seed", "data_seed"))}
 
     def cases(self):
         from ..sensitivity import cases as sens_cases
@@ -168,11 +169,12 @@ class Sensitivity(StudyKind):
         for case in self.cases():
             v = case.value
             spec = train_spec(self.plan, st, width=int(st["width"]), steps=int(st["steps"] * v("steps_scale")),
-                              dtype=str(v("dtype")), data_seed=int(v("data_seed")),
+                              dtype=str(v("dtype")),
                               W_std=(float(v("W1_std")), float(v("W2_std"))), b_std=float(v("b_std")),
                               parameterization=str(v("parameterization")),
                               threefry_partitionable=bool(v("threefry_partitionable")), mse_norm=str(v("mse_norm")),
                               stop_rule=str(v("stop_rule")))
+            spec = with_data(spec, train_seed=int(v("data_seed")))
             job = TrainJob(spec=spec, seeds=tuple(range(st["seeds"])), lr=float(st["lr"] * v("lr_scale")),
                            A=(float(st["A"]),), T=(float(st["T"]),),
                            meta={**self.labels(), "case": case.slug, "factor": case.factor, "level": case.level})
