@@ -14,6 +14,7 @@ import numpy as np
 
 from . import data as data_sets
 from .errors import SpecError
+from .fields import param
 
 DTYPES = ("float64", "float32")
 #: how a program runs its R runs: ``vmap`` (one wide program: accelerators), ``map`` (one run
@@ -42,17 +43,19 @@ class SpectraSpec:
       weights of ``density_vectors`` Lanczos runs of order ``density_order``).
     """
 
-    hess_every: int = 0
-    hess_order: int = 20  # top 3 to ~1e-15 relative in float64 (benchmarks/lanczos_accuracy.py)
-    hess_k: int = 3
-    ntk_every: int = 0
-    ntk_points: Optional[int] = None
+    hess_every: int = param(0, minimum=0, help="Hessian top eigenvalues every N steps (0: off)")
+    hess_order: int = param(20, minimum=1, help="Lanczos order (top 3 to ~1e-15 relative in float64: "
+                            "benchmarks/lanczos_accuracy.py)")
+    hess_k: int = param(3, minimum=1, help="Hessian eigenvalues tracked (the top k)")
+    ntk_every: int = param(0, minimum=0, help="largest NTK eigenvalue every N steps (0: off)")
+    ntk_points: Optional[int] = param(None, minimum=1, help="NTK on the first N training points (default: all)")
     ntk_method: str = "lanczos"
     ntk_order: int = 10
     ntk_trace: str = "mean"
-    density_steps: tuple[int, ...] = ()
-    density_order: int = 80
-    density_vectors: int = 3
+    density_steps: tuple[int, ...] = param((), minimum=0, help="steps at which to store the Hessian eigenvalue "
+                                           "density")
+    density_order: int = param(80, minimum=2, help="Lanczos order of the density")
+    density_vectors: int = param(3, minimum=1, help="random start vectors averaged in the density")
     lanczos_seed: int = 0
 
     @property
@@ -64,32 +67,41 @@ class SpectraSpec:
 class TrainSpec:
     """Static choices of a training job (one compiled program)."""
 
-    loss: str
-    width: int
-    steps: int
-    record_every: int = 100
-    chunk_steps: int = 10000
-    dtype: str = "float64"
+    loss: str = param(help="loss name (dynloss.losses)")
+    width: int = param(minimum=1, help="hidden-layer width")
+    steps: int = param(minimum=1, help="number of GD steps")
+    record_every: int = param(100, minimum=1, help="record L, F, accuracy and Gamma every N steps")
+    #: an execution setting: every accepted length trains the same bits (dynloss.jobs.checks), so the
+    #: hash keeps it at its default, which jobs were hashed with before
+    chunk_steps: int = param(10000, minimum=1, execution="canonical", help="steps per compiled chunk between "
+                             "progress reports (every accepted length gives the same numbers)")
+    dtype: str = param("float64", choices=DTYPES, help="floating point type (as the thesis)")
     #: the data set (a name of :data:`dynloss.data.DATASETS`) and its parameters as ``((key, value), ...)``;
     #: a parameter left out takes its default (:meth:`data_values`)
     data: str = data_sets.DEFAULT
     data_params: tuple[tuple[str, Any], ...] = ()
-    stop_rule: str = "last_T"
-    batch: str = "auto"
+    stop_rule: str = param("last_T", choices=STOP_RULES, help="when the oscillations stop: last_T (t >= steps - "
+                           "T, the default here), period (from the start of the period holding the last step: the "
+                           "thesis's code, the workflow's default), never")
+    batch: str = param("auto", choices=BATCH_MODES)
     spectra: SpectraSpec = field(default_factory=SpectraSpec)
     #: protocol options (the sensitivity study's factors; the defaults are the thesis's network):
     #: weight scale of each layer ``(W1_std, W2_std)`` and bias scale (``models.mlp``)
-    W_std: tuple[float, float] = (1.0, 1.0)
-    b_std: float = 0.0
+    W_std: tuple[float, float] = param((1.0, 1.0), flag="w-std", above=0,
+                                       help="weight scale W_std of each layer, W1_std,W2_std")
+    b_std: float = param(0.0, minimum=0, help="bias scale b_std (0: zero-initialised trainable bias)")
     #: ``"standard"`` (the thesis's) or ``"ntk"``, as ``neural_tangents.stax.Dense`` defines them
-    parameterization: str = "standard"
+    parameterization: str = param("standard", choices=PARAMETERIZATIONS,
+                                  help="as neural_tangents.stax.Dense defines it")
     #: JAX's ``jax_threefry_partitionable`` flag (``None``: this JAX's default, True since 0.5.0;
     #: the thesis's JAX of 2021 had False). Process-global: the engine sets it before any key
     #: use, so one job (one process, or one engine at a time) gets the streams it names.
-    threefry_partitionable: Optional[bool] = None
+    threefry_partitionable: Optional[bool] = param(None, help="JAX's jax_threefry_partitionable flag for this "
+                                                   "job (default: this JAX's default)")
     #: normalisation of the MSE losses (:data:`MSE_NORMS`): ``"listing"`` (1/P) sum_jk, the thesis
     #: code's ``mean(...) * C``, eq. 4.1; ``"mean"`` (1/(P C)) sum_jk; ``"half"`` (1/(2P)) sum_jk, eq. 3.11
-    mse_norm: str = "listing"
+    mse_norm: str = param("listing", choices=MSE_NORMS, help="MSE normalisation: listing (1/P) sum_jk (the thesis "
+                          "code), mean (1/(P C)) sum_jk, half (1/(2P)) sum_jk (eq. 3.11)")
 
     def data_set(self) -> data_sets.DataSet:
         """The registered data set (:class:`SpecError` ``data.name`` for an unknown one)."""
