@@ -12,7 +12,7 @@ import pytest
 
 from dynloss import cli, config
 from dynloss.cli.training import thresholds_job, train_job
-from dynloss.jobs.requests import Onsets, ThresholdsJob
+from dynloss.jobs.definition import Onsets, ThresholdsJob
 from dynloss.myrtle.spec import MyrtleSpec
 from dynloss.spec import SpectraSpec, TrainSpec
 

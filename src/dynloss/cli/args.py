@@ -257,7 +257,7 @@ def check_budget(a: argparse.Namespace, job) -> None:
 
 def add_onset_args(p) -> None:
     from ..fields import add_flag
-    from ..jobs.requests import Onsets, TrainJob
+    from ..jobs.definition import Onsets, TrainJob
 
     g = p.add_argument_group("bifurcation onset (needs --record-every 1)")
     add_flag(g, Onsets, "window", int, default=None)

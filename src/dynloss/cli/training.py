@@ -5,7 +5,7 @@ import argparse
 
 from ..errors import SpecError
 from ..fields import add_flag, parser_type
-from ..jobs.requests import Onsets, ThresholdsJob, TrainJob
+from ..jobs.definition import Onsets, ThresholdsJob, TrainJob
 from ..spec import SpectraSpec, TrainSpec
 from .args import (add_loss_arg, add_budget_arg, check_accelerator, add_onset_args, add_protocol_args, check_budget,
                    check_loss, check_out, CliError, default_record_every, flag_of, number, onset_names, parse_meta,

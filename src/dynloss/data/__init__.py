@@ -7,7 +7,8 @@ help), from which the schema fragment, the flags and the checks are derived, and
 rest of the package asks of it: the number of classes and the input dimension, the training-set size,
 the labels of its test sets, the arrays (:meth:`DataSet.load`) and what a dataset records of it
 (:meth:`DataSet.attributes`). Importing this package imports every module in it, so a data set in a
-new module here is registered with no other file touched.
+new module here is registered with no other file touched. (``data/cifar.py`` is the CIFAR-10 reader of the
+Myrtle5 study, which trains by its own pipeline, :mod:`dynloss.myrtle`; it registers no data set.)
 
 A job names its data set and parameters as ``(name, ((key, value), ...))``
 (:attr:`dynloss.spec.TrainSpec.data`, :attr:`~dynloss.spec.TrainSpec.data_params`); the config's

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 from .. import losses
 from ..errors import SpecError
 from ..spec import MSE_NORMS
-from .requests import MyrtleJob, ThresholdsJob, TrainJob, fmt
+from .definition import MyrtleJob, ThresholdsJob, TrainJob, fmt
 
 #: most seeds one job may train (a typo like 0-99999999999 is refused, not allocated)
 MAX_SEEDS = 100_000

@@ -3,7 +3,8 @@
 A kind is registered with :func:`register`; the Snakemake rules and ``dynloss run-study`` know
 nothing about kinds but what :class:`dynloss.plan.Plan` asks of them, so adding a kind is one
 class here (or in any module of this package that calls :func:`register`) plus its figure module;
-the Myrtle5 and sensitivity kinds are in :mod:`.more_kinds`, the dynamics ones in :mod:`.dynamics_kinds`.
+the Myrtle5 kind is in :mod:`.myrtle_kind`, the sensitivity kind in :mod:`.sensitivity_kind`, the dynamics ones in
+:mod:`.dynamics_kinds`, the replication in :mod:`.replication_kinds`.
 """
 from __future__ import annotations
 

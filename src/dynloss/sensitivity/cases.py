@@ -136,7 +136,7 @@ def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, conf
     """One ``(case, seed)`` dataset of final metrics from the case files, in the order of ``study_cases``.
 
     Each file is matched to its case by the case it records (``config["case"]``, written by the
-    job from the plan (dynloss.plan.more_kinds.Sensitivity)), or else by its file name
+    job from the plan (dynloss.plan.sensitivity_kind.Sensitivity)), or else by its file name
     (``<slug>.nc``), never by position.
 
     Args:
