@@ -240,3 +240,24 @@ def test_no_code_outside_the_registries_and_the_claims_branches_on_a_loss_or_dat
     assert branches_on_a_name('STATIC = {"dce": "ce", "mse": "mse"}\n', names, loss_names) == [1]
     assert branches_on_a_name('x = loss.static == other\n', names, loss_names) == []
     assert rule.search('if wildcards.loss == "dmse2":') and not rule.search('loss="dce"')
+
+
+def test_the_verdicts_read_a_claim_s_rows_from_its_data_set_only():
+    """A study with the thesis's protocol on another data set is not evidence for a claim about the spiral."""
+    import xarray as xr
+
+    from dynloss.verdicts.claims import Protocol
+    from dynloss.verdicts.inputs import matches
+
+    p = Protocol("dce", 100, 1.0, 35000)
+    assert p.data == data.DEFAULT
+
+    def study(block):
+        ds = xr.Dataset(coords={"loss": "dce", "width": [100], "lr": 1.0})
+        ds.attrs["config"] = json.dumps({"study_config": {"steps": 35000}, "data": block})
+        return ds
+
+    assert matches(study({"noise": 0.2}), p, static=False)  # a block without a name: the default data set
+    assert matches(study({"name": "spiral"}), p, static=False)
+    assert not matches(study({"name": "t_blobs"}), p, static=False)
+    assert not matches(study({"name": "t_blobs"}), p, static=True)
