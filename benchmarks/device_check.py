@@ -330,7 +330,7 @@ def projection(measured: dict[int, float], overhead_s: float | None, accelerator
         One row per study: study, jobs, hours (projected), basis.
     """
     from dynloss import config, resources
-    from dynloss.jobs.requests import MyrtleJob
+    from dynloss.jobs.definition import MyrtleJob
     from dynloss.plan import Plan
 
     factor = rate_factor(measured)

@@ -22,7 +22,8 @@ jax.config.update("jax_enable_x64", True)
 
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
-from dynloss import data, losses, models, spectra  # noqa: E402
+from dynloss import losses, models, spectra  # noqa: E402
+from dynloss.data import spiral as data  # noqa: E402
 from dynloss.engine import make_problem  # noqa: E402
 from dynloss.spec import TrainSpec  # noqa: E402
 

@@ -79,7 +79,7 @@ def grid_job_files(folder, A_values, T_values, seeds=(0, 1)):
     from dynloss.spec import RunBatch, TrainSpec
 
     s = TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20,
-                        points_per_class=10, test_seeds=(1,))
+                        data_params=(("points_per_class", 10), ("test_seeds", (1,))))
     paths = []
     for A in A_values:
         for T in T_values:

@@ -1,10 +1,10 @@
-"""CIFAR-10 python-folder loader and the synthetic writer (dynloss.cifar)."""
+"""CIFAR-10 python-folder loader and the synthetic writer (dynloss.data.cifar)."""
 import pickle
 
 import numpy as np
 import pytest
 
-from dynloss import cifar
+from dynloss.data import cifar
 
 
 @pytest.fixture(scope="module")

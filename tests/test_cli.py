@@ -205,7 +205,7 @@ def test_run_study_with_a_bad_config_file_is_one_line(text, message, capsys, tmp
 
 def test_a_data_seed_beyond_numpy_is_one_line(capsys, tmp_path):
     code, err = run(TRAIN + ["--data-seed", str(10 ** 20), "--out", str(tmp_path / "o.nc")], capsys)
-    assert code == 2 and "--data-seed: data_seed must be an integer in 0..4294967295" in err, err
+    assert code == 2 and "--data-seed: '100000000000000000000' is not allowed (an integer in 0..4294967295)" in err, err
     assert len(err.strip().splitlines()) == 1, err
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dynloss import data
+from dynloss.data import spiral as data
 
 
 def test_shapes_and_class_order():

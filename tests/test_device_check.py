@@ -125,7 +125,7 @@ def test_float32_starts_from_the_float64_initial_weights(x64):
     from dynloss.spec import RunBatch, TrainSpec
 
     spec64 = TrainSpec(loss="dce", width=8, steps=40, record_every=20, chunk_steps=40, dtype="float64",
-                       points_per_class=10)
+                       data_params=(("points_per_class", 10),))
     spec32 = replace(spec64, dtype="float32")
     batch = RunBatch.make([0, 3, 5], 2.0, 20.0, 1.0)
     seeds = jnp.asarray(batch.seeds)

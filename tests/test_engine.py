@@ -3,12 +3,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynloss import data, engine, losses, models, progress
+from dynloss import engine, losses, models, progress
 from dynloss.engine import plan as plan_mod
 from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 from conftest import tol
 
-SMALL = dict(width=16, points_per_class=20, test_seeds=(1, 2))
+SMALL = dict(width=16, data_params=(("points_per_class", 20), ("test_seeds", (1, 2))))
 
 
 def spec(**kw):
@@ -19,7 +19,7 @@ def spec(**kw):
 
 def reference_loop(s: TrainSpec, seed, A, T, lr):
     """Plain per-step GD with jax.grad (thesis eq. 2.8): metrics after the update of step t."""
-    d = data.spiral(s.points_per_class, s.num_classes, s.data_seed)
+    d, _ = s.data_set().load(s.data_values())
     x, y = jnp.asarray(d.x), jnp.asarray(d.onehot)
     m = models.mlp(s.width, s.num_classes, fast=False)
     p = m.init(jax.random.PRNGKey(seed), 2, jnp.float64)
@@ -118,14 +118,25 @@ def test_float32_runs_in_float32():
 def test_training_learns_something():
     # static MSE at a small learning rate: the loss must fall monotonically
     s = TrainSpec(loss="mse", width=100, steps=1000, record_every=100, chunk_steps=1000,
-                        test_seeds=(1,))
+                        data_params=(("test_seeds", (1,)),))
     r = engine.train(s, RunBatch.make([0], 1.0, 100.0, 0.075))
     assert r.loss[0, 0] < 0.6 * r.loss_init[0]
     assert np.all(np.diff(r.loss[0]) < 0)
 
 
+def test_an_unknown_loss_is_refused_naming_the_registered_ones():
+    """The job checks read the loss registry (dynloss.losses); the engine's lookup refuses it too."""
+    from dynloss.errors import SpecError
+    from dynloss.jobs import TrainJob, checks
+
+    with pytest.raises(SpecError, match=f"unknown loss 'nope' \\(allowed: {', '.join(losses.LOSSES)}\\)") as exc:
+        checks.validate(TrainJob(spec=spec(loss="nope"), seeds=(0,), lr=1.0))
+    assert exc.value.field == "loss"
+    with pytest.raises(ValueError, match="unknown loss 'nope'"):
+        engine.make_problem(spec(loss="nope"))
+
+
 @pytest.mark.parametrize("kw,match", [
-    (dict(loss="nope"), "unknown loss"),
     (dict(width=0), "width"),
     (dict(steps=0), "steps"),
     (dict(steps=125), "multiple"),
@@ -182,7 +193,7 @@ import numpy as np, jax
 from dynloss import engine, losses
 from dynloss.spec import RunBatch, TrainSpec
 s = TrainSpec(loss="dce", width=16, steps=300, record_every=1, chunk_steps=100,
-              points_per_class=20, test_seeds=(1,))
+              data_params=(("points_per_class", 20), ("test_seeds", (1,))))
 b = RunBatch.make([0, 0], [20.0, 20.0], [50.0, 100.0], 0.5)
 problem = engine.make_problem(s)
 p = engine.Replay(problem)(b, np.array([250, 120]))
@@ -225,7 +236,7 @@ def test_plan_pipelines_measurements_and_bounds_snapshots(monkeypatch):
 def test_diverged_run_has_nan_accuracy_not_chance():
     """After the loss turns NaN the accuracy is NaN, not the 1/C of argmax(NaN)."""
     s = TrainSpec(loss="mse", width=100, steps=200, record_every=20, chunk_steps=200,
-                        points_per_class=20, test_seeds=(1,))
+                        data_params=(("points_per_class", 20), ("test_seeds", (1,))))
     r = engine.train(s, RunBatch.make([0, 1], 1.0, 1000.0, [5.0, 0.01]))
     assert r.diverged.tolist() == [True, False]
     after = r.steps >= r.diverged_step[0]
@@ -241,7 +252,8 @@ def test_every_accepted_chunk_length_gives_the_same_bits():
     from dynloss.jobs import TrainJob, checks
 
     b = RunBatch.make([0, 1], 5.0, 50.0, 0.075)
-    base = dict(loss="dmse2", width=16, steps=400, record_every=20, points_per_class=30, test_seeds=(1,))
+    base = dict(loss="dmse2", width=16, steps=400, record_every=20,
+                data_params=(("points_per_class", 30), ("test_seeds", (1,))))
     whole = engine.train(TrainSpec(**base, chunk_steps=400), b).loss
     for chunk in (40, 60, 120):
         checks.validate(TrainJob(spec=TrainSpec(**base, chunk_steps=chunk), seeds=(0, 1), lr=0.075, A=(5.0,),

@@ -9,9 +9,10 @@ from dynloss.figures import common, renderer
 
 @pytest.fixture(scope="module")
 def dyn_ds():
-    s = TrainSpec(loss="dce", width=10, steps=200, record_every=1, chunk_steps=100, points_per_class=15,
-                        test_seeds=(1,), spectra=SpectraSpec(hess_every=20, hess_order=8, ntk_every=10,
-                                                                   density_steps=(99, 199), density_order=12))
+    s = TrainSpec(loss="dce", width=10, steps=200, record_every=1, chunk_steps=100,
+                  data_params=(("points_per_class", 15), ("test_seeds", (1,))),
+                  spectra=SpectraSpec(hess_every=20, hess_order=8, ntk_every=10, density_steps=(99, 199),
+                                      density_order=12))
     return netcdf.result_to_dataset(engine.train(s, RunBatch.make([0], 10.0, 50.0, 1.0)))
 
 

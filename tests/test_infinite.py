@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynloss import cli, data, losses, models
+from dynloss import cli, losses, models
+from dynloss.data import spiral as data
 from dynloss.sensitivity import infinite
 
 nt = pytest.importorskip("neural_tangents")
@@ -18,7 +19,7 @@ def _gd(width, lr, steps, x, y, x_test, seed=0):
     """Plain full-batch GD on our MSE (the thesis's normalisation): initial and final outputs."""
     m = models.mlp(width)
     p0 = m.init(jax.random.PRNGKey(seed), 2, jnp.float64)
-    grad = jax.grad(lambda p: losses.mean_squared_error(m.apply(p, x), y, None))
+    grad = jax.grad(lambda p: losses.get_loss("mse").fn(m.apply(p, x), y, None))
 
     def body(_, p):
         return jax.tree_util.tree_map(lambda a, g: a - lr * g, p, grad(p))

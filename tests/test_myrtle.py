@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import tol
-from dynloss import cifar, cli, myrtle, netcdf
+from dynloss import cli, myrtle, netcdf
+from dynloss.data import cifar
 from dynloss.cli import myrtle as myrtle_cli
 from dynloss.errors import SpecError
 
@@ -138,8 +139,10 @@ def test_lr_schedule_equals_the_previous_formula_to_rounding(corners):
 
 
 def test_spec_validation():
-    with pytest.raises(SpecError, match="unknown loss") as err:
-        myrtle.MyrtleSpec(loss="nope").validate()
+    from dynloss.jobs import MyrtleJob, checks
+
+    with pytest.raises(SpecError, match="unknown loss") as err:  # the job checks read the loss registry
+        checks.validate(MyrtleJob(spec=myrtle.MyrtleSpec(loss="nope"), seeds=(0,), cifar_dir="c"))
     assert err.value.field == "loss"
     for field, bad, pattern in (("A", 0.5, "A must"), ("T", 0.0, "T must"),
                                 ("peak_epoch", 800, "peak_epoch"), ("batch_size", 0, "batch_size"),

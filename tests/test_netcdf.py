@@ -12,7 +12,7 @@ from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 @pytest.fixture(scope="module")
 def result():
     s = TrainSpec(loss="dmse2", width=12, steps=60, record_every=1, chunk_steps=30,
-                        points_per_class=15, test_seeds=(1, 2))
+                        data_params=(("points_per_class", 15), ("test_seeds", (1, 2))))
     return engine.train(s, RunBatch.make([0, 1], 5.0, 20.0, 0.05))
 
 
@@ -63,7 +63,7 @@ def test_interrupted_overwrite_keeps_old_file(result, tmp_path, monkeypatch):
 
 def test_varied_batch_has_run_dimension(tmp_path):
     s = TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20,
-                        points_per_class=10, test_seeds=(1,))
+                        data_params=(("points_per_class", 10), ("test_seeds", (1,))))
     r = engine.train(s, RunBatch.make([0, 0], [2.0, 3.0], [10.0, 10.0], 1.0))
     ds = netcdf.result_to_dataset(r)
     assert ds["L"].dims == ("run", "step")
@@ -186,8 +186,8 @@ def test_cf_attributes(result, tmp_path):
 def test_density_of_a_seed_does_not_depend_on_its_job_mates():
     """The grid and broadening of a run's density are its own."""
     sp = SpectraSpec(density_steps=(9, 19), density_order=10)
-    s = TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
-                        test_seeds=(1,), spectra=sp)
+    s = TrainSpec(loss="dce", width=8, steps=20, record_every=10, chunk_steps=20, data_params=(("points_per_class", 10),
+                        ("test_seeds", (1,))), spectra=sp)
     together = netcdf.result_to_dataset(engine.train(s, RunBatch.make([0, 1], 5.0, 10.0, 1.0)))
     alone = netcdf.result_to_dataset(engine.train(s, RunBatch.make([1], 5.0, 10.0, 1.0)))
     np.testing.assert_allclose(together["grid"].sel(seed=1).values, alone["grid"].sel(seed=1).values, rtol=1e-12)

@@ -12,7 +12,7 @@ import pytest
 
 from dynloss import cli, config
 from dynloss.cli.training import thresholds_job, train_job
-from dynloss.jobs.requests import Onsets, ThresholdsJob
+from dynloss.jobs.definition import Onsets, ThresholdsJob
 from dynloss.myrtle.spec import MyrtleSpec
 from dynloss.spec import SpectraSpec, TrainSpec
 
@@ -36,8 +36,7 @@ BOUNDS_BY_DESIGN = {
     ("dynamics", "ntk_every"): "as hess_every",
 }
 #: the commands whose flags a schema section's keys become
-COMMANDS = {"thresholds": ("thresholds",), "myrtle": ("myrtle",), "top": ("train", "thresholds"),
-            "data": ("train", "thresholds")}
+COMMANDS = {"thresholds": ("thresholds",), "myrtle": ("myrtle",), "top": ("train", "thresholds")}
 
 
 def _defaults(cls) -> dict:
@@ -51,13 +50,16 @@ def _defaults(cls) -> dict:
 
 
 def _sections() -> dict[str, dict]:
-    """Schema sections that describe job parameters: the top level, data, and each study kind."""
-    out = {"top": SCHEMA["properties"], "data": SCHEMA["properties"]["data"]["properties"]}
-    out.update({k: v["properties"] for k, v in SCHEMA["$defs"].items() if "properties" in v})
+    """Schema sections that describe job parameters: the top level and each study kind (a data set's
+    parameters are one definition, :class:`dynloss.data.Param`: see the data tests below)."""
+    out = {"top": SCHEMA["properties"]}
+    out.update({k: v["properties"] for k, v in SCHEMA["$defs"].items() if "properties" in v and k != "data"})
     return out
 
 
 def _field_of(section: str, key: str):
+    if key == "data":
+        return None  # the data block: a data set's name and parameters (TrainSpec.data, data_params), below
     if key in ALIAS:
         return ALIAS[key]
     classes = (MyrtleSpec,) if section == "myrtle" else (TrainSpec, SpectraSpec, Onsets)
@@ -91,7 +93,7 @@ def test_the_walk_finds_the_parameters_that_drifted_before():
     keys = {(s, k) for s, k, *_ in _pairs()}
     assert {("dynamics", "density_vectors"), ("dynamics", "onset_window"), ("thresholds", "onset_window"),
             ("thresholds", "hess_order"), ("dynamics", "hess_order"), ("top", "chunk_steps"),
-            ("data", "points_per_class"), ("contour", "record_every")} <= keys, keys
+            ("contour", "record_every")} <= keys, keys
 
 
 @pytest.mark.parametrize("section,key,prop,cls,name", _pairs(), ids=lambda v: v if isinstance(v, str) else "")
@@ -140,9 +142,34 @@ def test_a_train_command_without_options_is_the_dataclass_defaults():
 def test_a_thresholds_command_without_options_is_the_dataclass_and_schema_defaults():
     job = thresholds_job(_parse(["thresholds", "--loss", "dce", "--width", "8", "--lr", "1", "--steps", "1000",
                                  "--A", "5", "--T", "100", "--seeds", "0", "--out", "x.nc"]))
-    data = ("chunk_steps", "dtype", "points_per_class", "num_classes", "data_seed", "noise", "test_seeds")
     base = TrainSpec(loss="dce", width=8, steps=1000)
-    assert {k: getattr(job.spec, k) for k in data} == {k: getattr(base, k) for k in data}
+    assert (job.spec.chunk_steps, job.spec.dtype, job.spec.data) == (base.chunk_steps, base.dtype, base.data)
+    assert job.spec.data_values() == base.data_values() == base.data_set().defaults()
     assert job.onsets == Onsets() and job.trace_every == _defaults(ThresholdsJob)["trace_every"]
     assert job.spec.spectra.hess_order == SpectraSpec().hess_order
     assert job.spec.spectra.hess_every == SCHEMA["$defs"]["thresholds"]["properties"]["hess_every"]["default"]
+
+
+def _data_params():
+    from dynloss import data
+
+    return [(ds, p) for ds in data.DATASETS.values() for p in ds.params]
+
+
+@pytest.mark.parametrize("ds,param", _data_params(), ids=lambda v: getattr(v, "key", getattr(v, "name", "")))
+def test_a_data_parameter_s_schema_and_flags_come_from_its_one_definition(ds, param):
+    """The config's ``data:`` block and the ``dynloss train`` / ``thresholds`` flags of a data set are derived
+    from its parameters (dynloss.data.Param): the same default, the same bounds."""
+    then = next(rule["then"] for rule in SCHEMA["$defs"]["data"]["allOf"]
+                if rule["if"]["properties"]["name"]["const"] == ds.name)
+    prop = then["properties"][param.key]
+    assert _plain(prop["default"]) == _plain(param.default) and prop["description"] == param.help
+    parser = cli.build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for command in ("train", "thresholds"):
+        action = next(a for a in subs[command]._actions if param.option in a.option_strings)
+        assert action.type(param.text(param.default)) == param.default
+        if param.minimum is not None:
+            below = param.minimum - (1 if param.kind != "float" else 1e-9)
+            with pytest.raises(argparse.ArgumentTypeError):
+                action.type(param.text((below,) if param.kind == "ints" else below))

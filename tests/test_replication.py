@@ -25,7 +25,7 @@ def test_one_job_per_point_and_spiral_with_the_fresh_seeds_and_only_its_studies(
     jobs = Plan(cfg).jobs()
     assert [j.stem for j in jobs] == ["dce_w8_lr1_A1_T50_sp101", "dce_w8_lr1_A1_T50_sp102",
                                       "dce_w8_lr1_A5_T50_sp101", "dce_w8_lr1_A5_T50_sp102"]
-    assert {j.request.spec.data_seed for j in jobs} == {101, 102}
+    assert {j.request.spec.data_values()["train_seed"] for j in jobs} == {101, 102}
     assert all(j.request.seeds == (2000, 2001) for j in jobs)
 
 

@@ -82,9 +82,11 @@ def test_mse_norm_factors():
     ("threefry_partitionable", "yes", "threefry_partitionable"),
 ])
 def test_protocol_options_are_validated(field, value, match):
+    from dynloss.jobs import TrainJob, checks
+
     spec = TrainSpec(loss="ce", width=8, steps=10, record_every=10, **{field: value})
     with pytest.raises(ValueError, match=match):
-        spec.validate()
+        checks.validate(TrainJob(spec=spec, seeds=(0,), lr=1.0))
 
 
 def test_w_std_per_layer_and_b_std_scale_the_init():
@@ -97,7 +99,8 @@ def test_w_std_per_layer_and_b_std_scale_the_init():
 
 def test_threefry_flag_is_set_per_engine_and_restored():
     default = problem_mod._THREEFRY_DEFAULT
-    base = dict(loss="mse", width=8, steps=10, record_every=10, chunk_steps=10, points_per_class=10, test_seeds=(1,))
+    base = dict(loss="mse", width=8, steps=10, record_every=10, chunk_steps=10,
+                data_params=(("points_per_class", 10), ("test_seeds", (1,))))
     other = engine.make_problem(TrainSpec(threefry_partitionable=not default, **base))
     p_other = other.init_params(0)
     assert bool(jax.config.jax_threefry_partitionable) is (not default)
@@ -210,7 +213,7 @@ def _with_study(paper, **changes):
 
 
 @pytest.mark.parametrize("changes,key", [
-    ({"factors": {"data_seed": [0, 1]}}, "factors.data_seed"),
+    ({"factors": {"data_seed": [0, 1]}, "cross": []}, "factors.data_seed"),
     ({"cross": [["lr_scale", "dtype"]], "factors": {"lr_scale": [1, 2]}}, "cross"),
     ({"loss": "ce", "infinite": False, "factors": {"mse_norm": ["listing", "half"]}}, "factors.mse_norm"),
     ({"loss": "dmse1"}, "infinite"),
@@ -282,8 +285,8 @@ def test_combine_matches_files_to_cases_not_positions(tmp_path):
 
     st = {"factors": {"lr_scale": [1, 8], "W1_std": [1, 2]}}
     cs = sens_cases.cases(st)
-    spec = TrainSpec(loss="mse", width=8, steps=20, record_every=10, chunk_steps=20, points_per_class=10,
-                           test_seeds=(1,))
+    spec = TrainSpec(loss="mse", width=8, steps=20, record_every=10, chunk_steps=20,
+                     data_params=(("points_per_class", 10), ("test_seeds", (1,))))
     paths = {}
     for c in cs:
         case_spec = dataclasses.replace(spec, W_std=(float(c.value("W1_std")), 1.0))

@@ -13,7 +13,7 @@ def mid_training(loss="dce", A=10.0, T=40.0, lr=1.0, width=12, steps=200):
     """A problem and the parameters of one run after ``steps`` GD steps with A > 1 (the
     problem's run is twice as long, so step ``steps - 1`` is still oscillating)."""
     s = TrainSpec(loss=loss, width=width, steps=2 * steps, record_every=steps, chunk_steps=steps,
-                        points_per_class=15, test_seeds=(1,))
+                        data_params=(("points_per_class", 15), ("test_seeds", (1,))))
     eng = engine.make_problem(s)
     b = RunBatch.make([0], A, T, lr)
     carry, _ = chunk_program(eng, steps, (), engine.batch_mode(s))(
@@ -129,7 +129,7 @@ def test_ntk_lmax_matches_neural_tangents():
 
 def spectra_spec(batch):
     return TrainSpec(loss="dce", width=10, steps=120, record_every=1, chunk_steps=60,
-                           points_per_class=12, test_seeds=(1,), batch=batch,
+                           data_params=(("points_per_class", 12), ("test_seeds", (1,))), batch=batch,
                            spectra=SpectraSpec(hess_every=20, hess_order=12, ntk_every=10,
                                                      ntk_points=20, density_steps=(59, 119),
                                                      density_order=15, density_vectors=2))
@@ -175,7 +175,7 @@ def ntk_lanczos_along_training(width, steps, A, T):
     for n_pts in (50, None):
         sp = dict(ntk_every=25, ntk_points=n_pts)
         s = TrainSpec(loss="dce", width=width, steps=steps, record_every=25, chunk_steps=steps,
-                            test_seeds=(1,), spectra=SpectraSpec(**sp))
+                            data_params=(("test_seeds", (1,)),), spectra=SpectraSpec(**sp))
         b = RunBatch.make([0, 1], A, T, 1.0)
         fast = engine.train(s, b).spectra["ntk_lmax"]
         s_exact = TrainSpec(**{**s.__dict__, "spectra": SpectraSpec(**sp, ntk_method="eigh")})

@@ -12,7 +12,7 @@ def onset_run():
     """Dynamical CE, width 100: the first run bifurcates near step 415; the second (small eta,
     static) does not."""
     s = TrainSpec(loss="dce", width=100, steps=600, record_every=1, chunk_steps=300,
-                        test_seeds=(1,), stop_rule="never",
+                        data_params=(("test_seeds", (1,)),), stop_rule="never",
                         spectra=SpectraSpec(hess_every=5))
     b = RunBatch.make([0, 0], [20.0, 1.0], [500.0, 500.0], [1.0, 0.05])
     return engine.make_problem(s), engine.train(s, b)
@@ -38,7 +38,8 @@ def test_onset_analysis_finds_onsets_and_exact_lambda(onset_run):
 
 
 def test_onset_analysis_needs_every_step():
-    s = TrainSpec(loss="dce", width=8, steps=20, record_every=10, points_per_class=10, test_seeds=(1,))
+    s = TrainSpec(loss="dce", width=8, steps=20, record_every=10,
+                  data_params=(("points_per_class", 10), ("test_seeds", (1,))))
     r = engine.train(s, RunBatch.make([0], 2.0, 10.0, 1.0))
     with pytest.raises(ValueError, match="record_every"):
         measure.onset_analysis(engine.make_problem(s), r)

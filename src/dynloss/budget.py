@@ -53,12 +53,13 @@ def train_bytes(spec, runs: int, batch_mode: str = "map") -> float:
         Bytes (a float: the inputs may describe more than fits any machine).
     """
     item = 4 if spec.dtype == "float32" else 8
-    P, C, W = spec.points_per_class * spec.num_classes, spec.num_classes, spec.width
-    n_params = 2 * W + W + W * C + C
+    ds, values = spec.data_set(), spec.data_values()
+    P, C, W, D = ds.train_size(values), ds.num_classes(values), spec.width, ds.input_dim(values)
+    n_params = D * W + W + W * C + C
     in_flight = runs if batch_mode == "vmap" else 1
     params = 4.0 * runs * n_params * item  # parameters, gradients, update, donated copy
     forward = 4.0 * in_flight * P * W * item  # pre-activations, ReLU, mask, pullback
-    test = 2.0 * in_flight * len(spec.test_seeds) * P * W * item
+    test = 2.0 * in_flight * len(ds.test_sets(values)) * ds.test_size(values) * W * item
     per_record = (3 + C) * 8.0  # L, F, accuracy and the class weights of one recorded step
     n_rec = spec.steps / spec.record_every
     chunk_rec = min(spec.steps, spec.chunk_steps) / spec.record_every

@@ -192,7 +192,9 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
     if spec.record_every == 1:
         prev = np.concatenate([result.loss_init[:, None], result.loss[:, :-1]], axis=1)
         data["dL"] = ((run, "step"), result.loss - prev)
-    coords: dict[str, Any] = {"step": steps, "class_index": cls, "test_set": np.asarray(spec.test_seeds)}
+    data_set, data_values = spec.data_set(), spec.data_values()
+    coords: dict[str, Any] = {"step": steps, "class_index": cls,
+                              "test_set": np.asarray(data_set.test_sets(data_values))}
     for name, arr in result.spectra.items():
         sdim = {"hess_eig": "step_hess", "ntk_lmax": "step_ntk"}.get(name, "step_density")
         coords[sdim] = result.spectra_steps[name]
@@ -222,6 +224,7 @@ def result_to_dataset(result, config: dict | None = None) -> xr.Dataset:
             ds[name].attrs["description"] = doc
     describe(ds)
     ds.attrs.update({"loss": spec.loss, "width": spec.width, "steps": spec.steps, "dtype": spec.dtype,
+                     "data": json.dumps(data_set.attributes(data_values), sort_keys=True),
                      "compile_s": result.timings.get("compile_s", np.nan),
                      "run_s": result.timings.get("run_s", np.nan)})
     cfg = {"train_spec": spec_to_dict(spec)}
@@ -281,8 +284,9 @@ def _claim(held: dict[tuple, str], ds: xr.Dataset, dims: Sequence[str], path: st
                              "that should not be there")
 
 
-#: combine dimensions a job file holds in its training spec (``config`` attribute) rather than as a coordinate
-SPEC_DIMS = {"spiral": "data_seed"}
+#: combine dimensions a job file holds as a data parameter of its training spec (``config`` attribute)
+#: rather than as a coordinate
+SPEC_DIMS = {"spiral": "train_seed"}
 
 
 def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "width", "lr", "A", "T"),
@@ -298,9 +302,12 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
     held: dict[tuple, str] = {}
     for p in paths:
         ds = open_dataset(p)
-        for d, field_name in SPEC_DIMS.items():  # e.g. a replication's training spiral
+        for d, key in SPEC_DIMS.items():  # e.g. a replication's training spiral
             if d in dims and d not in ds.coords:
-                ds = ds.assign_coords({d: int(json.loads(ds.attrs["config"])["train_spec"][field_name])})
+                from .spec import spec_from_dict
+
+                spec = spec_from_dict(json.loads(ds.attrs["config"])["train_spec"])
+                ds = ds.assign_coords({d: int(spec.data_values()[key])})
         keep = [d for d in dims if d in ds.coords and ds[d].ndim == 0]
         ds = ds.expand_dims(keep)
         with contextlib.suppress(KeyError, ValueError, TypeError):

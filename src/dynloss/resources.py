@@ -24,7 +24,7 @@ import math
 from dataclasses import replace
 
 from .budget import train_bytes
-from .jobs.requests import MyrtleJob, ThresholdsJob, TrainJob
+from .jobs.definition import MyrtleJob, ThresholdsJob, TrainJob
 
 #: run-steps/s of the width-100 MLP, per accelerator
 RUN_STEPS_PER_S = {"cpu": 6000.0, "cuda12": 6000.0 * 45}

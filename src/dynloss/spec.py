@@ -12,7 +12,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from . import data as data_sets
 from .errors import SpecError
+from .fields import param
 
 DTYPES = ("float64", "float32")
 #: how a program runs its R runs: ``vmap`` (one wide program: accelerators), ``map`` (one run
@@ -28,13 +30,6 @@ MSE_NORMS = ("listing", "mean", "half")
 #: ``steps`` is not a multiple of ``T``), ``period`` from the start of the period that holds the last
 #: step (always at a period boundary, where every weight is 1), ``never``
 STOP_RULES = ("last_T", "period", "never")
-#: each registered loss's static twin (``dynloss.losses``: ``Loss.static``), for checks that must not
-#: import JAX; :func:`dynloss.losses.register` adds every new loss, tests/test_losses.py keeps the
-#: two equal
-LOSS_STATIC = {"ce": "ce", "mse": "mse", "dce": "ce", "dmse1": "mse", "dmse2": "mse"}
-#: the test spirals' noise seeds (thesis: five test sets)
-DEFAULT_TEST_SEEDS = (1, 2, 3, 4, 5)
-
 
 @dataclass(frozen=True)
 class SpectraSpec:
@@ -48,17 +43,19 @@ class SpectraSpec:
       weights of ``density_vectors`` Lanczos runs of order ``density_order``).
     """
 
-    hess_every: int = 0
-    hess_order: int = 20  # top 3 to ~1e-15 relative in float64 (benchmarks/lanczos_accuracy.py)
-    hess_k: int = 3
-    ntk_every: int = 0
-    ntk_points: Optional[int] = None
+    hess_every: int = param(0, minimum=0, help="Hessian top eigenvalues every N steps (0: off)")
+    hess_order: int = param(20, minimum=1, help="Lanczos order (top 3 to ~1e-15 relative in float64: "
+                            "benchmarks/lanczos_accuracy.py)")
+    hess_k: int = param(3, minimum=1, help="Hessian eigenvalues tracked (the top k)")
+    ntk_every: int = param(0, minimum=0, help="largest NTK eigenvalue every N steps (0: off)")
+    ntk_points: Optional[int] = param(None, minimum=1, help="NTK on the first N training points (default: all)")
     ntk_method: str = "lanczos"
     ntk_order: int = 10
     ntk_trace: str = "mean"
-    density_steps: tuple[int, ...] = ()
-    density_order: int = 80
-    density_vectors: int = 3
+    density_steps: tuple[int, ...] = param((), minimum=0, help="steps at which to store the Hessian eigenvalue "
+                                           "density")
+    density_order: int = param(80, minimum=2, help="Lanczos order of the density")
+    density_vectors: int = param(3, minimum=1, help="random start vectors averaged in the density")
     lanczos_seed: int = 0
 
     @property
@@ -70,33 +67,54 @@ class SpectraSpec:
 class TrainSpec:
     """Static choices of a training job (one compiled program)."""
 
-    loss: str
-    width: int
-    steps: int
-    record_every: int = 100
-    chunk_steps: int = 10000
-    dtype: str = "float64"
-    points_per_class: int = 100
-    num_classes: int = 3
-    data_seed: int = 0
-    noise: float = 0.2
-    test_seeds: tuple[int, ...] = DEFAULT_TEST_SEEDS
-    stop_rule: str = "last_T"
-    batch: str = "auto"
+    loss: str = param(help="loss name (dynloss.losses)")
+    width: int = param(minimum=1, help="hidden-layer width")
+    steps: int = param(minimum=1, help="number of GD steps")
+    record_every: int = param(100, minimum=1, help="record L, F, accuracy and Gamma every N steps")
+    #: an execution setting: every accepted length trains the same bits (dynloss.jobs.checks), so the
+    #: hash keeps it at its default, which jobs were hashed with before
+    chunk_steps: int = param(10000, minimum=1, execution="canonical", help="steps per compiled chunk between "
+                             "progress reports (every accepted length gives the same numbers)")
+    dtype: str = param("float64", choices=DTYPES, help="floating point type (as the thesis)")
+    #: the data set (a name of :data:`dynloss.data.DATASETS`) and its parameters as ``((key, value), ...)``;
+    #: a parameter left out takes its default (:meth:`data_values`)
+    data: str = data_sets.DEFAULT
+    data_params: tuple[tuple[str, Any], ...] = ()
+    stop_rule: str = param("last_T", choices=STOP_RULES, help="when the oscillations stop: last_T (t >= steps - "
+                           "T, the default here), period (from the start of the period holding the last step: the "
+                           "thesis's code, the workflow's default), never")
+    batch: str = param("auto", choices=BATCH_MODES)
     spectra: SpectraSpec = field(default_factory=SpectraSpec)
     #: protocol options (the sensitivity study's factors; the defaults are the thesis's network):
     #: weight scale of each layer ``(W1_std, W2_std)`` and bias scale (``models.mlp``)
-    W_std: tuple[float, float] = (1.0, 1.0)
-    b_std: float = 0.0
+    W_std: tuple[float, float] = param((1.0, 1.0), flag="w-std", above=0,
+                                       help="weight scale W_std of each layer, W1_std,W2_std")
+    b_std: float = param(0.0, minimum=0, help="bias scale b_std (0: zero-initialised trainable bias)")
     #: ``"standard"`` (the thesis's) or ``"ntk"``, as ``neural_tangents.stax.Dense`` defines them
-    parameterization: str = "standard"
+    parameterization: str = param("standard", choices=PARAMETERIZATIONS,
+                                  help="as neural_tangents.stax.Dense defines it")
     #: JAX's ``jax_threefry_partitionable`` flag (``None``: this JAX's default, True since 0.5.0;
     #: the thesis's JAX of 2021 had False). Process-global: the engine sets it before any key
     #: use, so one job (one process, or one engine at a time) gets the streams it names.
-    threefry_partitionable: Optional[bool] = None
+    threefry_partitionable: Optional[bool] = param(None, help="JAX's jax_threefry_partitionable flag for this "
+                                                   "job (default: this JAX's default)")
     #: normalisation of the MSE losses (:data:`MSE_NORMS`): ``"listing"`` (1/P) sum_jk, the thesis
     #: code's ``mean(...) * C``, eq. 4.1; ``"mean"`` (1/(P C)) sum_jk; ``"half"`` (1/(2P)) sum_jk, eq. 3.11
-    mse_norm: str = "listing"
+    mse_norm: str = param("listing", choices=MSE_NORMS, help="MSE normalisation: listing (1/P) sum_jk (the thesis "
+                          "code), mean (1/(P C)) sum_jk, half (1/(2P)) sum_jk (eq. 3.11)")
+
+    def data_set(self) -> data_sets.DataSet:
+        """The registered data set (:class:`SpecError` ``data.name`` for an unknown one)."""
+        return data_sets.get(self.data)
+
+    def data_values(self) -> dict:
+        """Every parameter of the data set, checked, the defaults filled in."""
+        return self.data_set().values(self.data_params)
+
+    @property
+    def num_classes(self) -> int:
+        """C, the data set's number of classes (the network's outputs)."""
+        return self.data_set().num_classes(self.data_values())
 
     def cadences(self) -> list[int]:
         c = {self.record_every}
@@ -104,38 +122,31 @@ class TrainSpec:
         return sorted(c)
 
     def validate(self) -> None:
-        """Raise :class:`SpecError` naming the field and what is allowed (JAX-free: the loss name is
-        checked against :data:`LOSS_STATIC`, which :func:`dynloss.losses.register` extends)."""
-        if self.loss not in LOSS_STATIC:
-            raise SpecError("loss", f"unknown loss {self.loss!r} (allowed: {', '.join(LOSS_STATIC)})")
-        validate_fields(self, LOSS_STATIC[self.loss])
-
-
-def validate_fields(spec: TrainSpec, static_loss: str) -> None:
-    """Every check of :meth:`TrainSpec.validate` but the loss name (``static_loss``: its static
-    twin, ``"ce"`` or ``"mse"``), without JAX."""
-    for name in ("width", "steps", "record_every", "chunk_steps", "points_per_class", "num_classes"):
-        positive_int(name, getattr(spec, name))
-    if spec.batch not in BATCH_MODES:
-        raise SpecError("batch", f"batch must be one of {', '.join(BATCH_MODES)} (got {spec.batch!r})")
-    if spec.dtype not in DTYPES:
-        raise SpecError("dtype", f"dtype must be one of {', '.join(DTYPES)} (got {spec.dtype!r})")
-    _check_protocol(spec, static_loss)
-    sp = spec.spectra
-    for name in ("hess_every", "ntk_every"):
-        v = getattr(sp, name)
-        if not isinstance(v, (int, np.integer)) or v < 0:
-            raise SpecError(name, f"{name} must be an integer >= 0 (got {v!r})")
-    if sp.hess_every and not 1 <= sp.hess_k <= sp.hess_order:
-        raise SpecError("hess_k", f"hess_k must be in 1..hess_order={sp.hess_order} (got {sp.hess_k})")
-    if sp.ntk_trace not in ("mean", "sum"):
-        raise SpecError("ntk_trace", f"ntk_trace must be 'mean' or 'sum' (got {sp.ntk_trace!r})")
-    if sp.ntk_method not in ("eigh", "lanczos"):
-        raise SpecError("ntk_method", f"ntk_method must be 'eigh' or 'lanczos' (got {sp.ntk_method!r})")
-    if sp.ntk_points is not None and not 1 <= sp.ntk_points <= spec.points_per_class * spec.num_classes:
-        raise SpecError("ntk_points", f"ntk_points must be in 1..{spec.points_per_class * spec.num_classes} "
-                        f"or None (got {sp.ntk_points})")
-    check_cadences(spec.steps, spec.record_every, sp.hess_every, sp.ntk_every, sp.density_steps)
+        """Raise :class:`SpecError` naming the field and what is allowed: every field but the loss,
+        which :func:`dynloss.jobs.checks.validate` checks against the loss registry."""
+        for name in ("width", "steps", "record_every", "chunk_steps"):
+            positive_int(name, getattr(self, name))
+        values = self.data_values()
+        if self.batch not in BATCH_MODES:
+            raise SpecError("batch", f"batch must be one of {', '.join(BATCH_MODES)} (got {self.batch!r})")
+        if self.dtype not in DTYPES:
+            raise SpecError("dtype", f"dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
+        _check_protocol(self)
+        sp = self.spectra
+        for name in ("hess_every", "ntk_every"):
+            v = getattr(sp, name)
+            if not isinstance(v, (int, np.integer)) or v < 0:
+                raise SpecError(name, f"{name} must be an integer >= 0 (got {v!r})")
+        if sp.hess_every and not 1 <= sp.hess_k <= sp.hess_order:
+            raise SpecError("hess_k", f"hess_k must be in 1..hess_order={sp.hess_order} (got {sp.hess_k})")
+        if sp.ntk_trace not in ("mean", "sum"):
+            raise SpecError("ntk_trace", f"ntk_trace must be 'mean' or 'sum' (got {sp.ntk_trace!r})")
+        if sp.ntk_method not in ("eigh", "lanczos"):
+            raise SpecError("ntk_method", f"ntk_method must be 'eigh' or 'lanczos' (got {sp.ntk_method!r})")
+        points = self.data_set().train_size(values)
+        if sp.ntk_points is not None and not 1 <= sp.ntk_points <= points:
+            raise SpecError("ntk_points", f"ntk_points must be in 1..{points} or None (got {sp.ntk_points})")
+        check_cadences(self.steps, self.record_every, sp.hess_every, sp.ntk_every, sp.density_steps)
 
 
 def check_cadences(steps: int, record_every: int, hess_every: int = 0, ntk_every: int = 0,
@@ -165,7 +176,7 @@ def check_cadences(steps: int, record_every: int, hess_every: int = 0, ntk_every
                             f"multiple of {cad[-1]}")
 
 
-def _check_protocol(spec: TrainSpec, static_loss: str) -> None:
+def _check_protocol(spec: TrainSpec) -> None:
     """The protocol options of a spec (W_std, b_std, parameterization, threefry, mse_norm)."""
     w = tuple(spec.W_std) if isinstance(spec.W_std, (tuple, list)) else ()
     if len(w) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in w):
@@ -182,8 +193,6 @@ def _check_protocol(spec: TrainSpec, static_loss: str) -> None:
         raise SpecError("stop_rule", f"stop_rule must be one of {', '.join(STOP_RULES)} (got {spec.stop_rule!r})")
     if spec.mse_norm not in MSE_NORMS:
         raise SpecError("mse_norm", f"mse_norm must be one of {', '.join(MSE_NORMS)} (got {spec.mse_norm!r})")
-    if spec.mse_norm != "listing" and static_loss != "mse":
-        raise SpecError("mse_norm", f"mse_norm applies to the MSE losses only (loss {spec.loss!r}); use 'listing'")
 
 
 def positive_int(name: str, value: Any) -> None:
@@ -250,12 +259,20 @@ def spec_to_dict(spec: Any) -> dict:
     return plain(asdict(spec))
 
 
+#: the spiral's fields of a training spec before data sets were registered -> their parameter
+#: (files written then hold them in ``train_spec``)
+_SPIRAL_FIELDS = {"points_per_class": "points_per_class", "num_classes": "num_classes", "noise": "noise",
+                  "data_seed": "train_seed", "test_seeds": "test_seeds"}
+
+
 def spec_from_dict(d: dict) -> TrainSpec:
     """The :class:`TrainSpec` of :func:`spec_to_dict`'s form (a job file's ``train_spec``)."""
     d = dict(d)
     sp = dict(d.pop("spectra", {}) or {})
     sp["density_steps"] = tuple(sp.get("density_steps", ()))
-    d["test_seeds"] = tuple(d.get("test_seeds", DEFAULT_TEST_SEEDS))
+    params = list(d.pop("data_params", []))
+    params += [(key, d.pop(f)) for f, key in _SPIRAL_FIELDS.items() if f in d]
+    d["data_params"] = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params)
     if "W_std" in d:
         d["W_std"] = tuple(d["W_std"])
     if "stop_last_period" in d:  # files written before the stop rule had three values
@@ -305,9 +322,8 @@ class MyrtleSpec:
     conv_vjp: str = "auto"  # pullback of the convolutions in training (models.CONV_VJP_MODES)
 
     def validate(self) -> None:
-        """Raise :class:`SpecError` naming the field and what is allowed."""
-        if self.loss not in LOSS_STATIC:
-            raise SpecError("loss", f"unknown loss {self.loss!r}; allowed: {', '.join(LOSS_STATIC)}")
+        """Raise :class:`SpecError` naming the field and what is allowed (the loss: see
+        :func:`dynloss.jobs.checks.validate`)."""
         for name in ("channels", "epochs", "batch_size", "eval_batch_size"):
             positive_int(name, getattr(self, name))
         if not isinstance(self.eval_every, (int, np.integer)) or self.eval_every < 0:

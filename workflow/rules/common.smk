@@ -262,7 +262,7 @@ def caption(name):
     keys = {k: v for k, v in spec.items() if k not in ("title",)}
     return (
         f"{spec.get('title') or name} -- parameters: {json.dumps(keys)}; "
-        f"scale: {config['scale']}; data: {json.dumps(config['data'])}"
+        f"scale: {config['scale']}; data: {json.dumps(PLAN.data(name))}"
     )
 
 

@@ -42,21 +42,20 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def add_loss_arg(group) -> None:
-    """``--loss`` (required), its names listed without importing JAX (:data:`dynloss.spec.LOSS_STATIC`;
-    :func:`check_loss` checks the registry when the command runs)."""
-    from ..spec import LOSS_STATIC
+    """``--loss`` (required), the registered names listed without importing JAX (:mod:`dynloss.losses`)."""
+    from .. import losses
 
-    group.add_argument("--loss", required=True, metavar="{" + ",".join(LOSS_STATIC) + "}",
-                       help="loss name: " + ", ".join(k if k == v else f"{k} (dynamical {v})"
-                                                      for k, v in LOSS_STATIC.items())
+    group.add_argument("--loss", required=True, metavar="{" + ",".join(losses.LOSSES) + "}",
+                       help="loss name: " + ", ".join(n if n == loss.static else f"{n} (dynamical {loss.static})"
+                                                      for n, loss in losses.LOSSES.items())
                        + " (docs/spec.md has their formulas)")
 
 
 def check_loss(name: str) -> None:
-    from ..losses import LOSSES
+    from .. import losses
 
-    if name not in LOSSES:
-        raise CliError(f"--loss: unknown loss {name!r} (allowed: {', '.join(LOSSES)})")
+    if name not in losses.LOSSES:
+        raise CliError(f"--loss: unknown loss {name!r} (allowed: {losses.allowed()})")
 
 
 def json_object(text: str, flag: str) -> dict:
@@ -134,11 +133,20 @@ def float_list(name: str):
 
 
 #: spec fields whose command-line flag has another name
-_FLAGS = {"num_classes": "classes", "W_std": "w_std"}
+_FLAGS = {"W_std": "w_std"}
 
 
 def flag_of(field: str) -> str:
-    """The command-line flag (without ``--``) that sets a spec field."""
+    """The command-line flag (without ``--``) that sets a spec field (``data.<key>``: the data set's flag
+    for that parameter, :class:`dynloss.data.Param`)."""
+    if field.startswith("data."):
+        from .. import data as data_sets
+
+        key = field.removeprefix("data.")
+        if key == "name":
+            return "data"
+        flags = [p.option for ds in data_sets.DATASETS.values() for p in ds.params if p.key == key]
+        return flags[0][2:] if flags else key.replace("_", "-")
     return _FLAGS.get(field, field).replace("_", "-")
 
 
@@ -184,20 +192,16 @@ def default_record_every(steps: int, at_most: int = 100) -> int:
 
 
 def add_protocol_args(p) -> None:
-    from ..spec import MSE_NORMS, PARAMETERIZATIONS  # JAX-free (building a parser imports no JAX)
+    from ..fields import add_flag, option  # JAX-free (building a parser imports no JAX)
+    from ..spec import TrainSpec
 
     g = p.add_argument_group("protocol (the sensitivity study's factors; defaults: the thesis's)")
-    g.add_argument("--w-std", type=float_list("--w-std"), default=(1.0, 1.0),
-                   help="weight scale W_std of each layer, W1_std,W2_std (default 1,1)")
-    g.add_argument("--b-std", type=number(float, "--b-std", lambda v: 0 <= v < float("inf"), "a number >= 0"),
-                   default=0.0, help="bias scale b_std (default 0: zero-initialised trainable bias)")
-    g.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="standard",
-                   help="as neural_tangents.stax.Dense defines it (default standard)")
-    g.add_argument("--threefry-partitionable", choices=("default", "true", "false"), default="default",
-                   help="JAX's jax_threefry_partitionable flag for this job (default: this JAX's default)")
-    g.add_argument("--mse-norm", choices=MSE_NORMS, default="listing",
-                   help="MSE normalisation: listing (1/P) sum_jk (default, the thesis code), mean "
-                   "(1/(P C)) sum_jk, half (1/(2P)) sum_jk (eq. 3.11)")
+    add_flag(g, TrainSpec, "W_std", float, many=True)
+    add_flag(g, TrainSpec, "b_std", float)
+    add_flag(g, TrainSpec, "parameterization")
+    g.add_argument(option(TrainSpec, "threefry_partitionable"), choices=("default", "true", "false"),
+                   default="default", help=TrainSpec.__dataclass_fields__["threefry_partitionable"].metadata["help"])
+    add_flag(g, TrainSpec, "mse_norm")
 
 
 def protocol_kwargs(a: argparse.Namespace) -> dict:
@@ -252,22 +256,15 @@ def check_budget(a: argparse.Namespace, job) -> None:
 
 
 def add_onset_args(p) -> None:
-    from ..jobs.requests import Onsets
+    from ..fields import add_flag
+    from ..jobs.definition import Onsets, TrainJob
 
     g = p.add_argument_group("bifurcation onset (needs --record-every 1)")
-    g.add_argument("--onset-window", type=number(int, "--onset-window", lambda v: v >= 3, "an integer >= 3"),
-                   default=None, help="detect the first bifurcation with this window (steps) and store "
-                   "onset_step and the exact lambda_th")
-    g.add_argument("--onset-floor", type=number(float, "--onset-floor", lambda v: v >= 0, "a number >= 0"),
-                   default=Onsets.floor,
-                   help=f"relative amplitude floor of the onset detector (default {Onsets.floor:g})")
-    g.add_argument("--onset", type=onset_names, default=None,
-                   help="also store these onset definitions (comma list of visible, growing, mode, apparent, ceiling)")
-    g.add_argument("--onset-primary", default="", metavar="NAME",
-                   help="the definition the zoom centres on (one of --onset; default: visible)")
-    g.add_argument("--zoom-steps", type=number(int, "--zoom-steps", lambda v: v >= 10, "an integer >= 10"),
-                   default=None, help="store the top Hessian eigenvalues at every step of the zoom window "
-                   "(this many steps around the first onset) as hess_eig_zoom, from a replay")
+    add_flag(g, Onsets, "window", int, default=None)
+    add_flag(g, Onsets, "floor", float)
+    add_flag(g, Onsets, "names", type=onset_names, default=None)
+    add_flag(g, Onsets, "primary", metavar="NAME")
+    add_flag(g, TrainJob, "zoom_steps", int)
 
 
 def onset_names(text: str) -> tuple[str, ...]:

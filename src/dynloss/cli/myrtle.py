@@ -96,7 +96,8 @@ def run(a: argparse.Namespace) -> int:
 def run_request(job, out: str, quiet: bool = False) -> None:
     """Load CIFAR-10 and train a :class:`dynloss.jobs.MyrtleJob`; a bad folder, size or checkpoint
     is a :class:`CliError` naming the flag."""
-    from .. import cifar, myrtle
+    from .. import myrtle
+    from ..data import cifar
     from ..jobs import myrtle as run_job
 
     try:

@@ -196,7 +196,7 @@ def _add_synthetic_cifar(sub) -> None:
 
 
 def _run_synthetic_cifar(a: argparse.Namespace) -> int:
-    from .. import cifar
+    from ..data import cifar
 
     if os.path.exists(a.out) and not os.path.isdir(a.out):
         raise CliError(f"--out: {a.out!r} is a file (allowed: a new or existing folder)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import logging
 import os
 
@@ -36,7 +35,8 @@ def add(sub) -> None:
     p.add_argument("--b-std", type=number(float, "--b-std", lambda v: v >= 0, "a number >= 0"), default=0.0)
     p.add_argument("--mse-norm", choices=("listing", "mean", "half"), default="listing")
     p.add_argument("--no-ntk-limit", action="store_true", help="omit the NTK-parameterisation limit")
-    p.add_argument("--data", default=None, help="JSON of the config's data section (default: the thesis's spiral)")
+    p.add_argument("--data", default=None, help="JSON of the study's data block: a registered data set's name and "
+                   "parameters (default: the default data set with its defaults)")
     p.add_argument("--meta", default=None, help="JSON object stored in the file's config attribute")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_run_infinite)
@@ -94,17 +94,20 @@ def _run_infinite(a: argparse.Namespace) -> int:
         raise CliError(f"infinite: {exc}") from None
     if len(a.w_std) != 2:
         raise CliError("--w-std: give two numbers W1_std,W2_std")
-    data = {"points_per_class": 100, "num_classes": 3, "noise": 0.2, "train_seed": 0, "test_seeds": [1, 2, 3, 4, 5]}
-    if a.data:
-        try:
-            data.update(json.loads(a.data))
-        except json.JSONDecodeError as exc:
-            raise CliError(f"--data: not valid JSON ({exc.msg})") from None
+    from .. import data as data_sets
+    from ..errors import SpecError
+    from .args import json_object
+
+    data = json_object(a.data, "--data") if a.data else {}
+    try:
+        name, params = data_sets.job_data(data)
+    except SpecError as exc:
+        raise CliError(f"--data: {exc}") from None
     meta = parse_meta(a.meta)
     check_out(a.out)
     refs = infinite.references_for(a.widths, tuple(a.w_std), a.b_std, ntk_limit=not a.no_ntk_limit)
     ds = infinite.evaluate(refs, a.lr, a.steps, list(range(a.seeds)), data, a.mse_norm)
-    netcdf.stamp(ds, {**meta, "data": data})
+    netcdf.stamp(ds, {**meta, "data": data_sets.get(name).attributes(dict(params))})
     netcdf.write_netcdf(ds, a.out)
     for i, r in enumerate(ds["reference"].values):
         log.info("infinite: %s: train %.3f test %.3f (eta (2/P) lambda_max = %.3g)", r,

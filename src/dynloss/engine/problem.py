@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import data as data_mod
 from .. import losses as losses_mod
 from .. import models as models_mod
 from ..spec import RunBatch, TrainSpec
@@ -106,9 +105,7 @@ def make_problem(spec: TrainSpec) -> Problem:
     static_loss = losses_mod.with_mse_norm(losses_mod.get_loss(loss.static), spec.mse_norm, spec.num_classes)
     model = models_mod.mlp(spec.width, spec.num_classes, W_std=tuple(spec.W_std), b_std=spec.b_std,
                            parameterization=spec.parameterization)
-    train = data_mod.spiral(spec.points_per_class, spec.num_classes, spec.data_seed, spec.noise)
-    tests = data_mod.test_spirals(spec.test_seeds, points_per_class=spec.points_per_class,
-                                  num_classes=spec.num_classes, noise=spec.noise)
+    train, tests = spec.data_set().load(spec.data_values())
     return Problem(
         spec=spec, model=model, loss=loss, static_loss=static_loss,
         x=jnp.asarray(train.x, dtype), y=jnp.asarray(train.onehot, dtype),

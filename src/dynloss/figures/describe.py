@@ -96,19 +96,28 @@ def dataset_text(ds: xr.Dataset, options: Mapping[str, Any]) -> str:
     return "; ".join([head] + extra if head else extra)
 
 
+def _schedule_text(options: Mapping[str, Any]) -> str:
+    data = options.get("data") or {}
+    return ", ".join([f"A = {float(options['A']):g}", f"T = {float(options['T']):g}",
+                      f"C = {int(data.get('num_classes', options.get('num_classes', 3)))} classes",
+                      f"{int(options['steps'])} steps"])
+
+
+def _spiral_text(options: Mapping[str, Any]) -> str:
+    data = options.get("data") or {}
+    return (f"{data.get('num_classes', 3)} classes x {data.get('points_per_class', 100)} points, "
+            f"noise {float(data.get('noise', 0.2)):g}, seed {data.get('train_seed', 0)}"
+            + (f" (test seeds {', '.join(map(str, data['test_seeds']))} faint)" if data.get("test_seeds") else ""))
+
+
+#: figure kind -> the parameter line of a figure drawn from its options alone
+OPTION_TEXTS = {"schedule": _schedule_text, "spiral": _spiral_text}
+
+
 def options_text(kind: str, options: Mapping[str, Any]) -> str:
     """The parameter line of a figure computed from its options alone (schedules, the spiral)."""
-    data = options.get("data") or {}
-    if kind == "schedule":
-        parts = [f"A = {float(options['A']):g}", f"T = {float(options['T']):g}",
-                 f"C = {int(data.get('num_classes', options.get('num_classes', 3)))} classes",
-                 f"{int(options['steps'])} steps"]
-        return ", ".join(parts)
-    if kind == "spiral":
-        return (f"{data.get('num_classes', 3)} classes x {data.get('points_per_class', 100)} points, "
-                f"noise {float(data.get('noise', 0.2)):g}, seed {data.get('train_seed', 0)}"
-                + (f" (test seeds {', '.join(map(str, data['test_seeds']))} faint)" if data.get("test_seeds") else ""))
-    return ""
+    text = OPTION_TEXTS.get(kind)
+    return text(options) if text else ""
 
 
 def stamp_text(attrs: Optional[Mapping[str, Any]], options: Mapping[str, Any]) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from .. import data
+from ..data.spiral import spiral
 from .common import class_colour, legend_outside
 
 
@@ -11,11 +11,11 @@ def render(points_per_class: int = 100, num_classes: int = 3, noise: float = 0.2
            test_seeds=(), title: str = ""):
     fig, ax = plt.subplots(figsize=(4.6, 4.6), constrained_layout=True)
     for s in test_seeds:
-        d = data.spiral(points_per_class, num_classes, s, noise)
+        d = spiral(points_per_class, num_classes, s, noise)
         for k in range(num_classes):
             sel = d.labels == k
             ax.scatter(d.x[sel, 0], d.x[sel, 1], s=4, color=class_colour(k), alpha=0.12, linewidths=0)
-    d = data.spiral(points_per_class, num_classes, seed, noise)
+    d = spiral(points_per_class, num_classes, seed, noise)
     for k in range(num_classes):
         sel = d.labels == k
         ax.scatter(d.x[sel, 0], d.x[sel, 1], s=14, color=class_colour(k), edgecolors="k",

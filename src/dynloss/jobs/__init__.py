@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Optional
 
 from . import checks  # noqa: F401  (dynloss.jobs.checks: what a job refuses)
-from .requests import (NOT_HASHED, Job, MyrtleJob, Onsets, ThresholdsJob, TrainJob, canonical_argv,  # noqa: F401
+from .definition import (NOT_HASHED, Job, MyrtleJob, Onsets, ThresholdsJob, TrainJob, canonical_argv,  # noqa: F401
                        file_config, fmt, hash_of, job_hash, seed_text)
 
 

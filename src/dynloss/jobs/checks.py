@@ -7,19 +7,20 @@ the same function on every planned job and turns the field into the config key, 
 """
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from typing import Optional, Sequence
 
+from .. import losses
 from ..errors import SpecError
-from .requests import MyrtleJob, ThresholdsJob, TrainJob
+from ..spec import MSE_NORMS
+from .definition import MyrtleJob, ThresholdsJob, TrainJob, fmt
 
 #: most seeds one job may train (a typo like 0-99999999999 is refused, not allocated)
 MAX_SEEDS = 100_000
 #: largest initialisation seed (``--seeds``)
 MAX_SEED = 2 ** 31 - 1
-#: largest noise seed of a spiral (``numpy.random.RandomState`` takes 32 bits)
-MAX_DATA_SEED = 2 ** 32 - 1
 #: shortest onset-detector window (``--onset-window``) and zoom window (``--zoom-steps``)
 MIN_ONSET_WINDOW, MIN_ZOOM_STEPS = 3, 10
 
@@ -37,18 +38,14 @@ def check_seeds(field: str, seeds: Sequence[int], largest: int, unique: bool = T
         raise SpecError(field, f"{field} repeats a seed (got {list(seeds)})")
 
 
-def _check_data(spec) -> None:
-    """The spirals: two classes or more, a finite noise, noise seeds in numpy's range, and the
-    training spiral not a test spiral."""
-    if spec.num_classes < 2:
-        raise SpecError("num_classes", f"num_classes must be an integer >= 2 (got {spec.num_classes!r})")
-    if not (math.isfinite(spec.noise) and spec.noise >= 0):
-        raise SpecError("noise", f"noise must be a finite number >= 0 (got {spec.noise!r})")
-    check_seeds("data_seed", [spec.data_seed], MAX_DATA_SEED)
-    check_seeds("test_seeds", list(spec.test_seeds), MAX_DATA_SEED)
-    if spec.data_seed in spec.test_seeds:
-        raise SpecError("data_seed", f"data_seed {spec.data_seed} is also a test seed "
-                        f"{list(spec.test_seeds)}: test accuracy would be measured on the training spiral")
+def _check_loss(spec) -> None:
+    """The loss is registered (:mod:`dynloss.losses`), and a non-default MSE normalisation goes with an
+    MSE loss."""
+    if spec.loss not in losses.LOSSES:
+        raise SpecError("loss", f"unknown loss {spec.loss!r} (allowed: {losses.allowed()})")
+    norm = getattr(spec, "mse_norm", "listing")  # a Myrtle5 spec has none
+    if norm in MSE_NORMS and norm != "listing" and not losses.LOSSES[spec.loss].mse_family:
+        raise SpecError("mse_norm", f"mse_norm applies to the MSE losses only (loss {spec.loss!r}); use 'listing'")
 
 
 def _check_chunk(spec) -> None:
@@ -75,15 +72,28 @@ def _check_onsets(onsets) -> None:
         raise SpecError("onset_floor", f"onset_floor must be a finite number >= 0 (got {onsets.floor!r})")
 
 
+def _check_static_point(spec, pairs) -> None:
+    """No run with A > 1 and T >= steps: with a stop rule (``last_T`` or ``period``) its oscillations stop
+    in the last period, here the whole run (:func:`dynloss.schedules.effective_amplitude`), so it would be
+    bitwise a static run labelled A > 1."""
+    if spec.stop_rule == "never":
+        return
+    for a, t in pairs:
+        if a > 1 and t >= spec.steps:
+            raise SpecError("T", f"T = {fmt(t)} is not below steps = {spec.steps}, so A = {fmt(a)} never acts: "
+                            "the oscillations stop in the last period (t >= steps - T), here the whole run, which "
+                            f"would be a static run labelled A = {fmt(a)}; use T < steps, or A = 1 for a static run")
+
+
 def _distinct(field: str, values: Sequence) -> None:
     if len(set(values)) != len(values):
         raise SpecError(field, f"{field}: a value is given twice (got {list(values)})")
 
 
 def _check_train(job: TrainJob) -> None:
+    _check_loss(job.spec)
     job.spec.validate()
     _check_chunk(job.spec)
-    _check_data(job.spec)
     for w in job.widths:
         if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w <= 0:
             raise SpecError("width", f"width must be a positive integer (got {w!r})")
@@ -97,9 +107,11 @@ def _check_train(job: TrainJob) -> None:
         raise SpecError("zoom_steps", f"zoom_steps must be an integer >= {MIN_ZOOM_STEPS} (got {job.zoom_steps!r})")
     check_seeds("seeds", list(job.seeds), MAX_SEED)
     job.batch()
+    _check_static_point(job.spec, itertools.product(job.A, job.T))
 
 
 def _check_thresholds(job: ThresholdsJob) -> None:
+    _check_loss(job.spec)
     try:
         job.spec.validate()
     except SpecError as exc:  # its hess_k is fixed: the order is what the user set
@@ -109,7 +121,6 @@ def _check_thresholds(job: ThresholdsJob) -> None:
         raise SpecError("hess_order", f"hess_order must be at least {sp.hess_k} (the top {sp.hess_k} "
                         f"Hessian eigenvalues are tracked; got {sp.hess_order})") from None
     _check_chunk(job.spec)
-    _check_data(job.spec)
     if not job.spec.spectra.hess_every:
         raise SpecError("hess_every", "hess_every must be a positive integer (got 0)")
     if not (len(job.A) == len(job.T) == len(job.seeds)):
@@ -122,9 +133,11 @@ def _check_thresholds(job: ThresholdsJob) -> None:
     _check_onsets(job.onsets)
     check_seeds("seeds", list(job.seeds), MAX_SEED, unique=False)
     job.batch()
+    _check_static_point(job.spec, zip(job.A, job.T))
 
 
 def _check_myrtle(job: MyrtleJob) -> None:
+    _check_loss(job.spec)
     job.spec.validate()
     check_seeds("seeds", list(job.seeds), MAX_SEED)
     if job.checkpoint_every <= 0:

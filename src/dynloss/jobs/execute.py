@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from ..spec import RunBatch
-from .requests import Job, MyrtleJob, ThresholdsJob, TrainJob, file_config
+from .definition import Job, MyrtleJob, ThresholdsJob, TrainJob, file_config
 
 log = logging.getLogger("dynloss")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from .requests import MyrtleJob, file_config
+from .definition import MyrtleJob, file_config
 
 log = logging.getLogger("dynloss")
 
@@ -12,7 +12,7 @@ log = logging.getLogger("dynloss")
 def load_data(job: MyrtleJob):
     """The job's CIFAR-10 arrays; :class:`SpecError` (``batch_size``) when the batch is larger than
     the training set, ``ValueError`` when ``num_train`` is."""
-    from .. import cifar
+    from ..data import cifar
     from ..errors import SpecError
 
     data = cifar.load_cifar10(job.cifar_dir, num_train=job.num_train)
@@ -33,7 +33,7 @@ def run_myrtle(job: MyrtleJob, out: str, quiet: bool = False, config: Optional[d
         data: its CIFAR-10 arrays if already loaded (:func:`load_data`).
 
     Raises:
-        SpecError, dynloss.cifar.CifarError, dynloss.myrtle.CheckpointError: bad input, before any
+        SpecError, dynloss.data.cifar.CifarError, dynloss.myrtle.CheckpointError: bad input, before any
         training (a checkpoint of another run is refused when it is opened).
     """
     from .. import myrtle

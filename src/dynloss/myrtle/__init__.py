@@ -2,7 +2,8 @@
 
 Train a job from Python::
 
-    from dynloss import cifar, myrtle, netcdf
+    from dynloss import myrtle, netcdf
+    from dynloss.data import cifar
 
     data = cifar.load_cifar10("cifar-10-batches-py")
     spec = myrtle.MyrtleSpec(loss="dce", A=30.0, T=100.0)

@@ -232,7 +232,7 @@ def train_myrtle(spec: MyrtleSpec, seeds: Sequence[int],
         spec: the job (validated here).
         seeds: distinct seeds >= 0; seed ``s`` initialises from ``PRNGKey(s)``.
         data: ``(x_train, y_train, x_test, y_test)``, NHWC images and labels 0..9
-            (:func:`dynloss.cifar.load_cifar10`).
+            (:func:`dynloss.data.cifar.load_cifar10`).
         checkpoint: a ``.npz`` path: the state is saved every ``checkpoint_every`` epochs and
             after the last; an existing checkpoint of the same run is resumed (``resume=True``),
             giving the same numbers as an uninterrupted run.

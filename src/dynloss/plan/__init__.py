@@ -15,15 +15,15 @@ vmapped job), ``study`` (every width too, one program per width inside the job);
 """
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from typing import Optional
 
+from .. import data as data_sets
 from ..errors import ConfigError, SpecError
-from ..jobs import MyrtleJob, TrainJob, checks, fmt
+from ..jobs import checks, fmt
 from ..spec import check_schedule_args
-from .kinds import KINDS, PlannedJob, StudyKind, register  # noqa: F401  (the kind API)
+from .kinds import KINDS, PlannedJob, StudyKind, register, study_data  # noqa: F401  (the kind API)
 
 
 def _register_every_kind() -> None:
@@ -150,10 +150,16 @@ class Plan:
         fig = self.cfg["figures"][name]
         return [self.dataset(fig["study"])] if fig["kind"] == "density" else []
 
+    def data(self, name: str) -> dict:
+        """The ``data:`` block of a study (the config's, with the study's own on top), or the config's
+        for a figure."""
+        st = self.cfg["studies"].get(name)
+        return study_data(self, st) if st is not None and self.kinds[name].takes_data else self.cfg["data"]
+
     def figure_options(self, name: str) -> dict:
         spec = self.cfg["studies"].get(name) or self.cfg["figures"][name]
         extra = self.kinds[name].figure_options if name in self.kinds else {}
-        return {**spec, **extra, "data": self.cfg["data"], "scale": self.cfg["scale"]}
+        return {**spec, **extra, "data": self.data(name), "scale": self.cfg["scale"]}
 
     def extra_targets(self, name: str) -> list[str]:
         return self.kinds[name].extra_outputs() if name in self.kinds else []
@@ -166,7 +172,7 @@ class Plan:
             ``{"study", "scale", "study_config", "data"}``.
         """
         st = {k: v for k, v in self.cfg["studies"][name].items() if k not in COSMETIC_KEYS}
-        return {"study": name, "scale": self.cfg["scale"], "study_config": st, "data": self.cfg["data"]}
+        return {"study": name, "scale": self.cfg["scale"], "study_config": st, "data": self.data(name)}
 
     def infinite_args(self, name: str) -> list[str]:
         """The ``dynloss infinite`` arguments of a study's infinite-width reference. Its ``--meta``
@@ -176,7 +182,7 @@ class Plan:
         meta = {"study": name, "scale": self.cfg["scale"],
                 "study_config": {k: st[k] for k in INFINITE_KEYS if k in st}}
         return ["--widths", ",".join(map(str, widths)), "--lr", fmt(st["lr"]), "--steps", str(st["steps"]),
-                "--seeds", str(st["seeds"]), "--data", json.dumps(self.cfg["data"]), "--meta", json.dumps(meta)]
+                "--seeds", str(st["seeds"]), "--data", json.dumps(self.data(name)), "--meta", json.dumps(meta)]
 
     def job_counts(self) -> dict[str, int]:
         """Training jobs of the default target (every study but those with their own target, such as
@@ -202,6 +208,7 @@ class Plan:
             if name in cfg["figures"]:
                 raise ConfigError(f"config key 'studies.{name}': {name!r} is already a figure under 'figures' "
                                   "(each figure target has one name); choose another name")
+        self.check_data()
         for kind in self.kinds.values():
             kind.check()
         self.check_jobs()
@@ -221,11 +228,22 @@ class Plan:
                     raise ConfigError(f"config key 'studies.{src}.density_steps': the density figure "
                                       f"{name!r} needs at least one step")
 
+    def check_data(self) -> None:
+        """The config's ``data:`` block and every study's against the data-set registry
+        (:func:`dynloss.data.job_data`), naming the key."""
+        blocks = [("data", self.cfg["data"])] + [(f"studies.{n}.data", self.data(n)) for n in self.cfg["studies"]
+                                                 if self.kinds[n].takes_data]
+        for where, block in blocks:
+            try:
+                data_sets.job_data(block)
+            except SpecError as exc:
+                key = exc.field.removeprefix("data.")
+                raise ConfigError(f"config key '{where}.{key}': {exc}") from None
+
     def check_jobs(self) -> None:
         """Every planned job through the checks the job itself runs before training
         (:func:`dynloss.jobs.checks.validate`, the memory budget included), so a value the job
-        would refuse is refused here, naming the config key; and no job whose oscillations the
-        last-period rule removes entirely (:func:`static_point`)."""
+        would refuse is refused here, naming the config key."""
         budget = float(self.cfg["max_memory_gb"])
         mode = "map" if self.cfg.get("accelerator", "cpu") == "cpu" else "vmap"
         for name in self.studies():
@@ -236,23 +254,3 @@ class Plan:
                 except SpecError as exc:
                     raise ConfigError(f"config key '{kind.config_key(exc.field)}': {exc} "
                                       f"(study {name!r}, job {job.stem!r})") from None
-                point = static_point(job.request)
-                if point:
-                    a, t = point
-                    raise ConfigError(
-                        f"config key '{kind.config_key('T')}': T = {fmt(t)} is not below steps = "
-                        f"{job.request.spec.steps}, so A = {fmt(a)} never acts: the oscillations stop in the "
-                        "last period (t >= steps - T), here the whole run, which would be a static run "
-                        "labelled A = " f"{fmt(a)}; use T < steps, or A = 1 for a static run")
-
-
-def static_point(request) -> Optional[tuple[float, float]]:
-    """The first (A, T) of a spiral job with A > 1 and T >= steps, or ``None``.
-
-    With a stop rule (``last_T`` or ``period``), A = 1 from step 0 on when ``T >= steps``
-    (:func:`dynloss.schedules.effective_amplitude`), so such a run is bitwise a static one.
-    """
-    if isinstance(request, MyrtleJob) or request.spec.stop_rule == "never":
-        return None
-    pairs = itertools.product(request.A, request.T) if isinstance(request, TrainJob) else zip(request.A, request.T)
-    return next(((a, t) for a, t in pairs if a > 1 and t >= request.spec.steps), None)

@@ -3,14 +3,16 @@
 A kind is registered with :func:`register`; the Snakemake rules and ``dynloss run-study`` know
 nothing about kinds but what :class:`dynloss.plan.Plan` asks of them, so adding a kind is one
 class here (or in any module of this package that calls :func:`register`) plus its figure module;
-the Myrtle5 and sensitivity kinds are in :mod:`.more_kinds`, the dynamics ones in :mod:`.dynamics_kinds`.
+the Myrtle5 kind is in :mod:`.myrtle_kind`, the sensitivity kind in :mod:`.sensitivity_kind`, the dynamics ones in
+:mod:`.dynamics_kinds`, the replication in :mod:`.replication_kinds`.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Optional
 
+from .. import data as data_sets
 from ..errors import ConfigError
 from ..jobs import TrainJob, canonical_argv, fmt, job_hash, seed_text
 from ..spec import TrainSpec
@@ -18,9 +20,7 @@ from ..spec import TrainSpec
 #: study kind name -> class
 KINDS: dict[str, type["StudyKind"]] = {}
 #: job fields (dynloss.jobs.checks) set by a top-level config key rather than a study key
-GLOBAL_KEYS = {"chunk_steps": "chunk_steps", "dtype": "dtype", "max_memory_gb": "max_memory_gb",
-               "points_per_class": "data.points_per_class", "num_classes": "data.num_classes",
-               "noise": "data.noise", "data_seed": "data.train_seed", "test_seeds": "data.test_seeds"}
+GLOBAL_KEYS = {"chunk_steps": "chunk_steps", "dtype": "dtype", "max_memory_gb": "max_memory_gb"}
 
 
 def register(cls: type["StudyKind"]) -> type["StudyKind"]:
@@ -44,21 +44,37 @@ def fragment(text: str) -> dict:
 
 
 def with_kind_schemas(schema: dict) -> dict:
-    """``schema`` (``workflow/schemas/config.schema.yaml``: the keys every config has) with every
-    registered kind's own fragment (:attr:`StudyKind.schema`) in it: its name among the allowed kinds,
-    its keys under ``$defs.<name>`` and the rule that applies them to a study of that kind. ``schema``
-    is not changed."""
-    extra = {n: k.schema for n, k in KINDS.items() if k.schema is not None and n not in schema.get("$defs", {})}
-    if not extra:
-        return schema
+    """``schema`` (``workflow/schemas/config.schema.yaml``: the keys every config has) with what the
+    registries define: the registered losses as ``$defs.loss``'s enum, the data sets' blocks as
+    ``$defs.data`` (the config's, with defaults) and ``$defs.study_data`` (a study's, inheriting the
+    config's), and every registered kind's own fragment (:attr:`StudyKind.schema`): its name among the
+    allowed kinds, its keys (and ``data``) under ``$defs.<name>`` and the rule that applies them to a
+    study of that kind. ``schema`` is not changed."""
     import copy
 
+    from .. import losses
+
     out = copy.deepcopy(schema)
-    study = out["$defs"]["study"]
-    for name, fragment in extra.items():
+    defs = out.setdefault("$defs", {})
+    defs["loss"] = {**defs.get("loss", {}), "type": "string", "enum": losses.names(),
+                    "description": "A registered loss (dynloss.losses): "
+                    + "; ".join(f"{n}: {loss.description}" for n, loss in losses.LOSSES.items())}
+    defs["data"] = data_sets.schema()
+    defs["study_data"] = {**data_sets.schema(with_defaults=False),
+                          "description": "This study's data set and parameters over the config's `data` block "
+                          "(the same set: the keys given replace the config's; another set: its defaults)."}
+    if "data" in out.get("properties", {}):
+        out["properties"]["data"] = {"$ref": "#/$defs/data", "default": {}}
+    study = defs["study"]
+    for name, kind in KINDS.items():
+        if kind.schema is None or name in study["properties"]["kind"]["enum"]:
+            continue
+        fragment = copy.deepcopy(kind.schema)
+        if kind.takes_data:
+            fragment.setdefault("properties", {})["data"] = {"$ref": "#/$defs/study_data"}
         study["properties"]["kind"]["enum"].append(name)
         study["allOf"].append({"if": {"properties": {"kind": {"const": name}}}, "then": {"$ref": f"#/$defs/{name}"}})
-        out["$defs"][name] = fragment
+        defs[name] = fragment
     return out
 
 
@@ -95,16 +111,26 @@ def seed_blocks(n_seeds: int, per_job: int, first: int = 0) -> list[list[int]]:
     return [list(range(lo, min(lo + per_job, first + n_seeds))) for lo in range(first, first + n_seeds, per_job)]
 
 
+def study_data(plan, st: dict) -> dict:
+    """The ``data:`` block of study config ``st``: the config's, with the study's own on top
+    (:func:`dynloss.data.resolve`)."""
+    return data_sets.resolve(plan.cfg["data"], st.get("data"))
+
+
 def train_spec(plan, st: dict, **fields: Any) -> TrainSpec:
-    """The spec of a spiral training job of study config ``st`` (data and dtype from the plan)."""
-    d = plan.cfg["data"]
+    """The spec of a training job of study config ``st`` (its data set, dtype and chunks from the plan)."""
+    name, params = data_sets.job_data(study_data(plan, st))
     base = dict(loss=st["loss"], width=int(st.get("width", 1)), steps=int(st["steps"]),
                 record_every=int(st.get("record_every", 100)), chunk_steps=int(plan.cfg["chunk_steps"]),
-                dtype=plan.cfg["dtype"], points_per_class=int(d["points_per_class"]),
-                num_classes=int(d["num_classes"]), data_seed=int(d["train_seed"]), noise=d["noise"],
-                test_seeds=tuple(int(s) for s in d["test_seeds"]), stop_rule=plan.cfg.get("stop_rule", "last_T"))
+                dtype=plan.cfg["dtype"], data=name, data_params=params, stop_rule=plan.cfg.get("stop_rule", "last_T"))
     base.update(fields)
     return TrainSpec(**base)
+
+
+def with_data(spec: TrainSpec, **values: Any) -> TrainSpec:
+    """``spec`` with data parameters ``values`` set (e.g. a study that varies the training seed)."""
+    params = {**dict(spec.data_params), **values}
+    return replace(spec, data_params=tuple(params.items()))
 
 
 class StudyKind:
@@ -127,6 +153,9 @@ class StudyKind:
     #: :func:`fragment`): :func:`with_kind_schemas` adds it to the schema file's before the config is
     #: validated, so a kind's keys are defined in its class
     schema: ClassVar[Optional[dict]] = None
+    #: whether its studies train on a registered data set, chosen by a ``data:`` block of their own
+    #: (:func:`study_data`)
+    takes_data: ClassVar[bool] = True
     # What the workflow's rules ask of a kind (they select studies by these, never by a kind's name):
     #: the role under which the verdict table reads the study's dataset (``study``, ``dynamics``,
     #: ``thresholds``: the reproduction command's flags; a kind's own role: ``--input ROLE:NAME=PATH``),
@@ -235,9 +264,14 @@ class StudyKind:
         return f"config key 'studies.{self.study}.{field_name}'"
 
     def config_key(self, job_field: str) -> str:
-        """The config key that sets a job field (``width`` -> ``studies.<study>.widths``, ...)."""
+        """The config key that sets a job field (``width`` -> ``studies.<study>.widths``, a data
+        set's ``data.<key>`` -> the study's ``data:`` block where it sets the key, else the config's)."""
         if job_field in self.field_keys:
             return f"studies.{self.study}.{self.field_keys[job_field]}"
+        if job_field.startswith("data."):
+            own = self.st.get("data") or {}
+            key = job_field.removeprefix("data.")
+            return f"studies.{self.study}.{job_field}" if key in own or "name" in own else job_field
         return GLOBAL_KEYS.get(job_field, f"studies.{self.study}.{job_field}")
 
     def steps_multiple_of(self, cadence: str) -> None:
@@ -370,7 +404,10 @@ class Curves(Contour):
     publishes_final_only = False
 
     def infinite_reference(self) -> bool:
-        return self.st["loss"] == "mse"  # the static MSE: figure 4.1 beside its infinite-width limit
+        from .. import losses
+
+        # figure 4.1: the static MSE beside its infinite-width limit
+        return losses.get_loss(self.st["loss"]).kernel_limit
 
     def grid(self) -> tuple[list[float], list[float]]:
         return [float(self.st["A"])], [float(self.st["T"])]

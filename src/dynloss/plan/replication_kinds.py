@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from ..jobs import TrainJob, fmt
-from .kinds import PlannedJob, StudyKind, fragment, register, train_spec
+from .kinds import PlannedJob, StudyKind, fragment, register, train_spec, with_data
 
 
 @register
@@ -43,7 +43,7 @@ class Replication(StudyKind):
     verdict_input = "replication"
     claims_without_data = False  # the confirmatory table's rows, not the exploratory one's
     publishes_final_only = True
-    field_keys = {"data_seed": "spirals"}
+    field_keys = {"data.train_seed": "spirals"}
 
     def points(self) -> list[tuple[float, float]]:
         return [(float(a), float(t)) for a, t in self.st["points"]]
@@ -54,7 +54,7 @@ class Replication(StudyKind):
         for a, t in self.points():
             for spiral in st["spirals"]:
                 stem = f"{st['loss']}_w{int(st['width'])}_lr{fmt(st['lr'])}_A{fmt(a)}_T{fmt(t)}_sp{int(spiral)}"
-                spec = train_spec(self.plan, st, width=int(st["width"]), data_seed=int(spiral))
+                spec = with_data(train_spec(self.plan, st, width=int(st["width"])), train_seed=int(spiral))
                 job = TrainJob(spec=spec, seeds=seeds, lr=float(st["lr"]), A=(a,), T=(t,),
                                meta={**self.labels(), "spiral": int(spiral)})
                 out.append(PlannedJob(self.study, stem, job, self.run_path(stem)))
@@ -62,11 +62,6 @@ class Replication(StudyKind):
 
     def check(self) -> None:
         self.steps_multiple_of("record_every")
-        tests = {int(s) for s in self.plan.cfg["data"]["test_seeds"]}
-        clash = sorted(tests & {int(s) for s in self.st["spirals"]})
-        if clash:
-            raise ConfigError(f"{self.key('spirals')}: {clash} are test spirals (data.test_seeds); a training spiral "
-                              "must not be one")
         for i, (a, t) in enumerate(self.points()):
             if a < 1:
                 raise ConfigError(f"{self.key(f'points[{i}]')}: A = {a:g} < 1")
@@ -134,11 +129,11 @@ def _runs(c, inputs, A: float, T: float, static: bool):
     """(name, (spiral, seed) values) of the replication dataset with the claim's protocol at point (A, T)."""
     import numpy as np
 
-    from ..verdicts.inputs import STATIC, study_steps
+    from ..verdicts.inputs import data_set_of, same_loss, study_steps
 
     for name, ds in inputs.role("replication").items():
         loss = str(np.atleast_1d(ds["loss"].values)[0])
-        same = STATIC.get(loss) == STATIC.get(c.protocol.loss) if static else loss == c.protocol.loss
+        same = same_loss(loss, c.protocol, static) and data_set_of(ds) == c.protocol.data
         if not (same and c.protocol.width in np.atleast_1d(ds["width"].values)
                 and float(np.atleast_1d(ds["lr"].values)[0]) == c.protocol.lr and study_steps(ds) == c.protocol.steps):
             continue

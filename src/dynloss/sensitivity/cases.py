@@ -136,7 +136,7 @@ def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, conf
     """One ``(case, seed)`` dataset of final metrics from the case files, in the order of ``study_cases``.
 
     Each file is matched to its case by the case it records (``config["case"]``, written by the
-    job from the plan (dynloss.plan.more_kinds.Sensitivity)), or else by its file name
+    job from the plan (dynloss.plan.sensitivity_kind.Sensitivity)), or else by its file name
     (``<slug>.nc``), never by position.
 
     Args:
@@ -186,8 +186,8 @@ def combine(paths: Sequence[str], study_cases: Sequence[Case], attrs: dict, conf
 
 def check_study(cfg: dict, name: str) -> None:
     """Checks of a sensitivity study a schema cannot express; ``ConfigError`` names the key."""
+    from .. import losses
     from ..errors import ConfigError
-    from ..spec import LOSS_STATIC
 
     st = cfg["studies"][name]
     key = f"config key 'studies.{name}"
@@ -195,18 +195,16 @@ def check_study(cfg: dict, name: str) -> None:
         if (st["steps"] * s) % st["record_every"]:
             raise ConfigError(f"{key}.factors.steps_scale': steps x {s} is not a multiple of "
                               f"record_every={st['record_every']}")
-    if LOSS_STATIC.get(st["loss"]) != "mse" and any(v != "listing" for v in st["factors"].get("mse_norm", [])):
+    loss = losses.LOSSES.get(st["loss"])
+    if loss is not None and not loss.mse_family and any(v != "listing" for v in st["factors"].get("mse_norm", [])):
         raise ConfigError(f"{key}.factors.mse_norm': applies to the MSE losses only (loss {st['loss']!r})")
-    clash = set(st["factors"].get("data_seed", [])) & set(cfg["data"]["test_seeds"])
-    if clash:
-        raise ConfigError(f"{key}.factors.data_seed': {sorted(clash)} are test seeds "
-                          f"({cfg['data']['test_seeds']}); training on a test spiral is not a test")
     for pair in st["cross"]:
         if len(pair) != 2:
             raise ConfigError(f"{key}.cross': each entry names two factors (got {list(pair)})")
         for f in pair:
             if f not in st["factors"]:
                 raise ConfigError(f"{key}.cross': {f!r} is not one of its factors ({', '.join(st['factors'])})")
-    if st["infinite"] and st["loss"] != "mse":
-        raise ConfigError(f"{key}.infinite': the infinite-width reference is for static MSE (loss 'mse'), "
-                          f"not {st['loss']!r}")
+    if st["infinite"] and not (loss is not None and loss.kernel_limit):
+        limits = [n for n, v in losses.LOSSES.items() if v.kernel_limit]
+        raise ConfigError(f"{key}.infinite': the infinite-width reference is for a loss with a closed-form "
+                          f"infinite-width limit (loss {', '.join(map(repr, limits))}), not {st['loss']!r}")

@@ -183,8 +183,8 @@ def evaluate(refs: Sequence[Reference], lr: float, steps: int, seeds: Sequence[i
         refs: the references (one per width / parameterisation).
         lr: eta; steps: GD steps.
         seeds: prior draws of the initial function (one per seed).
-        data: the config's ``data`` section (points_per_class, num_classes, noise, train_seed,
-            test_seeds).
+        data: the study's ``data:`` block (a registered data set's name and parameters,
+            :func:`dynloss.data.job_data`).
         mse_norm: the MSE normalisation (``losses.MSE_NORMS``).
 
     Returns:
@@ -194,13 +194,13 @@ def evaluate(refs: Sequence[Reference], lr: float, steps: int, seeds: Sequence[i
     """
     import xarray as xr
 
-    from .. import data as data_mod
+    from .. import data as data_sets
     from .. import losses
 
-    c = int(data["num_classes"])
-    kw = {"points_per_class": int(data["points_per_class"]), "num_classes": c, "noise": float(data["noise"])}
-    train = data_mod.spiral(noise_seed=int(data["train_seed"]), **kw)
-    tests = data_mod.test_spirals(tuple(data["test_seeds"]), **kw)
+    name, params = data_sets.job_data(data)
+    data_set, values = data_sets.get(name), dict(params)
+    c = data_set.num_classes(values)
+    train, tests = data_set.load(values)
     x_te = np.concatenate([d.x for d in tests])
     q = [len(d) for d in tests]
     factor = losses.mse_norm_factor(mse_norm, c)

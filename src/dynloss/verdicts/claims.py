@@ -19,12 +19,14 @@ INF = math.inf
 
 @dataclass(frozen=True)
 class Protocol:
-    """What makes two runs comparable: the loss family at A = 1 is the static loss."""
+    """What makes two runs comparable: the loss family at A = 1 is the static loss; the data set
+    (:mod:`dynloss.data`) is the thesis's spiral unless a claim names another."""
 
     loss: str
     width: int
     lr: float
     steps: int
+    data: str = "spiral"
 
     def __str__(self) -> str:
         return f"{self.loss}, width {self.width}, eta {self.lr:g}, {self.steps} steps"

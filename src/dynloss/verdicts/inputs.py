@@ -16,9 +16,9 @@ from typing import Mapping, Optional
 import numpy as np
 import xarray as xr
 
+from .. import data as data_sets
+from .. import losses
 from .claims import Claim, Protocol
-
-STATIC = {"dce": "ce", "ce": "ce", "dmse1": "mse", "dmse2": "mse", "mse": "mse"}
 
 
 @dataclass
@@ -57,13 +57,35 @@ def _loss(ds: xr.Dataset) -> str:
     return str(np.atleast_1d(ds["loss"].values).ravel()[0])
 
 
+def data_set_of(ds: xr.Dataset) -> str:
+    """The data set a dataset's runs trained on: its study's ``data`` block (``config`` attribute of a
+    combined dataset) or its jobs' (``data`` attribute); a block without a name, or a file written before
+    data sets were registered, is the default data set's (:data:`dynloss.data.DEFAULT`)."""
+    for attr, key in (("config", "data"), ("data", None)):
+        try:
+            block = json.loads(ds.attrs[attr])
+            block = block[key] if key else block
+        except (KeyError, ValueError, TypeError):
+            continue
+        if isinstance(block, dict):
+            return str(block.get("name", data_sets.DEFAULT))
+    return data_sets.DEFAULT
+
+
+def same_loss(loss: str, p: Protocol, static: bool) -> bool:
+    """Whether runs of ``loss`` count for protocol ``p``: the same loss, or at A = 1 (``static``) any loss
+    with the same static twin (:mod:`dynloss.losses`)."""
+    if not static:
+        return loss == p.loss
+    return loss in losses.LOSSES and p.loss in losses.LOSSES and losses.static_of(loss) == losses.static_of(p.loss)
+
+
 def matches(ds: xr.Dataset, p: Protocol, static: bool) -> bool:
-    """Whether ``ds`` has runs of protocol ``p`` (at A = 1 any loss of the same static family)."""
+    """Whether ``ds`` has runs of protocol ``p`` (at A = 1 any loss of the same static family), on its data set."""
     if "loss" not in ds.coords or "width" not in ds.coords or "lr" not in ds.coords:
         return False
-    loss = _loss(ds)
-    same_loss = STATIC.get(loss) == STATIC.get(p.loss) if static else loss == p.loss
-    return (same_loss and p.width in np.atleast_1d(ds["width"].values)
+    return (same_loss(_loss(ds), p, static) and data_set_of(ds) == p.data
+            and p.width in np.atleast_1d(ds["width"].values)
             and math.isclose(float(np.atleast_1d(ds["lr"].values)[0]), p.lr) and study_steps(ds) == p.steps)
 
 

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+from .. import data as data_sets
 from .. import files
 
 
@@ -99,7 +100,9 @@ def _kind_defaults() -> dict[str, dict]:
 
 
 def _label(studies: Mapping, cfg: Mapping) -> str:
-    what = {"studies": studies, "data": cfg["data"], "dtype": cfg["dtype"], "stop": cfg["stop_rule"]}
+    # the default data set's name is left out: a label made before data sets had names stays the same
+    data = {k: v for k, v in cfg["data"].items() if not (k == "name" and v == data_sets.DEFAULT)}
+    what = {"studies": studies, "data": data, "dtype": cfg["dtype"], "stop": cfg["stop_rule"]}
     digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"scale {cfg['scale']}, configuration {digest}"
 

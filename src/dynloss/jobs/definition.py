@@ -10,14 +10,10 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ..spec import MyrtleSpec, RunBatch, TrainSpec
+from ..fields import Arg, argv, execution_flags, fmt, param
+from ..spec import MyrtleSpec, RunBatch, SpectraSpec, TrainSpec
 
 log = logging.getLogger("dynloss")
-
-
-def fmt(x: float) -> str:
-    """Numbers in file names and command lines: ``1`` -> ``"1"``, ``0.075`` -> ``"0.075"``."""
-    return np.format_float_positional(float(x), trim="-")
 
 
 def seed_text(seeds: Sequence[int], as_range: bool = True) -> str:
@@ -33,33 +29,30 @@ def seed_text(seeds: Sequence[int], as_range: bool = True) -> str:
 class Onsets:
     """Onset detection of a job: the window and floor of ``visible``, the definitions to store."""
 
-    window: int = 20
-    floor: float = 1e-6
-    names: tuple[str, ...] = ()
+    window: int = param(20, flag="onset-window", minimum=3, help="detect the first bifurcation with this window "
+                        "(steps) and store onset_step and the exact lambda_th")
+    floor: float = param(1e-6, flag="onset-floor", minimum=0, text="str",
+                         help="relative amplitude floor of the onset detector")
+    names: tuple[str, ...] = param((), flag="onset", help="also store these onset definitions (comma list of "
+                                   "visible, growing, mode, apparent, ceiling)")
     #: the definition the zoom of a dynamics job centres on (empty: ``visible``)
-    primary: str = ""
+    primary: str = param("", flag="onset-primary", help="the definition the zoom centres on (one of --onset; "
+                         "default: visible)")
 
 
 def _data_argv(spec: TrainSpec) -> list[str]:
-    return ["--points-per-class", str(spec.points_per_class), "--classes", str(spec.num_classes),
-            "--noise", str(spec.noise), "--data-seed", str(spec.data_seed),
-            "--test-seeds", ",".join(map(str, spec.test_seeds))]
-
-
-def _protocol_argv(spec: TrainSpec) -> list[str]:
-    """The protocol flags that differ from the thesis's defaults (the sensitivity factors)."""
-    out = []
-    if tuple(spec.W_std) != (1.0, 1.0):
-        out += ["--w-std", ",".join(fmt(v) for v in spec.W_std)]
-    if spec.b_std != 0.0:
-        out += ["--b-std", fmt(spec.b_std)]
-    if spec.parameterization != "standard":
-        out += ["--parameterization", spec.parameterization]
-    if spec.threefry_partitionable is not None:
-        out += ["--threefry-partitionable", "true" if spec.threefry_partitionable else "false"]
-    if spec.mse_norm != "listing":
-        out += ["--mse-norm", spec.mse_norm]
+    """The data set's flags: ``--data NAME`` unless it is the default one, then every parameter in the
+    order the data set declares them (:class:`dynloss.data.Param`)."""
+    ds, values = spec.data_set(), spec.data_values()
+    out = ["--data", ds.name] if ds.name != TrainSpec.data else []
+    for p in ds.params:
+        out += [p.option, p.text(values[p.key])]
     return out
+
+
+#: the protocol flags (the sensitivity study's factors), written where they differ from the thesis's defaults
+PROTOCOL = tuple(Arg(f"spec.{name}", "changed") for name in
+                 ("W_std", "b_std", "parameterization", "threefry_partitionable", "mse_norm"))
 
 
 def same_stop(spec: TrainSpec, A: Sequence[float], T: Sequence[float]) -> TrainSpec:
@@ -90,12 +83,15 @@ class TrainJob:
     """
 
     spec: TrainSpec
-    seeds: tuple[int, ...]
-    lr: float
-    A: tuple[float, ...] = (1.0,)
-    T: tuple[float, ...] = (1000.0,)
+    seeds: tuple[int, ...] = param(help="seed range: N, N-M (inclusive) or a comma list")
+    lr: float = param(above=0, help="learning rate eta")
+    A: tuple[float, ...] = param((1.0,), minimum=1, help="amplitude A >= 1 (default 1: static); a comma list trains "
+                                 "the grid A x T (every seed at every point) in this one job")
+    T: tuple[float, ...] = param((1000.0,), above=0, help="period T in steps (default 1000); a comma list: see --A")
     onsets: Optional[Onsets] = None
-    zoom_steps: Optional[int] = None
+    zoom_steps: Optional[int] = param(None, minimum=10, help="store the top Hessian eigenvalues at every step of the "
+                                      "zoom window (this many steps around the first onset) as hess_eig_zoom, from a "
+                                      "replay")
     #: several widths (a per-study job): one program per width, written along a ``width`` dimension
     widths: tuple[int, ...] = ()
     #: write one seed as ``--seeds 4-4`` (a seed block) rather than ``--seeds 4``
@@ -103,6 +99,18 @@ class TrainJob:
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     command = "train"
+    #: the command line: the order of its flags and when each is written (:func:`dynloss.fields.argv`)
+    ARGV = (Arg("spec.loss"), Arg("all_widths", flag_name="--width"), Arg("lr"), Arg("A"), Arg("T"),
+            Arg("spec.steps"), Arg("seeds_text", flag_name="--seeds"), Arg("spec.record_every"),
+            Arg("spec.chunk_steps"), Arg("spec.dtype"), Arg("spec.spectra.hess_every", "set"),
+            Arg("spec.spectra.hess_order", "if:spec.spectra.hess_every"),
+            Arg("spec.spectra.hess_k", "if:spec.spectra.hess_every"), Arg("spec.spectra.ntk_every", "set"),
+            Arg("onsets.window", "if:onsets"), Arg("onsets.floor", "if:onsets"), Arg("onsets.names", "set"),
+            Arg("onsets.primary", "set"), Arg("zoom_steps", "set"), Arg("spec.spectra.ntk_points", "set"),
+            Arg("spec.spectra.density_steps", "set"),
+            Arg("spec.spectra.density_order", "if:spec.spectra.density_steps"),
+            Arg("spec.spectra.density_vectors", "if:spec.spectra.density_steps"), Arg("spec.stop_rule", "changed"),
+            *PROTOCOL)
 
     def __post_init__(self):
         pairs = list(itertools.product(self.A, self.T))
@@ -127,34 +135,13 @@ class TrainJob:
             return RunBatch.make(list(seeds), self.A[0], self.T[0], self.lr)
         return RunBatch.make(list(seeds), np.asarray(A), np.asarray(T), self.lr)
 
+    def seeds_text(self) -> str:
+        return seed_text(self.seeds, self.seed_range)
+
     def argv(self) -> list[str]:
-        """The ``dynloss train`` arguments of this job (without ``--out``, with ``--meta``)."""
-        s, sp = self.spec, self.spec.spectra
-        args = ["--loss", s.loss, "--width", ",".join(map(str, self.all_widths())), "--lr", fmt(self.lr),
-                "--A", ",".join(fmt(a) for a in self.A), "--T", ",".join(fmt(t) for t in self.T),
-                "--steps", str(s.steps), "--seeds", seed_text(self.seeds, self.seed_range),
-                "--record-every", str(s.record_every), "--chunk-steps", str(s.chunk_steps), "--dtype", s.dtype]
-        if sp.hess_every:
-            args += ["--hess-every", str(sp.hess_every), "--hess-order", str(sp.hess_order), "--hess-k", str(sp.hess_k)]
-        if sp.ntk_every:
-            args += ["--ntk-every", str(sp.ntk_every)]
-        if self.onsets is not None:
-            args += ["--onset-window", str(self.onsets.window), "--onset-floor", str(self.onsets.floor)]
-            if self.onsets.names:
-                args += ["--onset", ",".join(self.onsets.names)]
-            if self.onsets.primary:
-                args += ["--onset-primary", self.onsets.primary]
-        if self.zoom_steps:
-            args += ["--zoom-steps", str(self.zoom_steps)]
-        if sp.ntk_points:
-            args += ["--ntk-points", str(sp.ntk_points)]
-        if sp.density_steps:
-            args += ["--density-steps", ",".join(map(str, sp.density_steps)), "--density-order",
-                     str(sp.density_order), "--density-vectors", str(sp.density_vectors)]
-        if s.stop_rule != "last_T":
-            args += ["--stop-rule", s.stop_rule]
-        args += _protocol_argv(s) + _data_argv(s)
-        return args + _meta_argv(self)
+        """The ``dynloss train`` arguments of this job (without ``--out``, with ``--meta``): :attr:`ARGV`, then
+        the data set's flags."""
+        return argv(self, self.ARGV) + _data_argv(self.spec) + _meta_argv(self)
 
     def label(self) -> str:
         where = (f"A={fmt(self.A[0])} T={fmt(self.T[0])}" if not self.grid
@@ -168,17 +155,24 @@ class ThresholdsJob:
     """``dynloss thresholds``: runs of given (A, T, seed) at one eta, with their first bifurcations."""
 
     spec: TrainSpec
-    lr: float
-    A: tuple[float, ...]
-    T: tuple[float, ...]
-    seeds: tuple[int, ...]
+    lr: float = param(above=0, help="learning rate eta")
+    A: tuple[float, ...] = param(minimum=1, help="amplitude of each run (comma list)")
+    T: tuple[float, ...] = param(above=0, help="period of each run (comma list)")
+    seeds: tuple[int, ...] = param(minimum=0, help="seed of each run (comma list)")
     onsets: Onsets
-    run_offset: int = 0
-    trace_every: int = 100
-    traces_out: Optional[str] = None
+    run_offset: int = param(0, minimum=0, help="index of the first run in the study (for combining jobs)")
+    trace_every: int = param(100, minimum=1, help="stride of the stored loss traces")
+    traces_out: Optional[str] = param(None, help="also write the full-resolution loss traces here (for re-analysis "
+                                      "without retraining)")
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     command = "thresholds"
+    #: the command line before the data set's flags, and after them (:func:`dynloss.fields.argv`)
+    ARGV = (Arg("spec.loss"), Arg("spec.width"), Arg("lr"), Arg("spec.steps"), Arg("A"), Arg("T"), Arg("seeds"),
+            Arg("run_offset"), Arg("spec.spectra.hess_every"), Arg("spec.spectra.hess_order"), Arg("onsets.window"),
+            Arg("onsets.floor"), Arg("onsets.names", "set"), Arg("trace_every"), Arg("spec.chunk_steps"),
+            Arg("spec.dtype"))
+    ARGV_AFTER_DATA = (Arg("spec.stop_rule", "changed"), Arg("traces_out", "set"))
 
     def __post_init__(self):
         object.__setattr__(self, "spec", same_stop(self.spec, self.A, self.T))
@@ -187,21 +181,9 @@ class ThresholdsJob:
         return RunBatch.make(list(self.seeds), np.asarray(self.A), np.asarray(self.T), self.lr)
 
     def argv(self) -> list[str]:
-        s = self.spec
-        args = ["--loss", s.loss, "--width", str(s.width), "--lr", fmt(self.lr), "--steps", str(s.steps),
-                "--A", ",".join(fmt(a) for a in self.A), "--T", ",".join(fmt(t) for t in self.T),
-                "--seeds", ",".join(map(str, self.seeds)), "--run-offset", str(self.run_offset),
-                "--hess-every", str(s.spectra.hess_every), "--hess-order", str(s.spectra.hess_order),
-                "--onset-window", str(self.onsets.window), "--onset-floor", str(self.onsets.floor)]
-        if self.onsets.names:
-            args += ["--onset", ",".join(self.onsets.names)]
-        args += ["--trace-every", str(self.trace_every), "--chunk-steps", str(s.chunk_steps),
-                "--dtype", s.dtype] + _data_argv(s)
-        if s.stop_rule != "last_T":
-            args += ["--stop-rule", s.stop_rule]
-        if self.traces_out:
-            args += ["--traces-out", self.traces_out]
-        return args + _meta_argv(self)
+        """The ``dynloss thresholds`` arguments of this job (without ``--out``, with ``--meta``)."""
+        return (argv(self, self.ARGV) + _data_argv(self.spec) + argv(self, self.ARGV_AFTER_DATA)
+                + _meta_argv(self))
 
     def label(self) -> str:
         return f"{self.spec.loss} w={self.spec.width} lr={self.lr:g} runs={len(self.seeds)}: "
@@ -215,8 +197,9 @@ class MyrtleJob:
     seeds: tuple[int, ...]
     cifar_dir: str
     num_train: Optional[int] = None
-    checkpoint: Optional[str] = None
-    checkpoint_every: int = 10
+    #: execution settings: a resumable cache, left out of the job's hash
+    checkpoint: Optional[str] = param(None, execution="dropped", help="checkpoint file (.npz); resumed if it exists")
+    checkpoint_every: int = param(10, minimum=1, execution="dropped", help="epochs between checkpoints")
     resume: bool = True
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -251,13 +234,14 @@ class MyrtleJob:
 
 Job = Union[TrainJob, ThresholdsJob, MyrtleJob]
 
-#: arguments that do not determine a job's numbers (each takes one value)
-NOT_HASHED = ("--out", "--meta", "--checkpoint", "--checkpoint-every")
-#: arguments that do not change a job's numbers but are kept in its hash at one fixed value, so the
-#: hashes of jobs computed before they were execution settings stay valid: ``--chunk-steps`` (every
-#: length the job checks accept trains bitwise the same runs, ``dynloss.jobs.checks``) at the
-#: shipped default of config key ``chunk_steps``
-CANONICAL = {"--chunk-steps": str(TrainSpec.__dataclass_fields__["chunk_steps"].default)}
+_EXECUTION = execution_flags(TrainSpec, SpectraSpec, Onsets, TrainJob, ThresholdsJob, MyrtleJob)
+#: arguments that do not determine a job's numbers (each takes one value): where a result goes, its labels,
+#: and the execution settings that were never hashed (``execution="dropped"`` on their field)
+NOT_HASHED = ("--out", "--meta", *(f for f, (how, _) in _EXECUTION.items() if how == "dropped"))
+#: execution settings kept in the hash at their default (``execution="canonical"``), so the hashes of jobs
+#: computed before they were execution settings stay valid: ``--chunk-steps`` (every length the job checks
+#: accept trains bitwise the same runs, ``dynloss.jobs.checks``)
+CANONICAL = {f: default for f, (how, default) in _EXECUTION.items() if how == "canonical"}
 
 
 def canonical_argv(args: Sequence[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The seeded C-arm spiral (thesis sections 3.4.2 and 5.3, figure 3.3).
+"""The seeded C-arm spiral (thesis sections 3.4.2 and 5.3, figure 3.3), the data set ``spiral``.
 
 For class j: ``r = linspace(0, 1, N)``,
 ``theta = linspace(2 pi j / C, 2 pi j / C + revolutions * pi, N) + noise * n``,
@@ -9,29 +9,17 @@ Training uses noise seed 0; "test accuracy" is the mean over the fresh spirals w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from .spec import DEFAULT_TEST_SEEDS  # noqa: E402  (re-exported)
+from ..errors import SpecError
+from . import DataSet, Dataset, Param, register
 
-
-@dataclass(frozen=True)
-class Dataset:
-    """Inputs ``x`` (P, D), integer ``labels`` (P,) and ``onehot`` targets (P, C)."""
-
-    x: np.ndarray
-    labels: np.ndarray
-    onehot: np.ndarray
-
-    @property
-    def num_classes(self) -> int:
-        """C, the number of columns of ``onehot``."""
-        return self.onehot.shape[1]
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
+#: the test spirals' noise seeds (thesis: five test sets)
+DEFAULT_TEST_SEEDS = (1, 2, 3, 4, 5)
+#: largest noise seed (``numpy.random.RandomState`` takes 32 bits)
+MAX_NOISE_SEED = 2 ** 32 - 1
 
 
 def spiral(points_per_class: int = 100, num_classes: int = 3, noise_seed: int = 0,
@@ -96,3 +84,42 @@ def test_spirals(seeds: Sequence[int] = DEFAULT_TEST_SEEDS, **kwargs) -> list[Da
 
 
 test_spirals.__test__ = False  # not a pytest test despite its name
+
+
+@register
+class Spiral(DataSet):
+    """The thesis's data: a C-arm training spiral and fresh test spirals of other noise seeds."""
+
+    name = "spiral"
+    description = "the seeded C-arm spiral of the thesis (section 5.3)"
+    params = (
+        Param("points_per_class", 100, "Points per spiral arm (N).", minimum=1),
+        Param("num_classes", 3, "Number of arms / classes (C).", minimum=2, flag="classes"),
+        Param("noise", 0.2, "Standard deviation of the angular noise.", kind="float", minimum=0),
+        Param("train_seed", 0, "Noise seed of the training spiral (not one of test_seeds).", minimum=0,
+              maximum=MAX_NOISE_SEED, flag="data-seed"),
+        Param("test_seeds", DEFAULT_TEST_SEEDS, "Noise seeds of the test spirals; test accuracy is their mean.",
+              kind="ints", minimum=0, maximum=MAX_NOISE_SEED),
+    )
+
+    def check(self, values: dict) -> None:
+        if values["train_seed"] in values["test_seeds"]:
+            raise SpecError("data.train_seed", f"train_seed {values['train_seed']} is also a test seed "
+                            f"{list(values['test_seeds'])}: test accuracy would be measured on the training spiral")
+
+    def num_classes(self, values: dict) -> int:
+        return values["num_classes"]
+
+    def input_dim(self, values: dict) -> int:
+        return 2
+
+    def train_size(self, values: dict) -> int:
+        return values["points_per_class"] * values["num_classes"]
+
+    def test_sets(self, values: dict) -> list:
+        return list(values["test_seeds"])
+
+    def load(self, values: dict) -> tuple[Dataset, list[Dataset]]:
+        kw = {"points_per_class": values["points_per_class"], "num_classes": values["num_classes"],
+              "noise": values["noise"]}
+        return spiral(noise_seed=values["train_seed"], **kw), test_spirals(values["test_seeds"], **kw)
