@@ -22,7 +22,7 @@ def with_arg(flag, value):
 
 
 @pytest.mark.parametrize("flag,value,message", [
-    ("--loss", "hinge", "--loss: unknown loss 'hinge' (allowed: ce, mse, dce, dmse1, dmse2)"),
+    ("--loss", "huber", "--loss: unknown loss 'huber' (allowed: ce, mse, dce, dmse1, dmse2, hinge, dhinge)"),
     ("--A", "0.5", "--A: '0.5' is not allowed (a number >= 1)"),
     ("--T", "0", "--T: '0' is not allowed (a number > 0)"),
     ("--T", "-3", "--T: '-3' is not allowed (a number > 0)"),

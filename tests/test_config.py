@@ -72,7 +72,7 @@ def with_change(base, keys, value):
 
 CASES = [
     (("studies", "fig3_4", "lr"), -1, "studies.fig3_4.lr"),
-    (("studies", "fig3_4", "loss"), "hinge", "studies.fig3_4.loss"),
+    (("studies", "fig3_4", "loss"), "huber", "studies.fig3_4.loss"),
     (("studies", "fig3_4", "A"), [0.5, 2], "studies.fig3_4.A.0"),
     (("studies", "fig3_4", "T"), [0, 100], "studies.fig3_4.T.0"),
     (("studies", "fig3_4", "widths"), [], "studies.fig3_4.widths"),

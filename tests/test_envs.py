@@ -139,7 +139,7 @@ def test_cuda_env_uses_cuda12_jax():
 NOT_IMPORTED = {"jaxlib", "netcdf4", "snakemake-executor-plugin-slurm", "pytest", "tensorflow-cpu", "frozendict",
                 "dm-tree", "absl-py", "tf2jax", "snakemake", "ruff", "snakefmt",
                 "pytest-xdist"}  # tools run as commands (pytest-xdist: a pytest plugin, -n 2)
-IMPORT_NAME = {"pyyaml": "yaml", "neural-tangents": "neural_tangents"}
+IMPORT_NAME = {"pyyaml": "yaml", "neural-tangents": "neural_tangents", "scikit-learn": "sklearn"}
 
 
 def test_every_pinned_library_is_used():

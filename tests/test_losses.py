@@ -85,7 +85,7 @@ def test_class_weights_kinds():
 
 def test_unknown_loss_names_the_allowed_ones():
     with pytest.raises(ValueError, match=f"allowed: {', '.join(losses.LOSSES)}$"):
-        losses.get_loss("hinge")
+        losses.get_loss("huber")
 
 
 def test_register_adds_a_loss():

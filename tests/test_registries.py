@@ -162,11 +162,12 @@ def test_a_study_inherits_the_config_s_data_block_and_overrides_keys(tmp_path):
 def test_the_registries_names_are_the_schema_s_enums_and_the_errors_lists(tmp_path, blobs):
     schema = config.load_schema()
     assert schema["$defs"]["loss"]["enum"] == list(losses.LOSSES)
-    assert schema["$defs"]["data"]["properties"]["name"]["enum"] == list(data.DATASETS) == ["spiral", blobs]
+    assert schema["$defs"]["data"]["properties"]["name"]["enum"] == list(data.DATASETS) == [*data.names()[:-1], blobs]
+    assert data.names()[0] == "spiral"  # the thesis's first
     allowed_losses = ", ".join(losses.LOSSES)
     with pytest.raises(ConfigError, match=re.escape(f"'studies.t.loss': 'nope' is not one of {list(losses.LOSSES)}")):
         config.load_config(_config_with(tmp_path, "t", {"kind": "curves", "loss": "nope"}), scale="tiny")
-    unknown = "'studies.t.data.name': 'nope' is not one of ['spiral', 't_blobs']"
+    unknown = f"'studies.t.data.name': 'nope' is not one of {data.names()}"
     with pytest.raises(ConfigError, match=re.escape(unknown)):
         config.load_config(_config_with(tmp_path, "t", {"kind": "curves", "data": {"name": "nope"}}), scale="tiny")
     with pytest.raises(ConfigError, match=r"^config key 'studies.t.data.noise': data set 't_blobs' has no parameter "

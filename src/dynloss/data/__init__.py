@@ -239,6 +239,16 @@ def resolve(default: Mapping[str, Any], override: Optional[Mapping[str, Any]] = 
     return {**default, **override}
 
 
+def num_classes(block: Mapping[str, Any]) -> int:
+    """C of a ``data:`` block (its data set's, with the block's parameters).
+
+    >>> num_classes({"name": "spiral", "num_classes": 4}), num_classes({})
+    (4, 3)
+    """
+    name, values = job_data(block)
+    return get(name).num_classes(dict(values))
+
+
 def job_data(block: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
     """A ``data:`` block as a job's ``(name, parameters)``: every parameter, checked.
 
@@ -266,10 +276,11 @@ def schema(with_defaults: bool = True) -> dict:
 
 
 def _register_every_module() -> None:
+    """Import every module of this package, the thesis's data set first (so listings lead with it)."""
     import pkgutil
 
-    for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
+    for name in sorted((m.name for m in pkgutil.iter_modules(__path__)), key=lambda n: (n != DEFAULT, n)):
+        importlib.import_module(f"{__name__}.{name}")
 
 
 _register_every_module()

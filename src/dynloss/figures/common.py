@@ -14,8 +14,9 @@ matplotlib.use("Agg")  # headless: jobs run on clusters without a display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator  # noqa: E402
 
-#: the thesis's class colours (red, yellow, blue) and more for C > 3
-CLASS_COLOURS = ["#d62728", "#e6b800", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b"]
+#: the thesis's class colours (red, yellow, blue) and more for C > 3: ten distinct ones (the digits' C = 10)
+CLASS_COLOURS = ["#d62728", "#e6b800", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                 "#17becf", "#000000"]
 
 #: attribute of a Figure that holds its footer stamp until :func:`save` draws it
 STAMP_ATTR = "_dynloss_stamp"

@@ -97,9 +97,10 @@ def dataset_text(ds: xr.Dataset, options: Mapping[str, Any]) -> str:
 
 
 def _schedule_text(options: Mapping[str, Any]) -> str:
-    data = options.get("data") or {}
+    from ..data import num_classes as classes_of
+
     return ", ".join([f"A = {float(options['A']):g}", f"T = {float(options['T']):g}",
-                      f"C = {int(data.get('num_classes', options.get('num_classes', 3)))} classes",
+                      f"C = {classes_of(options.get('data') or {})} classes",
                       f"{int(options['steps'])} steps"])
 
 

@@ -26,7 +26,8 @@ def render(A: float, T: float, steps: int, num_classes: int = 3, weights: str = 
 
 
 def from_files(inputs, options: dict, title: str):
-    # the class count training uses (data.num_classes) wins over a figure-level value
-    num_classes = (options.get("data") or {}).get("num_classes", options.get("num_classes", 3))
-    return render(options["A"], options["T"], options["steps"], int(num_classes),
+    from ..data import num_classes as classes_of
+
+    # the class count of the figure's data block (the config's, or the figure's own): C = 10 for the digits
+    return render(options["A"], options["T"], options["steps"], classes_of(options.get("data") or {}),
                   options.get("weights", "normalised"), title)

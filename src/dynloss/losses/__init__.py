@@ -242,11 +242,12 @@ def accuracy(f: Array, Y: Array) -> Array:
 
 
 def _register_every_module() -> None:
-    """Import every module of this package: a loss in a new module here registers itself."""
+    """Import every module of this package: a loss in a new module here registers itself (the thesis's
+    losses first, so listings lead with them)."""
     import pkgutil
 
-    for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
+    for name in sorted((m.name for m in pkgutil.iter_modules(__path__)), key=lambda n: (n != "thesis", n)):
+        importlib.import_module(f"{__name__}.{name}")
 
 
 _register_every_module()

@@ -154,7 +154,9 @@ class Plan:
         """The ``data:`` block of a study (the config's, with the study's own on top), or the config's
         for a figure."""
         st = self.cfg["studies"].get(name)
-        return study_data(self, st) if st is not None and self.kinds[name].takes_data else self.cfg["data"]
+        if st is None:  # a figure: the config's block, with the figure's own on top
+            return data_sets.resolve(self.cfg["data"], self.cfg["figures"].get(name, {}).get("data"))
+        return study_data(self, st) if self.kinds[name].takes_data else self.cfg["data"]
 
     def figure_options(self, name: str) -> dict:
         spec = self.cfg["studies"].get(name) or self.cfg["figures"][name]
@@ -233,6 +235,7 @@ class Plan:
         (:func:`dynloss.data.job_data`), naming the key."""
         blocks = [("data", self.cfg["data"])] + [(f"studies.{n}.data", self.data(n)) for n in self.cfg["studies"]
                                                  if self.kinds[n].takes_data]
+        blocks += [(f"figures.{n}.data", self.data(n)) for n, fig in self.cfg["figures"].items() if fig.get("data")]
         for where, block in blocks:
             try:
                 data_sets.job_data(block)
