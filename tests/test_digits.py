@@ -151,3 +151,17 @@ def test_a_schedule_figure_draws_the_classes_of_its_data_block(tmp_path):
     with pytest.raises(ConfigError, match=r"'figures.fig_digits_schedule.data.name': unknown data set 'nope' "
                                           r"\(allowed: spiral, digits"):
         config.load_config(path, scale="quick")
+
+
+def test_a_campaign_of_spiral_studies_draws_no_digits_figure():
+    """only_studies keeps the figures of the data sets its studies use: the confirmatory campaign (spiral only)
+    plans no digits schedule; a campaign with a digits study does."""
+    from dynloss import config
+
+    cfg = config.load_yaml()
+    cfg["only_studies"] = ["fig3_4"]
+    assert "fig_digits_schedule" not in config.prepare(dict(cfg))["figures"]
+    cfg = config.load_yaml()
+    cfg["studies"]["t_digits"] = {"kind": "curves", "loss": "dce", "data": {"name": "digits"}}
+    cfg["only_studies"] = ["t_digits"]
+    assert "fig_digits_schedule" in config.prepare(cfg)["figures"]

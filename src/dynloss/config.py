@@ -19,6 +19,7 @@ import yaml
 from jsonschema import validators
 
 from . import accelerator
+from .data import DEFAULT as DEFAULT_DATA
 from .errors import ConfigError  # noqa: F401  (also ``config.ConfigError``)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -345,8 +346,9 @@ def prepare(cfg: dict, schema: dict | None = None, shipped: dict | None = None,
 
 
 def _only_studies(cfg: dict) -> None:
-    """``only_studies``: keep those studies, drop the others and the figures drawn from them (a campaign of
-    its own, e.g. the confirmatory replication, which must not plan the shipped studies)."""
+    """``only_studies``: keep those studies, drop the others and the figures drawn from them or from a data set
+    none of them uses (a campaign of its own, e.g. the confirmatory replication, which must not plan the shipped
+    studies)."""
     only = cfg.get("only_studies") or []
     if not isinstance(only, list):
         return  # the schema names the key
@@ -356,8 +358,12 @@ def _only_studies(cfg: dict) -> None:
                           f"(defined: {', '.join(sorted(cfg.get('studies') or {}))})")
     if only:
         cfg["studies"] = {n: cfg["studies"][n] for n in only}
+        default = (cfg.get("data") or {}).get("name", DEFAULT_DATA)
+        used = {default} | {(st.get("data") or {}).get("name", default) for st in cfg["studies"].values()
+                            if isinstance(st, dict)}
         cfg["figures"] = {n: f for n, f in (cfg.get("figures") or {}).items()
-                          if not isinstance(f, dict) or f.get("study", only[0]) in only}
+                          if not isinstance(f, dict) or (f.get("study", only[0]) in only
+                                                         and (f.get("data") or {}).get("name", default) in used)}
 
 
 def load_config(path: Path = CONFIG_PATH, **overrides: Any) -> dict:
