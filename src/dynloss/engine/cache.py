@@ -68,7 +68,7 @@ class ProgramCache:
         seconds = time.perf_counter() - start
         self.stats.compiles += 1
         self.stats.compile_s += seconds
-        log.info("compiled the %s program in %.2f s", name, seconds)
+        log.info("compiled program %s in %.2f s", name, seconds)
         self._programs[key] = program
         while len(self._programs) > self.size:
             self._programs.popitem(last=False)
@@ -100,7 +100,7 @@ def compiled(name: str, static: tuple, problem: Problem, build: Callable[[Proble
 
     Args:
         name: the program's name (logged with its compile time).
-        static: every choice ``build`` reads besides the problem (hashable).
+        static: every choice ``build`` reads besides the problem, as ``(name, value)`` pairs (hashable).
         problem: the job; only its structure enters the program.
         build: the pure builder; its function takes the data as its last argument.
         args: example arguments but the data (values or ``jax.ShapeDtypeStruct``).
@@ -113,4 +113,5 @@ def compiled(name: str, static: tuple, problem: Problem, build: Callable[[Proble
         fn = jax.jit(build(problem.structure()), donate_argnums=donate)
         return fn.lower(*args, data).compile()
 
-    return PROGRAMS.get(key, compile, f"{name}{static}" if static else name)
+    label = f"{name} ({', '.join(f'{k} {v}' for k, v in static)})" if static else name
+    return PROGRAMS.get(key, compile, label)

@@ -58,7 +58,8 @@ def compile_measures(problem: Problem, lengths, params, args: RunArgs, mode: str
         for n in sorted(set(lengths)):
             snaps = jax.tree_util.tree_map(
                 lambda a: jax.ShapeDtypeStruct(a.shape[:1] + (n // c,) + a.shape[1:], a.dtype), params)
-            out[n, c] = compiled("measure", (c, n, mode), problem, lambda p, c=c: measure_fn(p, c, mode),
+            out[n, c] = compiled("measure", (("cadence", c), ("steps", n), ("mode", mode)), problem,
+                                 lambda p, c=c: measure_fn(p, c, mode),
                                  (snaps, jax.ShapeDtypeStruct((n // c,), jnp.int32), args))
     return out
 
@@ -73,7 +74,7 @@ def density_fn(problem: Problem, mode: str) -> Callable:
 
 def compiled_density(problem: Problem, mode: str, params, args: RunArgs):
     """Compiled :func:`density_fn` for arguments of these shapes (cached)."""
-    return compiled("density", (mode,), problem, lambda p: density_fn(p, mode), (params, jnp.int32(0), args))
+    return compiled("density", (("mode", mode),), problem, lambda p: density_fn(p, mode), (params, jnp.int32(0), args))
 
 
 class Pipeline:

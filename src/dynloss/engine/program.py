@@ -25,7 +25,7 @@ own data.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -150,7 +150,7 @@ def compiled_chunk(problem: Problem, n_steps: int, snap_cadences, mode: str, car
                    args: RunArgs):
     """Compiled :func:`chunk_fn` for a carry and args of these shapes (cached); the carry is donated."""
     snaps = tuple(sorted(snap_cadences))
-    return compiled("chunk", (n_steps, snaps, mode), problem,
+    return compiled("chunk", (("steps", n_steps), ("snapshots", snaps), ("mode", mode)), problem,
                     lambda p: chunk_fn(p, n_steps, snaps, mode), (carry, jnp.int32(0), args), donate=(0,))
 
 
@@ -184,4 +184,4 @@ def final_fn(problem: Problem, mode: str) -> Callable:
 
 def compiled_final(problem: Problem, mode: str, carry: Carry, args: RunArgs):
     """Compiled :func:`final_fn` ``(carry, args, data)`` for arguments of these shapes (cached)."""
-    return compiled("final", (mode,), problem, lambda p: final_fn(p, mode), (carry, args))
+    return compiled("final", (("mode", mode),), problem, lambda p: final_fn(p, mode), (carry, args))

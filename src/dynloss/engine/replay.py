@@ -62,7 +62,7 @@ class Replay:
         carry, args = initial_carry(self.problem, batch), run_args(self.problem, batch)
         tg = jnp.asarray(targets, jnp.int32)
         mode = self.mode
-        program = compiled("replay", (mode,), self.problem, lambda p: replay_fn(p, mode),
+        program = compiled("replay", (("mode", mode),), self.problem, lambda p: replay_fn(p, mode),
                            (carry, jnp.int32(0), tg, args))
         data = self.problem.data
         for t0 in range(0, int(targets.max()) + 1, self.problem.spec.chunk_steps):
