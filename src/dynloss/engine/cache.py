@@ -15,7 +15,9 @@ is kept here under a key of
 
 A second job of the same structure (other data seed, A, T, eta, seeds) therefore traces and
 compiles nothing. Across processes, JAX's persistent compilation cache (config key ``jax_cache``)
-now hits too: the program no longer differs by the data compiled into it.
+hits too: the program does not differ by the data. The numbers are those of a program compiled for
+the job alone; against data compiled in as constants, XLA associates a few products differently
+(last bits of the MSE losses and the spectra; benchmarks/RESULTS.md, "engine").
 """
 from __future__ import annotations
 
