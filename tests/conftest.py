@@ -34,10 +34,12 @@ _JAX_CACHE: list[str] = []
 
 def pytest_configure(config):
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    # Every engine.train builds a new Problem, so JAX's in-memory cache never hits across tests;
-    # the persistent cache is keyed by the compiled program itself, so a test that trains a spec
-    # an earlier test trained loads it instead of compiling it again. A temporary folder per session
-    # (the workflow's jobs share one the same way, config key jax_cache); subprocesses inherit it.
+    # The engine keeps its compiled programs per process by program structure (dynloss.engine.cache);
+    # the persistent cache is keyed by the compiled program itself, so a test in another worker or a
+    # subprocess that trains a structure an earlier test trained loads it instead of compiling it
+    # again (the data are arguments, not constants, so other data seeds hit too). A temporary folder
+    # per session (the workflow's jobs share one the same way, config key jax_cache); subprocesses
+    # inherit it.
     # DYNLOSS_TEST_JAX_CACHE names a folder to keep instead, for the next session.
     cache = os.environ.get("DYNLOSS_TEST_JAX_CACHE")
     if not cache:

@@ -25,7 +25,10 @@ to rounding for all three dynamical losses (benchmarks/RESULTS.md, "spectra";
 
 The functions that take a :class:`dynloss.engine.Problem` (``problem``) evaluate the job's
 dynamical loss F(., t) on its training data; the per-run arguments ``args`` are a
-:class:`dynloss.engine.RunArgs` ``(A, T, lr)``.
+:class:`dynloss.engine.RunArgs` ``(A, T, lr)``. The training's measurements
+(:func:`measurements`, :func:`density_measurement`) are built from the problem's structure and
+take the problem with its data at each call: inside the engine's compiled programs, the problem
+bound to the program's data argument, so no data value is compiled in.
 """
 from __future__ import annotations
 
@@ -244,7 +247,7 @@ class Measurement:
     """A spectrum measured every ``cadence`` steps during training."""
 
     cadence: int
-    fn: Callable  # (params, t, args: RunArgs) -> array, for one run
+    fn: Callable  # (problem, params, t, args: RunArgs) -> array, for one run
 
 
 def start_vector(problem: "Problem", key) -> jnp.ndarray:
@@ -338,26 +341,27 @@ def measurements(problem: "Problem") -> dict[str, Measurement]:
     """The cadenced spectra requested by ``problem.spec.spectra``.
 
     Args:
-        problem: the job.
+        problem: the job (its spec, model and data shapes; the data values are not read).
 
     Returns:
         ``{"hess_eig": top Hessian eigenvalues, "ntk_lmax": largest NTK eigenvalue}``, those
-        whose cadence is set, each a per-run :class:`Measurement`.
+        whose cadence is set, each a per-run :class:`Measurement` whose ``fn`` takes a problem of
+        the same structure with the data to measure on.
     """
     sp = problem.spec.spectra
     out: dict[str, Measurement] = {}
     if sp.hess_every:
         v0 = start_vector(problem, jax.random.PRNGKey(sp.lanczos_seed))
 
-        def hess(params, t, args):
-            return hessian_top(problem, params, t, args.A, args.T, sp.hess_order, sp.hess_k, v0)
+        def hess(on, params, t, args):
+            return hessian_top(on, params, t, args.A, args.T, sp.hess_order, sp.hess_k, v0)
 
         out["hess_eig"] = Measurement(sp.hess_every, hess)
     if sp.ntk_every:
         n = sp.ntk_points or problem.x.shape[0]
 
-        def ntk(params, t, args):
-            return ntk_lmax(problem.model, params, problem.x[:n], sp.ntk_method, sp.ntk_order, sp.ntk_trace)
+        def ntk(on, params, t, args):
+            return ntk_lmax(on.model, params, on.x[:n], sp.ntk_method, sp.ntk_order, sp.ntk_trace)
 
         out["ntk_lmax"] = Measurement(sp.ntk_every, ntk)
     return out
@@ -367,18 +371,19 @@ def density_measurement(problem: "Problem") -> Callable:
     """The Lanczos runs of the Hessian's eigenvalue density, for one run.
 
     Args:
-        problem: the job (``problem.spec.spectra`` gives the order, start vectors and seed).
+        problem: the job (``problem.spec.spectra`` gives the order, start vectors and seed; the
+            data values are not read).
 
     Returns:
-        ``(params, t, args) -> {"ritz_values", "ritz_weights"}``, each (density_vectors, order);
-        :func:`density` turns them into a density.
+        ``(problem, params, t, args) -> {"ritz_values", "ritz_weights"}``, each (density_vectors,
+        order), on the data of the problem it is given; :func:`density` turns them into a density.
     """
     sp = problem.spec.spectra
     keys = jax.random.split(jax.random.PRNGKey(sp.lanczos_seed + 1), sp.density_vectors)
     v0s = jax.vmap(lambda k: start_vector(problem, k))(keys)
 
-    def single(params, t, args):
-        flat, mv = hessian_hvp(problem, params, t, args.A, args.T)
+    def single(on, params, t, args):
+        flat, mv = hessian_hvp(on, params, t, args.A, args.T)
         order = min(sp.density_order, flat.shape[0])
         vals, wts = jax.vmap(lambda v0: ritz(*lanczos(mv, v0, order)))(v0s)
         return {"ritz_values": vals, "ritz_weights": wts}

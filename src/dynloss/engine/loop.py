@@ -6,6 +6,11 @@ seed, amplitude A, period T and learning rate eta (array arguments of one compil
 (:mod:`dynloss.engine.plan`); a Python loop over chunks reports progress and ETA and never goes
 back to the host inside a chunk. Indexing and divergence: :mod:`dynloss.engine.program`.
 
+The data and the per-run values are arguments of the compiled programs, which are kept by program
+structure (:mod:`dynloss.engine.cache`): a second job of the same structure in a process (another
+data seed, A, T, eta or seeds, the same widths, cadences, chunk lengths and run count) compiles
+nothing, and ``timings["compile_s"]`` is then about zero.
+
 A diverged run's recorded accuracy is NaN from its divergence step on (not the chance level
 that the argmax of NaN outputs gives).
 """
@@ -23,10 +28,10 @@ from .. import spectra
 from ..progress import ProgressFn
 from ..spec import RunBatch, TrainSpec
 from .batching import batch_mode
-from .measure import Pipeline, compile_measures, density_program, measure_cadences
+from .measure import Pipeline, compile_measures, compiled_density, measure_cadences
 from .plan import plan
 from .problem import Problem, initial_carry, make_problem, run_args
-from .program import chunk_program, final_program, snap_key
+from .program import compiled_chunk, compiled_final, snap_key
 
 
 @dataclass
@@ -69,38 +74,38 @@ def train(spec: TrainSpec, batch: RunBatch, progress: Optional[ProgressFn] = Non
     elif problem.spec != spec:
         raise ValueError("train: the problem was built from another spec")
     mode = batch_mode(spec)
-    measures = spectra.measurements(problem) if spec.spectra.enabled else {}
+    measures = spectra.measurements(problem.structure()) if spec.spectra.enabled else {}
     cadences = measure_cadences(measures)
     carry = initial_carry(problem, batch)
     args = run_args(problem, batch)
+    data = problem.data
     lengths = plan(problem, cadences, len(batch))
 
     t_compile = time.perf_counter()
-    compiled = {n: chunk_program(problem, n, cadences, mode).lower(carry, jnp.int32(0), args).compile()
-                for n in sorted(set(lengths))}
-    measure = compile_measures(measures, lengths, carry.params, args, mode)
-    final = final_program(problem, measures, mode).lower(carry, args).compile()
+    compiled = {n: compiled_chunk(problem, n, cadences, mode, carry, args) for n in sorted(set(lengths))}
+    measure = compile_measures(problem, lengths, carry.params, args, mode)
+    final = compiled_final(problem, mode, carry, args)
+    density = compiled_density(problem, mode, carry.params, args) if spec.spectra.density_steps else None
     compile_s = time.perf_counter() - t_compile
 
-    density = density_program(problem, mode) if spec.spectra.density_steps else None
     outs: list[dict] = []
     pending: list = []
     dens: list[Any] = []
     t0, start = 0, time.perf_counter()
-    with Pipeline(measure, args) as pipeline:
+    with Pipeline(measure, args, data) as pipeline:
         for n in lengths:
-            carry, out = compiled[n](carry, jnp.int32(t0), args)
+            carry, out = compiled[n](carry, jnp.int32(t0), args, data)
             snaps = {c: out.pop(snap_key(c)) for c in cadences}
             outs.append(jax.device_get(out))
             if snaps:
                 pending.append(pipeline.submit(n, t0, snaps))
             t0 += n
             if density is not None and (t0 - 1) in spec.spectra.density_steps:
-                dens.append(jax.device_get(density(carry.params, jnp.int32(t0 - 1), args)))
+                dens.append(jax.device_get(density(carry.params, jnp.int32(t0 - 1), args, data)))
             if progress is not None:
                 jax.block_until_ready(carry)
                 progress(t0, spec.steps, time.perf_counter() - start)
-        last = jax.device_get(final(carry, args))
+        last = jax.device_get(final(carry, args, data))
         for o, fut in zip(outs, pending):
             o.update(fut.result())
     jax.block_until_ready(carry)

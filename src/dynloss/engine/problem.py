@@ -1,13 +1,19 @@
-"""The static side of a training job, as one immutable :class:`Problem`, and the per-run state.
+"""A training job as one immutable :class:`Problem`, its :class:`Data`, and the per-run state.
 
-A :class:`Problem` is everything a compiled program closes over: the model, the dynamical loss
-and its static counterpart, the training and test data, the class-weight schedule and the dtype.
-It is built from a :class:`dynloss.spec.TrainSpec` by :func:`make_problem` and is what
-:mod:`dynloss.spectra` and :mod:`dynloss.thresholds.measure` receive. What varies across a batch (seed,
-A, T, eta) lives in :class:`RunArgs` and the parameters in :class:`Carry`, both pytrees.
+A :class:`Problem` holds the model, the dynamical loss and its static counterpart, the training and
+test data, the class-weight schedule and the dtype. It is built from a
+:class:`dynloss.spec.TrainSpec` by :func:`make_problem` and is what :mod:`dynloss.spectra` and
+:mod:`dynloss.thresholds.measure` receive.
+
+The compiled programs close over the problem's *structure* only (:meth:`Problem.structure`: the
+data replaced by their shapes); the data are an argument of every program, a :class:`Data`, bound
+back in with :meth:`Problem.with_data` while tracing. :meth:`Problem.key` names the structure, by
+which :mod:`dynloss.engine.cache` keeps the compiled programs. What varies across a batch (seed, A,
+T, eta) lives in :class:`RunArgs` and the parameters in :class:`Carry`, both pytrees.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
@@ -43,6 +49,33 @@ class StepArgs(NamedTuple):
     first: jnp.ndarray  # step of table[0]
 
 
+class Data(NamedTuple):
+    """The training and test data of a job: an argument of the compiled programs, never constants
+    compiled into them, so one program serves every data set of the same shapes."""
+
+    x: jnp.ndarray  # (P, d) training inputs
+    y: jnp.ndarray  # (P, C) one-hot training targets
+    x_test: jnp.ndarray  # (n_test, P, d) one spiral per test seed
+    y_test: jnp.ndarray  # (n_test, P, C)
+
+
+#: spec fields that choose the data's values only (their shapes are in :meth:`Problem.key`)
+DATA_FIELDS = frozenset({"data_seed", "noise", "test_seeds"})
+
+
+def _hashable(v):
+    """``v`` (a spec field's value) as a hashable value that compares equal when ``v`` does."""
+    if dataclasses.is_dataclass(v):
+        return (type(v).__name__,) + tuple((f.name, _hashable(getattr(v, f.name))) for f in dataclasses.fields(v))
+    if isinstance(v, (list, tuple)):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    if isinstance(v, np.ndarray):
+        return (v.dtype.str, v.shape, v.tobytes())
+    return v
+
+
 class Carry(NamedTuple):
     """The state a training program carries from step to step."""
 
@@ -72,6 +105,29 @@ class Problem:
     @property
     def num_classes(self) -> int:
         return self.spec.num_classes
+
+    @property
+    def data(self) -> Data:
+        """The training and test data, the last argument of every compiled program."""
+        return Data(self.x, self.y, self.x_test, self.y_test)
+
+    def with_data(self, data: Data) -> "Problem":
+        """This problem with ``data`` of the same shapes; while tracing a program, its data argument."""
+        return dataclasses.replace(self, x=data.x, y=data.y, x_test=data.x_test, y_test=data.y_test)
+
+    def structure(self) -> "Problem":
+        """This problem with its data replaced by their shapes and dtypes: what a compiled program
+        closes over. A builder that read a data value from it instead of from its argument fails to
+        trace rather than compiling the value in."""
+        return self.with_data(Data(*(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in self.data)))
+
+    def key(self) -> tuple:
+        """The program structure of this problem (hashable): every spec field but the
+        :data:`DATA_FIELDS`, and the data's shapes and dtypes (and the class, should a subclass
+        change behaviour). Problems of equal keys have the same compiled programs."""
+        spec = tuple((f.name, _hashable(getattr(self.spec, f.name))) for f in dataclasses.fields(self.spec)
+                     if f.name not in DATA_FIELDS)
+        return (type(self), type(self.spec).__name__, spec, tuple((a.shape, str(a.dtype)) for a in self.data))
 
     def weights(self, t, A, T) -> jnp.ndarray:
         """Class weights Gamma(t) of step(s) ``t`` (thesis eqs. 3.2-3.5; raw weights for dmse2)."""

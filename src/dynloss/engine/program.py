@@ -16,18 +16,24 @@ has measurements emits a snapshot of the parameters (after update ``t0 - 1``), w
 A run whose loss becomes non-finite keeps NaN parameters from there on and records the step in
 :attr:`Carry.div_step`; the other runs of the batch are unaffected.
 
-Everything here is a pure function of a :class:`Problem` and static choices (cadences, chunk
-length, batch mode) returning a jitted function; nothing is cached at this level.
+The builders (:func:`chunk_fn`, :func:`final_fn`) are pure functions of a :class:`Problem` and
+static choices (cadences, chunk length, batch mode); the functions they return take the job's
+:class:`Data` as their last argument and bind it into the problem while tracing, so no data value
+is compiled in. :func:`compiled_chunk` and :func:`compiled_final` compile them once per program
+structure (:mod:`dynloss.engine.cache`); :func:`chunk_program` runs a cached chunk on a problem's
+own data.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
 from .. import losses as losses_mod
+from .. import spectra
 from .batching import over_runs
+from .cache import compiled
 from .problem import Carry, Problem, RunArgs, StepArgs
 
 
@@ -117,40 +123,65 @@ def _flatten(out, depth: int) -> dict:
     return flat
 
 
-def chunk_program(problem: Problem, n_steps: int, snap_cadences, mode: str) -> Callable:
-    """Compiled ``(carry, t0, args) -> (carry, {name: (R, n, ...)})``: ``n_steps`` steps from
-    ``t0`` of every run, the records and the parameter snapshots of ``snap_cadences``. The
-    carry is donated."""
+def chunk_fn(problem: Problem, n_steps: int, snap_cadences, mode: str) -> Callable:
+    """``(carry, t0, args, data) -> (carry, {name: (R, n, ...)})``: ``n_steps`` steps from ``t0``
+    of every run on ``data``, the records and the parameter snapshots of ``snap_cadences``."""
     cadences = tuple(problem.spec.cadences())
-    top = _level(problem, cadences, frozenset(snap_cadences), len(cadences) - 1)
+    snap = frozenset(snap_cadences)
     c_top = cadences[-1]
 
-    def single(carry, t0, args):
-        args = step_args(problem, args, t0, n_steps)
+    def single(carry, t0, args, data):
+        p = problem.with_data(data)
+        top = _level(p, cadences, snap, len(cadences) - 1)
+        args = step_args(p, args, t0, n_steps)
         return jax.lax.scan(lambda cr, k: top(cr, t0 + k * c_top, args),
                             carry, jnp.arange(n_steps // c_top, dtype=jnp.int32))
 
-    batched = over_runs(single, (0, None, 0), mode)
+    batched = over_runs(single, (0, None, 0, None), mode)
 
-    def chunk(carry, t0, args):
-        carry, out = batched(carry, t0, args)
+    def chunk(carry, t0, args, data):
+        carry, out = batched(carry, t0, args, data)
         return carry, _flatten(out, len(cadences))
 
-    return jax.jit(chunk, donate_argnums=0)
+    return chunk
 
 
-def final_program(problem: Problem, measures: Mapping, mode: str) -> Callable:
-    """Compiled ``(carry, args) -> {name: (R, ...)}``: the metrics and the ``measures`` of the
-    last step, and the accuracy on each test spiral."""
+def compiled_chunk(problem: Problem, n_steps: int, snap_cadences, mode: str, carry: Carry,
+                   args: RunArgs):
+    """Compiled :func:`chunk_fn` for a carry and args of these shapes (cached); the carry is donated."""
+    snaps = tuple(sorted(snap_cadences))
+    return compiled("chunk", (("steps", n_steps), ("snapshots", snaps), ("mode", mode)), problem,
+                    lambda p: chunk_fn(p, n_steps, snaps, mode), (carry, jnp.int32(0), args), donate=(0,))
+
+
+def chunk_program(problem: Problem, n_steps: int, snap_cadences, mode: str) -> Callable:
+    """``(carry, t0, args) -> (carry, {name: (R, n, ...)})``: the compiled chunk
+    (:func:`compiled_chunk`) on ``problem``'s data. The carry is donated."""
+    def run(carry, t0, args):
+        program = compiled_chunk(problem, n_steps, snap_cadences, mode, carry, args)
+        return program(carry, jnp.asarray(t0, jnp.int32), args, problem.data)
+    return run
+
+
+def final_fn(problem: Problem, mode: str) -> Callable:
+    """``(carry, args, data) -> {name: (R, ...)}``: the metrics and the cadenced spectra
+    (:func:`dynloss.spectra.measurements`) of the last step, and the accuracy on each test spiral."""
     last = problem.steps - 1
+    measures = spectra.measurements(problem) if problem.spec.spectra.enabled else {}
 
-    def single(carry, args):
+    def single(carry, args, data):
+        p = problem.with_data(data)
         params = carry.params
-        f = problem.model.apply(params, problem.x)
-        out = record(problem, f, problem.weights(last, args.A, args.T))
-        out.update({k: m.fn(params, last, args) for k, m in measures.items()})
-        f_test = jax.vmap(problem.model.apply, in_axes=(None, 0))(params, problem.x_test)
-        out["test_acc_each"] = jax.vmap(losses_mod.accuracy)(f_test, problem.y_test)
+        f = p.model.apply(params, p.x)
+        out = record(p, f, p.weights(last, args.A, args.T))
+        out.update({k: m.fn(p, params, last, args) for k, m in measures.items()})
+        f_test = jax.vmap(p.model.apply, in_axes=(None, 0))(params, p.x_test)
+        out["test_acc_each"] = jax.vmap(losses_mod.accuracy)(f_test, p.y_test)
         return out
 
-    return jax.jit(over_runs(single, (0, 0), mode))
+    return over_runs(single, (0, 0, None), mode)
+
+
+def compiled_final(problem: Problem, mode: str, carry: Carry, args: RunArgs):
+    """Compiled :func:`final_fn` ``(carry, args, data)`` for arguments of these shapes (cached)."""
+    return compiled("final", (("mode", mode),), problem, lambda p: final_fn(p, mode), (carry, args))

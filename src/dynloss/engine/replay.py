@@ -14,13 +14,14 @@ import numpy as np
 
 from ..spec import RunBatch
 from .batching import batch_mode, over_runs
+from .cache import compiled
 from .problem import Problem, initial_carry, run_args
 from .program import step, step_args
 
 
-def replay_program(problem: Problem, mode: str) -> Callable:
-    """Compiled ``(carry, t0, target (R,), args) -> carry``: ``chunk_steps`` training steps from
-    ``t0`` that stop (hold) each run after update ``target[r]``.
+def replay_fn(problem: Problem, mode: str) -> Callable:
+    """``(carry, t0, target (R,), args, data) -> carry``: ``chunk_steps`` training steps from
+    ``t0`` on ``data`` that stop (hold) each run after update ``target[r]``.
 
     A fixed trip count on purpose: a ``fori_loop(0, target + 1)`` per run inside ``lax.map``
     returned the initial parameters when its executable came from JAX's persistent compilation
@@ -28,27 +29,28 @@ def replay_program(problem: Problem, mode: str) -> Callable:
     "engine", has the version and what is known)."""
     n = problem.spec.chunk_steps
 
-    def single(carry, t0, target, args):
-        args = step_args(problem, args, t0, n)
+    def single(carry, t0, target, args, data):
+        p = problem.with_data(data)
+        args = step_args(p, args, t0, n)
 
         def body(cr, t):
-            new = step(problem, cr, t, args, emit=False)[0]
+            new = step(p, cr, t, args, emit=False)[0]
             keep = t > target
             return jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), cr, new), None
         return jax.lax.scan(body, carry, t0 + jnp.arange(n, dtype=jnp.int32))[0]
 
-    return jax.jit(over_runs(single, (0, None, 0, 0), mode))
+    return over_runs(single, (0, None, 0, 0, None), mode)
 
 
 class Replay:
     """``replay(batch, targets)``: parameters after update ``targets[r]`` for each run of
-    ``batch``, replayed from the initialisation. Holds its compiled program, so one object
-    serves every replay of a job."""
+    ``batch``, replayed from the initialisation. Its program is compiled once per program
+    structure (:mod:`dynloss.engine.cache`), so every replay of a job, and of any job of the same
+    structure in this process, shares it."""
 
     def __init__(self, problem: Problem, mode: Optional[str] = None):
         self.problem = problem
         self.mode = mode or batch_mode(problem.spec)
-        self._program: Optional[Callable] = None
 
     def __call__(self, batch: RunBatch, targets: np.ndarray):
         """Parameters (a pytree with a leading run axis) after update ``targets[r]`` (0-based,
@@ -57,10 +59,12 @@ class Replay:
         targets = np.asarray(targets)
         if targets.shape != (len(batch),) or np.any(targets < 0) or np.any(targets >= steps):
             raise ValueError(f"targets must be {len(batch)} steps in 0..{steps - 1}")
-        if self._program is None:
-            self._program = replay_program(self.problem, self.mode)
         carry, args = initial_carry(self.problem, batch), run_args(self.problem, batch)
         tg = jnp.asarray(targets, jnp.int32)
+        mode = self.mode
+        program = compiled("replay", (("mode", mode),), self.problem, lambda p: replay_fn(p, mode),
+                           (carry, jnp.int32(0), tg, args))
+        data = self.problem.data
         for t0 in range(0, int(targets.max()) + 1, self.problem.spec.chunk_steps):
-            carry = self._program(carry, jnp.int32(t0), tg, args)
+            carry = program(carry, jnp.int32(t0), tg, args, data)
         return carry.params
