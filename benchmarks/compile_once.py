@@ -49,8 +49,9 @@ def main(argv=None) -> None:
     print(f"jax {jax.__version__}, {jax.default_backend()}, {a.loss} width {a.width}, {a.runs} runs x {a.steps} steps")
     walls = []
     for call in range(a.calls):
-        spec = TrainSpec(loss=a.loss, width=a.width, steps=a.steps, data_seed=13 + call,
-                         test_seeds=tuple(range(1 + 5 * call, 6 + 5 * call)))
+        tests = tuple(range(1 + 5 * call, 6 + 5 * call))
+        spec = TrainSpec(loss=a.loss, width=a.width, steps=a.steps,
+                         data_params=(("train_seed", 13 + call), ("test_seeds", tests)))
         seeds = list(range(call * a.runs, (call + 1) * a.runs))
         batch = RunBatch.make(seeds, 1.0 + call, 100.0 + 10 * call, 1.0 - 0.1 * call)
         before = tuple(EVENTS.values())

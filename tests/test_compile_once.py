@@ -12,10 +12,18 @@ from dynloss import engine
 from dynloss.engine.program import chunk_fn
 from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
-SPEC = TrainSpec(loss="dce", width=16, steps=300, record_every=10, chunk_steps=100, points_per_class=20,
-                 test_seeds=(1, 2))
+SPEC = TrainSpec(loss="dce", width=16, steps=300, record_every=10, chunk_steps=100,
+                 data_params=(("points_per_class", 20), ("test_seeds", (1, 2))))
 #: the same structure: other data and test spirals (same count), seeds, A, T and eta
-OTHER_DATA = dict(data_seed=13, noise=0.3, test_seeds=(4, 5))
+OTHER_DATA = dict(train_seed=13, noise=0.3, test_seeds=(4, 5))
+DATA_KEYS = ("points_per_class", "num_classes", "noise", "train_seed", "test_seeds")
+
+
+def replaced(spec: TrainSpec, **changes) -> TrainSpec:
+    """``spec`` with fields and data parameters (the spiral's, into ``data_params``) changed."""
+    data = {**dict(spec.data_params), **{k: v for k, v in changes.items() if k in DATA_KEYS}}
+    rest = {k: v for k, v in changes.items() if k not in DATA_KEYS}
+    return dataclasses.replace(spec, data_params=tuple(data.items()), **rest)
 
 #: JAX's lowerings to XLA and its backend compiles in this process (jax.monitoring events)
 EVENTS = {"/jax/core/compile/jaxpr_to_mlir_module_duration": 0, "/jax/core/compile/backend_compile_duration": 0}
@@ -49,7 +57,7 @@ def assert_bitwise(a: dict, b: dict) -> None:
 def test_a_second_job_of_the_same_structure_compiles_nothing_and_gives_its_own_numbers():
     engine.train(SPEC, RunBatch.make([0, 1], 10.0, 40.0, 1.0))  # compiles (or finds) the programs
     before = counts()
-    other = dataclasses.replace(SPEC, **OTHER_DATA)
+    other = replaced(SPEC, **OTHER_DATA)
     batch = RunBatch.make([7, 8], [5.0, 3.0], [20.0, 60.0], [0.5, 2.0])
     cached = engine.train(other, batch)
     assert counts() == before  # nothing traced, lowered or compiled
@@ -68,7 +76,7 @@ def test_a_second_job_of_the_same_structure_compiles_nothing_and_gives_its_own_n
 def test_a_different_structure_compiles(change):
     engine.train(SPEC, RunBatch.make([0, 1], 10.0, 40.0, 1.0))
     before = counts()
-    engine.train(dataclasses.replace(SPEC, **change), RunBatch.make([0, 1], 10.0, 40.0, 1.0))
+    engine.train(replaced(SPEC, **change), RunBatch.make([0, 1], 10.0, 40.0, 1.0))
     after = counts()
     assert after[0] > before[0] and after[-1] > before[-1]  # lowered anew (XLA's own compile may be a
     # hit of the persistent compilation cache that the tests share)
@@ -84,12 +92,12 @@ def test_more_runs_is_another_structure():
 def test_spectra_and_replay_of_a_second_job_compile_nothing():
     sp = SpectraSpec(hess_every=10, hess_order=8, ntk_every=5, ntk_points=10, density_steps=(49,),
                      density_order=8, density_vectors=2)
-    spec = TrainSpec(loss="dmse2", width=8, steps=100, record_every=1, chunk_steps=50, points_per_class=10,
-                     test_seeds=(1,), spectra=sp)
+    spec = TrainSpec(loss="dmse2", width=8, steps=100, record_every=1, chunk_steps=50,
+                     data_params=(("points_per_class", 10), ("test_seeds", (1,))), spectra=sp)
     engine.Replay(engine.make_problem(spec))(RunBatch.make([0], 4.0, 20.0, 0.05), np.array([30]))
     engine.train(spec, RunBatch.make([0], 4.0, 20.0, 0.05))
     before = counts()
-    other = dataclasses.replace(spec, data_seed=5, test_seeds=(2,))
+    other = replaced(spec, train_seed=5, test_seeds=(2,))
     batch = RunBatch.make([3], 2.0, 10.0, 0.1)
     r = engine.train(other, batch)
     params = engine.Replay(engine.make_problem(other))(batch, np.array([30]))
@@ -103,7 +111,7 @@ def test_spectra_and_replay_of_a_second_job_compile_nothing():
 
 
 @pytest.mark.parametrize("field,value,same", [
-    ("data_seed", 9, True), ("noise", 0.1, True), ("test_seeds", (7, 8), True),
+    ("train_seed", 9, True), ("noise", 0.1, True), ("test_seeds", (7, 8), True), ("data", "digits", False),
     ("test_seeds", (1,), False), ("width", 32, False), ("loss", "dmse2", False), ("dtype", "float32", False),
     ("chunk_steps", 150, False), ("record_every", 30, False), ("batch", "vmap", False),
     ("stop_rule", "never", False), ("steps", 600, False), ("points_per_class", 21, False),
@@ -112,7 +120,8 @@ def test_spectra_and_replay_of_a_second_job_compile_nothing():
 ])
 def test_the_structure_key_leaves_out_only_the_data_values(field, value, same):
     base = engine.make_problem(SPEC)
-    other = engine.make_problem(dataclasses.replace(SPEC, **{field: value}))
+    other = engine.make_problem(replaced(SPEC, **{field: value}) if field != "data" else
+                                dataclasses.replace(SPEC, data=value, data_params=()))
     assert (base.key() == other.key()) is same
     hash(other.key())
 

@@ -59,8 +59,9 @@ class Data(NamedTuple):
     y_test: jnp.ndarray  # (n_test, P, C)
 
 
-#: spec fields that choose the data's values only (their shapes are in :meth:`Problem.key`)
-DATA_FIELDS = frozenset({"data_seed", "noise", "test_seeds"})
+#: spec fields that choose the data's values only: the data set's parameters (what they change of the program,
+#: the arrays' shapes, is in :meth:`Problem.key`; the data set's name stays in the key)
+DATA_FIELDS = frozenset({"data_params"})
 
 
 def _hashable(v):
