@@ -647,3 +647,21 @@ def test_law_compare_command_writes_the_table_and_refuses_what_is_not_thresholds
     assert "| dce | 100 | apparent | yes | reproduced |" in text
     assert "2 of 2 (loss, width, definition) rows keep their outcome" in text
     assert out.read_text().splitlines()[0].startswith("loss,width,definition,primary")
+
+
+def test_a_between_spiral_component_estimated_at_zero_says_why():
+    """Spiral means that differ by less than the seeds' spread implies: the variance component is clipped at 0
+    and the note gives the spiral means' SD beside it."""
+    import dynloss.plan  # noqa: F401 (registers the replication kind)
+    from dynloss.plan.replication_kinds import Replication
+
+    rng = np.random.default_rng(1)
+    static = 0.6 + rng.normal(0, 0.08, (1, 1, 10, 10))
+    static -= static.mean(axis=3, keepdims=True) - 0.6  # every spiral's mean exactly 0.6
+    static[0, 0, :, 0] += np.linspace(-0.003, 0.003, 10)  # means spread by ~0.0006, far below 0.08 / sqrt(10)
+    ds = _replication(np.concatenate([static, static + 0.1]))
+    row = measure({c.key: c for c in Replication.claims}["H1_ce_w100_A1_train"],
+                  Inputs(other={"replication": {"rep": ds}}), Settings())
+    sd = np.std(static[0, 0].mean(axis=1), ddof=1)
+    assert "between-spiral SD 0.0000" in row["note"]
+    assert f"the spiral means' SD, {sd:.4f}, is within what the seeds' spread explains" in row["note"]

@@ -165,6 +165,13 @@ def spiral_estimate(values, settings):
     return e, within, between
 
 
+def _means_sd(v) -> float:
+    """The standard deviation of the spirals' means (rows of ``v``)."""
+    import numpy as np
+
+    return float(np.std([np.nanmean(r) for r in np.asarray(v, dtype=float) if np.isfinite(r).any()], ddof=1))
+
+
 def _judge(c, inputs, s, row, band, name, v, what):
     import numpy as np
 
@@ -174,7 +181,9 @@ def _judge(c, inputs, s, row, band, name, v, what):
     runs = int(np.isfinite(v).sum())
     row.update({"data": name, "figure": name.split(" - ")[0], "at_A": c.A[0], "at_T": c.T[0] if c.A[0] != 1.0 else "", "n_diverged": int(v.size - runs),
                 "note": f"{what}; {runs} runs ({v.shape[0]} spirals x {v.shape[1]} seeds), t-interval over the spiral "
-                        f"means; between-spiral SD {between:.4f}, within-spiral SD {within:.4f}"})
+                        f"means; between-spiral SD {between:.4f}, within-spiral SD {within:.4f}"
+                        + ("" if between > 0 else f" (the spiral means' SD, {_means_sd(v):.4f}, is within what the "
+                           "seeds' spread explains: the between-spiral component is estimated at 0)")})
     partly = of(e.n, c.thesis_seeds, "pre-registered spirals") if e.n < c.thesis_seeds else ""
     out = judge(row, e, band, 0, partly=partly, min_seeds=s.bootstrap_min_seeds)
     out["thesis_seeds"] = c.thesis_seeds
