@@ -1,0 +1,143 @@
+"""The digits studies' widths and learning rates, by the rules docs/verdicts.md fixed before any run ("Beyond
+the thesis": the widths, the learning rates and the selection runs' protocol).
+
+Per static loss (``ce`` for ``dce``, ``mse`` for ``dmse1`` / ``dmse2``, ``hinge`` for ``dhinge``), on split 0, seeds
+0-2, static training (A = 1), 5000 steps, float64, stop rule ``period``:
+
+1. learning rate at width 64: the largest of :data:`LRS` at which every seed is stable (every recorded loss
+   finite, the final loss below the initial one); every rate and seed is one vmapped program;
+2. widths 2, 4, 8, ... upwards at that rate: w* = the first whose three seeds all reach train accuracy 0.99 (the
+   search stops there: the rule reads no width above it); under = the largest width below w* whose mean train
+   accuracy is < 0.9; over = 8 w* (at most 1024);
+3. the learning-rate rule again at under, w* and over.
+
+Writes ``<out>.md`` (the choice and every run's numbers, stamped) and ``<out>.csv`` (one row per run)::
+
+    python scripts/digits_select.py --out docs/digits/selection
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LRS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+WIDTHS = tuple(2 ** k for k in range(1, 11))
+LOSSES = {"ce": "dce", "mse": "dmse1, dmse2", "hinge": "dhinge"}
+SEEDS = (0, 1, 2)
+STEPS = 5000
+REACH, UNDER = 0.99, 0.9
+
+
+def sweep(loss: str, width: int, lrs, rows: list) -> dict:
+    """Train every (lr, seed) of one width in one program; the per-lr stability and mean train accuracy."""
+    from dynloss import engine
+    from dynloss.spec import RunBatch, TrainSpec
+
+    spec = TrainSpec(loss=loss, width=width, steps=STEPS, record_every=100, data="digits",
+                     data_params=(("split_seed", 0),), stop_rule="period")
+    lr = np.repeat(np.asarray(lrs, dtype=float), len(SEEDS))
+    seeds = np.tile(np.asarray(SEEDS), len(lrs))
+    t0 = time.time()
+    r = engine.train(spec, RunBatch.make(seeds, 1.0, 1.0, lr))
+    print(f"  {loss} width {width}: {len(lr)} runs in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    out = {}
+    for i, (eta, seed) in enumerate(zip(lr, seeds)):
+        stable = bool(np.all(np.isfinite(r.loss[i])) and np.isfinite(r.loss_init[i])
+                      and r.loss[i, -1] < r.loss_init[i])
+        rows.append({"loss": loss, "width": width, "lr": float(eta), "seed": int(seed), "L_init": float(r.loss_init[i]),
+                     "L_final": float(r.loss[i, -1]), "final_train_acc": float(r.final_train_acc[i]),
+                     "test_acc": float(r.test_acc[i]), "stable": stable})
+        o = out.setdefault(float(eta), {"stable": True, "acc": []})
+        o["stable"] &= stable
+        o["acc"].append(float(r.final_train_acc[i]))
+    return out
+
+
+def largest_stable(res: dict) -> float:
+    ok = [eta for eta, o in res.items() if o["stable"]]
+    if not ok:
+        raise SystemExit("no learning rate of the grid is stable: the rule has no answer")
+    return max(ok)
+
+
+def select(loss: str) -> tuple[dict, list]:
+    """One static loss's choice and its runs (a worker process: JAX in float64)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    rows: list = []
+    print(f"{loss}:", file=sys.stderr, flush=True)
+    lr64 = largest_stable(sweep(loss, 64, LRS, rows))
+    means, w_star = {}, None
+    for w in WIDTHS:
+        res = sweep(loss, w, (lr64,), rows)[lr64]
+        means[w] = float(np.mean(res["acc"]))
+        if res["stable"] and min(res["acc"]) >= REACH:
+            w_star = w
+            break
+    if w_star is None:
+        raise SystemExit(f"{loss}: no width up to {WIDTHS[-1]} reaches train accuracy {REACH} on every seed")
+    below = [w for w in WIDTHS if w < w_star and means[w] < UNDER]
+    under = max(below) if below else None
+    over = min(8 * w_star, WIDTHS[-1])
+    lrs = {}
+    for name, w in (("under", under), ("w*", w_star), ("over", over)):
+        if w is not None:
+            lrs[name] = largest_stable(sweep(loss, w, LRS, rows))
+    return {"loss": loss, "lr64": lr64, "means": means, "w_star": w_star, "under": under, "over": over,
+            "lrs": lrs}, rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="docs/digits/selection", help="output stem (.md and .csv)")
+    ap.add_argument("--losses", default="ce,mse,hinge")
+    ap.add_argument("--processes", type=int, default=2, help="losses selected at once (default 2)")
+    args = ap.parse_args()
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dynloss.provenance import git_commit
+
+    with ProcessPoolExecutor(args.processes, mp_context=mp.get_context("spawn")) as pool:
+        done = list(pool.map(select, args.losses.split(",")))
+    choices = [c for c, _ in done]
+    rows = [r for _, rs in done for r in rs]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_suffix(".csv.tmp"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out.with_suffix(".csv.tmp").replace(out.with_suffix(".csv"))
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Digits: the widths and learning rates chosen by the pre-registered rules", "",
+        f"Stamp: code commit {git_commit()[:7]}, {stamp}; `python scripts/digits_select.py --out {args.out}`. "
+        f"Rules: docs/verdicts.md, \"Beyond the thesis\" (fixed before these runs). Static training (A = 1), split 0, "
+        f"seeds 0-2, {STEPS} steps, float64. Every run: `{out.name}.csv`. No claim reads these runs.", "",
+        "| static loss | for | lr at width 64 | mean train accuracy by width (at that lr) | w* | under | over | "
+        "lr under | lr w* | lr over |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in choices:
+        m = ", ".join(f"{w}: {a:.3f}" for w, a in c["means"].items())
+        lines.append(f"| {c['loss']} | {LOSSES.get(c['loss'], '')} | {c['lr64']:g} | {m} | {c['w_star']} | "
+                     f"{c['under'] if c['under'] is not None else 'none'} | {c['over']} | "
+                     + " | ".join(f"{c['lrs'][k]:g}" if k in c["lrs"] else "-" for k in ("under", "w*", "over"))
+                     + " |")
+    lines += ["", "Stable: every recorded loss finite and the final loss below the initial one, for every seed.", ""]
+    tmp = out.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(out.with_suffix(".md"))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
