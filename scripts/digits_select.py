@@ -32,16 +32,19 @@ WIDTHS = tuple(2 ** k for k in range(1, 11))
 LOSSES = {"ce": "dce", "mse": "dmse1, dmse2", "hinge": "dhinge"}
 SEEDS = (0, 1, 2)
 STEPS = 5000
+SPIRAL_STEPS = 35000
 REACH, UNDER = 0.99, 0.9
 
 
-def sweep(loss: str, width: int, lrs, rows: list) -> dict:
-    """Train every (lr, seed) of one width in one program; the per-lr stability and mean train accuracy."""
+def sweep(loss: str, width: int, lrs, rows: list, spiral: bool = False) -> dict:
+    """Train every (lr, seed) of one width in one program; the per-lr stability and mean train accuracy.
+    ``spiral``: the thesis's training spiral (noise seed 0) and figure 3.4's 35000 steps instead."""
     from dynloss import engine
     from dynloss.spec import RunBatch, TrainSpec
 
-    spec = TrainSpec(loss=loss, width=width, steps=STEPS, record_every=100, data="digits",
-                     data_params=(("split_seed", 0),), stop_rule="period")
+    data = dict(data="spiral", steps=SPIRAL_STEPS) if spiral else dict(
+        data="digits", data_params=(("split_seed", 0),), steps=STEPS)
+    spec = TrainSpec(loss=loss, width=width, record_every=100, stop_rule="period", **data)
     lr = np.repeat(np.asarray(lrs, dtype=float), len(SEEDS))
     seeds = np.tile(np.asarray(SEEDS), len(lrs))
     t0 = time.time()
@@ -51,7 +54,8 @@ def sweep(loss: str, width: int, lrs, rows: list) -> dict:
     for i, (eta, seed) in enumerate(zip(lr, seeds)):
         stable = bool(np.all(np.isfinite(r.loss[i])) and np.isfinite(r.loss_init[i])
                       and r.loss[i, -1] < r.loss_init[i])
-        rows.append({"loss": loss, "width": width, "lr": float(eta), "seed": int(seed), "L_init": float(r.loss_init[i]),
+        rows.append({"data": spec.data, "loss": loss, "width": width, "lr": float(eta), "seed": int(seed),
+                     "L_init": float(r.loss_init[i]),
                      "L_final": float(r.loss[i, -1]), "final_train_acc": float(r.final_train_acc[i]),
                      "test_acc": float(r.test_acc[i]), "stable": stable})
         o = out.setdefault(float(eta), {"stable": True, "acc": []})
@@ -95,12 +99,53 @@ def select(loss: str) -> tuple[dict, list]:
             "lrs": lrs}, rows
 
 
+def spiral_lr(loss: str) -> tuple[dict, list]:
+    """The learning-rate rule on the thesis's spiral at width 100 (the hinge loss there: claims H1, H2)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    rows: list = []
+    print(f"{loss} on the spiral:", file=sys.stderr, flush=True)
+    return {"loss": loss, "lr": largest_stable(sweep(loss, 100, LRS, rows, spiral=True))}, rows
+
+
+def main_spiral(args) -> int:
+    """``--spiral``: the learning rate of ``--losses`` on the spiral at width 100, appended to ``<out>.md``."""
+    from dynloss.provenance import git_commit
+
+    done = [spiral_lr(loss) for loss in args.losses.split(",")]
+    out = Path(args.out)
+    rows = [r for _, rs in done for r in rs]
+    with open(out.with_name(out.name + "_spiral.csv.tmp"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out.with_name(out.name + "_spiral.csv.tmp").replace(out.with_name(out.name + "_spiral.csv"))
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = ["", "## On the thesis's spiral (claims H1, H2)", "",
+             f"Stamp: code commit {git_commit()[:7]}, {stamp}; `python scripts/digits_select.py --spiral --losses "
+             f"{args.losses} --out {args.out}`. The learning-rate rule at width 100 on the training spiral (noise "
+             f"seed 0), seeds 0-2, {SPIRAL_STEPS} steps (figure 3.4's protocol), float64. Every run: "
+             f"`{out.name}_spiral.csv`.", "", "| static loss | largest stable lr at width 100 |", "|---|---|"]
+    lines += [f"| {c['loss']} | {c['lr']:g} |" for c, _ in done]
+    md = out.with_suffix(".md")
+    tmp = md.with_suffix(".md.tmp")
+    tmp.write_text(md.read_text() + "\n".join(lines) + "\n")
+    tmp.replace(md)
+    print("\n".join(lines))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="docs/digits/selection", help="output stem (.md and .csv)")
     ap.add_argument("--losses", default="ce,mse,hinge")
     ap.add_argument("--processes", type=int, default=2, help="losses selected at once (default 2)")
+    ap.add_argument("--spiral", action="store_true", help="the learning-rate rule on the spiral at width 100 "
+                    "(appended to <out>.md)")
     args = ap.parse_args()
+    if args.spiral:
+        return main_spiral(args)
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 

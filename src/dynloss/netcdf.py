@@ -285,8 +285,9 @@ def _claim(held: dict[tuple, str], ds: xr.Dataset, dims: Sequence[str], path: st
 
 
 #: combine dimensions a job file holds as a data parameter of its training spec (``config`` attribute)
-#: rather than as a coordinate
-SPEC_DIMS = {"spiral": "train_seed"}
+#: rather than as a coordinate; ``data_seed`` is whichever parameter draws the data set's training set
+#: (``DataSet.seed_param``: a spiral's noise seed, a split's seed)
+SPEC_DIMS = {"spiral": "train_seed", "data_seed": None}
 
 
 def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "width", "lr", "A", "T"),
@@ -307,7 +308,7 @@ def combine(paths: Sequence[str | os.PathLike], dims: Iterable[str] = ("loss", "
                 from .spec import spec_from_dict
 
                 spec = spec_from_dict(json.loads(ds.attrs["config"])["train_spec"])
-                ds = ds.assign_coords({d: int(spec.data_values()[key])})
+                ds = ds.assign_coords({d: int(spec.data_values()[key or spec.data_set().seed_param])})
         keep = [d for d in dims if d in ds.coords and ds[d].ndim == 0]
         ds = ds.expand_dims(keep)
         with contextlib.suppress(KeyError, ValueError, TypeError):

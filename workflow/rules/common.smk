@@ -280,9 +280,27 @@ def protocol_studies(protocol):
             and protocol.width in st["widths"]
             and float(st["lr"]) == protocol.lr
             and int(st["steps"]) == protocol.steps
+            and PLAN.data(n).get("name", "spiral") == protocol.data
         ):
             out.append(n)
     return out
+
+
+def confirm_seeds(key):
+    """The fresh seeds of a confirm job, ``first-last``: the claim's own (``Claim.fresh_first``,
+    ``fresh_seeds``), else as many as its studies have from ``verdicts.fresh_seed_offset``."""
+    from dynloss.verdicts import confirm_jobs
+
+    claim = confirm_jobs()[key][0]
+    first = (
+        config["verdicts"]["fresh_seed_offset"]
+        if claim.fresh_first is None
+        else claim.fresh_first
+    )
+    n = claim.fresh_seeds or max(
+        config["studies"][s]["seeds"] for s in confirm_keys()[key][1]
+    )
+    return f"{first}-{first + n - 1}"
 
 
 def confirm_keys():

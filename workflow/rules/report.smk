@@ -22,7 +22,8 @@ rule reproduction:
 
 
 # Fresh seeds at the grid point a best/worst/gain claim chooses on its study's seeds (docs/verdicts.md):
-# as many seeds as the study has, from verdicts.fresh_seed_offset on.
+# as many seeds as the study has, from verdicts.fresh_seed_offset on, unless the claim names its own (and,
+# where its unit is the (data set, seed) pair, on each of its fresh training sets).
 rule confirm:
     input:
         studies=lambda wc: [PLAN.dataset(n) for n in confirm_keys()[wc.key][1]],
@@ -46,10 +47,7 @@ rule confirm:
         studies=lambda wc, input: shell_args(
             [f"--study={n}={p}" for n, p in zip(confirm_keys()[wc.key][1], input.studies)]
         ),
-        seeds=lambda wc: (
-            f"{config['verdicts']['fresh_seed_offset']}-"
-            f"{config['verdicts']['fresh_seed_offset'] + max(config['studies'][n]['seeds'] for n in confirm_keys()[wc.key][1]) - 1}"
-        ),
+        seeds=lambda wc: confirm_seeds(wc.key),
     shell:
         "python -m dynloss confirm {wildcards.key} {params.studies} --job {input.job:q} --seeds {params.seeds} "
         "--out {output:q} > {log:q} 2>&1"

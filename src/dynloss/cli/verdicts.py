@@ -135,6 +135,7 @@ def run_confirm(a: argparse.Namespace) -> int:
 
     from .. import jobs, netcdf
     from .. import verdicts as v
+    from ..plan.kinds import with_data
     from ..spec import spec_from_dict
     from ..verdicts.inputs import choose
 
@@ -157,13 +158,21 @@ def run_confirm(a: argparse.Namespace) -> int:
     check_accelerator()  # the fresh seeds train on the accelerator (on a GPU, one of its own)
     seeds = tuple(a.seeds)
     points = [(pick["A"], pick["T"])] + ([(1.0, pick["T"])] if any(c.where == "gain" for c in claims) else [])
+    # fresh training sets too where the claim's unit is the (data set, seed) pair: each a value of the data
+    # set's seed parameter (a spiral's noise seed, a split's seed)
+    data_seeds, param = claims[0].fresh_data, spec.data_set().seed_param
+    if data_seeds and not param:
+        raise CliError(f"key: {a.key!r} asks for fresh training sets, but data set {spec.data!r} has no seed "
+                       "parameter (DataSet.seed_param)")
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(a.out))) as tmp:
         outs = []
         for i, (A, T) in enumerate(points):
-            out = os.path.join(tmp, f"{i}.nc")
-            jobs.run(jobs.TrainJob(spec=spec, seeds=seeds, lr=p.lr, A=(A,), T=(T,)), out, quiet=True)
-            outs.append(out)
-        ds = netcdf.combine(outs, dims=("loss", "width", "lr", "A", "T"),
+            for d in data_seeds or (None,):
+                out = os.path.join(tmp, f"{i}_{d}.nc")
+                run_spec = spec if d is None else with_data(spec, **{param: int(d)})
+                jobs.run(jobs.TrainJob(spec=run_spec, seeds=seeds, lr=p.lr, A=(A,), T=(T,)), out, quiet=True)
+                outs.append(out)
+        ds = netcdf.combine(outs, dims=("loss", "width", "lr", "A", "T") + (("data_seed",) if data_seeds else ()),
                             attrs={"confirm_key": a.key, "claims": [c.key for c in claims]})
         ds.attrs.update(chosen_A=pick["A"], chosen_T=pick["T"], chosen_from=pick["study"],
                         chosen_mean=pick["mean"])

@@ -135,6 +135,10 @@ class DataSet:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
+    #: the parameter that draws a fresh training set (a spiral's noise seed, a split's seed): a claim whose
+    #: unit is the (data set, seed) pair trains its fresh runs over values of it (``Claim.fresh_data``); empty:
+    #: the data set has no such parameter
+    seed_param: ClassVar[str] = ""
 
     def defaults(self) -> dict:
         return {p.key: p.default for p in self.params}

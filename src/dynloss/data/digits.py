@@ -62,6 +62,7 @@ class Digits(DataSet):
     """scikit-learn's 8 x 8 handwritten digits, a stratified seeded train / held-out split."""
 
     name = "digits"
+    seed_param = "split_seed"
     description = "scikit-learn's 8 x 8 handwritten digits (1797 images, 10 classes), pixels / 16"
     params = (
         Param("split_seed", 0, "Seed of the stratified train / held-out split.", minimum=0, maximum=2**31 - 1),

@@ -91,6 +91,7 @@ class Spiral(DataSet):
     """The thesis's data: a C-arm training spiral and fresh test spirals of other noise seeds."""
 
     name = "spiral"
+    seed_param = "train_seed"
     description = "the seeded C-arm spiral of the thesis (section 5.3)"
     params = (
         Param("points_per_class", 100, "Points per spiral arm (N).", minimum=1),

@@ -53,9 +53,20 @@ class Claim:
     thesis_A: Optional[tuple[float, float]] = None
     #: the statistic of a qualitative claim, in words (named in docs/verdicts.md before its number)
     statistic: str = ""
+    #: the fresh runs of a chosen point (best / worst / gain): their first seed (None: the config's
+    #: ``verdicts.fresh_seed_offset``), how many (0: as many as the study has) and the values of the data set's
+    #: ``seed_param`` they train on (empty: the study's own data; else the (data, seed) pair is the unit)
+    fresh_first: Optional[int] = None
+    fresh_seeds: int = 0
+    fresh_data: tuple[int, ...] = ()
+    #: a claim of this project beyond the thesis (docs/verdicts.md): its outcomes read holds / does not hold /
+    #: undecided, in a section of its own
+    beyond: bool = False
 
 
 TRAIN, TEST = "final_train_acc", "test_acc"
+#: where a claim of this project's own says it comes from (``source``); its rows form their own section
+BEYOND_SOURCE = "this project, pre-registered in docs/verdicts.md (Beyond the thesis)"
 PERIOD_ONSETS = ("per oscillating period, the first step from which the loss alternates visibly (the apparent "
                  "definition applied within the period); the fraction of periods with one in which it lies in the "
                  "period's second half")
@@ -296,6 +307,10 @@ class LawClaim:
     width: int = 100
     #: the thesis's (A, T) settings per eta (fewer: partly run)
     settings: int = 40
+    #: the data set of the runs (:mod:`dynloss.data`)
+    data: str = "spiral"
+    #: a claim of this project beyond the thesis (see :attr:`Claim.beyond`)
+    beyond: bool = False
 
 
 LAW_CLAIMS: tuple[LawClaim, ...] = (

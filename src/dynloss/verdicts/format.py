@@ -7,6 +7,7 @@ import html
 import io as _io
 from typing import Sequence
 
+from .claims import BEYOND_SOURCE
 from .stats import EXCEEDS, INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, PARTLY, REPRODUCED
 from .table import COLUMNS
 
@@ -79,14 +80,34 @@ def to_markdown(rows: list[dict], note: str = "") -> str:
     lines = ([note, ""] if note else []) + [f"Outcomes: {summary(shown(rows))}.", "", holm_line(rows), ""]
     lines += [extra, ""] if extra else []
     rows = shown(rows)
-    lines += ["| " + " | ".join(SHOWN) + " |", "|" + "---|" * len(SHOWN)]
+    thesis, beyond = [r for r in rows if not is_beyond(r)], [r for r in rows if is_beyond(r)]
+    if thesis:
+        lines += _md_rows(thesis) + ["", "Sources in the thesis:", ""]
+        lines += [f"- {_cell(r['claim'])}: {_cell(r['source'])}" for r in thesis]
+    if beyond:
+        lines += ["", "### Beyond the thesis", "", BEYOND_LINE, ""] + _md_rows(beyond)
+    return "\n".join(lines) + "\n"
+
+
+BEYOND_LINE = ("Claims of this project's own, along the thesis's own future lines (its section 8.1), pre-registered "
+               "in docs/verdicts.md before any of their runs: the same rules, the verdicts read holds / does not "
+               "hold / undecided for reproduced / not reproduced / inconclusive (the outcome column keeps the shared "
+               "words).")
+
+
+def is_beyond(r: dict) -> bool:
+    """Whether a row is a claim beyond the thesis (:data:`BEYOND_SOURCE`)."""
+    return str(r.get("source", "")).startswith(BEYOND_SOURCE)
+
+
+def _md_rows(rows: Sequence[dict]) -> list[str]:
+    bold = (REPRODUCED, EXCEEDS, NOT_REPRODUCED, "holds", "holds (exceeds)", "does not hold")
+    out = ["| " + " | ".join(SHOWN) + " |", "|" + "---|" * len(SHOWN)]
     for r in rows:
         v = str(r["verdict"])
-        r = dict(r, verdict=f"**{v}**" if v in (REPRODUCED, EXCEEDS, NOT_REPRODUCED) else v)
-        lines.append("| " + " | ".join(_cell(r[c]) for c in SHOWN) + " |")
-    lines += ["", "Sources in the thesis:", ""]
-    lines += [f"- {_cell(r['claim'])}: {_cell(r['source'])}" for r in rows]
-    return "\n".join(lines) + "\n"
+        r = dict(r, verdict=f"**{v}**" if v in bold else v)
+        out.append("| " + " | ".join(_cell(r[c]) for c in SHOWN) + " |")
+    return out
 
 
 _CSS = """

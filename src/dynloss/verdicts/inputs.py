@@ -135,7 +135,8 @@ def confirm_key(c: Claim) -> str:
     """The ``confirm`` job of a claim: claims that choose the same kind of point share it."""
     p = c.protocol
     pick = "worst" if c.where == "worst" else "best"
-    return (f"{p.loss}_w{p.width}_{'train' if c.quantity.endswith('train_acc') else 'test'}_{pick}"
+    data = "" if p.data == data_sets.DEFAULT else f"{p.data}_"
+    return (f"{data}{p.loss}_w{p.width}_{'train' if c.quantity.endswith('train_acc') else 'test'}_{pick}"
             f"_A{c.A[0]:g}-{c.A[1]:g}_T{c.T[0]:g}-{c.T[1]:g}").replace("inf", "max").replace(".", "p")
 
 
@@ -172,13 +173,17 @@ def choose(c: Claim, inputs: Inputs) -> Optional[dict]:
     return best
 
 
-def thresholds_of(inputs: Inputs, study: str, loss: str = "", width: int = 100) -> Optional[tuple[str, xr.Dataset]]:
+def thresholds_of(inputs: Inputs, study: str, loss: str = "", width: int = 100,
+                  data: str = data_sets.DEFAULT) -> Optional[tuple[str, xr.Dataset]]:
     """(study, dataset at ``width``) of a thresholds claim: ``study`` if it ran that width, else the first
-    thresholds study of ``loss`` that did (a subset study, or a confirmatory one; docs/verdicts.md)."""
+    thresholds study of ``loss`` that did (a subset study, or a confirmatory one; docs/verdicts.md); only
+    runs on data set ``data``."""
     names = [study] + sorted(n for n in inputs.thresholds if n != study)
     for n in names:
         ds = inputs.thresholds.get(n)
         if ds is None or (n != study and loss and loss not in np.atleast_1d(ds["loss"].values)):
+            continue
+        if data_set_of(ds) != data:
             continue
         if "width" not in ds.dims:
             if n == study and width == 100:

@@ -87,6 +87,8 @@ def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
                                          "(winner's curse)"])
         return judge(row, stats.mean_interval(x, s), band, c.thesis_seeds, partly="fresh seeds not run",
                      min_seeds=s.bootstrap_min_seeds)
+    if "data_seed" in fresh.dims:
+        return _by_data_seed(c, fresh, pick, s, row, band, notes)
     point = grid(fresh, c.quantity, c.protocol.width).sel(A=pick["A"], T=pick["T"])
     seeds = point["seed"].values
     if c.where == "gain":
@@ -99,6 +101,34 @@ def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
     row["n_diverged"] = int(seeds.size - x.size)
     row["note"] = "; ".join(notes + [f"judged on fresh seeds {int(seeds.min())}-{int(seeds.max())}"])
     return judge(row, stats.mean_interval(x, s), band, c.thesis_seeds, min_seeds=s.bootstrap_min_seeds)
+
+
+def _by_data_seed(c: Claim, fresh, pick: dict, s: stats.Settings, row: dict, band: stats.Band, notes: list) -> dict:
+    """A chosen point judged on fresh seeds on each of several fresh training sets: the (training set, seed)
+    pair is the unit, the t-interval over the training sets' means (as the replication's spirals)."""
+    from ..plan.replication_kinds import spiral_estimate
+
+    da = fresh[c.quantity]
+    if "diverged" in fresh:
+        da = da.where(~fresh["diverged"].astype(bool))
+    if "width" in da.dims:
+        da = da.sel(width=c.protocol.width)
+    da = da.squeeze([d for d in da.dims if d not in ("A", "T", "seed", "data_seed") and da.sizes[d] == 1])
+    point = da.sel(A=pick["A"], T=pick["T"]).transpose("data_seed", "seed")
+    v = point.values
+    if c.where == "gain":
+        v = v - da.sel(A=1.0, T=pick["T"]).transpose("data_seed", "seed").values
+        notes.append("paired by (training set, seed): the chosen point minus A = 1")
+    e, within, between = spiral_estimate(v, s)
+    seeds, sets = point["seed"].values, point["data_seed"].values
+    runs = int(np.isfinite(v).sum())
+    row["n_diverged"] = int(v.size - runs)
+    row["note"] = "; ".join(notes + [
+        f"judged on fresh seeds {int(seeds.min())}-{int(seeds.max())} on fresh training sets "
+        f"{', '.join(str(int(d)) for d in sets)} ({runs} runs), t-interval over the training sets' means; "
+        f"between-set SD {between:.4f}, within-set SD {within:.4f}"])
+    partly = f"{e.n} of the {c.thesis_seeds} pre-registered training sets" if e.n < c.thesis_seeds else ""
+    return judge(row, e, band, 0, partly=partly, min_seeds=s.bootstrap_min_seeds)
 
 
 @by_protocol
@@ -145,7 +175,7 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     (docs/verdicts.md)."""
     band = law_band(s)
     row = row_of(lc, band=band.describe(), thesis="-1")
-    found = thresholds_of(inputs, lc.study, lc.loss, lc.width)
+    found = thresholds_of(inputs, lc.study, lc.loss, lc.width, lc.data)
     if found is None:
         return not_run(row, f"study {lc.study} not run at width {lc.width}")
     study, ds = found
@@ -176,7 +206,9 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     if law["n_entered"] == 0:
         return {**row, "verdict": f"{stats.PARTLY}: {stats.NOT_RUN} (0 of the thesis's {lc.settings} (A, T) "
                 "settings with an onset at every eta)", "outcome": stats.NOT_RUN}
-    partly = of(law["n_entered"], lc.settings, "(A, T) settings") if law["n_entered"] < lc.settings else ""
+    partly = ("" if law["n_entered"] >= lc.settings
+              else f"{law['n_entered']} of the {lc.settings} pre-registered (A, T) settings" if lc.beyond
+              else of(law["n_entered"], lc.settings, "(A, T) settings"))
     return judge(row, e, band, 0, partly=partly, min_seeds=s.bootstrap_min_seeds)
 
 

@@ -23,6 +23,8 @@ def band_of(c: Claim, s: stats.Settings) -> stats.Band:
         return stats.lower(c.value, s.acc_tol)
     if c.band == "gain":
         return stats.approx(c.value, s.acc_tol)
+    if c.band == "equivalence":  # within +-value of 0 (a tolerance the claim pre-registered)
+        return stats.Band(-c.value, c.value)
     return stats.Band(0.0, math.inf) if c.value > 0 else stats.Band(-math.inf, 0.0)
 
 

@@ -3,7 +3,7 @@ whatever data has its protocol (:mod:`.measures`), with an interval over seeds a
 (docs/verdicts.md)."""
 from __future__ import annotations
 
-from . import stats
+from . import beyond, stats
 from .claims import CLAIMS, LAW_CLAIMS, PHASE_CLAIMS, Claim, needs_fresh_seeds
 from .inputs import Inputs, confirm_key
 from .measures import MEASURES, band_of, law_row, row_of
@@ -34,10 +34,33 @@ def measures() -> dict:
 
 
 def all_claims(inputs: Inputs | None = None) -> tuple[Claim, ...]:
-    """The thesis's claims (:data:`CLAIMS`), then every registered study kind's own (``StudyKind.claims``;
-    with ``inputs``, a kind with ``claims_without_data = False`` only where they hold its data)."""
-    return CLAIMS + tuple(c for kind in _kinds() for c in kind.claims
-                          if inputs is None or kind.claims_without_data or inputs.role(kind.verdict_input))
+    """The thesis's claims (:data:`CLAIMS`), this project's own beyond it (:mod:`.beyond`; with ``inputs``, only
+    where they hold runs of the claim's loss on its data set), then every registered study kind's own
+    (``StudyKind.claims``; with ``inputs``, a kind with ``claims_without_data = False`` only where they hold its
+    data)."""
+    own = tuple(c for c in beyond.CLAIMS if inputs is None or has_runs(inputs, c.protocol.loss, c.protocol.data))
+    return CLAIMS + own + tuple(c for kind in _kinds() for c in kind.claims
+                                if inputs is None or kind.claims_without_data or inputs.role(kind.verdict_input))
+
+
+def all_law_claims(inputs: Inputs | None = None) -> tuple:
+    """The thesis's eta-law claims, then this project's own (with ``inputs``: where they hold thresholds runs of
+    the claim's loss on its data set)."""
+    return LAW_CLAIMS + tuple(lc for lc in beyond.LAW_CLAIMS if inputs is None or has_runs(
+        inputs, lc.loss, lc.data, roles=("thresholds",)))
+
+
+def has_runs(inputs: Inputs, loss: str, data: str, roles=("study", "thresholds", "confirm", "dynamics")) -> bool:
+    """Whether ``inputs`` hold a dataset of runs of ``loss`` (or its static twin) on data set ``data``."""
+    import numpy as np
+
+    from .. import losses
+    from .inputs import data_set_of
+
+    family = {loss, losses.static_of(loss)}
+    return any(data_set_of(ds) == data and "loss" in ds.coords
+               and family & {str(v) for v in np.atleast_1d(ds["loss"].values)}
+               for role in roles for ds in inputs.role(role).values())
 
 
 def measure(c: Claim, inputs: Inputs, s: stats.Settings) -> dict:
@@ -48,16 +71,39 @@ def measure(c: Claim, inputs: Inputs, s: stats.Settings) -> dict:
     known = measures()
     if c.where not in known:
         raise ValueError(f"claim {c.key!r}: where={c.where!r} has no measure (known: {', '.join(sorted(known))})")
-    return known[c.where](c, inputs, s, row, band)
+    out = known[c.where](c, inputs, s, row, band)
+    return beyond_words(out) if c.beyond else out
+
+
+#: a claim of this project's own is not "reproduced": its verdict reads holds / does not hold / undecided (the
+#: ``outcome`` column keeps the shared words, which the counts and the Holm line read)
+BEYOND_WORDS = ((stats.NOT_REPRODUCED, "does not hold"), (stats.EXCEEDS, "holds (exceeds)"),
+                (stats.REPRODUCED, "holds"), (stats.INCONCLUSIVE, "undecided"))
+
+
+def beyond_words(row: dict) -> dict:
+    """``row`` with its verdict in the words of a claim beyond the thesis.
+
+    >>> beyond_words({"verdict": "partly run: inconclusive (4 of 5 sets)"})["verdict"]
+    'partly run: undecided (4 of 5 sets)'
+    """
+    v = str(row.get("verdict", ""))
+    for old, new in BEYOND_WORDS:
+        if old in v:
+            return {**row, "verdict": v.replace(old, new, 1), "section": "beyond the thesis"}
+    return {**row, "section": "beyond the thesis"}
 
 
 def table(inputs: Inputs, scale: str, settings: stats.Settings = stats.Settings(),
-          claims=None, law_claims=LAW_CLAIMS, phase_claims=PHASE_CLAIMS) -> list[dict]:
-    """Every claim's row (default :func:`all_claims`), then the eta-law and onset-phase rows, with every key
-    of :data:`COLUMNS`; rows that read the same measurement share a ``measurement`` label, and the accuracy
-    rows carry the Holm decision (``holm``)."""
+          claims=None, law_claims=None, phase_claims=PHASE_CLAIMS) -> list[dict]:
+    """Every claim's row (default :func:`all_claims`), then the eta-law (default :func:`all_law_claims`) and
+    onset-phase rows, with every key of :data:`COLUMNS`; rows that read the same measurement share a
+    ``measurement`` label, and the accuracy rows carry the Holm decision (``holm``)."""
     claims = all_claims(inputs) if claims is None else claims
-    rows = ([measure(c, inputs, settings) for c in claims] + [law_row(lc, inputs, settings) for lc in law_claims]
+    law_claims = all_law_claims(inputs) if law_claims is None else law_claims
+    laws = [law_row(lc, inputs, settings) for lc in law_claims]
+    laws = [beyond_words(r) if lc.beyond else r for r, lc in zip(laws, law_claims)]
+    rows = ([measure(c, inputs, settings) for c in claims] + laws
             + [phase_row(pc, inputs, settings) for pc in phase_claims])
     wheres = [c.where for c in claims] + ["law"] * len(law_claims) + ["phase"] * len(phase_claims)
     rows = [{k: r.get(k, "") for k in COLUMNS} | {"scale": scale} for r in rows]
