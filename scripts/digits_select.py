@@ -35,7 +35,7 @@ STEPS = 5000
 SPIRAL_STEPS = 35000
 REACH, UNDER = 0.99, 0.9
 #: stable: the final loss below this fraction of the initial one on every seed (docs/verdicts.md, amendment of
-#: 2026-12-07 23:55 UTC: a network collapsed to a constant output ends just below its initial loss)
+#: 2026-12-07 23:54 UTC: a network collapsed to a constant output ends just below its initial loss)
 STABLE_FRACTION = 0.5
 
 
@@ -185,7 +185,7 @@ def main() -> int:
                      + " | ".join(f"{c['lrs'][k]:g}" if k in c["lrs"] else "-" for k in ("under", "w*", "over"))
                      + " |")
     lines += ["", "Stable: every recorded loss finite and the final loss below half the initial one, for every seed "
-              "(docs/verdicts.md, the amendment of 2026-12-07 23:55 UTC).", ""]
+              "(docs/verdicts.md, the amendment of 2026-12-07 23:54 UTC).", ""]
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))
     tmp.replace(out.with_suffix(".md"))
