@@ -84,7 +84,9 @@ class Digits(DataSet):
         return N_IMAGES - self.test_size(values)
 
     def test_sets(self, values: dict) -> list:
-        return [values["split_seed"]]
+        """One test set, labelled 0: the held-out part of the split (which split: the data attributes), so runs
+        on several splits combine on one ``test_set``."""
+        return [0]
 
     def load(self, values: dict) -> tuple[Dataset, list[Dataset]]:
         train, test = split(values["split_seed"], values["test_fraction"])
