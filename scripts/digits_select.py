@@ -11,15 +11,19 @@ Per static loss (``ce`` for ``dce``, ``mse`` for ``dmse1`` / ``dmse2``, ``hinge`
    accuracy is < 0.9; over = 8 w* (at most 1024);
 3. the learning-rate rule again at under, w* and over.
 
-Writes ``<out>.md`` (the choice and every run's numbers, stamped) and ``<out>.csv`` (one row per run)::
+Each static loss's choice and runs go to ``<out>_<loss>.json`` as it finishes; ``<out>.md`` (the choices,
+stamped) and ``<out>.csv`` (one row per run) are made from every part::
 
-    python scripts/digits_select.py --out docs/digits/selection
+    python scripts/digits_select.py --losses ce,hinge --out docs/digits/selection
+    python scripts/digits_select.py --losses mse --lr-roles under,w* --out docs/digits/selection
+    python scripts/digits_select.py --spiral --losses hinge --out docs/digits/selection
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -34,6 +38,7 @@ SEEDS = (0, 1, 2)
 STEPS = 5000
 SPIRAL_STEPS = 35000
 REACH, UNDER = 0.99, 0.9
+ROLES = ("under", "w*", "over")
 #: stable: the final loss below this fraction of the initial one on every seed (docs/verdicts.md, amendment of
 #: 2026-12-07 23:54 UTC: a network collapsed to a constant output ends just below its initial loss)
 STABLE_FRACTION = 0.5
@@ -79,11 +84,9 @@ def largest_stable(loss: str, width: int, rows: list, spiral: bool = False) -> f
     raise SystemExit(f"{loss} width {width}: no learning rate of the grid is stable: the rule has no answer")
 
 
-def select(loss: str) -> tuple[dict, list]:
-    """One static loss's choice and its runs (a worker process: JAX in float64)."""
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+def select(loss: str, roles=ROLES) -> tuple[dict, list]:
+    """One static loss's choice and its runs; the learning-rate rule at the widths of ``roles`` only (a role
+    left out is marked not run: its studies are cut)."""
     rows: list = []
     print(f"{loss}:", file=sys.stderr, flush=True)
     lr64 = largest_stable(loss, 64, rows)
@@ -101,7 +104,7 @@ def select(loss: str) -> tuple[dict, list]:
     over = min(8 * w_star, WIDTHS[-1])
     lrs = {}
     for name, w in (("under", under), ("w*", w_star), ("over", over)):
-        if w is not None:
+        if w is not None and name in roles:
             lrs[name] = largest_stable(loss, w, rows)
     return {"loss": loss, "lr64": lr64, "means": means, "w_star": w_star, "under": under, "over": over,
             "lrs": lrs}, rows
@@ -109,87 +112,88 @@ def select(loss: str) -> tuple[dict, list]:
 
 def spiral_lr(loss: str) -> tuple[dict, list]:
     """The learning-rate rule on the thesis's spiral at width 100 (the hinge loss there: claims H1, H2)."""
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
     rows: list = []
     print(f"{loss} on the spiral:", file=sys.stderr, flush=True)
     return {"loss": loss, "lr": largest_stable(loss, 100, rows, spiral=True)}, rows
 
 
-def main_spiral(args) -> int:
-    """``--spiral``: the learning rate of ``--losses`` on the spiral at width 100, appended to ``<out>.md``."""
-    from dynloss.provenance import git_commit
+def _save(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.replace(path)
 
-    done = [spiral_lr(loss) for loss in args.losses.split(",")]
-    out = Path(args.out)
-    rows = [r for _, rs in done for r in rs]
-    with open(out.with_name(out.name + "_spiral.csv.tmp"), "w", newline="") as f:
+
+def report(out: Path) -> str:
+    """``<out>.md`` and ``<out>.csv`` from every ``<out>_*.json`` a selection wrote."""
+
+    files = sorted(out.parent.glob(f"{out.name}_*.json"))
+    parts = {p.stem[len(out.name) + 1:]: json.loads(p.read_text()) for p in files}
+    rows = [r for part in parts.values() for r in part["rows"]]
+    tmp = out.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    out.with_name(out.name + "_spiral.csv.tmp").replace(out.with_name(out.name + "_spiral.csv"))
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = ["", "## On the thesis's spiral (claims H1, H2)", "",
-             f"Stamp: code commit {git_commit()[:7]}, {stamp}; `python scripts/digits_select.py --spiral --losses "
-             f"{args.losses} --out {args.out}`. The learning-rate rule at width 100 on the training spiral (noise "
-             f"seed 0), seeds 0-2, {SPIRAL_STEPS} steps (figure 3.4's protocol), float64. Every run: "
-             f"`{out.name}_spiral.csv`.", "", "| static loss | largest stable lr at width 100 |", "|---|---|"]
-    lines += [f"| {c['loss']} | {c['lr']:g} |" for c, _ in done]
-    md = out.with_suffix(".md")
-    tmp = md.with_suffix(".md.tmp")
-    tmp.write_text(md.read_text() + "\n".join(lines) + "\n")
-    tmp.replace(md)
-    print("\n".join(lines))
-    return 0
+    tmp.replace(out.with_suffix(".csv"))
+    lines = [
+        "# Digits: the widths and learning rates chosen by the pre-registered rules", "",
+        f"Rules: docs/verdicts.md, \"Beyond the thesis\" (fixed before these runs; the stability amendment of "
+        f"2026-12-07 23:54 UTC). Static training (A = 1), split 0, seeds 0-2, {STEPS} steps, float64, stop rule "
+        f"period. Every run: `{out.name}.csv`. No claim reads these runs. Each part: "
+        f"`python scripts/digits_select.py --losses LOSS --out {out}`; this page: `--report`.", "",
+        "| static loss | for | lr at width 64 | mean train accuracy by width (at that lr) | w* | under | over | "
+        "lr under | lr w* | lr over | made |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, part in parts.items():
+        c = part["choice"]
+        if key.startswith("spiral_"):
+            continue
+        m = ", ".join(f"{w}: {a:.3f}" for w, a in c["means"].items())
+        lrs = " | ".join(f"{c['lrs'][k]:g}" if k in c["lrs"] else "not run (its studies cut)"
+                         for k in ("under", "w*", "over"))
+        lines.append(f"| {c['loss']} | {LOSSES.get(c['loss'], '')} | {c['lr64']:g} | {m} | {c['w_star']} | "
+                     f"{c['under'] if c['under'] is not None else 'none'} | {c['over']} | {lrs} | {part['stamp']} |")
+    lines += ["", "Stable: every recorded loss finite and the final loss below half the initial one, for every seed.",
+              "A role's learning rate not run: no study of this campaign trains at that width (docs/digits.md says "
+              "why).", ""]
+    spiral = [p for k, p in parts.items() if k.startswith("spiral_")]
+    if spiral:
+        lines += ["## On the thesis's spiral (claims H1, H2)", "",
+                  "The learning-rate rule at width 100 on the training spiral (noise seed 0), seeds 0-2, "
+                  f"{SPIRAL_STEPS} steps (figure 3.4's protocol), float64: `--spiral --losses LOSS`.", "",
+                  "| static loss | largest stable lr at width 100 | made |", "|---|---|---|"]
+        lines += [f"| {p['choice']['loss']} | {p['choice']['lr']:g} | {p['stamp']} |" for p in spiral]
+        lines.append("")
+    text = "\n".join(lines)
+    tmp = out.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(out.with_suffix(".md"))
+    return text
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="docs/digits/selection", help="output stem (.md and .csv)")
-    ap.add_argument("--losses", default="ce,mse,hinge")
-    ap.add_argument("--processes", type=int, default=2, help="losses selected at once (default 2)")
-    ap.add_argument("--spiral", action="store_true", help="the learning-rate rule on the spiral at width 100 "
-                    "(appended to <out>.md)")
+    ap.add_argument("--out", default="docs/digits/selection", help="output stem")
+    ap.add_argument("--losses", default="ce,mse,hinge", help="static losses, one after the other")
+    ap.add_argument("--lr-roles", default=",".join(ROLES), help="the widths whose learning rate is chosen "
+                    "(under, w*, over; default all)")
+    ap.add_argument("--spiral", action="store_true", help="the learning-rate rule on the spiral at width 100")
+    ap.add_argument("--report", action="store_true", help="only write <out>.md and <out>.csv from the parts")
     args = ap.parse_args()
-    if args.spiral:
-        return main_spiral(args)
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    from dynloss.provenance import git_commit
-
-    with ProcessPoolExecutor(args.processes, mp_context=mp.get_context("spawn")) as pool:
-        done = list(pool.map(select, args.losses.split(",")))
-    choices = [c for c, _ in done]
-    rows = [r for _, rs in done for r in rs]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".csv.tmp"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    out.with_suffix(".csv.tmp").replace(out.with_suffix(".csv"))
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        "# Digits: the widths and learning rates chosen by the pre-registered rules", "",
-        f"Stamp: code commit {git_commit()[:7]}, {stamp}; `python scripts/digits_select.py --out {args.out}`. "
-        f"Rules: docs/verdicts.md, \"Beyond the thesis\" (fixed before these runs). Static training (A = 1), split 0, "
-        f"seeds 0-2, {STEPS} steps, float64. Every run: `{out.name}.csv`. No claim reads these runs.", "",
-        "| static loss | for | lr at width 64 | mean train accuracy by width (at that lr) | w* | under | over | "
-        "lr under | lr w* | lr over |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for c in choices:
-        m = ", ".join(f"{w}: {a:.3f}" for w, a in c["means"].items())
-        lines.append(f"| {c['loss']} | {LOSSES.get(c['loss'], '')} | {c['lr64']:g} | {m} | {c['w_star']} | "
-                     f"{c['under'] if c['under'] is not None else 'none'} | {c['over']} | "
-                     + " | ".join(f"{c['lrs'][k]:g}" if k in c["lrs"] else "-" for k in ("under", "w*", "over"))
-                     + " |")
-    lines += ["", "Stable: every recorded loss finite and the final loss below half the initial one, for every seed "
-              "(docs/verdicts.md, the amendment of 2026-12-07 23:54 UTC).", ""]
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(out.with_suffix(".md"))
-    print("\n".join(lines))
+    if not args.report:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        from dynloss.provenance import git_commit
+
+        for loss in args.losses.split(","):
+            choice, rows = spiral_lr(loss) if args.spiral else select(loss, tuple(args.lr_roles.split(",")))
+            stamp = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {git_commit()[:7]}"
+            _save(out.with_name(f"{out.name}_{'spiral_' if args.spiral else ''}{loss}.json"),
+                  {"choice": choice, "rows": rows, "stamp": stamp})
+            print(json.dumps(choice), flush=True)
+    print(report(out))
     return 0
 
 
