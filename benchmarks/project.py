@@ -35,13 +35,16 @@ def startup_seconds() -> float:
     return time.perf_counter() - t0
 
 
-def measure(loss: str, width: int, runs: int, steps: int, record_every: int, spectra: dict, dtype: str) -> dict:
+def measure(loss: str, width: int, runs: int, steps: int, record_every: int, spectra: dict, dtype: str,
+            data: tuple = ("spiral", ()), lr: float = 0.0) -> dict:
+    """Run-steps/s and compile time of a short run of this shape on its data set (``(name, params)``)."""
     from dynloss import engine
     from dynloss.spec import RunBatch, SpectraSpec, TrainSpec
 
     spec = TrainSpec(loss=loss, width=width, steps=steps, record_every=record_every, chunk_steps=steps,
-                     dtype=dtype, stop_rule="never", spectra=SpectraSpec(**spectra))
-    lr = 1.0 if loss in ("ce", "dce") else 0.075
+                     dtype=dtype, stop_rule="never", spectra=SpectraSpec(**spectra), data=data[0],
+                     data_params=data[1])
+    lr = lr or (1.0 if loss in ("ce", "dce") else 0.075)
     batch = RunBatch.make(range(runs), 10.0, 1000.0, lr)
     r = engine.train(spec, batch)
     return {"rate": runs * steps / r.timings["run_s"], "compile_s": r.timings["compile_s"]}
@@ -53,6 +56,7 @@ def main() -> int:
     ap.add_argument("--scale", default="paper")
     ap.add_argument("--configfile", default=None, help="a config file merged over config.yaml (as snakemake's)")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks"))
+    ap.add_argument("--only-studies", default="", help="comma list: project these studies only")
     a = ap.parse_args()
     import jax
 
@@ -78,29 +82,38 @@ def main() -> int:
         return cache[key]
 
     rows = []
+    only = [n for n in a.only_studies.split(",") if n]
     for name, st in cfg["studies"].items():
+        if only and name not in only:
+            continue
         kind = st["kind"]
+        from dynloss import data as data_sets
+
+        data = data_sets.job_data(plan.data(name))
+        lr = float(st.get("lr") or 0.0)
         total, n_jobs = 0.0, 0
         if kind in ("contour", "curves", "replication"):
             for job in plan.jobs(name):
                 width, runs = job.request.spec.width, job.request.runs()
-                m = rate(("point", st["loss"], width, runs), loss=st["loss"], width=width, runs=runs,
-                         steps=a.steps, record_every=100, spectra={}, dtype=dtype)
+                m = rate(("point", st["loss"], width, runs, data[0]), loss=st["loss"], width=width, runs=runs,
+                         steps=a.steps, record_every=100, spectra={}, dtype=dtype, data=data, lr=lr)
                 total += runs * st["steps"] / m["rate"] + m["compile_s"] + start
                 n_jobs += 1
         elif kind == "dynamics":
             sp = {"hess_every": st["hess_every"], "hess_order": st["hess_order"], "ntk_every": st["ntk_every"],
                   "ntk_points": st["ntk_points"]}
-            m = rate(("dynamics", st["loss"], st["width"], tuple(sorted(sp.items()))), loss=st["loss"],
-                     width=st["width"], runs=1, steps=a.steps, record_every=1, spectra=sp, dtype=dtype)
+            m = rate(("dynamics", st["loss"], st["width"], tuple(sorted(sp.items())), data[0]), loss=st["loss"],
+                     width=st["width"], runs=1, steps=a.steps, record_every=1, spectra=sp, dtype=dtype, data=data,
+                     lr=lr)
             total = st["steps"] / m["rate"] + m["compile_s"] + start
             n_jobs = 1
         elif kind == "thresholds":
             for job in plan.jobs(name):
                 width, runs = job.request.spec.width, len(job.request.seeds)
-                m = rate(("thresholds", st["loss"], width, runs), loss=st["loss"], width=width, runs=runs,
+                m = rate(("thresholds", st["loss"], width, runs, data[0]), loss=st["loss"], width=width, runs=runs,
                          steps=a.steps, record_every=1, spectra={"hess_every": st["hess_every"],
-                                                                  "hess_order": st["hess_order"]}, dtype=dtype)
+                                                                  "hess_order": st["hess_order"]}, dtype=dtype,
+                         data=data, lr=float(getattr(job.request, "lr", 0.0) or 0.0))
                 total += 2 * runs * st["steps"] / m["rate"] + m["compile_s"] + start
                 n_jobs += 1
         else:

@@ -148,21 +148,10 @@ def _runs(c, inputs, A: float, T: float, static: bool):
 
 
 def spiral_estimate(values, settings):
-    """The mean over spirals of each spiral's mean over its seeds, a t-interval over the spiral means (the
-    spiral is the unit: fewer than 20 of them), and the within- and between-spiral standard deviations."""
-    import math
-
-    import numpy as np
-
+    """The replication's estimate over (spiral, seed) values: :func:`dynloss.verdicts.stats.set_estimate`."""
     from ..verdicts import stats
 
-    v = np.asarray(values, dtype=float)
-    means = np.array([np.nanmean(r) for r in v if np.isfinite(r).any()])
-    e = stats.t_interval(means)
-    n_seeds = np.isfinite(v).sum(axis=1)
-    within = math.sqrt(np.nansum(np.nanvar(v, axis=1, ddof=1) * (n_seeds - 1)) / max(1, (n_seeds - 1).sum()))
-    between = math.sqrt(max(0.0, float(np.var(means, ddof=1)) - within ** 2 / max(1.0, float(n_seeds.mean()))))
-    return e, within, between
+    return stats.set_estimate(values, settings)
 
 
 def _means_sd(v) -> float:

@@ -106,8 +106,6 @@ def _chosen(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.
 def _by_data_seed(c: Claim, fresh, pick: dict, s: stats.Settings, row: dict, band: stats.Band, notes: list) -> dict:
     """A chosen point judged on fresh seeds on each of several fresh training sets: the (training set, seed)
     pair is the unit, the t-interval over the training sets' means (as the replication's spirals)."""
-    from ..plan.replication_kinds import spiral_estimate
-
     da = fresh[c.quantity]
     if "diverged" in fresh:
         da = da.where(~fresh["diverged"].astype(bool))
@@ -119,7 +117,7 @@ def _by_data_seed(c: Claim, fresh, pick: dict, s: stats.Settings, row: dict, ban
     if c.where == "gain":
         v = v - da.sel(A=1.0, T=pick["T"]).transpose("data_seed", "seed").values
         notes.append("paired by (training set, seed): the chosen point minus A = 1")
-    e, within, between = spiral_estimate(v, s)
+    e, within, between = stats.set_estimate(v, s)
     seeds, sets = point["seed"].values, point["data_seed"].values
     runs = int(np.isfinite(v).sum())
     row["n_diverged"] = int(v.size - runs)

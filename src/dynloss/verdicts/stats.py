@@ -260,3 +260,20 @@ def holm(p: Sequence[float], alpha: float = 0.05) -> list[bool]:
             break
         out[i] = True
     return out
+
+
+def set_estimate(values, settings):
+    """Values over (training set, seed), rows the training sets (the replication's spirals, the digits' splits):
+    the mean over sets of each set's mean over its seeds, a t-interval over the set means (the set is the
+    unit: fewer than 20 of them), and the within- and between-set standard deviations."""
+    import math
+
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    means = np.array([np.nanmean(r) for r in v if np.isfinite(r).any()])
+    e = t_interval(means)
+    n_seeds = np.isfinite(v).sum(axis=1)
+    within = math.sqrt(np.nansum(np.nanvar(v, axis=1, ddof=1) * (n_seeds - 1)) / max(1, (n_seeds - 1).sum()))
+    between = math.sqrt(max(0.0, float(np.var(means, ddof=1)) - within ** 2 / max(1.0, float(n_seeds.mean()))))
+    return e, within, between
