@@ -28,6 +28,10 @@ from .jobs.definition import MyrtleJob, ThresholdsJob, TrainJob
 
 #: run-steps/s of the width-100 MLP, per accelerator
 RUN_STEPS_PER_S = {"cpu": 6000.0, "cuda12": 6000.0 * 45}
+#: seconds per multiply-accumulate of a run-step on one core here (float64): the digits' static CE at widths 16,
+#: 64 and 128 (1347 points, 64 inputs, 10 classes; ``scripts/digits_select.py``, two processes on the 2 cores)
+#: took 4.2e-10 s per (point x width x (inputs + classes)) beside a constant ~1.5e-4 s a step
+SECONDS_PER_MAC = 4.2e-10
 #: Myrtle5 training images/s of a job, per accelerator
 IMAGES_PER_S = {"cpu": 290.0, "cuda12": 206_000.0}
 #: how much the spectra measured beside the training (dynamics jobs) slow a step
@@ -73,10 +77,21 @@ def train_seconds(request, accelerator: str) -> float:
 
 
 def _spiral_seconds(spec, runs: int, width: int, accelerator: str) -> float:
-    rate = RUN_STEPS_PER_S[accelerator] * 100 / max(width, 100)
+    rate = min(RUN_STEPS_PER_S[accelerator] * 100 / max(width, 100), 1.0 / _data_step_seconds(spec, width, accelerator))
     if spec.spectra.enabled:
         rate /= SPECTRA_FACTOR
     return runs * spec.steps / rate
+
+
+def _data_step_seconds(spec, width: int, accelerator: str) -> float:
+    """Seconds of one run-step by the size of the data set's matrix products: :data:`SECONDS_PER_MAC` x training
+    points x width x (inputs + classes). The width-100 rate above is the spiral's (300 points, 2 inputs, 3
+    classes), where a step is mostly overhead; a larger data set is slower at every width (the digits: 1347
+    points, 64 inputs, 10 classes)."""
+    values = spec.data_values()
+    ds = spec.data_set()
+    macs = ds.train_size(values) * width * (ds.input_dim(values) + ds.num_classes(values))
+    return SECONDS_PER_MAC * macs / (RUN_STEPS_PER_S[accelerator] / RUN_STEPS_PER_S["cpu"])
 
 
 def runtime_min(request, accelerator: str, attempt: int = 1) -> int:
