@@ -97,8 +97,10 @@ def select(loss: str, roles=ROLES) -> tuple[dict, list]:
         if res["stable"] and min(res["acc"]) >= REACH:
             w_star = w
             break
-    if w_star is None:
-        raise SystemExit(f"{loss}: no width up to {WIDTHS[-1]} reaches train accuracy {REACH} on every seed")
+    if w_star is None:  # the rule has no answer: no width, no learning rate; the runs are kept
+        print(f"{loss}: no width up to {WIDTHS[-1]} reaches train accuracy {REACH} on every seed", file=sys.stderr)
+        return {"loss": loss, "lr64": lr64, "means": means, "w_star": None, "under": None, "over": None,
+                "lrs": {}}, rows
     below = [w for w in WIDTHS if w < w_star and means[w] < UNDER]
     under = max(below) if below else None
     over = min(8 * w_star, WIDTHS[-1])
@@ -129,6 +131,7 @@ def report(out: Path) -> str:
     files = sorted(out.parent.glob(f"{out.name}_*.json"))
     parts = {p.stem[len(out.name) + 1:]: json.loads(p.read_text()) for p in files}
     rows = [r for part in parts.values() for r in part["rows"]]
+    notes = [f"{k}: {part['note']}" for k, part in parts.items() if part.get("note")]
     tmp = out.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -148,13 +151,18 @@ def report(out: Path) -> str:
         if key.startswith("spiral_"):
             continue
         m = ", ".join(f"{w}: {a:.3f}" for w, a in c["means"].items())
+        if c["w_star"] is None:
+            lines.append(f"| {c['loss']} | {LOSSES.get(c['loss'], '')} | {c['lr64']:g} | {m} | none: no width up to "
+                         f"{WIDTHS[-1]} reaches {REACH} on every seed, so the rule has no answer | - | - | - | - | - | "
+                         f"{part['stamp']} |")
+            continue
         lrs = " | ".join(f"{c['lrs'][k]:g}" if k in c["lrs"] else "not run (its studies cut)"
                          for k in ("under", "w*", "over"))
         lines.append(f"| {c['loss']} | {LOSSES.get(c['loss'], '')} | {c['lr64']:g} | {m} | {c['w_star']} | "
                      f"{c['under'] if c['under'] is not None else 'none'} | {c['over']} | {lrs} | {part['stamp']} |")
     lines += ["", "Stable: every recorded loss finite and the final loss below half the initial one, for every seed.",
               "A role's learning rate not run: no study of this campaign trains at that width (docs/digits.md says "
-              "why).", ""]
+              "why).", *notes, ""]
     spiral = [p for k, p in parts.items() if k.startswith("spiral_")]
     if spiral:
         lines += ["## On the thesis's spiral (claims H1, H2)", "",
