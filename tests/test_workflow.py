@@ -91,11 +91,11 @@ def test_paper_scale_dag_builds_quickly(tmp_path):
     counts = job_counts(out.stdout)
     want = expected_jobs("paper")
     # contour/curves points, A = 1 once per width (2 x (1 + 9 x 10) + 2 + 2 x (1 + 7 x 9) twice) and thresholds
-    # blocks (8 + 4 + 4); no Myrtle5 job (no CIFAR-10 folder configured); beyond the thesis: 8 digits contours of
-    # 1 + 4 x 3 points, the hinge on the spiral (1 + 4 x 4) and 3 digits eta laws of 4 etas; the fresh seeds of
-    # 13 chosen points of the thesis's claims and 7 of the claims beyond it
-    assert counts["train_job"] == 182 + 2 + 128 + 128 + 8 + 4 + 4 + 8 * 13 + 17 + 3 * 4 == want["train_job"]
-    assert counts["confirm"] == 13 + 7 == want["confirm"]
+    # blocks (8 + 4 + 4); no Myrtle5 job (no CIFAR-10 folder configured); beyond the thesis: 6 digits contours of
+    # 1 + 4 x 3 points, the hinge on the spiral (1 + 4 x 4) and the digits eta law of 4 etas; the fresh seeds of
+    # 13 chosen points of the thesis's claims and 5 of the claims beyond it
+    assert counts["train_job"] == 182 + 2 + 128 + 128 + 8 + 4 + 4 + 6 * 13 + 17 + 4 == want["train_job"]
+    assert counts["confirm"] == 13 + 5 == want["confirm"]
     assert counts["total"] == sum(want.values())
     assert elapsed < 30, f"paper-scale DAG took {elapsed:.1f} s"
 

@@ -62,6 +62,8 @@ class Claim:
     #: a claim of this project beyond the thesis (docs/verdicts.md): its outcomes read holds / does not hold /
     #: undecided, in a section of its own
     beyond: bool = False
+    #: why a claim without a protocol is not run (default: the CIFAR-10 folder it needs)
+    not_run_reason: str = ""
 
 
 TRAIN, TEST = "final_train_acc", "test_acc"
@@ -311,6 +313,8 @@ class LawClaim:
     data: str = "spiral"
     #: a claim of this project beyond the thesis (see :attr:`Claim.beyond`)
     beyond: bool = False
+    #: why the claim is not run whatever the data (its width was never chosen: see :attr:`Claim.not_run_reason`)
+    not_run_reason: str = ""
 
 
 LAW_CLAIMS: tuple[LawClaim, ...] = (

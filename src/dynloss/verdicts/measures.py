@@ -22,8 +22,8 @@ def by_protocol(fn):
     """A measure that reads runs by the claim's protocol: a claim without one is not run here."""
     def wrapped(c: Claim, inputs: Inputs, s: stats.Settings, row: dict, band: stats.Band) -> dict:
         if c.protocol is None:
-            return not_run(row, "needs the CIFAR-10 folder (config key studies.fig3_2.cifar_dir) and, at paper "
-                           "scale, a GPU")
+            return not_run(row, c.not_run_reason or "needs the CIFAR-10 folder (config key studies.fig3_2.cifar_dir) "
+                           "and, at paper scale, a GPU")
         return fn(c, inputs, s, row, band)
 
     wrapped.__doc__ = fn.__doc__
@@ -173,6 +173,8 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
     (docs/verdicts.md)."""
     band = law_band(s)
     row = row_of(lc, band=band.describe(), thesis="-1")
+    if lc.not_run_reason:
+        return not_run(row, lc.not_run_reason)
     found = thresholds_of(inputs, lc.study, lc.loss, lc.width, lc.data)
     if found is None:
         return not_run(row, f"study {lc.study} not run at width {lc.width}")

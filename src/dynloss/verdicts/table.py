@@ -38,7 +38,9 @@ def all_claims(inputs: Inputs | None = None) -> tuple[Claim, ...]:
     where they hold runs of the claim's loss on its data set), then every registered study kind's own
     (``StudyKind.claims``; with ``inputs``, a kind with ``claims_without_data = False`` only where they hold its
     data)."""
-    own = tuple(c for c in beyond.CLAIMS if inputs is None or has_runs(inputs, c.protocol.loss, c.protocol.data))
+    own = tuple(c for c in beyond.CLAIMS if inputs is None or (
+        has_runs(inputs, c.protocol.loss, c.protocol.data) if c.protocol is not None
+        else has_runs(inputs, "", beyond.NO_ANSWER_DATA)))
     return CLAIMS + own + tuple(c for kind in _kinds() for c in kind.claims
                                 if inputs is None or kind.claims_without_data or inputs.role(kind.verdict_input))
 
@@ -46,20 +48,22 @@ def all_claims(inputs: Inputs | None = None) -> tuple[Claim, ...]:
 def all_law_claims(inputs: Inputs | None = None) -> tuple:
     """The thesis's eta-law claims, then this project's own (with ``inputs``: where they hold thresholds runs of
     the claim's loss on its data set)."""
-    return LAW_CLAIMS + tuple(lc for lc in beyond.LAW_CLAIMS if inputs is None or has_runs(
-        inputs, lc.loss, lc.data, roles=("thresholds",)))
+    return LAW_CLAIMS + tuple(lc for lc in beyond.LAW_CLAIMS if inputs is None or (
+        has_runs(inputs, "", lc.data) if lc.not_run_reason
+        else has_runs(inputs, lc.loss, lc.data, roles=("thresholds",))))
 
 
 def has_runs(inputs: Inputs, loss: str, data: str, roles=("study", "thresholds", "confirm", "dynamics")) -> bool:
-    """Whether ``inputs`` hold a dataset of runs of ``loss`` (or its static twin) on data set ``data``."""
+    """Whether ``inputs`` hold a dataset of runs of ``loss`` (or its static twin; "" any loss) on data set
+    ``data``."""
     import numpy as np
 
     from .. import losses
     from .inputs import data_set_of
 
-    family = {loss, losses.static_of(loss)}
+    family = {loss, losses.static_of(loss)} if loss else set()
     return any(data_set_of(ds) == data and "loss" in ds.coords
-               and family & {str(v) for v in np.atleast_1d(ds["loss"].values)}
+               and (not loss or family & {str(v) for v in np.atleast_1d(ds["loss"].values)})
                for role in roles for ds in inputs.role(role).values())
 
 
