@@ -303,7 +303,8 @@ def verdict_block(rows: Sequence[dict], figures: Sequence[str], base: str = "doc
         fig = r["figure"]
         link = f"[{fig}]({base}/figures/{fig}.png)" if fig in figures else fig
         v = str(r["verdict"])
-        lines.append(f"| {'**' + v + '**' if v in ('reproduced', 'reproduced - exceeds', 'not reproduced') else v} "
+        bold = ("reproduced", "reproduced - exceeds", "not reproduced", "holds", "holds (exceeds)", "does not hold")
+        lines.append(f"| {'**' + v + '**' if v in bold else v} "
                      f"| {r['claim']} | {r['thesis']} | {est} | {r['n_seeds']} | {link} |")
     return "\n".join(lines + ["", f"{summary(rows)}. Every column, the thesis's words and the data each row read: "
                               f"[{base}/reproduction.md]({base}/reproduction.md); the rules: "
