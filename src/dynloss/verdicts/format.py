@@ -35,7 +35,10 @@ def summary(rows: Sequence[dict]) -> str:
     def ident(i: int, r: dict):
         return r.get("measurement") or f"row{i}"
 
-    counts = [f"{len({ident(i, r) for i, r in enumerate(rows) if r['outcome'] == v})} {v}" for v in order]
+    # rows all beyond the thesis: their own words (holds / does not hold / undecided)
+    words = dict(BEYOND_OUTCOMES) if rows and all(is_beyond(r) for r in rows) else {}
+    counts = [f"{len({ident(i, r) for i, r in enumerate(rows) if r['outcome'] == v})} {words.get(v, v)}"
+              for v in order]
     distinct = len({ident(i, r) for i, r in enumerate(rows)})
     partly = sum(str(r["verdict"]).startswith(PARTLY) for r in rows)
     return (", ".join(counts) + f" ({distinct} distinct measurements in {len(rows)} rows); "
@@ -93,6 +96,11 @@ BEYOND_LINE = ("Claims of this project's own, along the thesis's own future line
                "in docs/verdicts.md before any of their runs: the same rules, the verdicts read holds / does not "
                "hold / undecided for reproduced / not reproduced / inconclusive (the outcome column keeps the shared "
                "words).")
+
+
+#: the outcomes in the words of a claim beyond the thesis
+BEYOND_OUTCOMES = ((REPRODUCED, "holds"), (EXCEEDS, "holds (exceeds)"), (NOT_REPRODUCED, "does not hold"),
+                   (INCONCLUSIVE, "undecided"))
 
 
 def is_beyond(r: dict) -> bool:

@@ -204,7 +204,8 @@ def law_row(lc: LawClaim, inputs: Inputs, s: stats.Settings) -> dict:
                          + f"; onset steps per eta (median of the analysed runs' {name} onsets; how many before the "
                          f"burn-in): {_onset_steps(law, ds, s.burn_in)}")})
     if law["n_entered"] == 0:
-        return {**row, "verdict": f"{stats.PARTLY}: {stats.NOT_RUN} (0 of the thesis's {lc.settings} (A, T) "
+        whose = "the pre-registered" if lc.beyond else "the thesis's"
+        return {**row, "verdict": f"{stats.PARTLY}: {stats.NOT_RUN} (0 of {whose} {lc.settings} (A, T) "
                 "settings with an onset at every eta)", "outcome": stats.NOT_RUN}
     partly = ("" if law["n_entered"] >= lc.settings
               else f"{law['n_entered']} of the {lc.settings} pre-registered (A, T) settings" if lc.beyond
