@@ -106,7 +106,7 @@ def test_the_markdown_table_puts_beyond_rows_in_their_own_section():
     head, beyond = md.split("### Beyond the thesis")
     assert "a thesis claim" in head and "digits gain" not in head
     assert "digits gain" in beyond and "**holds**" in beyond
-    assert "1 reproduced" in head  # a table with the thesis's rows counts in the shared words
+    assert "2 reproduced" in head  # a table with the thesis's rows counts in the shared words
     only = to_markdown([{k: row.get(k, "") for k in COLUMNS}])
     assert "Outcomes: 1 holds, 0 holds (exceeds), 0 does not hold, 0 undecided, 0 not run" in only
 
