@@ -292,14 +292,8 @@ def confirm_seeds(key):
     from dynloss.verdicts import confirm_jobs
 
     claim = confirm_jobs()[key][0]
-    first = (
-        config["verdicts"]["fresh_seed_offset"]
-        if claim.fresh_first is None
-        else claim.fresh_first
-    )
-    n = claim.fresh_seeds or max(
-        config["studies"][s]["seeds"] for s in confirm_keys()[key][1]
-    )
+    first = config["verdicts"]["fresh_seed_offset"] if claim.fresh_first is None else claim.fresh_first
+    n = claim.fresh_seeds or max(config["studies"][s]["seeds"] for s in confirm_keys()[key][1])
     return f"{first}-{first + n - 1}"
 
 
