@@ -35,14 +35,20 @@ def _mid_period(job) -> bool:
     return any(float(a) != 1.0 and r.spec.steps % float(t) for a, t in pairs)
 
 
+#: config.yaml's studies at 38fa0de
+STUDIES_AT_38FA0DE = ["fig3_4", "fig4_1", "fig4_2", "fig4_6", "fig3_5", "fig4_3", "fig4_7", "fig3_2", "fig3_6",
+                      "fig4_4", "fig4_8", "sens_mse_w100", "sens_mse_w700", "sens_mse1", "sens_mse2", "sens_ce"]
+
+
 def test_paper_job_hashes_are_those_of_the_jobs_computed_before():
     """Under the earlier stop rule (last_T) every paper job has the hash it had at 38fa0de; with the default
     since 2026-12-07 (period) exactly the jobs with a run whose T does not divide its steps change (they make
     other runs), and every other job keeps its hash (the two rules make the same runs there)."""
-    before = Plan(config.load_config(scale="paper", stop_rule="last_T"))
+    # the studies of 38fa0de (config.yaml's later ones, the digits and the hinge, are not part of that digest)
+    before = Plan(config.load_config(scale="paper", stop_rule="last_T", only_studies=STUDIES_AT_38FA0DE))
     assert len(before.jobs()) == 506
     assert _digest(before) == HASHES_AT_38FA0DE["paper"]
-    now = Plan(config.load_config(scale="paper"))
+    now = Plan(config.load_config(scale="paper", only_studies=STUDIES_AT_38FA0DE))
     assert now.cfg["stop_rule"] == "period"
     old = {f"{j.study}/{j.stem}": j.hash for j in before.jobs()}
     changed = {f"{j.study}/{j.stem}" for j in now.jobs() if j.hash != old[f"{j.study}/{j.stem}"]}
