@@ -8,7 +8,7 @@ import io as _io
 from typing import Sequence
 
 from .claims import BEYOND_SOURCE
-from .stats import EXCEEDS, INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, PARTLY, REPRODUCED
+from .stats import BEYOND_OUTCOMES, EXCEEDS, INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, PARTLY, REPRODUCED
 from .table import COLUMNS
 
 
@@ -96,11 +96,6 @@ BEYOND_LINE = ("Claims of this project's own, along the thesis's own future line
                "in docs/verdicts.md before any of their runs: the same rules, the verdicts read holds / does not "
                "hold / undecided for reproduced / not reproduced / inconclusive (the outcome column keeps the shared "
                "words).")
-
-
-#: the outcomes in the words of a claim beyond the thesis
-BEYOND_OUTCOMES = ((REPRODUCED, "holds"), (EXCEEDS, "holds (exceeds)"), (NOT_REPRODUCED, "does not hold"),
-                   (INCONCLUSIVE, "undecided"))
 
 
 def is_beyond(r: dict) -> bool:

@@ -33,6 +33,10 @@ NOT_REPRODUCED = "not reproduced"
 INCONCLUSIVE = "inconclusive"
 PARTLY = "partly run"
 NOT_RUN = "not run"
+#: the outcomes in the words of a claim beyond the thesis (holds / does not hold / undecided); ordered so that a
+#: verdict's text is matched longest-first ("not reproduced" and "reproduced - exceeds" before "reproduced")
+BEYOND_OUTCOMES = ((NOT_REPRODUCED, "does not hold"), (EXCEEDS, "holds (exceeds)"), (REPRODUCED, "holds"),
+                   (INCONCLUSIVE, "undecided"))
 OUTCOMES = (REPRODUCED, EXCEEDS, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)
 
 

@@ -79,12 +79,6 @@ def measure(c: Claim, inputs: Inputs, s: stats.Settings) -> dict:
     return beyond_words(out) if c.beyond else out
 
 
-#: a claim of this project's own is not "reproduced": its verdict reads holds / does not hold / undecided (the
-#: ``outcome`` column keeps the shared words, which the counts and the Holm line read)
-BEYOND_WORDS = ((stats.NOT_REPRODUCED, "does not hold"), (stats.EXCEEDS, "holds (exceeds)"),
-                (stats.REPRODUCED, "holds"), (stats.INCONCLUSIVE, "undecided"))
-
-
 def beyond_words(row: dict) -> dict:
     """``row`` with its verdict in the words of a claim beyond the thesis.
 
@@ -92,10 +86,10 @@ def beyond_words(row: dict) -> dict:
     'partly run: undecided (4 of 5 sets)'
     """
     v = str(row.get("verdict", ""))
-    for old, new in BEYOND_WORDS:
+    for old, new in stats.BEYOND_OUTCOMES:
         if old in v:
-            return {**row, "verdict": v.replace(old, new, 1), "section": "beyond the thesis"}
-    return {**row, "section": "beyond the thesis"}
+            return {**row, "verdict": v.replace(old, new, 1)}
+    return row
 
 
 def table(inputs: Inputs, scale: str, settings: stats.Settings = stats.Settings(),
